@@ -1,0 +1,53 @@
+# The two commands of the README: `make run` and `make test`. Everything else here serves them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test install chromium lint format benchmark clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: the whole product on this machine (web, worker + beat, simulator, demo data). Ctrl-C stops all.
+run: install
+	$(BIN)/python manage.py runstack
+
+## make test: installs what the tests need (Chromium where it can) and runs the whole suite.
+test: install chromium
+	$(BIN)/python -m pytest
+
+# Debian's Chromium drives the browser tests; Playwright cannot download its own browser here.
+chromium:
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser tests..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "Could not install chromium; browser tests will be skipped."; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+		(sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "Could not install chromium; browser tests will be skipped."; \
+	else \
+		echo "Chromium is not installed: browser tests will be skipped (install it with: sudo apt-get install chromium)."; \
+	fi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+benchmark: install
+	$(BIN)/python -m benchmarks.refresh
+	$(BIN)/python -m benchmarks.dashboard
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,72 @@
+"""The shared test world: users with different rights, credentials and identities, reused by every test."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from webadmit_dash.dashboard.models import Credential, IdentityGrant, UserIdentity
+
+TEST_API_KEY = "5f2b8c0d9e1a4b7c8d2e3f4a5b6c7d8e"
+
+
+@pytest.fixture
+def credential(db) -> Credential:
+    credential = Credential(name="Nursing", base_url="https://api.webadmit.org")
+    credential.set_api_key(TEST_API_KEY)
+    credential.save()
+    return credential
+
+
+@pytest.fixture
+def identity(credential) -> UserIdentity:
+    return UserIdentity.objects.create(
+        credential=credential,
+        webadmit_id=2_147_483_659,  # above 2**31 on purpose: ids are 64-bit
+        type="Admissions User",
+        association="SOPHAS",
+        institution="Woodbury University",
+        organization="School of Public Health",
+        cycle="2026 - 2027",
+    )
+
+
+@pytest.fixture
+def other_identity(credential) -> UserIdentity:
+    return UserIdentity.objects.create(
+        credential=credential,
+        webadmit_id=37442,
+        type="Admissions User",
+        association="PharmCAS",
+        organization="College of Pharmacy",
+        cycle="2026 - 2027",
+    )
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return User.objects.create_superuser("alice", "alice@example.edu", "password")
+
+
+@pytest.fixture
+def staff_granted(identity) -> User:
+    """A staff member granted `identity` directly (not `other_identity`)."""
+    user = User.objects.create_user("bob", "bob@example.edu", "password")
+    IdentityGrant.objects.create(identity=identity, user=user)
+    return user
+
+
+@pytest.fixture
+def staff_via_group(other_identity) -> User:
+    """A staff member who sees `other_identity` through a group."""
+    group = Group.objects.create(name="Pharmacy admissions")
+    IdentityGrant.objects.create(identity=other_identity, group=group)
+    user = User.objects.create_user("carol", "carol@example.edu", "password")
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def staff_none(db) -> User:
+    """A signed-in staff member granted nothing."""
+    return User.objects.create_user("dave", "dave@example.edu", "password")

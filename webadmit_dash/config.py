@@ -1,0 +1,148 @@
+"""Typed parsing of environment variables for settings.py.
+
+Every parser raises ConfigError with a message that names the variable, so a bad deployment fails with one
+clear line (manage.py, wsgi.py and celery.py print it and exit) instead of a traceback from deep inside Django.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from cryptography.fernet import Fernet
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(Exception):
+    """A bad configuration value; the message names the variable and what is wrong with it."""
+
+
+def exit_on_config_error(error: ConfigError) -> None:
+    print(f"webadmit-dash: configuration error: {error}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+class Env:
+    """Reads typed values from an environment mapping (os.environ by default)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = os.environ if environ is None else environ
+
+    def str(self, name: str, default: str = "") -> str:
+        file_name = self.environ.get(f"{name}_FILE")
+        if file_name:
+            # *_FILE variants let secrets come from Docker/Kubernetes secret files instead of the environment.
+            try:
+                return Path(file_name).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{name}_FILE: cannot read {file_name!r} ({exc.strerror})") from None
+        return self.environ.get(name, default).strip()
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.environ.get(name)
+        if raw is None:
+            return default
+        word = raw.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+
+    def int(self, name: str, default: int, *, minimum: int = 0) -> int:
+        raw = self.environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
+        return value
+
+    def list(self, name: str, default: list[str]) -> list[str]:
+        raw = self.str(name)
+        if not raw:
+            return list(default)
+        return [item.strip() for item in raw.split(",") if item.strip()]
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.str(name, default).lower()
+        if value not in choices:
+            raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+
+def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> dict[str, object]:
+    """Turns sqlite:///path or postgres://user:pass@host:port/db?opts into a Django DATABASES entry."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{name}: malformed URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        path = unquote(parts.path)
+        if parts.netloc or not path or path == "/":
+            raise ConfigError(f"{name}: expected sqlite:///relative/path or sqlite:////absolute/path")
+        # sqlite:///var/db.sqlite3 is relative, sqlite:////data/db.sqlite3 is absolute (as in SQLAlchemy).
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path[1:]}
+    if scheme in {"postgres", "postgresql", "pgsql"}:
+        database = unquote(parts.path.lstrip("/"))
+        if not database:
+            raise ConfigError(f"{name}: the PostgreSQL URL names no database (postgres://user@host:5432/NAME)")
+        options = dict(parse_qsl(parts.query))
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": database,
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": unquote(parts.hostname or ""),
+            "PORT": str(port or ""),
+            "OPTIONS": options,
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+        }
+    shown = scheme or "(none)"
+    raise ConfigError(f"{name}: unsupported scheme {shown!r}; use sqlite:///path or postgres://user@host/db")
+
+
+def parse_fernet_keys(raw: str, *, name: str = "ENCRYPTION_KEYS") -> list[str]:
+    """Comma-separated Fernet keys, newest first: the first encrypts, all decrypt (key rotation)."""
+    keys = [key.strip() for key in raw.split(",") if key.strip()]
+    if not keys:
+        raise ConfigError(f"{name}: no key given")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            raise ConfigError(
+                f"{name}: key #{position} is not a valid Fernet key (32 url-safe base64-encoded bytes; "
+                "make one with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())')"
+            ) from None
+    return keys
+
+
+def generated_secret(path: Path, *, kind: str) -> str:
+    """Reads a secret kept in the data folder, creating it (owner-only) on first use.
+
+    This is the zero-configuration default for a laptop; production mode never calls it.
+    """
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = Fernet.generate_key().decode() if kind == "fernet" else secrets.token_urlsafe(50)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    what = "encryption key" if kind == "fernet" else "Django secret key"
+    print(f"webadmit-dash: no {what} configured; generated one in {path} (owner-only)", file=sys.stderr)
+    return value

@@ -1,0 +1,104 @@
+"""Credential-level operations against WebAdMIT: build a client, test a key, import identities."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from webadmit_dash.dashboard.models import Credential, UserIdentity
+from webadmit_dash.webadmit.client import WebAdmitClient
+from webadmit_dash.webadmit.errors import KeyRejected, UpstreamUnavailable, WebAdmitError
+from webadmit_dash.webadmit.types import UserIdentity as UpstreamIdentity
+
+logger = logging.getLogger(__name__)
+
+
+def client_for(credential: Credential) -> WebAdmitClient:
+    return WebAdmitClient(
+        credential.base_url,
+        credential.get_api_key(),
+        credential_name=credential.name,
+        timeout=(float(settings.WEBADMIT_CONNECT_TIMEOUT), float(settings.WEBADMIT_READ_TIMEOUT)),
+    )
+
+
+def record_health(credential: Credential, error: WebAdmitError | None) -> None:
+    """Stores the outcome of a call made with this credential, as the admin and the dashboard show it."""
+    if error is None:
+        health, message = Credential.Health.OK, ""
+    elif isinstance(error, KeyRejected):
+        health, message = Credential.Health.KEY_REJECTED, error.message
+    elif isinstance(error, UpstreamUnavailable):
+        health, message = Credential.Health.UNREACHABLE, error.message
+    else:
+        # Other errors (a 404 for one identity, a rate limit) say nothing about the key itself.
+        health, message = Credential.Health.OK, error.message
+    was_rejected = credential.health == Credential.Health.KEY_REJECTED
+    credential.health, credential.last_error, credential.last_checked_at = health, message, timezone.now()
+    credential.save(update_fields=["health", "last_error", "last_checked_at", "updated_at"])
+    if was_rejected and health == Credential.Health.OK:
+        resume_identities(credential)
+
+
+def resume_identities(credential: Credential) -> int:
+    """Un-pauses identities that were paused only because this credential's key was rejected."""
+    return UserIdentity.objects.filter(
+        credential=credential, paused=True, error_kind=UserIdentity.ErrorKind.KEY_REJECTED
+    ).update(paused=False, error_kind="", error_message="", consecutive_failures=0, next_refresh_at=timezone.now())
+
+
+def test_connection(credential: Credential) -> list[UpstreamIdentity]:
+    """Calls E1 with the credential's key, records its health, and returns the identities it sees.
+
+    Raises the client's WebAdmitError (after recording it) so callers can show its message.
+    """
+    try:
+        identities = client_for(credential).list_user_identities()
+    except WebAdmitError as error:
+        record_health(credential, error)
+        raise
+    record_health(credential, None)
+    return identities
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    updated: int
+    missing: int
+
+    def __str__(self) -> str:
+        return f"{self.created} new, {self.updated} updated, {self.missing} no longer listed by WebAdMIT"
+
+
+def import_identities(credential: Credential) -> ImportResult:
+    """Creates or updates identities from E1; identities WebAdMIT no longer lists are flagged, never deleted."""
+    upstream = test_connection(credential)
+    now = timezone.now()
+    created = updated = 0
+    with transaction.atomic():
+        for item in upstream:
+            fields = {
+                "type": item.type or "",
+                "association": item.association or "",
+                "institution": item.institution or "",
+                "organization": item.organization or "",
+                "cycle": item.cycle or "",
+                "missing_upstream_since": None,
+            }
+            _, was_created = UserIdentity.objects.update_or_create(
+                credential=credential, webadmit_id=item.id, defaults=fields
+            )
+            created += was_created
+            updated += not was_created
+        missing = (
+            UserIdentity.objects.filter(credential=credential, missing_upstream_since__isnull=True)
+            .exclude(webadmit_id__in=[item.id for item in upstream])
+            .update(missing_upstream_since=now)
+        )
+    logger.info("Imported identities for credential %s: %s", credential.pk, ImportResult(created, updated, missing))
+    return ImportResult(created, updated, missing)

@@ -1,0 +1,41 @@
+"""Cross-cutting request handling: htmx caching hygiene and each user's time zone."""
+
+import zoneinfo
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+
+
+class HtmxVaryMiddleware:
+    """Fragments and full pages share URLs, so caches must key on HX-Request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        patch_vary_headers(response, ("HX-Request",))
+        return response
+
+
+class UserTimezoneMiddleware:
+    """Shows times in the user's preferred zone, else the institution's (settings.TIME_ZONE)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        zone_name = ""
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            zone_name = request.session.get("time_zone", "")
+        if zone_name:
+            try:
+                timezone.activate(zoneinfo.ZoneInfo(zone_name))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                timezone.deactivate()
+        else:
+            timezone.deactivate()
+        return self.get_response(request)

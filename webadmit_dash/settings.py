@@ -1,0 +1,221 @@
+"""Settings for webadmit-dash, configured by environment variables alone (see the README's table).
+
+The defaults need no server: SQLite and Celery's filesystem broker in the data folder. Production switches by
+environment: DJANGO_ENV=production, DATABASE_URL, CELERY_BROKER_URL, DJANGO_SECRET_KEY, ENCRYPTION_KEYS, ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import available_timezones
+
+from webadmit_dash.config import (
+    ConfigError,
+    Env,
+    generated_secret,
+    parse_database_url,
+    parse_fernet_keys,
+)
+
+env = Env()
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env.str("DATA_DIR") or BASE_DIR / "var").resolve()
+
+DJANGO_ENV = env.choice("DJANGO_ENV", "development", ("development", "production", "test"))
+PRODUCTION = DJANGO_ENV == "production"
+DEBUG = env.bool("DJANGO_DEBUG", default=DJANGO_ENV == "development")
+
+
+def _secret(name: str, file_name: str, kind: str) -> str:
+    value = env.str(name)
+    if value:
+        return value
+    if PRODUCTION:
+        raise ConfigError(f"{name}: required when DJANGO_ENV=production (or set {name}_FILE)")
+    return generated_secret(DATA_DIR / file_name, kind=kind)
+
+
+SECRET_KEY = _secret("DJANGO_SECRET_KEY", "secret_key", "django")
+ENCRYPTION_KEYS = parse_fernet_keys(_secret("ENCRYPTION_KEYS", "encryption_key", "fernet"))
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ConfigError("ALLOWED_HOSTS: required when DJANGO_ENV=production (comma-separated host names)")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "webadmit_dash.dashboard",
+    "webadmit_dash.simulator",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "webadmit_dash.dashboard.middleware.HtmxVaryMiddleware",
+    "webadmit_dash.dashboard.middleware.UserTimezoneMiddleware",
+]
+
+ROOT_URLCONF = "webadmit_dash.urls"
+WSGI_APPLICATION = "webadmit_dash.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+# --- Database -------------------------------------------------------------------------------------------------
+DATABASES = {"default": parse_database_url(env.str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # WAL lets the web server read while a worker writes; IMMEDIATE takes the write lock at BEGIN so that
+    # read-then-write transactions wait (up to the timeout) instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Celery ---------------------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL") or "filesystem://"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue_dir = DATA_DIR / "celery" / "queue"
+    _control_dir = DATA_DIR / "celery" / "control"
+    for _folder in (_queue_dir, _control_dir):
+        _folder.mkdir(parents=True, exist_ok=True)
+    # The web process and the worker must point at the same folders (kombu does not create them).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "control_folder": str(_control_dir),
+        "store_processed": False,
+        "polling_interval": 0.5,
+    }
+elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "memory://")):
+    raise ConfigError(f"CELERY_BROKER_URL: unsupported scheme in {CELERY_BROKER_URL.split('://')[0]!r}")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = 60
+CELERY_TASK_TIME_LIMIT = 90
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- WebAdMIT and the refresh engine ----------------------------------------------------------------------------
+WEBADMIT_DEFAULT_BASE_URL = "https://api.webadmit.org"
+WEBADMIT_ALLOWED_HOSTS = [host.lower().lstrip(".") for host in env.list("WEBADMIT_ALLOWED_HOSTS", ["webadmit.org"])]
+# Loopback base URLs (the bundled simulator) are refused unless the operator opts in for local testing.
+WEBADMIT_ALLOW_LOOPBACK = env.bool("WEBADMIT_ALLOW_LOOPBACK", default=False)
+WEBADMIT_FAST_INTERVAL = env.int("WEBADMIT_FAST_INTERVAL", 15, minimum=1)
+WEBADMIT_SLOW_INTERVAL = env.int("WEBADMIT_SLOW_INTERVAL", 300, minimum=1)
+WEBADMIT_RATE_LIMIT_PER_HOUR = env.int("WEBADMIT_RATE_LIMIT_PER_HOUR", 5000, minimum=1)
+WEBADMIT_RETENTION_DAYS = env.int("WEBADMIT_RETENTION_DAYS", 30, minimum=1)
+WEBADMIT_DISPATCH_EVERY = env.int("WEBADMIT_DISPATCH_EVERY", 5, minimum=1)
+WEBADMIT_CONNECT_TIMEOUT = env.int("WEBADMIT_CONNECT_TIMEOUT", 5, minimum=1)
+WEBADMIT_READ_TIMEOUT = env.int("WEBADMIT_READ_TIMEOUT", 20, minimum=1)
+
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-refreshes": {
+        "task": "webadmit_dash.dashboard.tasks.dispatch_due_refreshes",
+        "schedule": float(WEBADMIT_DISPATCH_EVERY),
+        "options": {"expires": WEBADMIT_DISPATCH_EVERY * 2},
+    },
+    "prune-history": {
+        "task": "webadmit_dash.dashboard.tasks.prune_history",
+        "schedule": 3600.0,
+    },
+}
+
+# --- Auth, i18n, static -----------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "recent_files"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", "UTC")
+if TIME_ZONE not in available_timezones():
+    raise ConfigError(f"TIME_ZONE: unknown time zone {TIME_ZONE!r} (use an IANA name like America/New_York)")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT") or DATA_DIR / "static")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# --- Security ---------------------------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # htmx reads no cookie: the token is set once on <body> via hx-headers.
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # The preload directive does nothing until the domain's owner submits it to the browsers' list.
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    if env.bool("BEHIND_TLS_PROXY", default=False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Logging ----------------------------------------------------------------------------------------------------
+LOG_LEVEL = env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "webadmit_dash": {"level": LOG_LEVEL, "handlers": ["console"], "propagate": False},
+        "celery": {"level": "INFO"},
+    },
+}

@@ -1,0 +1,455 @@
+"""The one seam for outbound HTTP to WebAdMIT (API v1): a small client that returns typed values or raises one
+exception of the `WebAdmitError` family.
+
+The client never retries and never sleeps: the scheduler owns retry timing and the hourly call budget, and it
+reads `rate_limit` after each call to do so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from webadmit_dash import __version__
+
+from .errors import (
+    BadResponse,
+    KeyRejected,
+    NotFound,
+    RateLimited,
+    RequestRejected,
+    UpstreamUnavailable,
+    WebAdmitError,
+)
+from .statuses import parse_status
+from .types import DownloadLink, Export, ExportFile, RateLimit, UserIdentity
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = f"webadmit-dash/{__version__} (+https://github.com/webadmit-dash)"
+DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 20.0)
+
+T = TypeVar("T")
+
+
+def make_session(pool_maxsize: int = 20) -> requests.Session:
+    """A pooled session without automatic retries; share one between clients to share connections."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+class WebAdmitClient:
+    """Calls WebAdMIT for one credential (one API key, which covers all of its user's identities).
+
+    Safe to share between threads: the session pools connections; the two counters update under a lock.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        credential_name: str = "WebAdMIT",
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.credential_name = credential_name
+        self.timeout = timeout
+        self.rate_limit: RateLimit | None = None
+        self.calls_made = 0
+        # Keys pasted from e-mails often carry a trailing newline, which requests would refuse to send.
+        self.__api_key = _Secret(api_key.strip())
+        self._owns_session = session is None
+        # The key goes on each request, not on the session: a session may be shared by several credentials.
+        self._session = session if session is not None else make_session()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<WebAdmitClient credential={self.credential_name!r} base_url={self.base_url!r}>"
+
+    def close(self) -> None:
+        """Release pooled connections, unless the session was lent to us."""
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- The calls (numbered as in SPEC.md) -----------------------------------------------------------------
+
+    def list_user_identities(self) -> list[UserIdentity]:
+        """E1 `GET /api/v1/user_identities`: every identity this key may use through the API."""
+        return self._call("GET", "/api/v1/user_identities", _identities_from)
+
+    def list_all_exports(self) -> list[Export]:
+        """E2 `GET /api/v1/exports`: the exports of all identities (items do not say which identity)."""
+        return self._call("GET", "/api/v1/exports", _exports_from)
+
+    def list_exports(self, identity_id: int) -> list[Export]:
+        """E3 `GET /api/v1/user_identities/:uid/exports`: one identity's exports, where names come from."""
+        return self._call("GET", f"/api/v1/user_identities/{identity_id:d}/exports", _exports_from)
+
+    def list_export_files(self, identity_id: int) -> list[ExportFile]:
+        """E6 `GET /api/v1/user_identities/:uid/export_files`: the batch status of recent runs (no URLs)."""
+        return self._call("GET", f"/api/v1/user_identities/{identity_id:d}/export_files", _files_from)
+
+    def list_export_runs(self, identity_id: int, export_id: int) -> list[ExportFile]:
+        """E7 `GET /api/v1/user_identities/:uid/exports/:eid/export_files`: the runs of one export."""
+        path = f"/api/v1/user_identities/{identity_id:d}/exports/{export_id:d}/export_files"
+        return self._call("GET", path, _files_from)
+
+    def start_export_run(self, identity_id: int, export_id: int) -> ExportFile:
+        """E4 `POST .../exports/:eid/export_files`: start a run, or get the unfinished one already running."""
+        path = f"/api/v1/user_identities/{identity_id:d}/exports/{export_id:d}/export_files"
+        return self._call("POST", path, _single_file_from)
+
+    def get_download_link(self, export_id: int, file_id: int) -> DownloadLink:
+        """E5 `GET /api/v1/exports/:eid/export_files/:fid`: the file's status and a freshly minted URL.
+
+        The URL lives for less than 30 seconds and `url` is None while the file is not downloadable.
+        `minted_at` is taken before the request is sent, so expiry computed from it errs on the safe side.
+        """
+        minted_at = datetime.now(UTC)
+        path = f"/api/v1/exports/{export_id:d}/export_files/{file_id:d}"
+        return self._call("GET", path, lambda payload: _download_link_from(payload, minted_at))
+
+    # --- Transport and error mapping ------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, parse: Callable[[Mapping[str, Any]], T]) -> T:
+        response = self._send(method, path)
+        try:
+            payload = json.loads(response.content)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise self._bad_response("that is not a JSON object", method, path, response.status_code)
+        try:
+            return parse(payload)
+        except _ShapeError as problem:
+            raise self._bad_response(problem.detail, method, path, response.status_code) from None
+
+    def _send(self, method: str, path: str) -> requests.Response:
+        with self._lock:
+            self.calls_made += 1
+        started = time.monotonic()
+        failure: WebAdmitError | None = None
+        try:
+            response = self._session.request(
+                method,
+                f"{self.base_url}{path}",
+                headers={
+                    "x-api-key": self.__api_key.reveal(),
+                    "Accept": "application/json",
+                    "User-Agent": USER_AGENT,
+                },
+                timeout=self.timeout,
+                # requests would forward our custom x-api-key header to whatever host a redirect names.
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            failure = self._transport_error(exc)
+        elapsed_ms = (time.monotonic() - started) * 1000
+        if failure is not None:
+            logger.debug("WebAdMIT %s %s failed after %.0f ms: %s", method, path, elapsed_ms, failure.kind)
+            # Raised outside the `except` on purpose: requests exceptions hold the prepared request, headers
+            # and all, and chaining would carry the API key into tracebacks and error trackers.
+            raise failure
+        logger.debug("WebAdMIT %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
+        self._note_rate_limit(response)
+        if 200 <= response.status_code < 300:
+            return response
+        raise self._http_error(response, method, path)
+
+    def _transport_error(self, exc: requests.RequestException) -> WebAdmitError:
+        name = self.credential_name
+        # Order matters: SSLError and ConnectTimeout are also ConnectionErrors.
+        if isinstance(exc, requests.exceptions.SSLError):
+            return UpstreamUnavailable(
+                f"The secure (TLS) connection to WebAdMIT at {self.base_url} failed (credential '{name}'). "
+                "Will try again later; if it persists, check the base URL and the server's certificate."
+            )
+        if isinstance(exc, requests.Timeout):
+            return UpstreamUnavailable(
+                f"WebAdMIT did not answer in time (credential '{name}'). Will try again later."
+            )
+        if isinstance(exc, requests.ConnectionError):
+            return UpstreamUnavailable(
+                f"Could not connect to WebAdMIT at {self.base_url} (credential '{name}'). "
+                "Will try again later; if it persists, check the base URL."
+            )
+        if isinstance(exc, requests.exceptions.InvalidHeader):
+            return KeyRejected(
+                f"The API key for credential '{name}' contains characters that cannot be sent. "
+                "Check the key in the admin."
+            )
+        if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+            return RequestRejected(
+                f"The base URL {self.base_url!r} of credential '{name}' is not a valid URL."
+            )
+        return UpstreamUnavailable(
+            f"The call to WebAdMIT failed on the way (credential '{name}'). Will try again later."
+        )
+
+    def _http_error(self, response: requests.Response, method: str, path: str) -> WebAdmitError:
+        status = response.status_code
+        name = self.credential_name
+        remaining = _header_int(response, "X-RateLimit-Remaining")
+        if status == 429 or (status == 403 and remaining == 0):
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            when = "later" if retry_after is None else f"after {math.ceil(retry_after)} s"
+            return RateLimited(
+                f"WebAdMIT's rate limit was reached for credential '{name}'; retrying {when}.",
+                retry_after=retry_after,
+                status_code=status,
+            )
+        if status == 401:
+            return KeyRejected(
+                f"WebAdMIT rejected the API key for credential '{name}'. Check the key in the admin.",
+                status_code=status,
+            )
+        if status == 403:
+            # WebAdMIT documents no 403 besides (maybe) the rate limit, handled above. Anything else means
+            # this key may not do this, which no retry will change: a person has to look, so it is permanent.
+            return KeyRejected(
+                f"WebAdMIT refused access for credential '{name}' (HTTP 403). "
+                "Check the key in the admin and that its user has API Access.",
+                status_code=status,
+            )
+        upstream = _upstream_text(response)
+        if status == 404:
+            if upstream:
+                text = upstream if upstream.endswith((".", "!", "?")) else f"{upstream}."
+                message = f"WebAdMIT says: {text} (credential '{name}')"
+            else:
+                message = f"WebAdMIT found nothing at {method} {path} (credential '{name}')."
+            return NotFound(message, upstream_message=upstream)
+        if status == 408 or status >= 500:
+            return UpstreamUnavailable(
+                f"WebAdMIT is unavailable (HTTP {status}) for credential '{name}'. Will try again later.",
+                status_code=status,
+            )
+        if 300 <= status < 400:
+            return RequestRejected(
+                f"WebAdMIT redirected {method} {path} (HTTP {status}) for credential '{name}'. "
+                f"Check the base URL {self.base_url} in the admin.",
+                status_code=status,
+            )
+        if 400 <= status < 500:
+            detail = f": {upstream}" if upstream else "."
+            return RequestRejected(
+                f"WebAdMIT rejected {method} {path} (HTTP {status}) for credential '{name}'{detail}",
+                status_code=status,
+            )
+        return self._bad_response(f"with the unexpected HTTP status {status}", method, path, status)
+
+    def _bad_response(self, detail: str, method: str, path: str, status: int) -> BadResponse:
+        return BadResponse(
+            f"WebAdMIT sent a response {detail} ({method} {path}, credential '{self.credential_name}'). "
+            "Will try again later.",
+            status_code=status,
+        )
+
+    def _note_rate_limit(self, response: requests.Response) -> None:
+        limit = _header_int(response, "X-RateLimit-Limit")
+        remaining = _header_int(response, "X-RateLimit-Remaining")
+        if limit is not None or remaining is not None:
+            with self._lock:
+                self.rate_limit = RateLimit(limit=limit, remaining=remaining)
+
+
+class _Secret:
+    """Holds the API key so that repr(), vars() and debuggers show a placeholder, not the key."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    def reveal(self) -> str:
+        return self._value
+
+
+# --- Headers and error bodies -------------------------------------------------------------------------------
+
+
+def _header_int(response: requests.Response, name: str) -> int | None:
+    try:
+        return int(response.headers.get(name, ""))
+    except ValueError:
+        return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header, which may be a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
+
+
+def _upstream_text(response: requests.Response, limit: int = 300) -> str | None:
+    """WebAdMIT's own words from an error body: `message`, or the `errors` of a 422, flattened."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    message = body.get("message")
+    if isinstance(message, str) and message.strip():
+        return message.strip()[:limit]
+    errors = body.get("errors")
+    if isinstance(errors, dict):
+        parts = []
+        for key, value in errors.items():
+            texts = value if isinstance(value, list) else [value]
+            parts.append(f"{key}: " + " ".join(str(text) for text in texts))
+        return "; ".join(parts)[:limit] or None
+    if isinstance(errors, list) and errors:
+        return "; ".join(str(text) for text in errors)[:limit]
+    return None
+
+
+# --- Parsing: strict about what we use, silent about everything else ----------------------------------------
+
+
+class _ShapeError(Exception):
+    """A payload lacks something we need; `detail` completes "WebAdMIT sent a response ..."."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def _path(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _required(obj: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in obj:
+        raise _ShapeError(f"without '{_path(where, key)}'")
+    return obj[key]
+
+
+def _integer(obj: Mapping[str, Any], key: str, where: str) -> int:
+    value = _required(obj, key, where)
+    # Strict on purpose: `True` is an int in Python, and a numeric string would mean the API changed under us.
+    if type(value) is not int:
+        raise _ShapeError(f"with '{_path(where, key)}' that is not a whole number")
+    return value
+
+
+def _text(obj: Mapping[str, Any], key: str, where: str) -> str:
+    value = _required(obj, key, where)
+    if not isinstance(value, str):
+        raise _ShapeError(f"with '{_path(where, key)}' that is not text")
+    return value
+
+
+def _optional_text(obj: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _ShapeError(f"with '{_path(where, key)}' that is not text")
+    return value
+
+
+def _object(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise _ShapeError(f"with '{where}' that is not an object")
+    return value
+
+
+def _items(payload: Mapping[str, Any], key: str) -> list[tuple[Mapping[str, Any], str]]:
+    values = _required(payload, key, "")
+    if not isinstance(values, list):
+        raise _ShapeError(f"with '{key}' that is not a list")
+    return [(_object(value, f"{key}[{index}]"), f"{key}[{index}]") for index, value in enumerate(values)]
+
+
+def _identity(item: Mapping[str, Any], where: str) -> UserIdentity:
+    return UserIdentity(
+        id=_integer(item, "id", where),
+        type=_text(item, "type", where),
+        association=_optional_text(item, "association", where),
+        institution=_optional_text(item, "institution", where),
+        organization=_optional_text(item, "organization", where),
+        cycle=_optional_text(item, "cycle", where),
+    )
+
+
+def _export(item: Mapping[str, Any], where: str) -> Export:
+    return Export(
+        id=_integer(item, "id", where),
+        name=_text(item, "name", where),
+        list_type=_optional_text(item, "list_type", where),
+        format=_optional_text(item, "format", where),
+        mime_type=_optional_text(item, "mime_type", where),
+    )
+
+
+def _export_file(item: Mapping[str, Any], where: str) -> ExportFile:
+    raw_status = _text(item, "status", where)
+    return ExportFile(
+        id=_integer(item, "id", where),
+        href=_text(item, "href", where),
+        export_id=_integer(item, "export_id", where),
+        status=parse_status(raw_status),
+        raw_status=raw_status,
+    )
+
+
+def _identities_from(payload: Mapping[str, Any]) -> list[UserIdentity]:
+    return [_identity(item, where) for item, where in _items(payload, "user_identities")]
+
+
+def _exports_from(payload: Mapping[str, Any]) -> list[Export]:
+    return [_export(item, where) for item, where in _items(payload, "exports")]
+
+
+def _files_from(payload: Mapping[str, Any]) -> list[ExportFile]:
+    return [_export_file(item, where) for item, where in _items(payload, "export_files")]
+
+
+def _single_file_from(payload: Mapping[str, Any]) -> ExportFile:
+    return _export_file(_object(_required(payload, "export_files", ""), "export_files"), "export_files")
+
+
+def _download_link_from(payload: Mapping[str, Any], minted_at: datetime) -> DownloadLink:
+    item = _object(_required(payload, "export_files", ""), "export_files")
+    url = _optional_text(item, "download_url", "export_files")
+    return DownloadLink(file=_export_file(item, "export_files"), url=url or None, minted_at=minted_at)

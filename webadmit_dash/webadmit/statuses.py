@@ -1,0 +1,64 @@
+"""Export file statuses as WebAdMIT spells them, and one tolerant parser for both spellings.
+
+WebAdMIT sends Title Case ("In Progress") today, older documentation shows snake case ("in_progress"), and the
+API may grow statuses without notice. Everything downstream works with `FileStatus`; the raw text is kept
+beside it.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+
+class FileStatus(enum.StrEnum):
+    """One export file's place in its lifecycle: Initializing -> Queued -> In Progress -> one outcome."""
+
+    INITIALIZING = "initializing"
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    AVAILABLE = "available"
+    SUCCESS_WITH_ERRORS = "success_with_errors"
+    EMPTY_LIST = "empty_list"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+    @property
+    def label(self) -> str:
+        """The Title Case text WebAdMIT shows, e.g. "Success With Errors"."""
+        return self.value.replace("_", " ").title()
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the run reached an outcome and will not change again.
+
+        UNKNOWN counts as *not* finished: a status we have never seen is most likely a new intermediate step,
+        and treating it as final would stop polling a file that may still become Available. Polling it costs a
+        call; wrongly giving up on it costs the user their file.
+        """
+        return self in OUTCOMES
+
+    @property
+    def is_downloadable(self) -> bool:
+        """True when WebAdMIT holds a file to download (Available, Success With Errors)."""
+        return self in DOWNLOADABLE
+
+
+UNFINISHED: frozenset[FileStatus] = frozenset(
+    {FileStatus.INITIALIZING, FileStatus.QUEUED, FileStatus.IN_PROGRESS}
+)
+OUTCOMES: frozenset[FileStatus] = frozenset(
+    {FileStatus.AVAILABLE, FileStatus.SUCCESS_WITH_ERRORS, FileStatus.EMPTY_LIST, FileStatus.FAILED}
+)
+DOWNLOADABLE: frozenset[FileStatus] = frozenset({FileStatus.AVAILABLE, FileStatus.SUCCESS_WITH_ERRORS})
+
+_SEPARATORS = re.compile(r"[\s_\-]+")
+_BY_VALUE = {status.value: status for status in FileStatus if status is not FileStatus.UNKNOWN}
+
+
+def parse_status(raw: str) -> FileStatus:
+    """Map any spelling of a known status to `FileStatus`; anything else is UNKNOWN. Never raises."""
+    if not isinstance(raw, str):
+        return FileStatus.UNKNOWN
+    key = _SEPARATORS.sub("_", raw.strip().lower()).strip("_")
+    return _BY_VALUE.get(key, FileStatus.UNKNOWN)

@@ -1,0 +1,14 @@
+"""WSGI entry point for gunicorn: `gunicorn webadmit_dash.wsgi`."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+from webadmit_dash.config import ConfigError, exit_on_config_error
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webadmit_dash.settings")
+
+try:
+    application = get_wsgi_application()
+except ConfigError as error:
+    exit_on_config_error(error)
