@@ -12,8 +12,8 @@ os.environ.setdefault("WEBADMIT_ALLOW_LOOPBACK", "true")
 os.environ.setdefault("DJANGO_ENV", "test")
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
 
-from webadmit_dash.settings import *  # noqa: E402,F403
-from webadmit_dash.settings import STORAGES  # noqa: E402
+from webadmit_dash.settings import *  # noqa: F403
+from webadmit_dash.settings import STORAGES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The manifest storage needs collectstatic; the live server would answer 404 for hashed names.

@@ -6,7 +6,7 @@ The first key encrypts; every key decrypts, so an operator rotates by putting a 
 
 from functools import cache
 
-from cryptography.fernet import InvalidToken, MultiFernet, Fernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
 

@@ -151,9 +151,7 @@ class Export(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(fields=["identity", "webadmit_id"], name="export_unique_per_identity")
-        ]
+        constraints = [models.UniqueConstraint(fields=["identity", "webadmit_id"], name="export_unique_per_identity")]
 
     def __str__(self) -> str:
         return self.name
@@ -188,9 +186,7 @@ class ExportFile(models.Model):
 
     class Meta:
         ordering = ["attention_rank", "-first_seen_at", "-webadmit_id"]
-        constraints = [
-            models.UniqueConstraint(fields=["identity", "webadmit_id"], name="file_unique_per_identity")
-        ]
+        constraints = [models.UniqueConstraint(fields=["identity", "webadmit_id"], name="file_unique_per_identity")]
         indexes = [
             models.Index(fields=["identity", "status"], name="file_identity_status_idx"),
             models.Index(fields=["status"], name="file_status_idx"),
@@ -293,6 +289,9 @@ class ChangeCounter(models.Model):
     """
 
     value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Change #{self.value}"
 
     @classmethod
     def next_value(cls) -> int:

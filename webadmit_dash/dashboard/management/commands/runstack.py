@@ -57,12 +57,22 @@ class Command(BaseCommand):
             self._start("web", [python, "manage.py", "runserver", f"{options['host']}:{options['port']}", "--noreload"])
             self._start(
                 "worker",
-                [celery, "-A", "webadmit_dash", "worker", "--beat", "--pool=threads",
-                 f"--concurrency={options['concurrency']}", "--loglevel=INFO"],
+                [
+                    celery,
+                    "-A",
+                    "webadmit_dash",
+                    "worker",
+                    "--beat",
+                    "--pool=threads",
+                    f"--concurrency={options['concurrency']}",
+                    "--loglevel=INFO",
+                ],
             )
             if not wait_for_port(options["host"], options["port"], 30):
                 raise CommandError(f"The web server did not start on port {options['port']}.")
-            self.stdout.write(self.style.SUCCESS(f"\nwebadmit-dash is running at http://{options['host']}:{options['port']}/"))
+            self.stdout.write(
+                self.style.SUCCESS(f"\nwebadmit-dash is running at http://{options['host']}:{options['port']}/")
+            )
             self.stdout.write("Press Ctrl-C to stop the web server, the worker and the simulator.\n")
             self._watch()
         except KeyboardInterrupt:
@@ -71,15 +81,28 @@ class Command(BaseCommand):
             self._stop_all()
 
     def _start(self, name: str, command: list[str]) -> subprocess.Popen:
-        process = subprocess.Popen(command, cwd=settings.BASE_DIR)  # noqa: S603 - our own interpreter and args
+        process = subprocess.Popen(command, cwd=settings.BASE_DIR)
         self.children.append((name, process))
         return process
 
     def _start_simulator(self, python: str, host: str, port: int) -> None:
         self._start(
             "simulator",
-            [python, "manage.py", "simulate_webadmit", "--host", host, "--port", str(port), "--api-key", DEMO_API_KEY,
-             "--pace", "15", "--new-run-every", "45"],
+            [
+                python,
+                "manage.py",
+                "simulate_webadmit",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--api-key",
+                DEMO_API_KEY,
+                "--pace",
+                "15",
+                "--new-run-every",
+                "45",
+            ],
         )
         if not wait_for_port(host, port, 20):
             raise CommandError(f"The WebAdMIT simulator did not start on port {port}.")
@@ -89,10 +112,12 @@ class Command(BaseCommand):
             raise CommandError(f"Could not load the demo data from the simulator: {error.message}") from None
         login = demo.ensure_demo_admin()
         if login.password:
-            self.stdout.write(self.style.SUCCESS(
-                f"Sign in as '{login.username}' with password: {login.password}"
-                + ("  (new; saved in var/demo-admin-password)" if login.created else "")
-            ))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Sign in as '{login.username}' with password: {login.password}"
+                    + ("  (new; saved in var/demo-admin-password)" if login.created else "")
+                )
+            )
         else:
             self.stdout.write(f"Sign in as '{login.username}' with the password you set.")
 
@@ -100,7 +125,9 @@ class Command(BaseCommand):
         while True:
             for name, process in self.children:
                 if process.poll() is not None:
-                    raise CommandError(f"The {name} process stopped (exit code {process.returncode}); stopping the rest.")
+                    raise CommandError(
+                        f"The {name} process stopped (exit code {process.returncode}); stopping the rest."
+                    )
             time.sleep(0.5)
 
     def _stop_all(self) -> None:

@@ -1,0 +1,494 @@
+"""The simulated WebAdMIT over HTTP: a plain WSGI app serving API v1 (E1-E7), a fake S3 for download URLs, and a
+control API for demos and tests.
+
+Routes:
+- `/api/v1/...` the documented calls, behind `x-api-key`, rate-limited per key over a rolling hour.
+- `/_s3/webadmit-exports/<key>?...` pre-signed downloads that expire `url_ttl` seconds after E5 minted them.
+- `/_simulator/...` control: faults, forced statuses, new runs, clock, state. No key: local use only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import math
+import re
+import secrets
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlencode
+
+from .data import TITLE_CASE, Fault, FileState, SimExport, SimIdentity, SimulatedWorld
+
+logger = logging.getLogger(__name__)
+
+JSON_TYPE = "application/json; charset=utf-8"
+BUCKET = "webadmit-exports"
+ACCESS_KEY_ID = "AKIAWEBADMITSIMULATR"
+MAX_BODY = 1 << 20
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _json(status: int, payload: Any) -> Reply:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return Reply(status, body, [("Content-Type", JSON_TYPE)])
+
+
+def _not_found(message: str = "Not Found") -> Reply:
+    return _json(404, {"message": message})
+
+
+def _s3_error(status: int, code: str, message: str, extra: str = "") -> Reply:
+    request_id = secrets.token_hex(8).upper()
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message>{extra}"
+        f"<RequestId>{request_id}</RequestId><HostId>{secrets.token_urlsafe(48)}</HostId></Error>"
+    )
+    return Reply(status, body.encode(), [("Content-Type", "application/xml")])
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _RateBudget:
+    """Calls per key over a rolling hour, on the world's clock so tests can fast-forward it."""
+
+    def __init__(self, limit: int, clock: Callable[[], float]) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._calls: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def spend(self, key: str) -> tuple[int, float | None]:
+        """Record a call; returns (calls remaining, None), or (0, seconds to wait) when the budget is spent."""
+        now = self._clock()
+        with self._lock:
+            calls = self._calls.setdefault(key, deque())
+            while calls and calls[0] <= now - 3600:
+                calls.popleft()
+            if len(calls) >= self.limit:
+                return 0, calls[0] + 3600 - now
+            calls.append(now)
+            return self.limit - len(calls), None
+
+
+_API_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("GET", re.compile(r"/api/v1/user_identities"), "_user_identities"),
+    ("GET", re.compile(r"/api/v1/exports"), "_all_exports"),
+    ("GET", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/exports"), "_exports"),
+    ("GET", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/export_files"), "_export_files"),
+    ("GET", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/exports/(?P<eid>\d+)/export_files"), "_runs"),
+    ("POST", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/exports/(?P<eid>\d+)/export_files"), "_start"),
+    ("GET", re.compile(r"/api/v1/exports/(?P<eid>\d+)/export_files/(?P<fid>\d+)"), "_export_file"),
+]
+_CONTROL_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("GET", re.compile(r"/_simulator/state"), "_control_state"),
+    ("GET", re.compile(r"/_simulator/faults"), "_control_faults"),
+    ("POST", re.compile(r"/_simulator/faults"), "_control_add_fault"),
+    ("DELETE", re.compile(r"/_simulator/faults"), "_control_clear_faults"),
+    ("POST", re.compile(r"/_simulator/files/(?P<fid>\d+)"), "_control_force_status"),
+    ("POST", re.compile(r"/_simulator/identities/(?P<uid>\d+)/runs"), "_control_add_run"),
+    ("POST", re.compile(r"/_simulator/clock"), "_control_clock"),
+]
+_S3_ROUTE = re.compile(rf"/_s3/{BUCKET}/exports/(?P<eid>\d+)/files/(?P<fid>\d+)/[^/]+")
+
+
+def _match(routes: list[tuple[str, re.Pattern[str], str]], method: str, path: str) -> tuple[str, dict[str, int]] | None:
+    for route_method, pattern, handler in routes:
+        found = pattern.fullmatch(path)
+        if found and route_method == method:
+            return handler, {name: int(value) for name, value in found.groupdict().items()}
+    return None
+
+
+class SimulatorApp:
+    """The WSGI callable. Build it with `make_app`."""
+
+    def __init__(
+        self,
+        world: SimulatedWorld,
+        api_keys: set[str],
+        *,
+        lowercase_statuses: bool = False,
+        rate_limit_per_hour: int = 5000,
+        url_ttl: float = 25.0,
+        latency: float = 0.0,
+    ) -> None:
+        if not api_keys:
+            raise ValueError("the simulator needs at least one API key")
+        self.world = world
+        self.lowercase_statuses = lowercase_statuses
+        self.url_ttl = url_ttl
+        self.latency = latency
+        self._api_keys = frozenset(api_keys)
+        self._budget = _RateBudget(rate_limit_per_hour, world.now)
+        # Signs download URLs; a fresh secret per app means URLs die with the server, as they would.
+        self._signing_key = secrets.token_bytes(32)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "") or "/"
+        try:
+            if path.startswith("/_simulator/"):
+                reply = self._control(environ, method, path)
+            elif path.startswith("/_s3/"):
+                reply = self._s3(environ, method, path)
+            else:
+                reply = self._api(environ, method, path)
+        except Exception:
+            logger.exception("simulator failed on %s %s", method, path)
+            reply = Reply(500, b"simulator error", [("Content-Type", "text/plain")])
+        reply.headers.append(("Content-Length", str(len(reply.body))))
+        start_response(f"{reply.status} {HTTPStatus(reply.status).phrase}", reply.headers)
+        return [reply.body]
+
+    # --- The API ----------------------------------------------------------------------------------------------
+
+    def _api(self, environ: Environ, method: str, path: str) -> Reply:
+        if self.latency > 0:
+            self.world.sleep(self.latency)
+        key = environ.get("HTTP_X_API_KEY", "")
+        limit = str(self._budget.limit)
+        if key not in self._api_keys:
+            return Reply(401, b"", [("X-RateLimit-Limit", limit), ("X-RateLimit-Remaining", limit)])
+        remaining, wait = self._budget.spend(key)
+        rate_headers = [("X-RateLimit-Limit", limit), ("X-RateLimit-Remaining", str(remaining))]
+        if wait is not None:
+            reply = _json(429, {"message": "Rate limit exceeded"})
+            reply.headers += [*rate_headers, ("Retry-After", str(math.ceil(wait)))]
+            return reply
+        route = _match(_API_ROUTES, method, path)
+        ids = route[1] if route else {}
+        identity_id = ids.get("uid")
+        if identity_id is None and "eid" in ids:
+            export = self.world.export(ids["eid"])
+            identity_id = export.identity_id if export else None
+        reply = None
+        fault = self.world.take_fault(identity_id)
+        if fault is not None:
+            reply = self._fault_reply(fault, identity_id, rate_headers)
+        if reply is None:
+            reply = getattr(self, route[0])(environ, **ids) if route else _not_found()
+        reply.headers += [header for header in rate_headers if header[0] not in dict(reply.headers)]
+        return reply
+
+    def _fault_reply(self, fault: Fault, identity_id: int | None, rate_headers: list[tuple[str, str]]) -> Reply | None:
+        """The reply an injected fault forces, or None when the call should go on (after a `slow` delay)."""
+        kind = fault.kind
+        if kind == "slow":
+            self.world.sleep(2.0 if fault.seconds is None else fault.seconds)
+            return None
+        if kind == "timeout":
+            self.world.sleep(60.0 if fault.seconds is None else fault.seconds)
+            return Reply(504, b"<h1>504 Gateway Time-out</h1>", [("Content-Type", "text/html")])
+        if kind == "key_rejected":
+            return Reply(401)
+        if kind == "identity_not_found":
+            target = identity_id if identity_id is not None else fault.identity_id
+            return _not_found(f"User identity '{target}' not found." if target is not None else "Not Found")
+        if kind == "rate_limited":
+            reply = _json(429, {"message": "Rate limit exceeded"})
+            wait = 30.0 if fault.seconds is None else fault.seconds
+            reply.headers += [
+                ("X-RateLimit-Limit", rate_headers[0][1]),
+                ("X-RateLimit-Remaining", "0"),
+                ("Retry-After", str(math.ceil(wait))),
+            ]
+            return reply
+        if kind == "server_error":
+            page = b"<html><body><h1>We're sorry, but something went wrong.</h1></body></html>"
+            return Reply(500, page, [("Content-Type", "text/html; charset=utf-8")])
+        if kind == "unavailable":
+            page = b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
+            return Reply(503, page, [("Content-Type", "text/html")])
+        if kind == "malformed_json":
+            # A response cut off mid-body, as a dropped proxy connection leaves it.
+            return Reply(200, b'{"export_files": [{"id": 1, "href": "/api/v1/exp', [("Content-Type", JSON_TYPE)])
+        return None
+
+    def _status_text(self, status: str) -> str:
+        if status not in TITLE_CASE:
+            return status  # a forced, undocumented status goes out exactly as given
+        return status if self.lowercase_statuses else TITLE_CASE[status]
+
+    def _file_payload(self, state: FileState) -> dict[str, Any]:
+        return {
+            "id": state.id,
+            "href": f"/api/v1/exports/{state.export_id}/export_files/{state.id}",
+            "export_id": state.export_id,
+            "status": self._status_text(state.status),
+        }
+
+    def _user_identities(self, environ: Environ) -> Reply:
+        items = [_identity_payload(identity) for identity in self.world.identities()]
+        return _json(200, {"href": "/api/v1/user_identities", "user_identities": items})
+
+    def _all_exports(self, environ: Environ) -> Reply:
+        items = [_export_payload(export) for export in self.world.exports()]
+        return _json(200, {"href": "/api/v1/exports", "exports": items})
+
+    def _exports(self, environ: Environ, uid: int) -> Reply:
+        if self.world.identity(uid) is None:
+            return _not_found(f"User identity '{uid}' not found.")
+        items = [_export_payload(export) for export in self.world.exports(uid)]
+        return _json(200, {"href": f"/api/v1/user_identities/{uid}/exports", "exports": items})
+
+    def _export_files(self, environ: Environ, uid: int) -> Reply:
+        if self.world.identity(uid) is None:
+            return _not_found(f"User identity '{uid}' not found.")
+        items = [self._file_payload(state) for state in self.world.files(uid)]
+        return _json(200, {"href": f"/api/v1/user_identities/{uid}/export_files", "export_files": items})
+
+    def _runs(self, environ: Environ, uid: int, eid: int) -> Reply:
+        if self.world.identity(uid) is None:
+            return _not_found(f"User identity '{uid}' not found.")
+        export = self.world.export(eid)
+        if export is None or export.identity_id != uid:
+            return _not_found()
+        # Oldest first, unlike E6: neither order is documented, and a client must not rely on either.
+        items = [self._file_payload(state) for state in reversed(self.world.files(uid, eid))]
+        href = f"/api/v1/user_identities/{uid}/exports/{eid}/export_files"
+        return _json(200, {"href": href, "export_files": items})
+
+    def _start(self, environ: Environ, uid: int, eid: int) -> Reply:
+        body = _read_body(environ)
+        if body.strip():
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                problem = "The property '#/' of type string did not match the following type: object"
+                return _json(422, {"errors": {"schema": [problem]}})
+        try:
+            state = self.world.start_run(uid, eid)
+        except LookupError as error:
+            return _not_found(str(error))
+        return _json(201, {"export_files": self._file_payload(state)})
+
+    def _export_file(self, environ: Environ, eid: int, fid: int) -> Reply:
+        state = self.world.file(fid)
+        if state is None or state.export_id != eid:
+            return _not_found()
+        payload = self._file_payload(state)
+        payload["download_url"] = (
+            self._mint_url(environ, state) if state.status in ("available", "success_with_errors") else None
+        )
+        return _json(200, {"export_files": payload})
+
+    # --- Fake S3 ----------------------------------------------------------------------------------------------
+
+    def _mint_url(self, environ: Environ, state: FileState) -> str:
+        export = self.world.export(state.export_id)
+        assert export is not None  # a file's export never disappears
+        filename = f"{export.name}.{export.extension}"
+        key = f"exports/{export.id}/files/{state.id}/{quote(filename)}"
+        expires = math.floor(self.world.now() + self.url_ttl)
+        disposition = f'attachment; filename="{filename}"'
+        signature = self._sign(key, expires, disposition, export.mime_type)
+        query = urlencode(
+            {
+                "AWSAccessKeyId": ACCESS_KEY_ID,
+                "Expires": expires,
+                "Signature": signature,
+                "response-content-disposition": disposition,
+                "response-content-type": export.mime_type,
+            },
+            quote_via=quote,
+        )
+        return f"{environ.get('wsgi.url_scheme', 'http')}://{_host(environ)}/_s3/{BUCKET}/{key}?{query}"
+
+    def _sign(self, key: str, expires: int, disposition: str, content_type: str) -> str:
+        text = f"GET\n{expires}\n/{BUCKET}/{unquote(key)}\n{disposition}\n{content_type}"
+        return base64.b64encode(hmac.new(self._signing_key, text.encode(), hashlib.sha256).digest()).decode()
+
+    def _s3(self, environ: Environ, method: str, path: str) -> Reply:
+        found = _S3_ROUTE.fullmatch(path)
+        if method != "GET" or found is None:
+            return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        query = {name: values[0] for name, values in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        disposition = query.get("response-content-disposition", "")
+        content_type = query.get("response-content-type", "")
+        key = path.removeprefix(f"/_s3/{BUCKET}/")
+        try:
+            expires = int(query.get("Expires", ""))
+        except ValueError:
+            return _s3_error(403, "AccessDenied", "Query-string authentication requires the Expires parameter")
+        expected = self._sign(key, expires, disposition, content_type)
+        if query.get("AWSAccessKeyId") != ACCESS_KEY_ID or not hmac.compare_digest(
+            query.get("Signature", ""), expected
+        ):
+            return _s3_error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
+        now = self.world.now()
+        if now >= expires:
+            extra = f"<Expires>{_iso(expires)}</Expires><ServerTime>{_iso(now)}</ServerTime>"
+            return _s3_error(403, "AccessDenied", "Request has expired", extra)
+        download = self.world.download(int(found["fid"]))
+        if download is None:
+            return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        headers = [
+            ("Content-Type", content_type or download.content_type),
+            ("Content-Disposition", disposition or f'attachment; filename="{download.filename}"'),
+        ]
+        return Reply(200, download.body, headers)
+
+    # --- Control API ------------------------------------------------------------------------------------------
+
+    def _control(self, environ: Environ, method: str, path: str) -> Reply:
+        route = _match(_CONTROL_ROUTES, method, path)
+        if route is None:
+            return _json(404, {"error": f"no control endpoint {method} {path}"})
+        handler, ids = route
+        try:
+            return getattr(self, handler)(environ, **ids)
+        except LookupError as error:
+            return _json(404, {"error": str(error.args[0] if error.args else error)})
+        except ValueError as error:
+            return _json(400, {"error": str(error)})
+
+    def _control_state(self, environ: Environ) -> Reply:
+        summary = self.world.summary()
+        summary["settings"] = {
+            "lowercase_statuses": self.lowercase_statuses,
+            "rate_limit_per_hour": self._budget.limit,
+            "url_ttl": self.url_ttl,
+            "latency": self.latency,
+        }
+        return _json(200, summary)
+
+    def _control_faults(self, environ: Environ) -> Reply:
+        return _json(200, {"faults": [fault.as_dict() for fault in self.world.faults()]})
+
+    def _control_add_fault(self, environ: Environ) -> Reply:
+        data = _json_object(environ)
+        fault = self.world.add_fault(
+            _field(data, "kind", str),
+            identity_id=_field(data, "identity_id", int, required=False),
+            times=_field(data, "times", int, required=False),
+            seconds=_field(data, "seconds", float, required=False),
+        )
+        return _json(201, {"fault": fault.as_dict()})
+
+    def _control_clear_faults(self, environ: Environ) -> Reply:
+        return _json(200, {"cleared": self.world.clear_faults()})
+
+    def _control_force_status(self, environ: Environ, fid: int) -> Reply:
+        state = self.world.force_status(fid, _field(_json_object(environ), "status", str))
+        return _json(200, {"export_files": self._file_payload(state)})
+
+    def _control_add_run(self, environ: Environ, uid: int) -> Reply:
+        data = _json_object(environ)
+        state = self.world.add_run(
+            uid,
+            export_id=_field(data, "export_id", int, required=False),
+            outcome=_field(data, "outcome", str, required=False),
+        )
+        return _json(201, {"export_files": self._file_payload(state)})
+
+    def _control_clock(self, environ: Environ) -> Reply:
+        now = self.world.advance(_field(_json_object(environ), "advance", float))
+        return _json(200, {"now": now})
+
+
+def make_app(
+    world: SimulatedWorld,
+    api_keys: set[str],
+    *,
+    lowercase_statuses: bool = False,
+    rate_limit_per_hour: int = 5000,
+    url_ttl: float = 25.0,
+    latency: float = 0.0,
+) -> SimulatorApp:
+    """The simulator as a WSGI callable. `latency` (seconds) delays every API call."""
+    return SimulatorApp(
+        world,
+        api_keys,
+        lowercase_statuses=lowercase_statuses,
+        rate_limit_per_hour=rate_limit_per_hour,
+        url_ttl=url_ttl,
+        latency=latency,
+    )
+
+
+def _identity_payload(identity: SimIdentity) -> dict[str, Any]:
+    return {
+        "id": identity.id,
+        "type": identity.type,
+        "association": identity.association,
+        "institution": identity.institution,
+        "organization": identity.organization,
+        "cycle": identity.cycle,
+    }
+
+
+def _export_payload(export: SimExport) -> dict[str, Any]:
+    return {
+        "id": export.id,
+        "name": export.name,
+        "list_type": export.list_type,
+        "format": export.format,
+        "mime_type": export.mime_type,
+    }
+
+
+def _host(environ: Environ) -> str:
+    return environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '127.0.0.1')}:{environ.get('SERVER_PORT', '80')}"
+
+
+def _read_body(environ: Environ) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length <= 0:
+        return b""
+    return environ["wsgi.input"].read(min(length, MAX_BODY))
+
+
+def _json_object(environ: Environ) -> dict[str, Any]:
+    body = _read_body(environ)
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ValueError("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object")
+    return data
+
+
+def _field(data: dict[str, Any], name: str, kind: type, *, required: bool = True) -> Any:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise ValueError(f"'{name}' is required")
+        return None
+    # JSON has one number type: accept ints where floats are wanted, never bools for either.
+    numeric = kind is float and isinstance(value, int)
+    if isinstance(value, bool) or not (isinstance(value, kind) or numeric):
+        raise ValueError(f"'{name}' must be {kind.__name__}")
+    return float(value) if numeric else value

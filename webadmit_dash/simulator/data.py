@@ -1,0 +1,617 @@
+"""The simulated WebAdMIT world: identities, exports and export files, deterministic from a seed.
+
+Time drives everything and nothing runs in the background: a file's status is computed from its start time and the
+clock (Initializing -> Queued -> In Progress -> outcome, one step per `pace` seconds), new runs are due every
+`new_run_every` seconds since the world was built, and runs older than `retention` drop off. Reading the world is
+therefore enough to move it, and a fake clock (or `advance`) moves it in tests without sleeping.
+
+Statuses are kept in their canonical snake_case form here; the HTTP layer chooses the spelling. They are spelled out
+again rather than imported from the client on purpose: the simulator is the client's contract test, and sharing the
+table would let one mistake pass on both sides.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import random
+import threading
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from html import escape
+from typing import Any, Literal
+
+UNFINISHED = ("initializing", "queued", "in_progress")
+OUTCOMES = ("available", "success_with_errors", "empty_list", "failed")
+DOWNLOADABLE = ("available", "success_with_errors")
+# The wire spellings: Title Case as WebAdMIT sends today, or the old documented lowercase.
+TITLE_CASE = {status: status.replace("_", " ").title() for status in UNFINISHED + OUTCOMES}
+
+FAULT_KINDS = (
+    "key_rejected",
+    "identity_not_found",
+    "rate_limited",
+    "server_error",
+    "unavailable",
+    "slow",
+    "timeout",
+    "malformed_json",
+    "unknown_status",
+)
+UNKNOWN_STATUS_TEXT = "Archived"
+
+_CYCLES = ("2025 - 2026", "2026 - 2027")
+# (association, institution, organization); the first six cover the six CASs so small worlds show them all.
+_PROGRAMS = (
+    ("SOPHAS", "Boston University", "School of Public Health"),
+    ("PharmCAS", "Purdue University", "College of Pharmacy"),
+    ("ArchCAS", "Woodbury University", "Woodbury University"),
+    ("CASPA", "Duke University", "Physician Assistant Program"),
+    ("PTCAS", "Northeastern University", "Bouvé College of Health Sciences"),
+    ("UniCAS", "Universidad del Sagrado Corazón", "Graduate Admissions"),
+    ("SOPHAS", "Emory University", "Rollins School of Public Health"),
+    ("PharmCAS", "University of Washington", "School of Pharmacy"),
+    ("CASPA", "Quinnipiac University", "School of Health Sciences"),
+    ("PTCAS", "Marquette University", "Doctor of Physical Therapy"),
+    ("ArchCAS", "Tulane University", "School of Architecture"),
+    ("UniCAS", "Marywood University", "Graduate Admissions"),
+)
+_EXPORT_NAMES = (
+    "Nightly Banner Export",
+    "Daily Decision Letters",
+    "Weekly Interview Roster",
+    "Prerequisite Audit",
+    "Fee Waiver Report",
+    "Slate Import",
+    "Colleague Sync",
+    "Verified GPA Summary",
+    "Recommendation Tracker",
+    "Program Director Review",
+    "Deposit Reconciliation",
+    "Incomplete Applications",
+)
+# (format, mime type, file extension), as WebAdMIT names them.
+_FORMATS = (
+    ("Comma-Separated Values", "text/csv;charset=iso-8859-1", "csv"),
+    ("Microsoft Excel", "application/vnd.ms-excel", "xls"),
+    ("Fixed Width Report", "text/plain", "txt"),
+    ("CSV in multiple files", "application/zip", "zip"),
+    ("HTML", "text/html", "html"),
+)
+_APPLICANTS = (
+    ("José", "García"),
+    ("Zoë", "Achterberg"),
+    ("Lukas", "Müller"),
+    ("François", "Lefèvre"),
+    ("Siobhán", "O'Brien"),
+    ("Björn", "Åkesson"),
+    ("Anaïs", "Noël"),
+    ("Nuño", "Peña"),
+    ("Søren", "Kierkegård"),
+    ("Chloé", "Dubois"),
+    ("Maria", "Smith"),
+    ("Renée", "Brontë"),
+)
+_COLLEGES = ("Universidad de Sevilla", "Université Laval", "Ohio State University", "Technische Universität Wien")
+_DECISIONS = ("Admitted", "Waitlisted", "Denied", "Under Review")
+
+
+@dataclass(frozen=True, slots=True)
+class SimIdentity:
+    id: int
+    type: str
+    association: str | None
+    institution: str | None
+    organization: str | None
+    cycle: str
+
+
+@dataclass(frozen=True, slots=True)
+class SimExport:
+    id: int
+    identity_id: int
+    name: str
+    list_type: str
+    format: str
+    mime_type: str
+    extension: str
+
+
+@dataclass(slots=True)
+class _Run:
+    id: int
+    export_id: int
+    identity_id: int
+    started_at: float
+    outcome: str
+    # Set by force_status: a canonical status, or raw text the API never documented (e.g. "Archived").
+    forced: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """An export file as of one instant. `status` is canonical snake_case, or raw text when forced to one."""
+
+    id: int
+    export_id: int
+    identity_id: int
+    status: str
+    started_at: float
+
+
+@dataclass(slots=True)
+class Fault:
+    """An injected failure. `times` None means until cleared; `file_id` is the file an unknown_status changed."""
+
+    id: int
+    kind: str
+    identity_id: int | None = None
+    times: int | None = None
+    seconds: float | None = None
+    file_id: int | None = None
+    previous_status: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("previous_status")
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    body: bytes
+    content_type: str
+    filename: str
+
+
+class SimulatedWorld:
+    """Everything the simulated WebAdMIT knows. Thread-safe: every public method holds one lock."""
+
+    def __init__(
+        self,
+        seed: int = 1,
+        identities: int = 6,
+        files_per_identity: int = 8,
+        *,
+        exports_per_identity: int = 5,
+        pace: float = 20.0,
+        new_run_every: float | None = 60.0,
+        retention: float = 7 * 24 * 3600.0,
+        initial: Literal["mix", "settled"] = "mix",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if identities < 1 or files_per_identity < 0 or exports_per_identity < 1:
+            raise ValueError("a world needs at least one identity and one export per identity")
+        if initial not in ("mix", "settled"):
+            raise ValueError(f"initial must be 'mix' or 'settled', not {initial!r}")
+        self.seed = seed
+        self.pace = max(pace, 0.0)
+        self.new_run_every = new_run_every if new_run_every and new_run_every > 0 else None
+        self.retention = retention
+        self._clock = clock
+        self._offset = 0.0
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._identities: dict[int, SimIdentity] = {}
+        self._exports: dict[int, SimExport] = {}
+        self._exports_of: dict[int, list[SimExport]] = {}
+        self._runs: dict[int, _Run] = {}
+        self._runs_of: dict[int, list[_Run]] = {}
+        self._faults: list[Fault] = []
+        self._fault_serial = 0
+        self.created_at = self._clock()
+        self._last_prune = self.created_at
+        self._scheduled = 0  # how many of the periodic new runs exist so far
+        rng = random.Random(seed)
+        self._build(rng, identities, files_per_identity, exports_per_identity, initial)
+
+    # --- Building ---------------------------------------------------------------------------------------------
+
+    def _build(self, rng: random.Random, identities: int, files: int, exports: int, initial: str) -> None:
+        used_ids: set[int] = set()
+
+        def fresh(low: int, high: int) -> int:
+            while True:
+                candidate = rng.randrange(low, high)
+                if candidate not in used_ids:
+                    used_ids.add(candidate)
+                    return candidate
+
+        for index in range(identities):
+            # Ids must exercise 64-bit handling: some above 2**31, exactly one above 2**40.
+            if index == 1:
+                identity_id = fresh(2**40, 2**40 + 10**6)
+            elif index % 3 == 2:
+                identity_id = fresh(2**31, 2**31 + 10**8)
+            else:
+                identity_id = fresh(100_000, 1_000_000)
+            self._add_identity(index, identity_id, rng)
+            names = rng.sample(_EXPORT_NAMES, min(exports, len(_EXPORT_NAMES)))
+            for number in range(exports):
+                fmt, mime, ext = _FORMATS[number % len(_FORMATS)]
+                name = names[number % len(names)]
+                if number >= len(names):
+                    name = f"{name} {number // len(names) + 1}"
+                # Programs carry 14-digit ids in WebAdMIT; give some exports such ids too.
+                export_id = fresh(10**13, 10**14) if (index + number) % 7 == 6 else fresh(100_000, 1_000_000)
+                export = SimExport(export_id, identity_id, name, "all", fmt, mime, ext)
+                self._exports[export_id] = export
+                self._exports_of[identity_id].append(export)
+
+        # Draw every initial run, then number them in start order so a newer run has a higher id, as in WebAdMIT.
+        settled_before = self.created_at - 3 * self.pace - 1
+        oldest = self.created_at - 0.9 * self.retention
+        drafts: list[tuple[float, int, int]] = []
+        for identity_id, its_exports in self._exports_of.items():
+            for number in range(files):
+                export = its_exports[number % len(its_exports)]
+                if initial == "mix" and number < 2:
+                    started = self.created_at - rng.uniform(0, 3 * self.pace)
+                else:
+                    started = rng.uniform(min(oldest, settled_before), settled_before)
+                drafts.append((started, identity_id, export.id))
+        drafts.sort()
+        self._next_file_id = rng.randrange(200_000, 300_000)
+        for started, identity_id, export_id in drafts:
+            self._new_run(identity_id, export_id, started)
+
+    def _add_identity(self, index: int, identity_id: int, rng: random.Random) -> None:
+        association, institution, organization = _PROGRAMS[index] if index < len(_PROGRAMS) else rng.choice(_PROGRAMS)
+        kind = "Admissions User"
+        if index % 6 == 4:
+            kind, institution, organization = "Association User", None, None
+        elif index % 6 == 5:
+            kind, organization = "Institution User", None
+        cycle = _CYCLES[1] if index % 3 else _CYCLES[0]
+        self._identities[identity_id] = SimIdentity(identity_id, kind, association, institution, organization, cycle)
+        self._exports_of[identity_id] = []
+        self._runs_of[identity_id] = []
+
+    def _new_run(self, identity_id: int, export_id: int, started_at: float, outcome: str | None = None) -> _Run:
+        file_id = self._next_file_id
+        self._next_file_id += 1
+        if outcome is None:
+            roll = _roll(self.seed, "outcome", file_id)
+            outcome = OUTCOMES[0 if roll < 0.70 else 1 if roll < 0.82 else 2 if roll < 0.92 else 3]
+        run = _Run(file_id, export_id, identity_id, started_at, outcome)
+        self._runs[file_id] = run
+        self._runs_of[identity_id].append(run)
+        return run
+
+    # --- Time ---------------------------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self._clock() + self._offset
+
+    def advance(self, seconds: float) -> float:
+        """Fast-forward the world (for demos and tests); returns the new time."""
+        with self._lock:
+            self._offset += seconds
+            return self.now()
+
+    def _catch_up(self) -> float:
+        """Bring the world to now: add the periodic runs that are due, drop expired ones. Call under the lock."""
+        now = self.now()
+        if self.new_run_every is not None:
+            due = int((now - self.created_at) // self.new_run_every)
+            # Runs that would already be past retention are never created, so a long jump stays cheap.
+            first = max(self._scheduled + 1, int((now - self.retention - self.created_at) // self.new_run_every))
+            identity_ids = list(self._identities)
+            for number in range(first, due + 1):
+                identity_id = identity_ids[int(_roll(self.seed, "who", number) * len(identity_ids))]
+                exports = self._exports_of[identity_id]
+                export = exports[int(_roll(self.seed, "what", number) * len(exports))]
+                self._new_run(identity_id, export.id, self.created_at + number * self.new_run_every)
+            self._scheduled = max(self._scheduled, due)
+        if now - self._last_prune >= min(60.0, self.retention / 10):
+            self._last_prune = now
+            for identity_id in self._runs_of:
+                self._prune(identity_id, now)
+        return now
+
+    def _prune(self, identity_id: int, now: float) -> list[_Run]:
+        runs = self._runs_of[identity_id]
+        kept = [run for run in runs if now - run.started_at <= self.retention]
+        if len(kept) != len(runs):
+            for run in runs:
+                if now - run.started_at > self.retention:
+                    self._runs.pop(run.id, None)
+            self._runs_of[identity_id] = kept
+        return kept
+
+    def _state(self, run: _Run, now: float) -> FileState:
+        return FileState(run.id, run.export_id, run.identity_id, self._status(run, now), run.started_at)
+
+    def _status(self, run: _Run, now: float) -> str:
+        if run.forced is not None:
+            return run.forced
+        if self.pace <= 0:
+            return run.outcome
+        step = int((now - run.started_at) // self.pace)
+        return UNFINISHED[max(step, 0)] if step < len(UNFINISHED) else run.outcome
+
+    # --- Reading ----------------------------------------------------------------------------------------------
+
+    def identities(self) -> list[SimIdentity]:
+        with self._lock:
+            return list(self._identities.values())
+
+    def identity(self, identity_id: int) -> SimIdentity | None:
+        with self._lock:
+            return self._identities.get(identity_id)
+
+    def exports(self, identity_id: int | None = None) -> list[SimExport]:
+        """One identity's exports (or everyone's), newest first as WebAdMIT lists them."""
+        with self._lock:
+            if identity_id is not None:
+                return list(reversed(self._exports_of.get(identity_id, [])))
+            return [export for its in self._exports_of.values() for export in reversed(its)]
+
+    def export(self, export_id: int) -> SimExport | None:
+        with self._lock:
+            return self._exports.get(export_id)
+
+    def files(self, identity_id: int, export_id: int | None = None) -> list[FileState]:
+        """The identity's recent files, newest first (empty for an unknown identity)."""
+        with self._lock:
+            if identity_id not in self._runs_of:
+                return []
+            now = self._catch_up()
+            runs = self._prune(identity_id, now)
+            states = [self._state(run, now) for run in runs if export_id is None or run.export_id == export_id]
+        states.sort(key=lambda state: (state.started_at, state.id), reverse=True)
+        return states
+
+    def file(self, file_id: int) -> FileState | None:
+        """One file, or None once it is unknown or past retention."""
+        with self._lock:
+            now = self._catch_up()
+            run = self._runs.get(file_id)
+            if run is None or now - run.started_at > self.retention:
+                return None
+            return self._state(run, now)
+
+    # --- Changing -----------------------------------------------------------------------------------------------
+
+    def start_run(self, identity_id: int, export_id: int) -> FileState:
+        """E4: start a run of an export, or return the unfinished run it already has."""
+        with self._lock:
+            self._check_export(identity_id, export_id)
+            now = self._catch_up()
+            for run in reversed(self._prune(identity_id, now)):
+                if run.export_id == export_id and self._status(run, now) in UNFINISHED:
+                    return self._state(run, now)
+            return self._state(self._new_run(identity_id, export_id, now), now)
+
+    def add_run(self, identity_id: int, export_id: int | None = None, outcome: str | None = None) -> FileState:
+        """Control API: always add a new run (of a chosen or deterministic export), starting now."""
+        if outcome is not None and outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
+        with self._lock:
+            if identity_id not in self._identities:
+                raise LookupError(f"User identity '{identity_id}' not found.")
+            if export_id is None:
+                exports = self._exports_of[identity_id]
+                export_id = exports[int(_roll(self.seed, "pick", self._next_file_id) * len(exports))].id
+            self._check_export(identity_id, export_id)
+            now = self._catch_up()
+            return self._state(self._new_run(identity_id, export_id, now, outcome), now)
+
+    def force_status(self, file_id: int, raw_status: str) -> FileState:
+        """Control API: pin a file's status. Known statuses in any spelling are normalised; others stay raw."""
+        with self._lock:
+            now = self._catch_up()
+            run = self._runs.get(file_id)
+            if run is None:
+                raise LookupError(f"Export file '{file_id}' not found.")
+            run.forced = _canonical(raw_status)
+            return self._state(run, now)
+
+    def _check_export(self, identity_id: int, export_id: int) -> None:
+        if identity_id not in self._identities:
+            raise LookupError(f"User identity '{identity_id}' not found.")
+        export = self._exports.get(export_id)
+        if export is None or export.identity_id != identity_id:
+            raise LookupError("Not Found")
+
+    # --- Faults -------------------------------------------------------------------------------------------------
+
+    def add_fault(
+        self,
+        kind: str,
+        identity_id: int | None = None,
+        times: int | None = None,
+        seconds: float | None = None,
+    ) -> Fault:
+        """Inject a failure into API calls (all, or those about one identity) until cleared or used `times`.
+
+        `unknown_status` is not a per-call fault: it immediately gives the identity's newest file (the first
+        identity's when none is named) a status WebAdMIT never documented, until the faults are cleared.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
+        if times is not None and times < 1:
+            raise ValueError("times must be at least 1")
+        if seconds is not None and seconds < 0:
+            raise ValueError("seconds must not be negative")
+        with self._lock:
+            if identity_id is not None and identity_id not in self._identities:
+                raise LookupError(f"User identity '{identity_id}' not found.")
+            self._fault_serial += 1
+            fault = Fault(self._fault_serial, kind, identity_id, times, seconds)
+            if kind == "unknown_status":
+                target = identity_id if identity_id is not None else next(iter(self._identities))
+                newest = self.files(target)
+                if newest:
+                    run = self._runs[newest[0].id]
+                    fault.file_id, fault.previous_status = run.id, run.forced
+                    run.forced = UNKNOWN_STATUS_TEXT
+            self._faults.append(fault)
+            return fault
+
+    def faults(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    def clear_faults(self) -> int:
+        """Remove every fault, undo unknown statuses and wake requests that a fault holds asleep."""
+        with self._lock:
+            cleared = len(self._faults)
+            for fault in self._faults:
+                if fault.file_id is not None and fault.file_id in self._runs:
+                    self._runs[fault.file_id].forced = fault.previous_status
+            self._faults.clear()
+        self.wake_sleepers()
+        return cleared
+
+    def take_fault(self, identity_id: int | None) -> Fault | None:
+        """The first fault that applies to a call about `identity_id` (None: not about one), using it up once."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.kind == "unknown_status":
+                    continue
+                if fault.identity_id is not None and fault.identity_id != identity_id:
+                    continue
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times == 0:
+                        self._faults.remove(fault)
+                return fault
+            return None
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep for a slow or hanging call, waking early when faults are cleared or the server stops."""
+        with self._lock:
+            wake = self._wake
+        wake.wait(seconds)
+
+    def wake_sleepers(self) -> None:
+        with self._lock:
+            self._wake.set()
+            self._wake = threading.Event()
+
+    # --- Downloads and summary ------------------------------------------------------------------------------
+
+    def download(self, file_id: int) -> Download | None:
+        """The file behind a download URL, or None when it is gone or has nothing to download."""
+        state = self.file(file_id)
+        if state is None or state.status not in DOWNLOADABLE:
+            return None
+        export = self._exports[state.export_id]  # exports never change after the build
+        rows = _applicant_rows(random.Random(f"{self.seed}:{file_id}"))
+        filename = f"{export.name}.{export.extension}"
+        return Download(_render(export, rows), export.mime_type, filename)
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            identities = []
+            for identity in self._identities.values():
+                counts: dict[str, int] = {}
+                for state in self.files(identity.id):
+                    counts[state.status] = counts.get(state.status, 0) + 1
+                identities.append(
+                    {
+                        **asdict(identity),
+                        "exports": len(self._exports_of[identity.id]),
+                        "files": sum(counts.values()),
+                        "by_status": counts,
+                    }
+                )
+            return {
+                "now": self.now(),
+                "seed": self.seed,
+                "pace": self.pace,
+                "new_run_every": self.new_run_every,
+                "retention": self.retention,
+                "identities": identities,
+                "faults": [fault.as_dict() for fault in self._faults],
+            }
+
+
+def _roll(seed: int, salt: str, number: int) -> float:
+    """A deterministic number in [0, 1) for (seed, salt, number): stable across runs and Python versions."""
+    digest = hashlib.blake2b(f"{seed}:{salt}:{number}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _canonical(raw: str) -> str:
+    key = "_".join(raw.strip().lower().replace("-", " ").replace("_", " ").split())
+    return key if key in TITLE_CASE else raw
+
+
+# --- File contents --------------------------------------------------------------------------------------------
+
+_COLUMNS = (
+    "CAS ID",
+    "First Name",
+    "Last Name",
+    "Email",
+    "Decision",
+    "Cumulative GPA",
+    # Repeated field groups carry _0, _1, ... suffixes in WebAdMIT exports.
+    "College Attended_0",
+    "College Attended_1",
+    "College Attended_2",
+    "Recommender Name_0",
+    "Recommender Name_1",
+)
+
+
+def _applicant_rows(rng: random.Random) -> list[list[str]]:
+    rows = []
+    for _ in range(rng.randint(3, 7)):
+        first, last = rng.choice(_APPLICANTS)
+        colleges = rng.sample(_COLLEGES, rng.randint(1, 3))
+        recommender_first, recommender_last = rng.choice(_APPLICANTS)
+        rows.append(
+            [
+                str(rng.randrange(10**9, 10**10)),
+                first,
+                last,
+                f"applicant{rng.randrange(1000, 9999)}@example.org",
+                rng.choice(_DECISIONS),
+                f"{rng.uniform(2.8, 4.0):.2f}",
+                *[*colleges, "", "", ""][:3],
+                f"{recommender_first} {recommender_last}",
+                "",
+            ]
+        )
+    return rows
+
+
+def _csv(rows: list[list[str]], delimiter: str = ",") -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(_COLUMNS)
+    writer.writerows(rows)
+    # WebAdMIT's CSV is Latin-1 (its mime type says so); a UTF-8 reader would mangle "José".
+    return buffer.getvalue().encode("iso-8859-1", errors="replace")
+
+
+def _render(export: SimExport, rows: list[list[str]]) -> bytes:
+    if export.extension == "csv":
+        return _csv(rows)
+    if export.extension == "xls":
+        return _csv(rows, delimiter="\t")
+    if export.extension == "txt":
+        widths = [max(len(row[i]) for row in [list(_COLUMNS), *rows]) + 2 for i in range(len(_COLUMNS))]
+        lines = [
+            "".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in [list(_COLUMNS), *rows]
+        ]
+        return ("\r\n".join(lines) + "\r\n").encode("iso-8859-1", errors="replace")
+    if export.extension == "zip":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            half = max(len(rows) // 2, 1)
+            archive.writestr(f"{export.name}_1.csv", _csv(rows[:half]))
+            archive.writestr(f"{export.name}_2.csv", _csv(rows[half:]))
+        return buffer.getvalue()
+    cells = "".join(f"<th>{escape(column)}</th>" for column in _COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    title = escape(export.name)
+    page = f"<html><head><meta charset='utf-8'><title>{title}</title></head><body><table><tr>{cells}</tr>"
+    return (page + body + "</table></body></html>").encode()

@@ -1,0 +1,180 @@
+"""Serving the simulator: a threaded wsgiref server, startable in the background for tests and benchmarks, and the
+command-line options shared by `manage.py simulate_webadmit` and `python -m webadmit_dash.simulator.server`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socketserver
+import sys
+import threading
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Any, Self
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+from .app import SimulatorApp, make_app
+from .data import FAULT_KINDS, SimulatedWorld
+
+logger = logging.getLogger(__name__)
+
+# The SPEC's own example key. Demo only: anyone reading the docs knows it.
+DEMO_API_KEY = "0123456789abcdef0123456789abcdef"
+API_KEY_ENV = "WEBADMIT_SIMULATOR_API_KEY"
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a request held by a `timeout` fault must not keep the process alive
+    allow_reuse_address = True
+    request_queue_size = 128  # benchmarks open dozens of connections at once
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN, a DNS lookup that can stall start-up for seconds.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+        self.setup_environ()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.debug("simulator connection from %s failed", client_address, exc_info=True)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s %s", self.address_string(), format % args)
+
+
+class SimulatorServer:
+    """The simulator on a real socket. `port=0` picks a free port; `base_url` says which."""
+
+    def __init__(
+        self,
+        world: SimulatedWorld | None = None,
+        api_keys: Iterable[str] = (DEMO_API_KEY,),
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        **app_options: Any,
+    ) -> None:
+        self.world = world if world is not None else SimulatedWorld()
+        self.app: SimulatorApp = make_app(self.world, set(api_keys), **app_options)
+        self._httpd = _ThreadingServer((host, port), _QuietHandler)
+        self._httpd.set_app(self.app)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        if host in ("", "0.0.0.0"):  # noqa: S104 - naming the wildcard, not binding to it
+            host = "127.0.0.1"
+        return f"http://{host}:{port}"
+
+    def start(self) -> Self:
+        """Serve from a daemon thread; returns at once."""
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="webadmit-simulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve from the calling thread until `stop()` or KeyboardInterrupt."""
+        self._httpd.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        # Wake requests asleep in a slow/timeout fault first, so shutting down never waits for them.
+        self.world.wake_sleepers()
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The simulator's command-line options (also used by the Django management command)."""
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8025, help="port (default 8025; 0 picks a free one)")
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help=f"an accepted x-api-key, repeatable (default: ${API_KEY_ENV}, else the SPEC's demo key)",
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--identities", type=int, default=6)
+    parser.add_argument("--files-per-identity", type=int, default=8)
+    parser.add_argument("--pace", type=float, default=20.0, help="seconds per lifecycle step (default 20)")
+    parser.add_argument("--new-run-every", type=float, default=60.0, help="seconds; 0 turns new runs off")
+    parser.add_argument("--retention-days", type=float, default=7.0, help="days a file stays listed")
+    parser.add_argument("--initial", choices=("mix", "settled"), default="mix", help="initial files' state")
+    parser.add_argument("--lowercase-statuses", action="store_true", help="old documented spelling")
+    parser.add_argument("--rate-limit", type=int, default=5000, help="calls per key per hour")
+    parser.add_argument("--url-ttl", type=float, default=25.0, help="seconds a download URL lives")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every API call")
+    parser.add_argument("--fault", action="append", default=[], choices=FAULT_KINDS, help="inject a fault at start-up")
+
+
+def build_server(options: dict[str, Any]) -> SimulatorServer:
+    """A server (not yet started) from parsed command-line options."""
+    world = SimulatedWorld(
+        seed=options["seed"],
+        identities=options["identities"],
+        files_per_identity=options["files_per_identity"],
+        pace=options["pace"],
+        new_run_every=options["new_run_every"],
+        retention=options["retention_days"] * 24 * 3600,
+        initial=options["initial"],
+    )
+    for kind in options["fault"]:
+        world.add_fault(kind)
+    keys = options["api_keys"] or [os.environ.get(API_KEY_ENV) or DEMO_API_KEY]
+    return SimulatorServer(
+        world,
+        keys,
+        host=options["host"],
+        port=options["port"],
+        lowercase_statuses=options["lowercase_statuses"],
+        rate_limit_per_hour=options["rate_limit"],
+        url_ttl=options["url_ttl"],
+        latency=options["latency_ms"] / 1000,
+    )
+
+
+def banner(server: SimulatorServer) -> str:
+    ids = ", ".join(str(identity.id) for identity in server.world.identities())
+    return f"WebAdMIT simulator at {server.base_url} (identities {ids}); Ctrl-C to stop."
+
+
+def run(options: dict[str, Any], out: Any = sys.stdout) -> None:
+    """Build, announce and serve until Ctrl-C."""
+    server = build_server(options)
+    out.write(banner(server) + "\n")
+    out.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve an offline WebAdMIT API v1 (local use only).")
+    add_arguments(parser)
+    run(vars(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
