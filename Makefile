@@ -17,7 +17,7 @@ install: $(STAMP)
 
 ## make run: the whole product on this machine (web, worker + beat, simulator, demo data). Ctrl-C stops all.
 run: install
-	$(BIN)/python manage.py runstack
+	WEBADMIT_ALLOW_LOOPBACK=$${WEBADMIT_ALLOW_LOOPBACK:-true} $(BIN)/python manage.py runstack
 
 ## make test: installs what the tests need (Chromium where it can) and runs the whole suite.
 test: install chromium

@@ -22,6 +22,7 @@ class DemoLogin:
     username: str
     password: str
     created: bool
+    saved_in: Path
 
 
 def ensure_demo_credential(base_url: str, api_key: str) -> Credential:
@@ -44,11 +45,11 @@ def ensure_demo_admin() -> DemoLogin:
     user_model = get_user_model()
     if user_model.objects.filter(username=DEMO_USERNAME).exists():
         password = password_file.read_text(encoding="utf-8").strip() if password_file.exists() else ""
-        return DemoLogin(DEMO_USERNAME, password, created=False)
+        return DemoLogin(DEMO_USERNAME, password, created=False, saved_in=password_file)
     password = secrets.token_urlsafe(12)
     user_model.objects.create_superuser(DEMO_USERNAME, email="", password=password)
     password_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(password + "\n")
-    return DemoLogin(DEMO_USERNAME, password, created=True)
+    return DemoLogin(DEMO_USERNAME, password, created=True, saved_in=password_file)

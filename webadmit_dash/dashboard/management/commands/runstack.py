@@ -115,7 +115,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Sign in as '{login.username}' with password: {login.password}"
-                    + ("  (new; saved in var/demo-admin-password)" if login.created else "")
+                    + (f"  (new; saved in {login.saved_in})" if login.created else "")
                 )
             )
         else:
