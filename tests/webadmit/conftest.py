@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,3 +36,18 @@ def mocked() -> Iterator[responses.RequestsMock]:
 @pytest.fixture
 def client(mocked: responses.RequestsMock) -> WebAdmitClient:
     return WebAdmitClient(BASE_URL, API_KEY, credential_name="Nursing")
+
+
+@pytest.fixture
+def debug_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Captures everything under `webadmit_dash` at DEBUG, even where settings stop it propagating to the root."""
+    logger = logging.getLogger("webadmit_dash")
+    level = logger.level
+    logger.addHandler(caplog.handler)
+    logger.setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG)
+    try:
+        yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)
+        logger.setLevel(level)

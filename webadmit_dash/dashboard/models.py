@@ -16,6 +16,11 @@ STATUS_CHOICES = [(status.value, status.label) for status in FileStatus]
 UNFINISHED_STATUSES = [FileStatus.INITIALIZING, FileStatus.QUEUED, FileStatus.IN_PROGRESS]
 
 
+def default_rate_limit_per_hour() -> int:
+    """New credentials start from the site-wide budget (WEBADMIT_RATE_LIMIT_PER_HOUR); each can override it."""
+    return settings.WEBADMIT_RATE_LIMIT_PER_HOUR
+
+
 class Credential(models.Model):
     """One WebAdMIT API key (one WebAdMIT user), covering all of that user's identities."""
 
@@ -37,7 +42,8 @@ class Credential(models.Model):
     api_key_encrypted = models.TextField(editable=False)
     api_key_last4 = models.CharField(max_length=4, editable=False)
     rate_limit_per_hour = models.PositiveIntegerField(
-        default=5000, help_text="WebAdMIT's call budget for this key (5,000 per hour today)."
+        default=default_rate_limit_per_hour,
+        help_text="WebAdMIT's call budget for this key (5,000 per hour today).",
     )
     health = models.CharField(max_length=16, choices=Health.choices, default=Health.UNCHECKED)
     last_error = models.TextField(blank=True)
@@ -46,6 +52,10 @@ class Credential(models.Model):
     rate_limit_remaining = models.IntegerField(null=True, blank=True, editable=False)
     rate_limit_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
     backoff_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # How much the scheduler stretches this key's cadences to stay within its budget (1.0 = not at all). The
+    # dispatcher recomputes it from the identities' demand; each refresh reads it with the credential it already
+    # loads, so scheduling the next refresh needs no aggregate query.
+    cadence_factor = models.FloatField(default=1.0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -146,7 +146,9 @@ class WebAdmitClient:
         try:
             return parse(payload)
         except _ShapeError as problem:
-            raise self._bad_response(problem.detail, method, path, response.status_code) from None
+            detail = problem.detail
+        # Outside the `except`, like every error raised here, so no exception chain hangs off it.
+        raise self._bad_response(detail, method, path, response.status_code)
 
     def _send(self, method: str, path: str) -> requests.Response:
         with self._lock:
