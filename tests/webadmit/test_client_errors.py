@@ -3,8 +3,8 @@ machine name, and a message a person can act on."""
 
 from __future__ import annotations
 
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 import requests
@@ -80,7 +80,9 @@ def test_a_404_without_a_body_names_the_call(client: WebAdmitClient, mocked: res
 
 
 def test_429_is_rate_limited_with_retry_after_seconds(client: WebAdmitClient, mocked: responses.RequestsMock) -> None:
-    mocked.get(URL, status=429, headers={"Retry-After": "30", "X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0"})
+    mocked.get(
+        URL, status=429, headers={"Retry-After": "30", "X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0"}
+    )
 
     error = call_and_catch(client)
 
@@ -140,9 +142,7 @@ def test_5xx_is_upstream_unavailable(client: WebAdmitClient, mocked: responses.R
     error = call_and_catch(client)
 
     assert_kind(error, UpstreamUnavailable, permanent=False, kind="unavailable")
-    assert error.message == (
-        f"WebAdMIT is unavailable (HTTP {status}) for credential 'Nursing'. Will try again later."
-    )
+    assert error.message == (f"WebAdMIT is unavailable (HTTP {status}) for credential 'Nursing'. Will try again later.")
     assert error.status_code == status
 
 

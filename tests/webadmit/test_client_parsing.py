@@ -19,6 +19,7 @@ from webadmit_dash.webadmit import (
     RateLimit,
     UserIdentity,
     WebAdmitClient,
+    make_session,
 )
 
 from .conftest import API_KEY, BASE_URL, payload, raw_payload
@@ -153,7 +154,9 @@ def test_the_download_link_is_none_while_the_file_is_not_ready(
     assert link.file.status is FileStatus.IN_PROGRESS
 
 
-def test_the_download_link_is_none_when_the_field_is_absent(client: WebAdmitClient, mocked: responses.RequestsMock) -> None:
+def test_the_download_link_is_none_when_the_field_is_absent(
+    client: WebAdmitClient, mocked: responses.RequestsMock
+) -> None:
     body = payload("e4_start_run.json")  # the same object, with no download_url at all
     mocked.get(f"{BASE_URL}/api/v1/exports/335158/export_files/267520", json=body)
 
@@ -205,7 +208,11 @@ def test_ids_are_64_bit(client: WebAdmitClient, mocked: responses.RequestsMock) 
     huge = 2**63 - 1
     mocked.get(
         f"{BASE_URL}/api/v1/user_identities/{big}/export_files",
-        json={"export_files": [{"id": huge, "href": f"/api/v1/exports/{big}/export_files/{huge}", "export_id": big, "status": "Queued"}]},
+        json={
+            "export_files": [
+                {"id": huge, "href": f"/api/v1/exports/{big}/export_files/{huge}", "export_id": big, "status": "Queued"}
+            ]
+        },
     )
 
     [export_file] = client.list_export_files(big)
@@ -241,9 +248,16 @@ def test_a_missing_required_field_is_a_bad_response_naming_it(
 
 @pytest.mark.parametrize(
     ("value", "problem"),
-    [("74780", "not a whole number"), (True, "not a whole number"), (74780.0, "not a whole number"), (None, "not a whole")],
+    [
+        ("74780", "not a whole number"),
+        (True, "not a whole number"),
+        (74780.0, "not a whole number"),
+        (None, "not a whole"),
+    ],
 )
-def test_ids_must_be_integers(client: WebAdmitClient, mocked: responses.RequestsMock, value: object, problem: str) -> None:
+def test_ids_must_be_integers(
+    client: WebAdmitClient, mocked: responses.RequestsMock, value: object, problem: str
+) -> None:
     body = payload("e6_export_files.json")
     body["export_files"][0]["id"] = value
     mocked.get(E6_URL, json=body)
@@ -322,7 +336,9 @@ def test_a_pasted_key_loses_its_surrounding_whitespace(mocked: responses.Request
     assert mocked.calls[0].request.headers["x-api-key"] == API_KEY
 
 
-def test_rate_limit_headers_are_exposed_and_calls_counted(client: WebAdmitClient, mocked: responses.RequestsMock) -> None:
+def test_rate_limit_headers_are_exposed_and_calls_counted(
+    client: WebAdmitClient, mocked: responses.RequestsMock
+) -> None:
     mocked.get(
         E6_URL,
         body=raw_payload("e6_export_files.json"),
@@ -342,3 +358,16 @@ def test_a_base_url_with_a_trailing_slash_works(mocked: responses.RequestsMock) 
     mocked.get(E6_URL, body=raw_payload("e6_export_files.json"))
 
     assert len(client.list_export_files(37442)) == 1
+
+
+def test_a_shared_session_keeps_no_cookies_between_credentials(mocked: responses.RequestsMock) -> None:
+    session = make_session()
+    first = WebAdmitClient(BASE_URL, API_KEY, credential_name="Nursing", session=session)
+    second = WebAdmitClient(BASE_URL, "0" * 32, credential_name="Pharmacy", session=session)
+    mocked.get(E6_URL, body=raw_payload("e6_export_files.json"), headers={"Set-Cookie": "session=nursing; Path=/"})
+
+    first.list_export_files(37442)
+    second.list_export_files(37442)
+
+    assert "Cookie" not in mocked.calls[1].request.headers
+    assert mocked.calls[1].request.headers["x-api-key"] == "0" * 32

@@ -64,5 +64,5 @@ def test_only_available_and_success_with_errors_are_downloadable() -> None:
 
 
 def test_the_groups_partition_the_known_statuses() -> None:
-    assert UNFINISHED | OUTCOMES == set(FileStatus) - {FileStatus.UNKNOWN}
+    assert set(FileStatus) - {FileStatus.UNKNOWN} == UNFINISHED | OUTCOMES
     assert not UNFINISHED & OUTCOMES

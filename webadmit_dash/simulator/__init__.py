@@ -4,8 +4,18 @@ Used for demos and for integration tests; it knows the API's documented behaviou
 Its control endpoints (`/_simulator/...`) take no key: serve it on localhost only.
 """
 
+from typing import Any
+
 from .app import SimulatorApp, make_app
 from .data import FAULT_KINDS, SimulatedWorld
-from .server import DEMO_API_KEY, SimulatorServer
 
 __all__ = ["DEMO_API_KEY", "FAULT_KINDS", "SimulatedWorld", "SimulatorApp", "SimulatorServer", "make_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported lazily so that `python -m webadmit_dash.simulator.server` does not load that module twice.
+    if name in ("DEMO_API_KEY", "SimulatorServer"):
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

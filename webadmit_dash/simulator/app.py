@@ -26,7 +26,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
-from .data import TITLE_CASE, Fault, FileState, SimExport, SimIdentity, SimulatedWorld
+from .data import DOWNLOADABLE, TITLE_CASE, Fault, FileState, SimExport, SimIdentity, SimulatedWorld
 
 logger = logging.getLogger(__name__)
 
@@ -290,9 +290,7 @@ class SimulatorApp:
         if state is None or state.export_id != eid:
             return _not_found()
         payload = self._file_payload(state)
-        payload["download_url"] = (
-            self._mint_url(environ, state) if state.status in ("available", "success_with_errors") else None
-        )
+        payload["download_url"] = self._mint_url(environ, state) if state.status in DOWNLOADABLE else None
         return _json(200, {"export_files": payload})
 
     # --- Fake S3 ----------------------------------------------------------------------------------------------

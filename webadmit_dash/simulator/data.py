@@ -274,6 +274,7 @@ class SimulatedWorld:
         file_id = self._next_file_id
         self._next_file_id += 1
         if outcome is None:
+            # Mostly Available, as in real use, with enough of each other outcome to see them on a page.
             roll = _roll(self.seed, "outcome", file_id)
             outcome = OUTCOMES[0 if roll < 0.70 else 1 if roll < 0.82 else 2 if roll < 0.92 else 3]
         run = _Run(file_id, export_id, identity_id, started_at, outcome)
@@ -299,7 +300,7 @@ class SimulatedWorld:
             due = int((now - self.created_at) // self.new_run_every)
             # Runs that would already be past retention are never created, so a long jump stays cheap.
             first = max(self._scheduled + 1, int((now - self.retention - self.created_at) // self.new_run_every))
-            identity_ids = list(self._identities)
+            identity_ids = list(self._identities) if first <= due else []
             for number in range(first, due + 1):
                 identity_id = identity_ids[int(_roll(self.seed, "who", number) * len(identity_ids))]
                 exports = self._exports_of[identity_id]
@@ -313,13 +314,13 @@ class SimulatedWorld:
         return now
 
     def _prune(self, identity_id: int, now: float) -> list[_Run]:
-        runs = self._runs_of[identity_id]
-        kept = [run for run in runs if now - run.started_at <= self.retention]
-        if len(kept) != len(runs):
-            for run in runs:
-                if now - run.started_at > self.retention:
-                    self._runs.pop(run.id, None)
-            self._runs_of[identity_id] = kept
+        kept = []
+        for run in self._runs_of[identity_id]:
+            if now - run.started_at <= self.retention:
+                kept.append(run)
+            else:
+                self._runs.pop(run.id, None)
+        self._runs_of[identity_id] = kept
         return kept
 
     def _state(self, run: _Run, now: float) -> FileState:

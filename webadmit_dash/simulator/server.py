@@ -74,7 +74,7 @@ class SimulatorServer:
     def start(self) -> Self:
         """Serve from a daemon thread; returns at once."""
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="webadmit-simulator", daemon=True
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="webadmit-simulator", daemon=True
         )
         self._thread.start()
         return self

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http.cookiejar import DefaultCookiePolicy
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -46,6 +47,9 @@ T = TypeVar("T")
 def make_session(pool_maxsize: int = 20) -> requests.Session:
     """A pooled session without automatic retries; share one between clients to share connections."""
     session = requests.Session()
+    # The API authenticates by header alone. Refusing cookies keeps one credential's cookies from riding along
+    # on another credential's calls when clients share this session.
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -172,11 +176,25 @@ class WebAdmitClient:
             failure = self._transport_error(exc)
         elapsed_ms = (time.monotonic() - started) * 1000
         if failure is not None:
-            logger.debug("WebAdMIT %s %s failed after %.0f ms: %s", method, path, elapsed_ms, failure.kind)
+            logger.debug(
+                "WebAdMIT %s %s failed after %.0f ms: %s (credential %r)",
+                method,
+                path,
+                elapsed_ms,
+                failure.kind,
+                self.credential_name,
+            )
             # Raised outside the `except` on purpose: requests exceptions hold the prepared request, headers
             # and all, and chaining would carry the API key into tracebacks and error trackers.
             raise failure
-        logger.debug("WebAdMIT %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
+        logger.debug(
+            "WebAdMIT %s %s -> %s in %.0f ms (credential %r)",
+            method,
+            path,
+            response.status_code,
+            elapsed_ms,
+            self.credential_name,
+        )
         self._note_rate_limit(response)
         if 200 <= response.status_code < 300:
             return response
@@ -191,9 +209,7 @@ class WebAdmitClient:
                 "Will try again later; if it persists, check the base URL and the server's certificate."
             )
         if isinstance(exc, requests.Timeout):
-            return UpstreamUnavailable(
-                f"WebAdMIT did not answer in time (credential '{name}'). Will try again later."
-            )
+            return UpstreamUnavailable(f"WebAdMIT did not answer in time (credential '{name}'). Will try again later.")
         if isinstance(exc, requests.ConnectionError):
             return UpstreamUnavailable(
                 f"Could not connect to WebAdMIT at {self.base_url} (credential '{name}'). "
@@ -205,9 +221,7 @@ class WebAdmitClient:
                 "Check the key in the admin."
             )
         if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-            return RequestRejected(
-                f"The base URL {self.base_url!r} of credential '{name}' is not a valid URL."
-            )
+            return RequestRejected(f"The base URL {self.base_url!r} of credential '{name}' is not a valid URL.")
         return UpstreamUnavailable(
             f"The call to WebAdMIT failed on the way (credential '{name}'). Will try again later."
         )

@@ -35,9 +35,7 @@ class NotFound(WebAdmitError):
     permanent = True
     kind = "not_found"
 
-    def __init__(
-        self, message: str, *, upstream_message: str | None = None, status_code: int | None = 404
-    ) -> None:
+    def __init__(self, message: str, *, upstream_message: str | None = None, status_code: int | None = 404) -> None:
         super().__init__(message, status_code=status_code)
         self.upstream_message = upstream_message
 
@@ -55,9 +53,7 @@ class RateLimited(WebAdmitError):
     permanent = False
     kind = "rate_limited"
 
-    def __init__(
-        self, message: str, *, retry_after: float | None = None, status_code: int | None = 429
-    ) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, status_code: int | None = 429) -> None:
         super().__init__(message, status_code=status_code)
         self.retry_after = retry_after
 

@@ -44,9 +44,7 @@ class FileStatus(enum.StrEnum):
         return self in DOWNLOADABLE
 
 
-UNFINISHED: frozenset[FileStatus] = frozenset(
-    {FileStatus.INITIALIZING, FileStatus.QUEUED, FileStatus.IN_PROGRESS}
-)
+UNFINISHED: frozenset[FileStatus] = frozenset({FileStatus.INITIALIZING, FileStatus.QUEUED, FileStatus.IN_PROGRESS})
 OUTCOMES: frozenset[FileStatus] = frozenset(
     {FileStatus.AVAILABLE, FileStatus.SUCCESS_WITH_ERRORS, FileStatus.EMPTY_LIST, FileStatus.FAILED}
 )

@@ -1,0 +1,143 @@
+"""The simulator on a real socket: concurrency, quick shutdown, and its command line."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from webadmit_dash.simulator import DEMO_API_KEY, SimulatedWorld, SimulatorServer
+from webadmit_dash.simulator.management.commands.simulate_webadmit import Command
+from webadmit_dash.simulator.server import add_arguments, banner, build_server
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_port_zero_picks_a_free_port_and_base_url_says_which() -> None:
+    with SimulatorServer() as server:
+        assert not server.base_url.endswith(":0")
+        answer = requests.get(
+            f"{server.base_url}/api/v1/user_identities", headers={"x-api-key": DEMO_API_KEY}, timeout=5
+        )
+    assert answer.status_code == 200
+
+
+def test_it_serves_thirty_concurrent_slow_calls_in_parallel() -> None:
+    world = SimulatedWorld(identities=30, files_per_identity=20)
+    ids = [identity.id for identity in world.identities()]
+    with SimulatorServer(world, {DEMO_API_KEY}, latency=0.2) as server, requests.Session() as session:
+
+        def fetch(identity_id: int) -> int:
+            url = f"{server.base_url}/api/v1/user_identities/{identity_id}/export_files"
+            return session.get(url, headers={"x-api-key": DEMO_API_KEY}, timeout=10).status_code
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            statuses = list(pool.map(fetch, ids))
+        elapsed = time.monotonic() - started
+
+    assert statuses == [200] * 30
+    assert elapsed < 2.0  # 30 x 0.2 s one after another would take 6 s
+
+
+def test_stopping_does_not_wait_for_a_hanging_request() -> None:
+    server = SimulatorServer().start()
+    server.world.add_fault("timeout", seconds=60)
+    with contextlib.suppress(requests.Timeout):
+        requests.get(f"{server.base_url}/api/v1/user_identities", headers={"x-api-key": DEMO_API_KEY}, timeout=0.2)
+
+    started = time.monotonic()
+    server.stop()
+
+    assert time.monotonic() - started < 2
+
+
+def parse(argv: list[str]) -> dict[str, object]:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return vars(parser.parse_args(argv))
+
+
+def test_the_command_line_builds_the_world_and_app_it_describes() -> None:
+    options = parse(
+        [
+            "--port=0",
+            "--api-key=aaaa",
+            "--api-key=bbbb",
+            "--seed=9",
+            "--identities=3",
+            "--files-per-identity=4",
+            "--pace=5",
+            "--new-run-every=0",
+            "--retention-days=0.5",
+            "--initial=settled",
+            "--lowercase-statuses",
+            "--rate-limit=100",
+            "--url-ttl=10",
+            "--latency-ms=250",
+            "--fault=unavailable",
+            "--fault=slow",
+        ]
+    )
+
+    server = build_server(options)
+    try:
+        world, app = server.world, server.app
+        assert (world.seed, len(world.identities()), world.pace, world.new_run_every) == (9, 3, 5.0, None)
+        assert world.retention == 12 * 3600
+        assert [fault.kind for fault in world.faults()] == ["unavailable", "slow"]
+        assert (app.lowercase_statuses, app.url_ttl, app.latency) == (True, 10.0, 0.25)
+        assert len(world.files(world.identities()[0].id)) == 4
+        assert banner(server).startswith(f"WebAdMIT simulator at {server.base_url} (identities ")
+    finally:
+        server.stop()
+
+
+def test_without_a_key_it_takes_the_environment_then_the_demo_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBADMIT_SIMULATOR_API_KEY", "from-env")
+    server = build_server(parse(["--port=0"]))
+    server.stop()
+    monkeypatch.delenv("WEBADMIT_SIMULATOR_API_KEY")
+    demo = build_server(parse(["--port=0"]))
+    demo.stop()
+
+    assert server.app._api_keys == {"from-env"}
+    assert demo.app._api_keys == {DEMO_API_KEY}
+
+
+def test_the_management_command_takes_the_same_options_and_needs_no_database() -> None:
+    command = Command()
+    options = vars(
+        command.create_parser("manage.py", "simulate_webadmit").parse_args(["--port", "8025", "--fault", "slow"])
+    )
+
+    assert command.requires_system_checks == []
+    assert command.requires_migrations_checks is False
+    assert (options["port"], options["fault"], options["api_keys"]) == (8025, ["slow"], None)
+
+
+def test_the_module_runs_as_a_program_and_prints_where_it_serves() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webadmit_dash.simulator.server", "--port", "0", "--api-key", "k" * 32],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        base_url = line.split(" at ")[1].split(" ")[0]
+        answer = requests.get(f"{base_url}/api/v1/user_identities", headers={"x-api-key": "k" * 32}, timeout=5)
+        assert answer.status_code == 200
+        first_id = int(line.split("(identities ")[1].split(",")[0])
+        assert answer.json()["user_identities"][0]["id"] == first_id
+    finally:
+        process.terminate()
+        process.wait(timeout=5)
