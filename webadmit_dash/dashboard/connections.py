@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cache
+
+import requests
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from webadmit_dash.dashboard.models import Credential, UserIdentity
-from webadmit_dash.webadmit.client import WebAdmitClient
+from webadmit_dash.webadmit.client import WebAdmitClient, make_session
 from webadmit_dash.webadmit.errors import KeyRejected, UpstreamUnavailable, WebAdmitError
 from webadmit_dash.webadmit.types import UserIdentity as UpstreamIdentity
 
 logger = logging.getLogger(__name__)
+
+
+@cache
+def _shared_session() -> requests.Session:
+    # One pool per process: a worker refreshing hundreds of identities reuses its TLS connections to WebAdMIT
+    # instead of opening one per refresh. The key travels per request, never on the shared session.
+    return make_session(pool_maxsize=32)
 
 
 def client_for(credential: Credential) -> WebAdmitClient:
@@ -23,6 +33,7 @@ def client_for(credential: Credential) -> WebAdmitClient:
         credential.get_api_key(),
         credential_name=credential.name,
         timeout=(float(settings.WEBADMIT_CONNECT_TIMEOUT), float(settings.WEBADMIT_READ_TIMEOUT)),
+        session=_shared_session(),
     )
 
 
