@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from webadmit_dash.dashboard import connections
+from webadmit_dash.dashboard import connections, scheduling
 from webadmit_dash.dashboard.models import (
     Credential,
     DownloadEvent,
@@ -150,6 +150,25 @@ class UserIdentityAdmin(admin.ModelAdmin):
         ),
     ]
     readonly_fields = ["error_kind", "error_message", "consecutive_failures", "last_attempt_at", "last_success_at"]
+    actions = ["refresh_now"]
+
+    @admin.action(description="Refresh now")
+    def refresh_now(self, request: HttpRequest, queryset: QuerySet[UserIdentity]) -> None:
+        identities = list(queryset)
+        blocked = [identity for identity in identities if identity.paused or not identity.enabled]
+        queued = sum(scheduling.request_refresh(identity) for identity in identities if identity not in blocked)
+        if queued:
+            self.message_user(request, f"Refresh queued for {queued} identities.")
+        if len(identities) - len(blocked) > queued:
+            already = len(identities) - len(blocked) - queued
+            self.message_user(request, f"{already} identities already had a refresh queued.", messages.INFO)
+        if blocked:
+            self.message_user(
+                request,
+                f"{len(blocked)} identities are paused or disabled and were not refreshed; fix what their error "
+                "says (for a rejected key, save a new one), then un-pause them.",
+                messages.WARNING,
+            )
 
 
 @admin.register(Export)

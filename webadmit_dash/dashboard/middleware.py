@@ -27,10 +27,10 @@ class UserTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        zone_name = ""
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            zone_name = request.session.get("time_zone", "")
+        # Only the session is read, never request.user: loading the user here would cost every request a query,
+        # the unchanged poll included. The key is written at sign-in and goes with the session at sign-out.
+        session = getattr(request, "session", None)
+        zone_name = session.get("time_zone", "") if session is not None else ""
         if zone_name:
             try:
                 timezone.activate(zoneinfo.ZoneInfo(zone_name))

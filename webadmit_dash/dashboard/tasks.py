@@ -1,0 +1,62 @@
+"""Celery tasks: thin, keyword-only and id-based; the work is done by plain functions tested without Celery.
+
+Failed refreshes are not retried with Celery's `retry()`. `refresh_identity` records the failure and schedules
+the next attempt (exponential backoff with jitter, or WebAdMIT's Retry-After) in `next_refresh_at`, and the
+dispatcher sends it when due. One place decides timing, the rate budget sees every attempt, and a pending retry
+survives a worker restart because it lives in the database rather than in a broker message's countdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from webadmit_dash.dashboard import refresh, scheduling, sync
+
+logger = logging.getLogger(__name__)
+
+_REFRESH_LIMIT = refresh.refresh_time_limit()
+
+
+@shared_task(name="webadmit_dash.dashboard.tasks.dispatch_due_refreshes", acks_late=False, ignore_result=True)
+def dispatch_due_refreshes() -> int:
+    """Beat runs this every few seconds: one refresh task per identity that is due. Not acknowledged late: if
+    it is lost, the next beat a few seconds later does the same work."""
+    now = timezone.now()
+    scheduling.update_cadence_factors(now)
+    identity_ids = scheduling.claim_due_identities(now)
+    for identity_id in identity_ids:
+        enqueue_refresh(identity_id)
+    scheduling.record_heartbeat(now)
+    return len(identity_ids)
+
+
+@shared_task(
+    name="webadmit_dash.dashboard.tasks.refresh_identity_task",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=_REFRESH_LIMIT,
+    time_limit=_REFRESH_LIMIT + 5,
+    ignore_result=True,
+)
+def refresh_identity_task(*, identity_id: int) -> str:
+    """Acknowledged late, so a worker lost mid-refresh leaves the message to be delivered again; a delivery
+    after the work was done is harmless (per-identity lock, conditional writes)."""
+    return refresh.refresh_identity(identity_id).outcome.value
+
+
+@shared_task(name="webadmit_dash.dashboard.tasks.prune_history", ignore_result=True)
+def prune_history() -> dict[str, int]:
+    keep = timedelta(days=settings.WEBADMIT_RETENTION_DAYS)
+    result = sync.prune_history(timezone.now(), keep=keep)
+    logger.info("Pruned %s status changes and %s gone files", result.status_changes, result.gone_files)
+    return {"status_changes": result.status_changes, "gone_files": result.gone_files}
+
+
+def enqueue_refresh(identity_id: int) -> None:
+    """Sends a refresh once the current transaction commits, so the worker sees what the caller just wrote."""
+    refresh_identity_task.delay_on_commit(identity_id=identity_id)

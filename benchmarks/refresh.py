@@ -1,0 +1,286 @@
+"""The refresh engine under load: a full sweep, the cost of an unchanged refresh, and the hourly call budget.
+
+    .venv/bin/python -m benchmarks.refresh [--identities 1000] [--files 100] [--latency-ms 100] [--concurrency 32]
+
+Everything is throwaway: a temporary DATA_DIR holding a SQLite database (migrated here) and the filesystem broker,
+a simulated WebAdMIT on a free port, and a real Celery worker (`celery -A webadmit_dash worker --pool=threads`)
+started as a subprocess, exactly as `make run` starts it. The figures:
+
+1. a full sweep of every identity through the worker (the first, which creates every row, and an unchanged one),
+   with the simulator adding --latency-ms to every call; target <= 20 s;
+2. rows written and SQL queries by one unchanged refresh; targets: 1 row (the identity's), <= 4 queries;
+3. WebAdMIT calls in one steady-state hour for 50 identities of one key, every one of them with a run always in
+   progress (the worst case for the budget), on a fake clock; target: under the key's 5,000;
+4. the worker's peak memory (peak resident set size, VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+SWEEP_TARGET_S = 20.0
+ROWS_TARGET = 1
+QUERIES_TARGET = 4
+BUDGET = 5000
+API_KEY = "0123456789abcdef0123456789abcdef"
+
+
+def _configure(data_dir: Path) -> None:
+    os.environ["DATA_DIR"] = str(data_dir)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "webadmit_dash.settings"
+    os.environ["DJANGO_DEBUG"] = "false"  # DEBUG keeps every query in memory
+    os.environ["WEBADMIT_ALLOW_LOOPBACK"] = "true"  # the simulator listens on 127.0.0.1
+    # A throwaway SQLite database and filesystem broker in data_dir, whatever this shell points at.
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL"):
+        os.environ.pop(name, None)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def _credential(name: str, base_url: str) -> Any:
+    from webadmit_dash.dashboard.models import Credential
+
+    credential = Credential(name=name, base_url=base_url)
+    credential.set_api_key(API_KEY)
+    credential.save()
+    return credential
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"benchmark: gave up after {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+class Worker:
+    """The real worker, in its own process group so that its threads and nothing else are measured."""
+
+    def __init__(self, concurrency: int, log_path: Path, name: str) -> None:
+        celery = str(Path(sys.executable).with_name("celery"))
+        self.log_path = log_path
+        self.hostname = f"{name}@{os.uname().nodename}"
+        self.process = subprocess.Popen(
+            [celery, "-A", "webadmit_dash", "worker", "--pool=threads", f"--concurrency={concurrency}",
+             "--loglevel=WARNING", "--without-gossip", "--without-mingle", f"--hostname={self.hostname}"],
+            env={**os.environ},
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def wait_ready(self) -> None:
+        from webadmit_dash.celery import app
+
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise SystemExit(f"benchmark: the worker exited:\n{self.log_path.read_text()[-3000:]}")
+            return bool(app.control.ping(destination=[self.hostname], timeout=0.5))
+
+        _wait(ready, 60)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    def peak_memory_mb(self) -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        kilobytes = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+        return kilobytes / 1024
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def _sweep(identity_count: int, since: datetime) -> float:
+    """Dispatches every identity and waits until each has refreshed after `since`; returns the wall time."""
+    from webadmit_dash.dashboard.models import UserIdentity
+    from webadmit_dash.dashboard.tasks import dispatch_due_refreshes
+
+    UserIdentity.objects.update(next_refresh_at=since)
+    started = time.monotonic()
+    dispatched = dispatch_due_refreshes()
+    print("dispatch took", time.monotonic() - started, flush=True)
+    assert dispatched == identity_count, dispatched
+    marks = {}
+    def done():
+        left = UserIdentity.objects.exclude(last_success_at__gt=since).count()
+        for frac in (0.9, 0.5, 0.1, 0):
+            if left <= frac * identity_count and frac not in marks:
+                marks[frac] = round(time.monotonic() - started, 1)
+        return left == 0
+    _wait(done, 600)
+    print("left-fraction reached at", marks, flush=True)
+    return time.monotonic() - started
+
+
+def sweep_figures(args: argparse.Namespace, data_dir: Path) -> dict[str, float]:
+    from django.utils import timezone
+
+    from webadmit_dash.dashboard import connections
+    from webadmit_dash.dashboard.models import ExportFile, StatusChange, UserIdentity
+    from webadmit_dash.simulator.data import SimulatedWorld
+    from webadmit_dash.simulator.server import SimulatorServer
+
+    print(f"Building a simulated WebAdMIT: {args.identities} identities x {args.files} files ...", flush=True)
+    # A pace of a day: statuses hold still, so the second sweep really is unchanged.
+    world = SimulatedWorld(
+        seed=1, identities=args.identities, files_per_identity=args.files, pace=86_400, new_run_every=None
+    )
+    # The budget is the benchmark's to spend: this figure is about speed, the hourly one about the budget.
+    with SimulatorServer(world, [API_KEY], latency=args.latency_ms / 1000, rate_limit_per_hour=10**6) as server:
+        credential = _credential("Sweep", server.base_url)
+        connections.import_identities(credential)
+        workers = [Worker(args.concurrency, data_dir / f"worker{n}.log", f"bench{n}") for n in range(args.workers)]
+        try:
+            for worker in workers:
+                worker.wait_ready()
+            print(f"{args.workers} workers ready ({args.concurrency} threads each); sweeping ...", flush=True)
+            cpu = sum(worker.cpu_seconds() for worker in workers)
+            cold = _sweep(args.identities, timezone.now())
+            cold_cpu, cpu = sum(worker.cpu_seconds() for worker in workers) - cpu, sum(worker.cpu_seconds() for worker in workers)
+            rows = (ExportFile.objects.count(), StatusChange.objects.count())
+            warm = _sweep(args.identities, timezone.now())
+            warm_cpu = sum(worker.cpu_seconds() for worker in workers) - cpu
+            print(f"cold {cold:.1f}s cpu {cold_cpu:.1f}s warm {warm:.1f}s cpu {warm_cpu:.1f}s", flush=True)
+            moved = StatusChange.objects.count() - rows[1]
+            memory = max(worker.peak_memory_mb() for worker in workers)
+        finally:
+            for worker in workers:
+                worker.stop()
+        identity = UserIdentity.objects.order_by("pk").first()
+        assert identity is not None
+        rows_written, queries = unchanged_refresh_cost(identity.pk)
+    return {
+        "cold": cold,
+        "warm": warm,
+        "files": rows[0],
+        "history": rows[1],
+        "memory": memory,
+        "rows_written": rows_written,
+        "queries": queries,
+    }
+
+
+def unchanged_refresh_cost(identity_id: int) -> tuple[int, int]:
+    """(distinct rows written, SQL queries) of one unchanged refresh, in this process."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from webadmit_dash.dashboard.refresh import refresh_identity
+
+    refresh_identity(identity_id)  # a fresh rate-limit sample, as in steady state
+    with CaptureQueriesContext(connection) as captured:
+        outcome = refresh_identity(identity_id)
+    assert outcome.sync is not None and not outcome.sync.changed, outcome
+    written = {
+        query["sql"].split(" WHERE ")[0].split(" SET ")[0]
+        for query in captured.captured_queries
+        if query["sql"].startswith(("INSERT", "UPDATE", "DELETE"))
+    }
+    # Each write statement targets one row by primary key; the set tells which tables were written.
+    assert written <= {'UPDATE "dashboard_useridentity"'}, written
+    return len(written), len(captured.captured_queries)
+
+
+def steady_state_calls(identity_count: int = 50, hours: float = 1.0, warmup_minutes: float = 20) -> dict[str, int]:
+    """Calls one key makes in an hour for `identity_count` identities whose files are always running.
+
+    The scheduler and the refresh run for real against the simulator over HTTP; only time is simulated: one
+    clock drives the simulated world and the `now` given to the dispatcher and each refresh, advanced by
+    WEBADMIT_DISPATCH_EVERY per beat, so an hour takes seconds.
+    """
+    from django.conf import settings
+
+    from webadmit_dash.dashboard import connections, scheduling
+    from webadmit_dash.dashboard.models import UserIdentity
+    from webadmit_dash.dashboard.refresh import Outcome, refresh_identity
+    from webadmit_dash.simulator.data import SimulatedWorld
+    from webadmit_dash.simulator.server import SimulatorServer
+
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    clock = {"now": start}
+    # Every run takes 40 simulated minutes and a new one starts every 10 s somewhere: no identity ever settles.
+    world = SimulatedWorld(
+        seed=2,
+        identities=identity_count,
+        files_per_identity=10,
+        pace=600,
+        new_run_every=10,
+        clock=lambda: clock["now"].timestamp(),
+    )
+    step = timedelta(seconds=settings.WEBADMIT_DISPATCH_EVERY)
+    counted = {"calls": 0, "rate_limited": 0, "refreshes": 0}
+    with SimulatorServer(world, [API_KEY], rate_limit_per_hour=BUDGET) as server:
+        credential = _credential("Steady", server.base_url)
+        connections.import_identities(credential)
+        measure_from = start + timedelta(minutes=warmup_minutes)
+        while clock["now"] < measure_from + timedelta(hours=hours):
+            now = clock["now"]
+            scheduling.update_cadence_factors(now)
+            for identity_id in scheduling.claim_due_identities(now):
+                outcome = refresh_identity(identity_id, now=now)
+                if now >= measure_from:
+                    counted["calls"] += outcome.calls
+                    counted["refreshes"] += 1
+                    counted["rate_limited"] += outcome.outcome is Outcome.FAILED
+            clock["now"] = now + step
+        running = UserIdentity.objects.filter(files__status__in=scheduling.RUNNING_STATUSES).distinct().count()
+    counted["running_identities"] = running
+    return counted
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--identities", type=int, default=1000)
+    parser.add_argument("--files", type=int, default=100, help="files per identity")
+    parser.add_argument("--latency-ms", type=float, default=100.0, help="added by the simulator to every call")
+    parser.add_argument("--concurrency", type=int, default=16, help="threads per worker")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (one per core)")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="webadmit-bench-") as folder:
+        data_dir = Path(folder)
+        _configure(data_dir)
+        sweep = sweep_figures(args, data_dir)
+        print("Simulating a steady-state hour for 50 identities of one key ...", flush=True)
+        hour = steady_state_calls()
+
+    cores = os.cpu_count()
+    print()
+    print(f"Refresh engine benchmark ({cores} cores, SQLite, filesystem broker, worker --pool=threads "
+          f"--concurrency={args.concurrency}, {args.latency_ms:.0f} ms latency per call)")  # fmt: skip
+    print(f"  full sweep, first (creates {sweep['files']:,} files, {sweep['history']:,} history rows): "
+          f"{sweep['cold']:.1f} s   target <= {SWEEP_TARGET_S:.0f} s")  # fmt: skip
+    print(f"  full sweep, unchanged ({args.identities} identities x {args.files} files): "
+          f"{sweep['warm']:.1f} s   target <= {SWEEP_TARGET_S:.0f} s")  # fmt: skip
+    print(f"  rows written by an unchanged refresh: {sweep['rows_written']} (the identity's: lock, then timestamps)"
+          f"   target <= {ROWS_TARGET}")  # fmt: skip
+    print(f"  SQL queries per unchanged refresh: {sweep['queries']}   target <= {QUERIES_TARGET}")
+    print(f"  API calls in a steady-state hour, 50 identities of one key, all running: {hour['calls']:,} "
+          f"({hour['refreshes']:,} refreshes, {hour['rate_limited']} rate-limited)   target < {BUDGET:,}")  # fmt: skip
+    print(f"  worker peak memory (VmHWM): {sweep['memory']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+// webadmit-dash: the little the page needs beyond htmx. Everything here is an enhancement: without it the
+// server-rendered words stay as they were and the filters submit as a plain form.
+(function () {
+  "use strict";
+
+  // Mirrors describe_span() in dashboard/templatetags/dashboard.py, so server and browser phrase times alike.
+  function describeSpan(seconds) {
+    let minutes = Math.floor(Math.max(seconds, 0) / 60);
+    if (minutes < 1) return "<1 min";
+    if (minutes < 60) return minutes + " min";
+    let hours = Math.floor(minutes / 60);
+    minutes = minutes % 60;
+    if (hours < 24) return minutes && hours < 6 ? hours + " h " + minutes + " min" : hours + " h";
+    const days = Math.floor(hours / 24);
+    return days === 1 ? "1 day" : days + " days";
+  }
+
+  function describeAgo(seconds) {
+    return seconds < 60 ? "just now" : describeSpan(seconds) + " ago";
+  }
+
+  // Polls re-render only rows that changed, so the "4 min ago" of every other row is kept current here.
+  function refreshTimes(root) {
+    const now = Date.now();
+    (root || document).querySelectorAll("time[data-rel]").forEach(function (el) {
+      const then = Date.parse(el.getAttribute("datetime"));
+      if (Number.isNaN(then)) return;
+      const seconds = (now - then) / 1000;
+      const text = el.dataset.rel === "for" ? describeSpan(seconds) : describeAgo(seconds);
+      if (el.textContent !== text) el.textContent = text;
+    });
+  }
+
+  setInterval(refreshTimes, 15000);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") refreshTimes();
+  });
+
+  // The "All" chip clears the status checkboxes in place; the form's own change trigger then reloads the list.
+  document.addEventListener("click", function (event) {
+    const all = event.target.closest("[data-clear-statuses]");
+    if (!all || !window.htmx) return;
+    const form = all.closest("form");
+    if (!form) return;
+    event.preventDefault();
+    form.querySelectorAll('input[name="status"]').forEach(function (box) { box.checked = false; });
+    form.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+
+  // Keep the "All" chip's highlight in step with the checkboxes, since the form itself is never re-rendered.
+  document.addEventListener("change", function (event) {
+    const form = event.target.closest && event.target.closest("#filters");
+    if (!form) return;
+    const all = form.querySelector("[data-clear-statuses]");
+    if (all) all.classList.toggle("is-current", !form.querySelector('input[name="status"]:checked'));
+  });
+})();

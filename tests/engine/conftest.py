@@ -1,0 +1,86 @@
+"""The engine's test world: a simulated WebAdMIT over real HTTP, a credential and identities pointed at it, and a
+real Celery worker for the tests that need one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.support.worker import celery_worker_process  # noqa: F401 - the shared fixture, re-exported
+from webadmit_dash.dashboard import connections
+from webadmit_dash.dashboard.models import Credential, UserIdentity
+from webadmit_dash.simulator.data import SimulatedWorld
+from webadmit_dash.simulator.server import SimulatorServer
+
+SIMULATOR_KEY = "6a1f0c9e8d7b4a3f2e1d0c9b8a7f6e5d"
+
+
+class SimulatorControl:
+    """The simulator's control API, over HTTP like any other client of it."""
+
+    def __init__(self, server: SimulatorServer) -> None:
+        self.server = server
+        self.world = server.world
+        self.base_url = server.base_url
+
+    def _post(self, path: str, **data: Any) -> dict[str, Any]:
+        body = {name: value for name, value in data.items() if value is not None}
+        response = requests.post(f"{self.base_url}/_simulator/{path}", json=body, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def fault(
+        self, kind: str, identity_id: int | None = None, *, times: int | None = None, seconds: float | None = None
+    ) -> dict[str, Any]:
+        return self._post("faults", kind=kind, identity_id=identity_id, times=times, seconds=seconds)["fault"]
+
+    def clear_faults(self) -> None:
+        requests.delete(f"{self.base_url}/_simulator/faults", timeout=5).raise_for_status()
+
+    def force(self, file_id: int, status: str) -> None:
+        self._post(f"files/{file_id}", status=status)
+
+    def add_run(self, identity_id: int, export_id: int | None = None) -> int:
+        return self._post(f"identities/{identity_id}/runs", export_id=export_id)["export_files"]["id"]
+
+    def file_ids(self, identity_id: int) -> list[int]:
+        return [state.id for state in self.world.files(identity_id)]
+
+
+@pytest.fixture
+def world() -> SimulatedWorld:
+    # Statuses move only when a test forces them: a pace of a day, no periodic new runs.
+    return SimulatedWorld(seed=11, identities=3, files_per_identity=6, pace=86_400, new_run_every=None)
+
+
+@pytest.fixture
+def simulator(world: SimulatedWorld) -> Iterator[SimulatorServer]:
+    with SimulatorServer(world, api_keys=[SIMULATOR_KEY]) as server:
+        yield server
+
+
+@pytest.fixture
+def sim(simulator: SimulatorServer) -> SimulatorControl:
+    return SimulatorControl(simulator)
+
+
+@pytest.fixture
+def sim_credential(db: None, simulator: SimulatorServer) -> Credential:
+    credential = Credential(name="Simulated", base_url=simulator.base_url)
+    credential.set_api_key(SIMULATOR_KEY)
+    credential.save()
+    return credential
+
+
+@pytest.fixture
+def sim_identities(sim_credential: Credential) -> list[UserIdentity]:
+    connections.import_identities(sim_credential)
+    return list(UserIdentity.objects.filter(credential=sim_credential).order_by("pk"))
+
+
+@pytest.fixture
+def sim_identity(sim_identities: list[UserIdentity]) -> UserIdentity:
+    return sim_identities[0]

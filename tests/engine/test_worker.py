@@ -1,0 +1,150 @@
+"""The engine end to end: a real Celery worker (and beat) refreshing identities from the running simulator,
+through redelivered tasks and a worker killed with SIGKILL in the middle of a refresh."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.utils import timezone
+
+from tests.support.worker import CeleryWorker, purge_queue
+from webadmit_dash.dashboard import scheduling
+from webadmit_dash.dashboard.models import EngineHeartbeat, ExportFile, StatusChange, UserIdentity
+from webadmit_dash.dashboard.tasks import dispatch_due_refreshes, refresh_identity_task
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+# The engine at test speed: beat every second, fast cadence one second, short HTTP timeouts (and so a short lock).
+FAST_ENGINE = {
+    "WEBADMIT_DISPATCH_EVERY": "1",
+    "WEBADMIT_FAST_INTERVAL": "1",
+    "WEBADMIT_SLOW_INTERVAL": "2",
+    "WEBADMIT_CONNECT_TIMEOUT": "1",
+    "WEBADMIT_READ_TIMEOUT": "2",
+}
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 20.0, what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def status_of(file_id: int) -> str | None:
+    return ExportFile.objects.filter(webadmit_id=file_id).values_list("status", flat=True).first()
+
+
+def steps_of(file_id: int) -> list[tuple[str, str]]:
+    changes = StatusChange.objects.filter(export_file__webadmit_id=file_id).order_by("pk")
+    return list(changes.values_list("old_status", "new_status"))
+
+
+def all_refreshed() -> bool:
+    return not UserIdentity.objects.filter(last_success_at__isnull=True).exists()
+
+
+@pytest.fixture
+def engine(transactional_db: None) -> Iterator[CeleryWorker]:
+    """A worker with embedded beat, as `make run` starts it, at test speed."""
+    purge_queue()
+    worker = CeleryWorker(beat=True, env=FAST_ENGINE)
+    try:
+        yield worker.start()
+    finally:
+        worker.close()
+
+
+def test_the_worker_and_beat_keep_every_identity_fresh_through_a_files_lifecycle(sim_identities, sim, engine):
+    wait_until(all_refreshed, what="the first sweep")
+    for identity in sim_identities:
+        listed = set(sim.file_ids(identity.webadmit_id))
+        assert set(identity.files.values_list("webadmit_id", flat=True)) == listed
+    assert not ExportFile.objects.filter(export__isnull=True).exists(), "every file has its export's name"
+
+    file_id = sim.add_run(sim_identities[1].webadmit_id)
+    wait_until(lambda: status_of(file_id) == "initializing", what="the new run")
+    for raw, status in [
+        ("Queued", "queued"),
+        ("In Progress", "in_progress"),
+        ("Success With Errors", "success_with_errors"),
+    ]:
+        sim.force(file_id, raw)
+        wait_until(lambda status=status: status_of(file_id) == status, what=status)
+
+    assert steps_of(file_id) == [
+        ("", "initializing"),
+        ("initializing", "queued"),
+        ("queued", "in_progress"),
+        ("in_progress", "success_with_errors"),
+    ]
+    heartbeat = EngineHeartbeat.objects.get(name=scheduling.DISPATCHER_HEARTBEAT)
+    assert (timezone.now() - heartbeat.beat_at).total_seconds() < 5
+
+
+def test_a_redelivered_or_duplicated_task_records_each_transition_once(sim_identity, sim, celery_worker_process):
+    def deliver_three_times(task_id: str) -> None:
+        # The same message delivered again, and once more alongside: what a redelivery looks like to a worker.
+        for _ in range(3):
+            refresh_identity_task.apply_async(kwargs={"identity_id": sim_identity.pk}, task_id=task_id)
+        done = f"[{task_id}] succeeded"
+        wait_until(lambda: celery_worker_process.count_in_log(done) == 3, what=f"three deliveries of {task_id}")
+
+    deliver_three_times("first-sight")
+    file_id = sim.file_ids(sim_identity.webadmit_id)[0]
+    sim.force(file_id, "Empty List")
+    deliver_three_times("after-a-transition")
+
+    assert steps_of(file_id)[-1][1] == "empty_list"
+    assert len(steps_of(file_id)) == len(set(steps_of(file_id)))
+    history = list(StatusChange.objects.values_list("export_file_id", "old_status", "new_status"))
+    assert len(history) == len(set(history)) == ExportFile.objects.count() + 1
+
+
+def dispatching(condition: Callable[[], object]) -> Callable[[], object]:
+    """The condition, after a dispatcher run: beat's job, done here so that SIGKILL leaves no orphaned beat."""
+
+    def check() -> object:
+        dispatch_due_refreshes()
+        return condition()
+
+    return check
+
+
+def test_a_worker_killed_mid_refresh_loses_nothing_and_the_next_one_finishes_the_job(sim_identities, sim):
+    purge_queue()
+    worker = CeleryWorker(env=FAST_ENGINE)
+    target = sim_identities[0]
+    try:
+        worker.start()
+        wait_until(dispatching(all_refreshed), what="the first sweep")
+        files_before = set(ExportFile.objects.values_list("pk", flat=True))
+        history_before = StatusChange.objects.count()
+        file_id = sim.file_ids(target.webadmit_id)[0]
+        sim.force(file_id, "Failed")
+        sim.fault("slow", target.webadmit_id, seconds=1.5)  # within the read timeout: a refresh in progress
+        scheduling.request_refresh(target)
+        wait_until(lambda: UserIdentity.objects.get(pk=target.pk).refreshing_until, what="the refresh to start")
+
+        worker.kill()
+
+        assert set(ExportFile.objects.values_list("pk", flat=True)) == files_before
+        assert StatusChange.objects.count() == history_before
+        stuck = UserIdentity.objects.get(pk=target.pk)
+        assert stuck.refreshing_until > timezone.now(), "the dead worker's lock is still held..."
+        sim.clear_faults()
+        worker.start()
+        # ...until it expires by itself; then the dispatcher sends the identity again.
+        wait_until(dispatching(lambda: status_of(file_id) == "failed"), timeout=45, what="a refresh after restart")
+    finally:
+        worker.close()
+
+    assert set(ExportFile.objects.values_list("pk", flat=True)) == files_before
+    assert StatusChange.objects.count() == history_before + 1
+    assert steps_of(file_id)[-1][1] == "failed"
+    identity = UserIdentity.objects.get(pk=target.pk)
+    assert identity.error_kind == "" and not identity.paused

@@ -1,0 +1,217 @@
+"""One refresh of one identity: take its lock, call WebAdMIT (E6, and E3 when names are missing), apply the
+result, and record what happened where pages can show it. A plain function; the Celery task only calls it.
+
+Whatever fails, nothing already known is deleted or overwritten: a failure only writes the identity's error
+state and schedule (and, for a rejected key or a rate limit, the credential's).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from webadmit_dash.dashboard import connections, scheduling, sync
+from webadmit_dash.dashboard.models import ChangeCounter, Credential, UserIdentity
+from webadmit_dash.webadmit.client import WebAdmitClient
+from webadmit_dash.webadmit.errors import KeyRejected, RateLimited, WebAdmitError
+
+logger = logging.getLogger(__name__)
+
+ErrorKind = UserIdentity.ErrorKind
+
+
+class Outcome(enum.StrEnum):
+    REFRESHED = "refreshed"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # locked by another refresh, paused, disabled or deleted
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    identity_id: int
+    outcome: Outcome
+    sync: sync.SyncResult | None = None
+    error: WebAdmitError | None = None
+    calls: int = 0
+
+
+def refresh_time_limit() -> int:
+    """Seconds a refresh can take at most: two calls (E6, E3), each bounded by the client's connect and read
+    timeouts, plus a little for the database. The task's time limits and the lock's lifetime derive from it."""
+    return 2 * (settings.WEBADMIT_CONNECT_TIMEOUT + settings.WEBADMIT_READ_TIMEOUT) + 5
+
+
+def lock_ttl() -> timedelta:
+    # Outlives the task's hard time limit, so a lock is never taken over from a refresh that is still running;
+    # short enough that the lock of a worker killed mid-refresh frees itself soon.
+    return timedelta(seconds=refresh_time_limit() + 10)
+
+
+def refresh_identity(identity_id: int, *, now: datetime | None = None) -> RefreshOutcome:
+    """Refreshes one identity's export files, unless another refresh of it is running (then it does nothing)."""
+    now = now or timezone.now()
+    token = _acquire_lock(identity_id, now)
+    if token is None:
+        # Frees the dedup mark so the dispatcher or "Refresh now" can queue this identity again.
+        UserIdentity.objects.filter(pk=identity_id, refreshing_until__isnull=True).update(refresh_queued_at=None)
+        return RefreshOutcome(identity_id, Outcome.SKIPPED)
+    try:
+        identity = UserIdentity.objects.select_related("credential").get(pk=identity_id)
+        return _refresh_locked(identity, token, now)
+    except BaseException:
+        # A bug, a lost database or the task's soft time limit: retry later rather than on the next dispatch,
+        # so a refresh that always crashes cannot loop.
+        _record_crash(identity_id, token, now)
+        raise
+
+
+def _acquire_lock(identity_id: int, now: datetime) -> datetime | None:
+    """Takes the identity's refresh lock with one conditional UPDATE (atomic on SQLite and PostgreSQL alike);
+    returns the lock's expiry, which doubles as the token that proves ownership later."""
+    until = now + lock_ttl()
+    taken = (
+        UserIdentity.objects.filter(pk=identity_id, enabled=True, paused=False)
+        .filter(Q(refreshing_until__isnull=True) | Q(refreshing_until__lte=now))
+        .update(refreshing_until=until, refresh_queued_at=None)
+    )
+    return until if taken else None
+
+
+def _refresh_locked(identity: UserIdentity, token: datetime, now: datetime) -> RefreshOutcome:
+    credential = identity.credential
+    with connections.client_for(credential) as client:
+        try:
+            result = _fetch_and_apply(client, identity, now)
+        except WebAdmitError as error:
+            _store_rate_sample(credential, client, now)
+            _record_failure(identity, error, token, now)
+            logger.info("Refresh of identity %s failed: %s", identity.pk, error.kind)
+            return RefreshOutcome(identity.pk, Outcome.FAILED, error=error, calls=client.calls_made)
+        _store_rate_sample(credential, client, now)
+        _record_success(identity, result, token, now)
+        return RefreshOutcome(identity.pk, Outcome.REFRESHED, sync=result, calls=client.calls_made)
+
+
+def _fetch_and_apply(client: WebAdmitClient, identity: UserIdentity, now: datetime) -> sync.SyncResult:
+    listing = client.list_export_files(identity.webadmit_id)
+    if identity.exports_synced_at is None:
+        # A first refresh: names first, so that every new file is created already linked to its export.
+        sync.apply_exports(identity, client.list_exports(identity.webadmit_id), now)
+    # Otherwise applied before E3 is called: if E3 then fails, the fresh statuses are kept all the same.
+    result = sync.apply_listing(identity, listing, now)
+    if scheduling.exports_due(identity, result.unknown_export_ids, now):
+        sync.apply_exports(identity, client.list_exports(identity.webadmit_id), now)
+    return result
+
+
+def _store_rate_sample(credential: Credential, client: WebAdmitClient, now: datetime) -> None:
+    remaining = client.rate_limit.remaining if client.rate_limit else None
+    if scheduling.should_store_rate_sample(credential, remaining, now):
+        Credential.objects.filter(pk=credential.pk).update(rate_limit_remaining=remaining, rate_limit_seen_at=now)
+        credential.rate_limit_remaining, credential.rate_limit_seen_at = remaining, now
+
+
+def _was_visibly_unwell(identity: UserIdentity) -> bool:
+    """Whether a page shows this identity as failing, stale or never refreshed: a success must then tell it."""
+    return bool(
+        identity.error_kind
+        or identity.consecutive_failures
+        or identity.last_success_at is None
+        or identity.last_success_at != identity.last_attempt_at
+    )
+
+
+def _record_success(identity: UserIdentity, result: sync.SyncResult, token: datetime, now: datetime) -> None:
+    fields: dict[str, object] = {
+        "refreshing_until": None,
+        "last_attempt_at": now,
+        "last_success_at": now,
+        "next_refresh_at": scheduling.next_refresh_at(identity, running=result.running, now=now),
+        "error_kind": ErrorKind.NONE,
+        "error_message": "",
+        "consecutive_failures": 0,
+    }
+    if _was_visibly_unwell(identity):
+        with transaction.atomic():
+            fields["change_seq"] = ChangeCounter.next_value()
+            _release_with(identity.pk, token, fields)
+    else:
+        # The usual case, nothing changed: this UPDATE is the only row the whole refresh writes.
+        _release_with(identity.pk, token, fields)
+    if identity.credential.health != Credential.Health.OK:
+        # Also resumes identities paused by an earlier key rejection: the key evidently works now.
+        connections.record_health(identity.credential, None)
+
+
+def _record_failure(identity: UserIdentity, error: WebAdmitError, token: datetime, now: datetime) -> None:
+    failures = identity.consecutive_failures + 1
+    fields: dict[str, object] = {
+        "refreshing_until": None,
+        "last_attempt_at": now,
+        "error_kind": _error_kind(error),
+        "error_message": error.message,
+        "consecutive_failures": failures,
+    }
+    if isinstance(error, RateLimited):
+        wait = scheduling.rate_limited_wait(identity, error.retry_after, failures)
+        scheduling.note_rate_limited(identity.credential, until=now + wait, now=now)
+        fields["next_refresh_at"] = now + wait
+    elif error.permanent:
+        # A rejected key, an identity WebAdMIT does not know, a refused request: retrying cannot help until a
+        # person acts, so the identity pauses with the message that says what to do.
+        fields["paused"] = True
+    else:
+        fields["next_refresh_at"] = now + scheduling.backoff_delay(identity, failures)
+    with transaction.atomic():
+        seq = ChangeCounter.next_value()
+        fields["change_seq"] = seq
+        _release_with(identity.pk, token, fields)
+        if isinstance(error, KeyRejected):
+            _pause_siblings(identity, error, seq)
+    if isinstance(error, KeyRejected):
+        connections.record_health(identity.credential, error)
+
+
+def _pause_siblings(identity: UserIdentity, error: KeyRejected, seq: int) -> None:
+    """One key covers all of its user's identities: when it is rejected they all pause, keeping what they showed."""
+    UserIdentity.objects.filter(credential_id=identity.credential_id, enabled=True, paused=False).exclude(
+        pk=identity.pk
+    ).update(paused=True, error_kind=ErrorKind.KEY_REJECTED, error_message=error.message, change_seq=seq)
+
+
+def _error_kind(error: WebAdmitError) -> str:
+    return error.kind if error.kind in ErrorKind.values else ErrorKind.BAD_RESPONSE
+
+
+def _release_with(identity_id: int, token: datetime, fields: dict[str, object]) -> None:
+    """Writes the outcome and frees the lock in one UPDATE, only if this refresh still holds the lock."""
+    if not UserIdentity.objects.filter(pk=identity_id, refreshing_until=token).update(**fields):
+        # The lock expired and another refresh took over; its outcome is as good as ours. The files we applied
+        # are safe either way: every write of the apply step is conditional.
+        logger.warning("Refresh of identity %s outlived its lock; its outcome was not recorded", identity_id)
+
+
+def _record_crash(identity_id: int, token: datetime, now: datetime) -> None:
+    try:
+        identity = UserIdentity.objects.select_related("credential").get(pk=identity_id)
+        failures = identity.consecutive_failures + 1
+        _release_with(
+            identity_id,
+            token,
+            {
+                "refreshing_until": None,
+                "last_attempt_at": now,
+                "consecutive_failures": failures,
+                "next_refresh_at": now + scheduling.backoff_delay(identity, failures),
+            },
+        )
+    except Exception:
+        # The lock then simply expires; the original error is what matters and is re-raised by the caller.
+        logger.exception("Could not release the refresh lock of identity %s", identity_id)
