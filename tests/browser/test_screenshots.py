@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from tests.support.browser import PHONE, screenshot, sign_in
+from webadmit_dash.dashboard import refresh
 from webadmit_dash.dashboard.models import ExportFile, UserIdentity
 
 pytestmark = pytest.mark.browser
@@ -25,7 +26,13 @@ def _docs_copy(name: str) -> Path | None:
 
 
 def _as_if_running_for_a_while(stack) -> None:
-    """Dates files as a dashboard running for days would have: first seen when the simulated run started."""
+    """Every status on show, and files dated as a dashboard running for days would have them."""
+    files = [state for identity in stack.identities for state in stack.world.files(identity.webadmit_id)]
+    available = [state for state in files if state.status == "available"]
+    stack.control("POST", f"files/{available[0].id}", status="Success With Errors")
+    stack.control("POST", f"files/{available[1].id}", status="In Progress")
+    for identity in stack.identities:
+        refresh.refresh_identity(identity.pk)
     now = timezone.now()
     for identity in stack.identities:
         for state in stack.world.files(identity.webadmit_id):

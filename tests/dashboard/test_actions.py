@@ -59,7 +59,7 @@ def test_refresh_now_of_a_paused_identity_says_why(client, staff_granted, identi
     UserIdentity.objects.filter(pk=identity.pk).update(paused=True, error_kind="key_rejected")
     client.force_login(staff_granted)
     html = client.post(f"/identities/{identity.pk}/refresh/", **HTMX).content.decode()
-    assert "is paused until its problem is fixed (api key rejected)" in messages_in(html)[0]
+    assert "is paused until its problem is fixed (API key rejected)" in messages_in(html)[0]
     assert UserIdentity.objects.get(pk=identity.pk).refresh_queued_at is None
 
 
@@ -155,3 +155,14 @@ def test_actions_need_sign_in(client, identity):
     response = client.post(f"/identities/{identity.pk}/refresh/", **HTMX)
     assert response["HX-Redirect"].startswith("/accounts/login/")
     assert not User.objects.exists()
+
+
+def test_refresh_now_from_the_identities_page_answers_with_the_message_only(client, staff_granted, identity):
+    client.force_login(staff_granted)
+    html = client.post(
+        f"/identities/{identity.pk}/refresh/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL="http://testserver/identities/",
+    ).content.decode()
+    assert messages_in(html)
+    assert 'id="sources"' not in html  # that page has no freshness strip to swap

@@ -88,10 +88,13 @@ def test_a_poll_with_htmx_renders_fragments_only(client, page):
     assert 'id="sources"' in html and 'id="banner"' in html and 'id="notice"' in html
 
 
-def test_a_poll_without_htmx_goes_to_the_page(client, page):
-    response = client.get(page["poll"])
+def test_a_poll_without_htmx_goes_to_the_page(client, staff_granted, identity):
+    make_file(identity, FileStatus.FAILED)
+    client.force_login(staff_granted)
+    poll = poll_url(client.get("/?status=failed").content.decode())
+    response = client.get(poll)
     assert response.status_code == 302
-    assert urlsplit(response["Location"]).path == "/"
+    assert response["Location"] == "/?status=failed"
 
 
 def test_a_poll_re_renders_once_a_minute_to_keep_freshness_honest(client, page):

@@ -4,6 +4,7 @@ under a stuck refresh) the conditional writes record each real transition exactl
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -77,3 +78,20 @@ def test_two_applies_of_one_listing_at_once_record_each_transition_once(identity
 
     assert sum(result.transitions for result in results) == 2
     assert sorted(transitions(identity)[3:]) == [(1, "queued", "in_progress"), (3, "in_progress", "available")]
+
+
+def test_a_refresh_that_succeeds_while_a_sibling_finds_the_key_rejected_stays_paused(sim_identity, sim):
+    sim.fault("slow", sim_identity.webadmit_id, seconds=0.5)
+
+    def sibling_finds_the_key_rejected() -> None:
+        time.sleep(0.2)
+        UserIdentity.objects.filter(pk=sim_identity.pk).update(
+            paused=True, error_kind="key_rejected", error_message="WebAdMIT rejected the API key"
+        )
+
+    outcomes = at_once(lambda: refresh_identity(sim_identity.pk), sibling_finds_the_key_rejected)
+
+    identity = UserIdentity.objects.get(pk=sim_identity.pk)
+    assert outcomes[0].outcome is Outcome.REFRESHED and ExportFile.objects.filter(identity=identity).exists()
+    assert (identity.paused, identity.error_kind) == (True, "key_rejected"), "kept, so that a new key resumes it"
+    assert identity.refreshing_until is None

@@ -229,7 +229,14 @@ def test_refresh_now_does_nothing_for_a_paused_identity(identity, django_capture
     assert callbacks == []
 
 
-def test_the_admin_refresh_now_action_queues_and_reports_duplicates(
+def test_refresh_now_waits_out_a_rate_limit(identity, now):
+    Credential.objects.filter(pk=identity.credential_id).update(backoff_until=now + timedelta(seconds=30))
+
+    assert scheduling.request_refresh(identity, now=now) is False
+    assert scheduling.request_refresh(identity, now=now + timedelta(seconds=31)) is True
+
+
+def test_the_admin_refresh_now_action_queues_once_and_says_what_it_did_not(
     client, admin_user, identity, other_identity, django_capture_on_commit_callbacks
 ):
     client.force_login(admin_user)
@@ -243,6 +250,7 @@ def test_the_admin_refresh_now_action_queues_and_reports_duplicates(
 
     assert len(callbacks) == 1
     first_messages = [str(message) for message in first.context["messages"]]
-    assert "Refresh queued for 1 identities." in first_messages
-    assert any("paused or disabled" in message for message in first_messages)
-    assert "1 identities already had a refresh queued." in [str(m) for m in second.context["messages"]]
+    assert first_messages[0] == "Refresh queued for 1 of 2 identities."
+    assert first_messages[1].startswith("1 not queued: a refresh is already queued, the identity is paused")
+    second_messages = [str(message) for message in second.context["messages"]]
+    assert second_messages == [first_messages[1].replace("1 not queued", "2 not queued")]

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from webadmit_dash.dashboard import sync
+from webadmit_dash.dashboard import sync, tasks
 from webadmit_dash.dashboard.models import ChangeCounter, Export, ExportFile, StatusChange, UserIdentity
 from webadmit_dash.webadmit import Export as UpstreamExport
 from webadmit_dash.webadmit import ExportFile as UpstreamFile
@@ -166,7 +166,7 @@ def test_exports_name_the_files_that_had_none(identity, now):
         identity, [upstream_export(), upstream_export(OTHER_EXPORT_ID, "Daily Decision Letters")], now
     )
 
-    assert (result.created, result.linked_files) == (2, 2)
+    assert result.created == 2
     names = dict(ExportFile.objects.values_list("webadmit_id", "export__name"))
     assert names == {1: "Nightly Banner Export", 2: "Daily Decision Letters"}
     identity.refresh_from_db()
@@ -208,3 +208,14 @@ def test_prune_deletes_old_history_and_old_gone_files_in_batches(identity, now):
     assert (result.status_changes, result.gone_files) == (5, 2)
     assert sorted(ExportFile.objects.values_list("webadmit_id", flat=True)) == [3, 4, 5, 6]
     assert history(identity) == [(6, "", "queued")]
+
+
+def test_the_prune_task_keeps_the_configured_number_of_days(identity, settings):
+    settings.WEBADMIT_RETENTION_DAYS = 10
+    now = timezone.now()
+    sync.apply_listing(identity, [listed(1, "Available")], now - timedelta(days=11))
+    sync.apply_listing(identity, [listed(2, "Available")], now - timedelta(days=9))
+
+    assert tasks.prune_history() == {"status_changes": 1, "gone_files": 0}
+    assert history(identity) == [(2, "", "available")]
+    assert ExportFile.objects.get(webadmit_id=1).gone_at is not None, "gone 9 days ago: kept for 10"

@@ -69,7 +69,8 @@ def screenshot(page, name: str, *, full_page: bool = True, also: Path | None = N
     """Saves a PNG under tests/artifacts/ (git-ignored), and a copy at `also` when given."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{re.sub(r'[^a-z0-9-]+', '-', name.lower())}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    # Animations (the in-progress sheen, the update flash) are stopped, so a picture shows the resting state.
+    page.screenshot(path=str(path), full_page=full_page, animations="disabled")
     if also is not None:
         also.parent.mkdir(parents=True, exist_ok=True)
         also.write_bytes(path.read_bytes())

@@ -155,18 +155,14 @@ class UserIdentityAdmin(admin.ModelAdmin):
     @admin.action(description="Refresh now")
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[UserIdentity]) -> None:
         identities = list(queryset)
-        blocked = [identity for identity in identities if identity.paused or not identity.enabled]
-        queued = sum(scheduling.request_refresh(identity) for identity in identities if identity not in blocked)
+        queued = sum(scheduling.request_refresh(identity) for identity in identities)
         if queued:
-            self.message_user(request, f"Refresh queued for {queued} identities.")
-        if len(identities) - len(blocked) > queued:
-            already = len(identities) - len(blocked) - queued
-            self.message_user(request, f"{already} identities already had a refresh queued.", messages.INFO)
-        if blocked:
+            self.message_user(request, f"Refresh queued for {queued} of {len(identities)} identities.")
+        if queued < len(identities):
             self.message_user(
                 request,
-                f"{len(blocked)} identities are paused or disabled and were not refreshed; fix what their error "
-                "says (for a rejected key, save a new one), then un-pause them.",
+                f"{len(identities) - queued} not queued: a refresh is already queued, the identity is paused or "
+                "disabled (fix what its error says, then un-pause it), or WebAdMIT's rate limit is being waited out.",
                 messages.WARNING,
             )
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from webadmit_dash.dashboard import connections, scheduling, sync
@@ -59,8 +59,8 @@ def refresh_identity(identity_id: int, *, now: datetime | None = None) -> Refres
     now = now or timezone.now()
     token = _acquire_lock(identity_id, now)
     if token is None:
-        # Frees the dedup mark so the dispatcher or "Refresh now" can queue this identity again.
-        UserIdentity.objects.filter(pk=identity_id, refreshing_until__isnull=True).update(refresh_queued_at=None)
+        # Frees this delivery's dedup mark, so the dispatcher or "Refresh now" can queue the identity again.
+        UserIdentity.objects.filter(pk=identity_id).update(refresh_queued_at=None)
         return RefreshOutcome(identity_id, Outcome.SKIPPED)
     try:
         identity = UserIdentity.objects.select_related("credential").get(pk=identity_id)
@@ -134,9 +134,9 @@ def _record_success(identity: UserIdentity, result: sync.SyncResult, token: date
         "last_attempt_at": now,
         "last_success_at": now,
         "next_refresh_at": scheduling.next_refresh_at(identity, running=result.running, now=now),
-        "error_kind": ErrorKind.NONE,
-        "error_message": "",
-        "consecutive_failures": 0,
+        "error_kind": _unless_paused("error_kind", ErrorKind.NONE),
+        "error_message": _unless_paused("error_message", ""),
+        "consecutive_failures": _unless_paused("consecutive_failures", 0),
     }
     if _was_visibly_unwell(identity):
         with transaction.atomic():
@@ -148,6 +148,13 @@ def _record_success(identity: UserIdentity, result: sync.SyncResult, token: date
     if identity.credential.health != Credential.Health.OK:
         # Also resumes identities paused by an earlier key rejection: the key evidently works now.
         connections.record_health(identity.credential, None)
+
+
+def _unless_paused(field: str, value: object) -> Case:
+    # A sibling's refresh may have paused this identity while ours ran (the key was rejected): its error stays
+    # until the key is fixed, or resume_identities would not know to resume it.
+    output_field = UserIdentity._meta.get_field(field)
+    return Case(When(paused=True, then=F(field)), default=Value(value), output_field=output_field)
 
 
 def _record_failure(identity: UserIdentity, error: WebAdmitError, token: datetime, now: datetime) -> None:
@@ -200,7 +207,7 @@ def _release_with(identity_id: int, token: datetime, fields: dict[str, object]) 
 
 def _record_crash(identity_id: int, token: datetime, now: datetime) -> None:
     try:
-        identity = UserIdentity.objects.select_related("credential").get(pk=identity_id)
+        identity = UserIdentity.objects.get(pk=identity_id)
         failures = identity.consecutive_failures + 1
         _release_with(
             identity_id,

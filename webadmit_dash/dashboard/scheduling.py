@@ -191,15 +191,17 @@ def claim_due_identities(now: datetime) -> list[int]:
 
 
 def request_refresh(identity: UserIdentity, *, now: datetime | None = None) -> bool:
-    """ "Refresh now": enqueues an immediate refresh, after the current transaction commits.
+    """Refresh now: enqueues an immediate refresh of the identity, after the current transaction commits.
 
-    Returns False without enqueuing when one is already queued, or when the identity is disabled or paused
-    (a paused identity waits for its problem to be fixed: a new key, or un-pausing it in the admin).
+    Returns False without enqueuing when one is already queued, when the identity is disabled or paused (it
+    waits for its problem to be fixed: a new key, or un-pausing it in the admin), or while its credential waits
+    out WebAdMIT's Retry-After.
     """
     now = now or timezone.now()
     claimed = (
         UserIdentity.objects.filter(pk=identity.pk, enabled=True, paused=False)
         .filter(_not_queued(now))
+        .filter(Q(credential__backoff_until__isnull=True) | Q(credential__backoff_until__lte=now))
         .update(refresh_queued_at=now)
     )
     if not claimed:

@@ -46,7 +46,6 @@ class SyncResult:
 class ExportsResult:
     created: int = 0
     renamed: int = 0
-    linked_files: int = 0
 
 
 class _Row(NamedTuple):
@@ -97,14 +96,13 @@ def _apply_listing(identity: UserIdentity, listing: list[types.ExportFile], now:
     unknown = {item.export_id for item in listed.values() if _unnamed(rows.get(item.id), item)}
     if not diff:
         return SyncResult(running=running, unknown_export_ids=frozenset(unknown))
+    # Read before the transaction: on SQLite it holds the one write lock, so it should only write.
+    export_pks = _export_pks(identity, {item.export_id for item in diff.new})
     with transaction.atomic():
         seq = ChangeCounter.next_value()
-        export_pks = _export_pks(identity, {item.export_id for item in diff.new})
         created = _create(identity, diff.new, export_pks, seq, now)
         transitions, updated = _update(diff.changed, seq, now)
-        gone = ExportFile.objects.filter(pk__in=[row.pk for row in diff.gone], gone_at__isnull=True).update(
-            gone_at=now, change_seq=seq
-        )
+        gone = _mark_gone(diff.gone, seq, now)
         UserIdentity.objects.filter(pk=identity.pk).update(change_seq=seq)
     identity.change_seq = seq
     unknown |= {item.export_id for item in diff.new if item.export_id not in export_pks}
@@ -266,6 +264,14 @@ def _update(changed: list[tuple[_Row, types.ExportFile]], seq: int, now: datetim
     return len(history), updated - len(history)
 
 
+def _mark_gone(rows: list[_Row], seq: int, now: datetime) -> int:
+    if not rows:
+        return 0
+    return ExportFile.objects.filter(pk__in=[row.pk for row in rows], gone_at__isnull=True).update(
+        gone_at=now, change_seq=seq
+    )
+
+
 def apply_exports(identity: UserIdentity, exports: Iterable[types.Export], now: datetime) -> ExportsResult:
     """Stores one E3 answer: new exports created, renamed or re-formatted ones updated, and files whose export
     was unknown linked to it, so every file can show a name. Exports WebAdMIT stops listing are kept, because
@@ -284,20 +290,10 @@ def apply_exports(identity: UserIdentity, exports: Iterable[types.Export], now: 
         for export, item in changed:
             export.name, export.list_type, export.format, export.mime_type = _export_fields_of(item)
             export.save(update_fields=["name", "list_type", "format", "mime_type"])
-        Export.objects.filter(identity=identity, webadmit_id__in=list(listed)).update(last_seen_at=now)
-        unlinked = ExportFile.objects.filter(
-            identity=identity, export__isnull=True, export_webadmit_id__in=list(listed)
-        )
-        renamed_files = ExportFile.objects.filter(export__in=[export for export, _ in changed])
-        seq = None
-        # New exports alone change nothing a page shows; files gaining or changing a name do.
-        if changed or unlinked.exists():
-            seq = ChangeCounter.next_value()
-            export_pk = Export.objects.filter(identity=identity, webadmit_id=OuterRef("export_webadmit_id"))
-            linked = unlinked.update(export=Subquery(export_pk.values("pk")[:1]), change_seq=seq)
-            renamed_files.update(change_seq=seq)
-        else:
-            linked = 0
+        still_listed = [export_id for export_id in listed if export_id in stored]
+        if still_listed:
+            Export.objects.filter(identity=identity, webadmit_id__in=still_listed).update(last_seen_at=now)
+        seq = _link_and_mark_renamed(identity, list(listed), [export for export, _ in changed])
         identity_fields: dict[str, object] = {"exports_synced_at": now}
         if seq is not None:
             identity_fields["change_seq"] = seq
@@ -305,7 +301,21 @@ def apply_exports(identity: UserIdentity, exports: Iterable[types.Export], now: 
     identity.exports_synced_at = now
     if seq is not None:
         identity.change_seq = seq
-    return ExportsResult(created=len(new), renamed=len(changed), linked_files=linked)
+    return ExportsResult(created=len(new), renamed=len(changed))
+
+
+def _link_and_mark_renamed(identity: UserIdentity, listed_ids: list[int], renamed: list[Export]) -> int | None:
+    """Links files whose export was unknown and marks the files of renamed exports changed; returns the
+    sequence number used, None when no file changed. New exports alone change nothing a page shows."""
+    unlinked = ExportFile.objects.filter(identity=identity, export__isnull=True, export_webadmit_id__in=listed_ids)
+    if not renamed and not unlinked.exists():
+        return None
+    seq = ChangeCounter.next_value()
+    export_pk = Export.objects.filter(identity=identity, webadmit_id=OuterRef("export_webadmit_id")).values("pk")
+    unlinked.update(export=Subquery(export_pk[:1]), change_seq=seq)
+    if renamed:
+        ExportFile.objects.filter(export__in=renamed).update(change_seq=seq)
+    return seq
 
 
 def _export_fields(export: Export) -> tuple[str, str, str, str]:
@@ -345,10 +355,10 @@ def prune_history(now: datetime, *, keep: timedelta, batch_size: int = 1000) -> 
 
 
 def _delete_in_batches(queryset: QuerySet, batch_size: int) -> int:
+    model = queryset.model
     deleted = 0
-    while True:
-        batch = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
-        if not batch:
-            return deleted
+    while batch := list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size]):
         with transaction.atomic():
-            deleted += queryset.model.objects.filter(pk__in=batch).delete()[1].get(queryset.model._meta.label, 0)
+            _, per_model = model.objects.filter(pk__in=batch).delete()  # cascades count separately
+        deleted += per_model.get(model._meta.label, 0)
+    return deleted

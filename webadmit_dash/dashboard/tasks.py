@@ -45,7 +45,11 @@ def dispatch_due_refreshes() -> int:
 )
 def refresh_identity_task(*, identity_id: int) -> str:
     """Acknowledged late, so a worker lost mid-refresh leaves the message to be delivered again; a delivery
-    after the work was done is harmless (per-identity lock, conditional writes)."""
+    after the work was done is harmless (per-identity lock, conditional writes).
+
+    The time limits bind under the prefork pool; a thread cannot be interrupted, so under `--pool=threads` the
+    client's connect and read timeouts are what bound a refresh, which is what refresh_time_limit() counts on.
+    """
     return refresh.refresh_identity(identity_id).outcome.value
 
 

@@ -6,18 +6,16 @@ does not exist or belongs to someone else, so ids cannot be probed.
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
@@ -41,8 +39,6 @@ from webadmit_dash.dashboard.signals import TIME_ZONE_SESSION_KEY
 from webadmit_dash.dashboard.templatetags.dashboard import describe_span
 from webadmit_dash.webadmit.errors import WebAdmitError
 from webadmit_dash.webadmit.statuses import UNFINISHED, FileStatus
-
-logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 # The page polls often while something it shows is unfinished, and keeps polling (slowly) once all is settled:
@@ -518,6 +514,9 @@ def _int(raw: str | None, default: int = 0) -> int:
         return default
 
 
+POLL_PARAMS = ("since", "bucket", "list", "ids", "top", "end")
+
+
 @dataclass(frozen=True)
 class PollState:
     """What a page tells its poller, in the poller's URL: the version it shows and which rows are on screen."""
@@ -635,7 +634,10 @@ def poll_files(request: HttpRequest) -> HttpResponse:
     """
     if not request.htmx:
         # Someone opened the poll's address: show them the page it belongs to.
-        return redirect(reverse("recent_files") + "?" + request.GET.urlencode())
+        page = request.GET.copy()
+        for name in POLL_PARAMS:
+            page.pop(name, None)
+        return redirect(reverse("recent_files") + (f"?{page.urlencode()}" if page else ""))
     signed_in = access.session_user_with_version(request)
     if signed_in is not None:
         user, version = signed_in
@@ -654,9 +656,10 @@ def poll_files(request: HttpRequest) -> HttpResponse:
 def _poll_update(request: AuthenticatedHttpRequest, state: PollState, now: datetime) -> HttpResponse:
     scope = _scope(request)
     counts = _counts(scope)
+    # Ids come from the browser: only rows of identities the user may see are answered.
     changed = list(
-        ExportFile.objects.filter(pk__in=state.shown_ids, identity_id__in=[i.pk for i in scope.identities])
-        .filter(change_seq__gt=state.version)
+        ExportFile.objects.filter(pk__in=state.shown_ids, change_seq__gt=state.version)
+        .filter(identity__in=access.visible_identities(request.user))
         .select_related("export")
     )
     scope.attach_identities(changed)
@@ -725,7 +728,7 @@ def identity_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 def _get_identity_for_user(user: User, pk: int) -> UserIdentity:
-    identity = access.visible_identities(user).select_related("credential").filter(pk=pk).first()
+    identity = access.visible_identities(user).filter(pk=pk).first()
     if identity is None:
         raise Http404("No such identity.")
     return identity
@@ -753,7 +756,7 @@ def refresh_identity(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         messages.warning(
             request,
             f"{identity.display_name} is paused until its problem is fixed "
-            f"({identity.get_error_kind_display().lower() or 'see the banner'}).",
+            f"({identity.get_error_kind_display() if identity.error_kind else 'see the banner'}).",
         )
     else:
         messages.info(request, f"{identity.display_name} is already being refreshed.")
@@ -794,18 +797,13 @@ def _after_action(request: AuthenticatedHttpRequest) -> HttpResponse:
     """
     if request.htmx:
         now = timezone.now()
-        identities = _identities(request.user)
-        return render(
-            request,
-            "files/recent.html#action_update",
-            {
-                "now": now,
-                "oob": True,
-                "sources": _sources(identities, now, SOURCES_SHOWN),
-                "identity_count": len(identities),
-                "current_path": request.htmx.current_url_abs_path or reverse("recent_files"),
-            },
-        )
+        current_path = request.htmx.current_url_abs_path or reverse("recent_files")
+        context: dict[str, Any] = {"now": now, "oob": True, "current_path": current_path}
+        # The freshness strip is only on Recent Files (the Identities page has its own table).
+        if urlsplit(current_path).path == reverse("recent_files"):
+            identities = _identities(request.user)
+            context.update(sources=_sources(identities, now, SOURCES_SHOWN), identity_count=len(identities))
+        return render(request, "files/recent.html#action_update", context)
     back_to = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back_to, {request.get_host()}, require_https=request.is_secure()):
         back_to = reverse("recent_files")
@@ -854,8 +852,4 @@ def preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
             request.session.pop(TIME_ZONE_SESSION_KEY, None)
         messages.success(request, "Preferences saved.")
         return redirect("preferences")
-    return render(
-        request,
-        "registration/preferences.html",
-        {"form": form, "institution_zone": settings.TIME_ZONE, "redirect_field_name": REDIRECT_FIELD_NAME},
-    )
+    return render(request, "registration/preferences.html", {"form": form})
