@@ -3,7 +3,9 @@
     .venv/bin/python -m benchmarks.dashboard [--files 100000] [--identities 500] [--runs 40]
 
 Builds a throwaway SQLite database in a temporary DATA_DIR (migrate, then bulk_create), or, with
---database-url postgres://user@host/postgres, a throwaway PostgreSQL database it creates and drops. Requests go
+--database-url postgres://user@host/postgres, a throwaway PostgreSQL database it creates and drops. The URL's
+query is passed to Django as OPTIONS, as DATABASE_URL's is: add ?server_side_binding=true to measure with
+prepared statements, which spare PostgreSQL re-planning the same few queries on every page view and poll. Requests go
 through Django's whole stack (middleware, sessions, templates) in this process, so "server time" is what the web
 server spends, without the network. Query counts are taken on separate requests, so counting does not slow the
 timed ones.
@@ -52,14 +54,15 @@ def _throwaway_postgres(url: str) -> tuple[str, object]:
 
     name = f"webadmit_bench_{os.getpid()}"
     parts = urlsplit(url)
-    with psycopg.connect(url, autocommit=True) as admin:
+    server = urlunsplit(parts._replace(query=""))  # the query holds Django OPTIONS, not libpq parameters
+    with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
 
     def drop() -> None:
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(url, autocommit=True) as admin:
+        with psycopg.connect(server, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return urlunsplit(parts._replace(path=f"/{name}")), drop

@@ -98,7 +98,13 @@ def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> dict[str, obj
         database = unquote(parts.path.lstrip("/"))
         if not database:
             raise ConfigError(f"{name}: the PostgreSQL URL names no database (postgres://user@host:5432/NAME)")
-        options = dict(parse_qsl(parts.query))
+        options: dict[str, object] = dict(parse_qsl(parts.query))
+        # Server-side binding lets PostgreSQL reuse query plans (the dashboard's first page needs it to stay under
+        # 50 ms); turn it off with ?server_side_binding=false behind PgBouncer in transaction mode.
+        binding = str(options.pop("server_side_binding", "true")).lower()
+        if binding not in TRUE_WORDS | FALSE_WORDS - {""}:
+            raise ConfigError(f"{name}: server_side_binding must be true or false, got {binding!r}")
+        options["server_side_binding"] = binding in TRUE_WORDS
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": database,

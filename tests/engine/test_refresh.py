@@ -7,8 +7,10 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
+from tests.engine.conftest import SIMULATOR_KEY
 from webadmit_dash.dashboard import connections, scheduling
 from webadmit_dash.dashboard.models import Credential, ExportFile, StatusChange, UserIdentity
 from webadmit_dash.dashboard.refresh import Outcome, lock_ttl, refresh_identity
@@ -175,3 +177,30 @@ def test_a_key_rejection_pauses_every_identity_of_the_key_until_the_key_works_ag
 
     assert not any(reload(identity).paused for identity in sim_identities)
     assert refresh_identity(sim_identities[1].pk).outcome is Outcome.REFRESHED
+
+
+def test_saving_a_new_key_in_the_admin_resumes_the_identities_its_rejection_paused(
+    sim_identities, sim, client, admin_user
+):
+    refresh_identity(sim_identities[0].pk)
+    sim.fault("key_rejected", times=1)
+    refresh_identity(sim_identities[0].pk)
+    assert all(reload(identity).paused for identity in sim_identities)
+    credential = Credential.objects.get()
+    client.force_login(admin_user)
+
+    response = client.post(
+        reverse("admin:dashboard_credential_change", args=[credential.pk]),
+        {
+            "name": credential.name,
+            "base_url": credential.base_url,
+            "api_key": SIMULATOR_KEY,
+            "rate_limit_per_hour": 5000,
+        },
+    )
+
+    assert response.status_code == 302
+    assert not any(reload(identity).paused for identity in sim_identities)
+    assert {identity.pk for identity in scheduling.due_identities(timezone.now())} == {i.pk for i in sim_identities}
+    assert refresh_identity(sim_identities[2].pk).outcome is Outcome.REFRESHED
+    assert Credential.objects.get().health == Credential.Health.OK

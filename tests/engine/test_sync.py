@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from webadmit_dash.dashboard import sync, tasks
@@ -74,6 +76,18 @@ def test_an_unchanged_listing_writes_nothing_and_runs_one_query(identity, now, d
     identity.refresh_from_db()
     assert identity.change_seq == first.change_seq
     assert len(history(identity)) == 2
+
+
+def test_planning_only_reads_and_says_what_writing_would_change(identity, now):
+    sync.apply_listing(identity, [listed(1, "Queued"), listed(2, "Available")], now)
+
+    with CaptureQueriesContext(connection) as queries:
+        plan = sync.plan_listing(identity, [listed(1, "In Progress"), listed(3, "Queued", OTHER_EXPORT_ID)])
+
+    assert all(query["sql"].startswith("SELECT") for query in queries)
+    assert plan.changes_anything and plan.running and plan.unknown_export_ids == {EXPORT_ID, OTHER_EXPORT_ID}
+    result = sync.write_listing(plan, now)
+    assert (result.created, result.transitions, result.gone) == (1, 1, 1)
 
 
 def test_a_transition_updates_the_file_and_adds_exactly_one_history_row(identity, now):

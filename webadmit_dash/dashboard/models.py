@@ -14,6 +14,8 @@ from webadmit_dash.webadmit.statuses import FileStatus
 
 STATUS_CHOICES = [(status.value, status.label) for status in FileStatus]
 UNFINISHED_STATUSES = [FileStatus.INITIALIZING, FileStatus.QUEUED, FileStatus.IN_PROGRESS]
+# Files staff must look at first on the dashboard: still running, failed, or in a status we do not know.
+ATTENTION_STATUSES = [*UNFINISHED_STATUSES, FileStatus.FAILED, FileStatus.UNKNOWN]
 
 
 def default_rate_limit_per_hour() -> int:
@@ -187,7 +189,7 @@ class ExportFile(models.Model):
     # Failed, unfinished and unknown files sort first on the dashboard; a stored column keeps that order indexable.
     attention_rank = models.GeneratedField(
         expression=Case(
-            When(status__in=[*UNFINISHED_STATUSES, FileStatus.FAILED, FileStatus.UNKNOWN], then=Value(0)),
+            When(status__in=ATTENTION_STATUSES, then=Value(0)),
             default=Value(1),
         ),
         output_field=models.SmallIntegerField(),

@@ -1,8 +1,9 @@
 """One refresh of one identity: take its lock, call WebAdMIT (E6, and E3 when names are missing), apply the
 result, and record what happened where pages can show it. A plain function; the Celery task only calls it.
 
-Whatever fails, nothing already known is deleted or overwritten: a failure only writes the identity's error
-state and schedule (and, for a rejected key or a rate limit, the credential's).
+Every call is made before anything is written, and whatever fails, nothing already known is deleted or
+overwritten: a failure only writes the identity's error state and schedule (and, for a rejected key or a rate
+limit, the credential's).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from webadmit_dash.dashboard import connections, scheduling, sync
 from webadmit_dash.dashboard.models import ChangeCounter, Credential, UserIdentity
 from webadmit_dash.webadmit.client import WebAdmitClient
 from webadmit_dash.webadmit.errors import KeyRejected, RateLimited, WebAdmitError
+from webadmit_dash.webadmit.types import Export
 
 logger = logging.getLogger(__name__)
 
@@ -88,27 +90,26 @@ def _refresh_locked(identity: UserIdentity, token: datetime, now: datetime) -> R
     credential = identity.credential
     with connections.client_for(credential) as client:
         try:
-            result = _fetch_and_apply(client, identity, now)
+            plan, exports = _fetch(client, identity, now)
         except WebAdmitError as error:
             _store_rate_sample(credential, client, now)
             _record_failure(identity, error, token, now)
             logger.info("Refresh of identity %s failed: %s", identity.pk, error.kind)
             return RefreshOutcome(identity.pk, Outcome.FAILED, error=error, calls=client.calls_made)
         _store_rate_sample(credential, client, now)
-        _record_success(identity, result, token, now)
+        result = _record_success(identity, plan, exports, token, now)
         return RefreshOutcome(identity.pk, Outcome.REFRESHED, sync=result, calls=client.calls_made)
 
 
-def _fetch_and_apply(client: WebAdmitClient, identity: UserIdentity, now: datetime) -> sync.SyncResult:
-    listing = client.list_export_files(identity.webadmit_id)
-    if identity.exports_synced_at is None:
-        # A first refresh: names first, so that every new file is created already linked to its export.
-        sync.apply_exports(identity, client.list_exports(identity.webadmit_id), now)
-    # Otherwise applied before E3 is called: if E3 then fails, the fresh statuses are kept all the same.
-    result = sync.apply_listing(identity, listing, now)
-    if scheduling.exports_due(identity, result.unknown_export_ids, now):
-        sync.apply_exports(identity, client.list_exports(identity.webadmit_id), now)
-    return result
+def _fetch(
+    client: WebAdmitClient, identity: UserIdentity, now: datetime
+) -> tuple[sync.ListingPlan, list[Export] | None]:
+    """E6, planned against what is stored; then E3 when the plan meets exports nothing names (or hourly). Both
+    calls come before anything is written, so that a failure of either changes nothing stored."""
+    plan = sync.plan_listing(identity, client.list_export_files(identity.webadmit_id))
+    if not scheduling.exports_due(identity, plan.unknown_export_ids, now):
+        return plan, None
+    return plan, client.list_exports(identity.webadmit_id)
 
 
 def _store_rate_sample(credential: Credential, client: WebAdmitClient, now: datetime) -> None:
@@ -128,26 +129,37 @@ def _was_visibly_unwell(identity: UserIdentity) -> bool:
     )
 
 
-def _record_success(identity: UserIdentity, result: sync.SyncResult, token: datetime, now: datetime) -> None:
+def _record_success(
+    identity: UserIdentity, plan: sync.ListingPlan, exports: list[Export] | None, token: datetime, now: datetime
+) -> sync.SyncResult:
     fields: dict[str, object] = {
         "refreshing_until": None,
         "last_attempt_at": now,
         "last_success_at": now,
-        "next_refresh_at": scheduling.next_refresh_at(identity, running=result.running, now=now),
+        "next_refresh_at": scheduling.next_refresh_at(identity, running=plan.running, now=now),
         "error_kind": _unless_paused("error_kind", ErrorKind.NONE),
         "error_message": _unless_paused("error_message", ""),
         "consecutive_failures": _unless_paused("consecutive_failures", 0),
     }
-    if _was_visibly_unwell(identity):
-        with transaction.atomic():
-            fields["change_seq"] = ChangeCounter.next_value()
-            _release_with(identity.pk, token, fields)
-    else:
+    unwell = _was_visibly_unwell(identity)
+    if not plan.changes_anything and exports is None and not unwell:
         # The usual case, nothing changed: this UPDATE is the only row the whole refresh writes.
         _release_with(identity.pk, token, fields)
+        result = sync.write_listing(plan, now)
+    else:
+        # Everything in one transaction: on SQLite, one turn at the database's single write lock.
+        with transaction.atomic():
+            if exports is not None:
+                sync.apply_exports(identity, exports, now)
+            result = sync.write_listing(plan, now)
+            if unwell:
+                # Committed together with the files, so their sequence number covers the identity's state too.
+                fields["change_seq"] = result.change_seq or ChangeCounter.next_value()
+            _release_with(identity.pk, token, fields)
     if identity.credential.health != Credential.Health.OK:
         # Also resumes identities paused by an earlier key rejection: the key evidently works now.
         connections.record_health(identity.credential, None)
+    return result
 
 
 def _unless_paused(field: str, value: object) -> Case:

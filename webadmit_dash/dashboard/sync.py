@@ -71,6 +71,22 @@ class _Diff:
         return bool(self.new or self.changed or self.gone)
 
 
+@dataclass(frozen=True)
+class ListingPlan:
+    """What one listing would change, worked out by reading only. The refresh plans, asks E3 for the exports the
+    plan cannot name, and only then writes, so that it takes its turn at the write lock once."""
+
+    identity: UserIdentity
+    listing: list[types.ExportFile]
+    diff: _Diff
+    running: bool
+    unknown_export_ids: frozenset[int]
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(self.diff)
+
+
 def apply_listing(identity: UserIdentity, listing: list[types.ExportFile], now: datetime) -> SyncResult:
     """Brings the identity's files in line with one E6 listing.
 
@@ -78,35 +94,47 @@ def apply_listing(identity: UserIdentity, listing: list[types.ExportFile], now: 
     listed are marked gone (never deleted here), and unchanged files are not written at all: when nothing changed
     this runs a single SELECT and no transaction.
     """
-    try:
-        return _apply_listing(identity, listing, now)
-    except IntegrityError:
-        # Another apply inserted the same new files first (possible only once the refresh lock has expired).
-        # Its transaction has committed, so diffing again turns our inserts into no-ops.
-        logger.info("Concurrent apply for identity %s; re-reading its files", identity.pk)
-        return _apply_listing(identity, listing, now)
+    return write_listing(plan_listing(identity, listing), now)
 
 
-def _apply_listing(identity: UserIdentity, listing: list[types.ExportFile], now: datetime) -> SyncResult:
+def plan_listing(identity: UserIdentity, listing: list[types.ExportFile]) -> ListingPlan:
     # WebAdMIT should never list a file twice; if it does, the last entry wins rather than the unique constraint.
     listed = {item.id: item for item in listing}
     rows = {row.webadmit_id: row for row in _stored_rows(identity)}
     diff = _diff(rows, listed)
-    running = any(not item.status.is_finished for item in listed.values())
     unknown = {item.export_id for item in listed.values() if _unnamed(rows.get(item.id), item)}
-    if not diff:
-        return SyncResult(running=running, unknown_export_ids=frozenset(unknown))
-    # Read before the transaction: on SQLite it holds the one write lock, so it should only write.
-    export_pks = _export_pks(identity, {item.export_id for item in diff.new})
+    new_export_ids = {item.export_id for item in diff.new}
+    unknown |= new_export_ids - _export_pks(identity, new_export_ids).keys()
+    running = any(not item.status.is_finished for item in listed.values())
+    return ListingPlan(identity, listing, diff, running, frozenset(unknown))
+
+
+def write_listing(plan: ListingPlan, now: datetime) -> SyncResult:
+    """Writes what the plan found changed, in one transaction (a savepoint inside the caller's), or nothing."""
+    try:
+        return _write(plan, now)
+    except IntegrityError:
+        # Another refresh inserted the same new files first (possible only once the refresh lock has expired).
+        # It has committed, so planning again turns our inserts into no-ops.
+        logger.info("Concurrent apply for identity %s; re-reading its files", plan.identity.pk)
+        return _write(plan_listing(plan.identity, plan.listing), now)
+
+
+def _write(plan: ListingPlan, now: datetime) -> SyncResult:
+    if not plan.changes_anything:
+        return SyncResult(running=plan.running, unknown_export_ids=plan.unknown_export_ids)
+    identity, diff = plan.identity, plan.diff
     with transaction.atomic():
         seq = ChangeCounter.next_value()
+        # Read here rather than when planning: E3 may have named the new files' exports in between.
+        export_pks = _export_pks(identity, {item.export_id for item in diff.new})
         created = _create(identity, diff.new, export_pks, seq, now)
         transitions, updated = _update(diff.changed, seq, now)
         gone = _mark_gone(diff.gone, seq, now)
         UserIdentity.objects.filter(pk=identity.pk).update(change_seq=seq)
     identity.change_seq = seq
-    unknown |= {item.export_id for item in diff.new if item.export_id not in export_pks}
-    return SyncResult(created, transitions, updated, gone, running, frozenset(unknown), seq)
+    unknown = plan.unknown_export_ids - export_pks.keys()
+    return SyncResult(created, transitions, updated, gone, plan.running, frozenset(unknown), seq)
 
 
 def _stored_rows(identity: UserIdentity) -> list[_Row]:

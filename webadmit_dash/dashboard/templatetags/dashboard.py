@@ -117,20 +117,24 @@ def _time_tag(value: datetime, mode: str, text: str) -> SafeString:
     )
 
 
+def time_ago(value: datetime, now: datetime) -> SafeString:
+    """ "4 min ago", with the absolute time and zone on hover."""
+    return _time_tag(value, "ago", describe_ago((now - value).total_seconds()))
+
+
+def time_lasting(value: datetime, now: datetime) -> SafeString:
+    """ "12 min" since `value`, for "queued for 12 min"; the start is on hover."""
+    return _time_tag(value, "for", describe_span((now - value).total_seconds()))
+
+
 @register.simple_tag(takes_context=True)
 def ago(context: template.Context, value: datetime | None) -> SafeString | str:
-    """ "4 min ago", with the absolute time and zone on hover."""
-    if value is None:
-        return ""
-    return _time_tag(value, "ago", describe_ago((_now(context) - value).total_seconds()))
+    return "" if value is None else time_ago(value, _now(context))
 
 
 @register.simple_tag(takes_context=True)
 def lasting(context: template.Context, value: datetime | None) -> SafeString | str:
-    """ "12 min" since `value`, for "queued for 12 min"; the start is on hover."""
-    if value is None:
-        return ""
-    return _time_tag(value, "for", describe_span((_now(context) - value).total_seconds()))
+    return "" if value is None else time_lasting(value, _now(context))
 
 
 def _now(context: template.Context) -> datetime:
