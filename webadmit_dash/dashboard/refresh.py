@@ -145,7 +145,7 @@ def _record_success(
     if not plan.changes_anything and exports is None and not unwell:
         # The usual case, nothing changed: this UPDATE is the only row the whole refresh writes.
         _release_with(identity.pk, token, fields)
-        result = sync.write_listing(plan, now)
+        result = sync.write_listing(plan, now)  # writes nothing: it only reports the plan
     else:
         # Everything in one transaction: on SQLite, one turn at the database's single write lock.
         with transaction.atomic():
