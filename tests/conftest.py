@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.contrib.auth.models import Group, User
 
 from webadmit_dash.dashboard.models import Credential, IdentityGrant, UserIdentity
+from webadmit_dash.simulator.data import SimulatedWorld
+from webadmit_dash.simulator.server import SimulatorServer
 
 TEST_API_KEY = "5f2b8c0d9e1a4b7c8d2e3f4a5b6c7d8e"
+SIMULATOR_KEY = "6a1f0c9e8d7b4a3f2e1d0c9b8a7f6e5d"
+
+
+@pytest.fixture
+def world() -> SimulatedWorld:
+    """The simulated WebAdMIT's data; statuses move only when a test forces them (a pace of a day)."""
+    return SimulatedWorld(seed=5, identities=2, files_per_identity=6, pace=86_400, new_run_every=None)
+
+
+@pytest.fixture
+def simulator(world: SimulatedWorld) -> Iterator[SimulatorServer]:
+    """The simulator over real HTTP on a free loopback port, accepting SIMULATOR_KEY."""
+    with SimulatorServer(world, api_keys=[SIMULATOR_KEY]) as server:
+        yield server
+
+
+@pytest.fixture
+def sim_credential(db: None, simulator: SimulatorServer) -> Credential:
+    credential = Credential(name="Simulated", base_url=simulator.base_url)
+    credential.set_api_key(SIMULATOR_KEY)
+    credential.save()
+    return credential
 
 
 @pytest.fixture

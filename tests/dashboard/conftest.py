@@ -12,10 +12,8 @@ from django.utils import timezone
 
 from webadmit_dash.dashboard.models import ChangeCounter, Credential, Export, ExportFile, UserIdentity
 from webadmit_dash.simulator.data import SimulatedWorld
-from webadmit_dash.simulator.server import SimulatorServer
 from webadmit_dash.webadmit.statuses import FileStatus
 
-SIMULATOR_KEY = "0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a"
 _file_ids = itertools.count(300_001)
 
 
@@ -83,20 +81,6 @@ def empty_cache() -> Iterator[None]:
 def world() -> SimulatedWorld:
     # Statuses move only when a test forces them.
     return SimulatedWorld(seed=5, identities=2, files_per_identity=6, pace=86_400, new_run_every=None)
-
-
-@pytest.fixture
-def simulator(world: SimulatedWorld) -> Iterator[SimulatorServer]:
-    with SimulatorServer(world, api_keys=[SIMULATOR_KEY]) as server:
-        yield server
-
-
-@pytest.fixture
-def sim_credential(db: None, simulator: SimulatorServer) -> Credential:
-    credential = Credential(name="Simulated", base_url=simulator.base_url)
-    credential.set_api_key(SIMULATOR_KEY)
-    credential.save()
-    return credential
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ real Celery worker for the tests that need one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,8 +13,6 @@ from webadmit_dash.dashboard import connections
 from webadmit_dash.dashboard.models import Credential, UserIdentity
 from webadmit_dash.simulator.data import SimulatedWorld
 from webadmit_dash.simulator.server import SimulatorServer
-
-SIMULATOR_KEY = "6a1f0c9e8d7b4a3f2e1d0c9b8a7f6e5d"
 
 
 class SimulatorControl:
@@ -57,22 +54,8 @@ def world() -> SimulatedWorld:
 
 
 @pytest.fixture
-def simulator(world: SimulatedWorld) -> Iterator[SimulatorServer]:
-    with SimulatorServer(world, api_keys=[SIMULATOR_KEY]) as server:
-        yield server
-
-
-@pytest.fixture
 def sim(simulator: SimulatorServer) -> SimulatorControl:
     return SimulatorControl(simulator)
-
-
-@pytest.fixture
-def sim_credential(db: None, simulator: SimulatorServer) -> Credential:
-    credential = Credential(name="Simulated", base_url=simulator.base_url)
-    credential.set_api_key(SIMULATOR_KEY)
-    credential.save()
-    return credential
 
 
 @pytest.fixture

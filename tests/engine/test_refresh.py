@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.engine.conftest import SIMULATOR_KEY
+from tests.conftest import SIMULATOR_KEY
 from webadmit_dash.dashboard import connections, scheduling
 from webadmit_dash.dashboard.models import Credential, ExportFile, StatusChange, UserIdentity
 from webadmit_dash.dashboard.refresh import Outcome, lock_ttl, refresh_identity

@@ -5,17 +5,15 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from tests.conftest import SIMULATOR_KEY
 from webadmit_dash.dashboard.models import Credential, UserIdentity
 from webadmit_dash.simulator.data import SimulatedWorld
 from webadmit_dash.simulator.server import SimulatorServer
 
-SIMULATOR_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-
 
 @pytest.fixture
-def simulator():
-    with SimulatorServer(SimulatedWorld(seed=7, identities=4), api_keys=[SIMULATOR_KEY]) as server:
-        yield server
+def world() -> SimulatedWorld:
+    return SimulatedWorld(seed=7, identities=4)
 
 
 @pytest.fixture
@@ -108,3 +106,43 @@ def test_import_flags_identities_that_vanished_upstream_and_keeps_them(signed_in
     assert vanished.missing_upstream_since is not None
     run_action(signed_in_admin, "import_identities", credential)
     assert UserIdentity.objects.filter(credential=credential).count() == 5
+
+
+def pause_for_rejected_key(credential: Credential) -> UserIdentity:
+    return UserIdentity.objects.create(
+        credential=credential,
+        webadmit_id=240_891,
+        paused=True,
+        error_kind=UserIdentity.ErrorKind.KEY_REJECTED,
+        error_message="WebAdMIT rejected the API key for credential 'Simulated SOPHAS'.",
+    )
+
+
+@pytest.mark.django_db
+def test_a_successful_test_connection_resumes_identities_paused_by_a_rejected_key(signed_in_admin, simulator):
+    credential = make_credential(simulator)
+    Credential.objects.filter(pk=credential.pk).update(health=Credential.Health.KEY_REJECTED)
+    paused = pause_for_rejected_key(credential)
+    run_action(signed_in_admin, "test_connection", credential)
+    paused.refresh_from_db()
+    assert (paused.paused, paused.error_kind, paused.error_message) == (False, "", "")
+    assert paused.change_seq > 0, "open pages must notice the banner should go"
+
+
+@pytest.mark.django_db
+def test_saving_a_new_key_resumes_paused_identities(signed_in_admin, simulator):
+    credential = make_credential(simulator, api_key="ffffffffffffffffffffffffffffffff")
+    paused = pause_for_rejected_key(credential)
+    response = signed_in_admin.post(
+        reverse("admin:dashboard_credential_change", args=[credential.pk]),
+        {
+            "name": credential.name,
+            "base_url": simulator.base_url,
+            "api_key": SIMULATOR_KEY,
+            "rate_limit_per_hour": 5000,
+        },
+        follow=True,
+    )
+    assert "1 paused identities will refresh again" in response.content.decode()
+    paused.refresh_from_db()
+    assert not paused.paused

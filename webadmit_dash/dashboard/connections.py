@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from webadmit_dash.dashboard.models import Credential, UserIdentity
+from webadmit_dash.dashboard.models import ChangeCounter, Credential, UserIdentity
 from webadmit_dash.webadmit.client import WebAdmitClient, make_session
 from webadmit_dash.webadmit.errors import KeyRejected, UpstreamUnavailable, WebAdmitError
 from webadmit_dash.webadmit.types import UserIdentity as UpstreamIdentity
@@ -57,9 +57,21 @@ def record_health(credential: Credential, error: WebAdmitError | None) -> None:
 
 def resume_identities(credential: Credential) -> int:
     """Un-pauses identities that were paused only because this credential's key was rejected."""
-    return UserIdentity.objects.filter(
-        credential=credential, paused=True, error_kind=UserIdentity.ErrorKind.KEY_REJECTED
-    ).update(paused=False, error_kind="", error_message="", consecutive_failures=0, next_refresh_at=timezone.now())
+    with transaction.atomic():
+        paused = UserIdentity.objects.filter(
+            credential=credential, paused=True, error_kind=UserIdentity.ErrorKind.KEY_REJECTED
+        )
+        if not paused.exists():
+            return 0
+        # A new change sequence lets open pages notice that the "key rejected" banner should go.
+        return paused.update(
+            paused=False,
+            error_kind="",
+            error_message="",
+            consecutive_failures=0,
+            next_refresh_at=timezone.now(),
+            change_seq=ChangeCounter.next_value(),
+        )
 
 
 def test_connection(credential: Credential) -> list[UpstreamIdentity]:
