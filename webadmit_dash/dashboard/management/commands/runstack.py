@@ -98,12 +98,16 @@ class Command(BaseCommand):
                 str(port),
                 "--api-key",
                 DEMO_API_KEY,
+                # A lifecycle of about 90 s and a new run every 30 s: a newcomer sees badges move within a minute.
                 "--pace",
-                "15",
+                "30",
                 "--new-run-every",
-                "45",
+                "30",
             ],
         )
+        # Runs the simulator starts on its own are only seen at the slow cadence; keep that short for the demo
+        # (the worker started next inherits it) unless the operator chose a value.
+        os.environ.setdefault("WEBADMIT_SLOW_INTERVAL", "30")
         if not wait_for_port(host, port, 20):
             raise CommandError(f"The WebAdMIT simulator did not start on port {port}.")
         try:
