@@ -83,6 +83,8 @@ def test_runstack_serves_login_page_answers_ping_and_stops_everything_on_ctrl_c(
         process.wait(timeout=30)
     log.seek(0)
     output = log.read()
+    assert process.returncode == 0, output[-2000:]
+    assert "Stopping..." in output
     assert "Sign in as 'admin' with password:" in output
     assert "beat: Starting" in output
     for child in children:

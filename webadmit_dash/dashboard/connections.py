@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from functools import cache
 
 import requests
-
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone

@@ -50,7 +50,10 @@ class Command(BaseCommand):
         python = sys.executable
         celery = str(Path(python).with_name("celery"))
         self.children: list[tuple[str, subprocess.Popen]] = []
-        signal.signal(signal.SIGTERM, lambda *_: self._stop_all_and_exit(0))
+        # Ctrl-C and SIGTERM both mean "stop everything". Installed explicitly because a shell that starts us in
+        # the background without job control leaves SIGINT ignored, and the children would then stop on their own.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             if not options["no_simulator"]:
                 self._start_simulator(python, options["host"], options["simulator_port"])
@@ -144,7 +147,3 @@ class Command(BaseCommand):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
-
-    def _stop_all_and_exit(self, code: int) -> None:
-        self._stop_all()
-        os._exit(code)
