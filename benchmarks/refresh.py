@@ -16,8 +16,8 @@ process's threads share one core. The figures:
 4. the workers' peak memory (peak resident set size, VmHWM, of the largest).
 
 With the filesystem broker a worker whose threads are all busy polls for more every `polling_interval`
-(0.5 s), so its throughput is at most concurrency / 0.5 s: hence 32 threads, although each refresh waits only
---latency-ms on WebAdMIT.
+(0.2 s in settings.py), so its throughput is at most concurrency / 0.2 s: hence 32 threads, although each
+refresh waits only --latency-ms on WebAdMIT.
 """
 
 from __future__ import annotations
@@ -136,7 +136,8 @@ def _sweep(workers: list[Worker], identity_count: int) -> dict[str, float]:
     from webadmit_dash.dashboard.tasks import dispatch_due_refreshes
 
     since = timezone.now()
-    UserIdentity.objects.update(next_refresh_at=since)
+    # A straggler re-dispatched at the end of the previous sweep may still be marked queued; start every sweep clean.
+    UserIdentity.objects.update(next_refresh_at=since, refresh_queued_at=None)
     cpu, own, started = _cpu_seconds(workers), time.process_time(), time.monotonic()
     dispatched = dispatch_due_refreshes()
     assert dispatched == identity_count, dispatched

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import models
+from django.db import connections, models, router
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
@@ -307,6 +307,19 @@ class ChangeCounter(models.Model):
 
     @classmethod
     def next_value(cls) -> int:
+        connection = connections[router.db_for_write(cls)]
+        if connection.vendor == "postgresql" or (
+            connection.vendor == "sqlite" and connection.features.can_return_columns_from_insert  # SQLite 3.35+
+        ):
+            # One statement instead of an UPDATE and a SELECT: every writing refresh takes a value, inside its
+            # transaction (on SQLite, while it holds the database's only write lock).
+            quote = connection.ops.quote_name
+            table, value, pk = quote(cls._meta.db_table), quote("value"), quote(cls._meta.pk.column)
+            with connection.cursor() as cursor:
+                cursor.execute(f"UPDATE {table} SET {value} = {value} + 1 WHERE {pk} = %s RETURNING {value}", [1])  # noqa: S608
+                row = cursor.fetchone()
+            if row is not None:
+                return row[0]
         updated = cls.objects.filter(pk=1).update(value=models.F("value") + 1)
         if not updated:
             cls.objects.get_or_create(pk=1, defaults={"value": 0})

@@ -52,10 +52,15 @@ DOWNLOADABLE: frozenset[FileStatus] = frozenset({FileStatus.AVAILABLE, FileStatu
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
 _BY_VALUE = {status.value: status for status in FileStatus if status is not FileStatus.UNKNOWN}
+# The two spellings WebAdMIT actually sends ("In Progress", "in_progress"), looked up before any normalising:
+# a listing carries one status per file, hundreds per call.
+_EXACT = {**_BY_VALUE, **{status.label: status for status in _BY_VALUE.values()}}
 
 
 def parse_status(raw: str) -> FileStatus:
     """Map any spelling of a known status to `FileStatus`; anything else is UNKNOWN. Never raises."""
+    if type(raw) is str and (status := _EXACT.get(raw)) is not None:
+        return status
     if not isinstance(raw, str):
         return FileStatus.UNKNOWN
     key = _SEPARATORS.sub("_", raw.strip().lower()).strip("_")
