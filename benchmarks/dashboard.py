@@ -28,24 +28,12 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from benchmarks._django import setup_throwaway_django
+
 FIRST_PAGE_TARGET_MS = 50.0
 POLL_TARGET_MS = 5.0
 POLL_QUERY_TARGET = 2
 HOST = "127.0.0.1"
-
-
-def _configure(data_dir: Path, database_url: str | None) -> None:
-    os.environ["DATA_DIR"] = str(data_dir)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "webadmit_dash.settings"
-    os.environ["DJANGO_DEBUG"] = "false"  # DEBUG keeps every query in memory and renders debug helpers
-    os.environ.setdefault("DJANGO_ENV", "development")
-    if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    import django
-
-    django.setup()
 
 
 def _throwaway_postgres(url: str) -> tuple[str, object]:
@@ -248,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         database_url = None
         if args.database_url:
             database_url, drop = _throwaway_postgres(args.database_url)
-        _configure(Path(data_dir), database_url)
+        setup_throwaway_django(Path(data_dir), database_url=database_url)
         try:
             return _run(args)
         finally:

@@ -34,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks._django import setup_throwaway_django
+
 SWEEP_TARGET_S = 20.0
 ROWS_TARGET = 1
 QUERIES_TARGET = 4
@@ -42,20 +44,9 @@ API_KEY = "0123456789abcdef0123456789abcdef"
 
 
 def _configure(data_dir: Path, broker_url: str | None) -> None:
-    os.environ["DATA_DIR"] = str(data_dir)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "webadmit_dash.settings"
-    os.environ["DJANGO_DEBUG"] = "false"  # DEBUG keeps every query in memory
-    os.environ["WEBADMIT_ALLOW_LOOPBACK"] = "true"  # the simulator listens on 127.0.0.1
-    # A throwaway SQLite database in data_dir whatever this shell points at; the filesystem broker there too,
-    # unless --broker-url names one (its queue is purged first).
-    os.environ.pop("DATABASE_URL", None)
-    if broker_url:
-        os.environ["CELERY_BROKER_URL"] = broker_url
-    else:
-        os.environ.pop("CELERY_BROKER_URL", None)
-    import django
-
-    django.setup()
+    # A throwaway SQLite database in data_dir; the filesystem broker there too, unless --broker-url names one
+    # (its queue is purged first).
+    setup_throwaway_django(data_dir, broker_url=broker_url)
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
