@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +15,13 @@ from webadmit_dash.simulator.server import SimulatorServer
 
 TEST_API_KEY = "5f2b8c0d9e1a4b7c8d2e3f4a5b6c7d8e"
 SIMULATOR_KEY = "6a1f0c9e8d7b4a3f2e1d0c9b8a7f6e5d"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # The run's own data folder (tests/settings.py): its SQLite files, broker queue and generated keys.
+    own_data_dir = os.environ.get("WEBADMIT_TEST_OWN_DATA_DIR")
+    if own_data_dir:
+        shutil.rmtree(own_data_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,13 +1,21 @@
-"""Test settings: the product's settings with a separate data folder, fast hashing and plain static files.
+"""Test settings: the product's settings with a data folder of the run's own, fast hashing and plain static files.
 
-A separate DATA_DIR keeps test workers off the queue of a `make run` on the same machine. Values go through
-os.environ (not only this module) so that worker and server subprocesses started by tests inherit them.
+Each test run gets a fresh DATA_DIR (under var/, removed when the run ends; see conftest.py), which keeps its
+workers off the queue of a `make run` on the same machine and off that of another test run in the same checkout.
+Values go through os.environ (not only this module) so that the worker and server subprocesses started by tests
+inherit them and share the run's folder.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
-os.environ.setdefault("DATA_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
+if "DATA_DIR" not in os.environ:
+    _VAR = Path(__file__).resolve().parent.parent / "var"
+    _VAR.mkdir(exist_ok=True)
+    os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="test-run-", dir=_VAR)
+    # Marks the folder as this run's to delete; a DATA_DIR given from outside is left alone.
+    os.environ["WEBADMIT_TEST_OWN_DATA_DIR"] = os.environ["DATA_DIR"]
 os.environ.setdefault("WEBADMIT_ALLOW_LOOPBACK", "true")
 os.environ.setdefault("DJANGO_ENV", "test")
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
