@@ -30,9 +30,18 @@ class SimulatorControl:
         return response.json()
 
     def fault(
-        self, kind: str, identity_id: int | None = None, *, times: int | None = None, seconds: float | None = None
+        self,
+        kind: str,
+        identity_id: int | None = None,
+        *,
+        times: int | None = None,
+        seconds: float | None = None,
+        endpoint: str | None = None,
     ) -> dict[str, Any]:
-        return self._post("faults", kind=kind, identity_id=identity_id, times=times, seconds=seconds)["fault"]
+        fault = self._post(
+            "faults", kind=kind, identity_id=identity_id, times=times, seconds=seconds, endpoint=endpoint
+        )
+        return fault["fault"]
 
     def clear_faults(self) -> None:
         requests.delete(f"{self.base_url}/_simulator/faults", timeout=5).raise_for_status()

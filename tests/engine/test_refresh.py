@@ -156,6 +156,46 @@ def test_a_new_export_is_named_by_e3_on_the_refresh_that_first_sees_it(sim_ident
     assert ExportFile.objects.get(webadmit_id=file_id).export.name == newest.name
 
 
+@pytest.mark.parametrize("kind", ["server_error", "unavailable", "malformed_json"])
+def test_a_failing_e3_still_stores_the_statuses_and_asks_again_a_minute_later(kind, sim_identity, sim, world):
+    sim.fault(kind, sim_identity.webadmit_id, endpoint="E3")
+    now = timezone.now()
+
+    outcome = refresh_identity(sim_identity.pk, now=now)
+
+    assert outcome.outcome is Outcome.REFRESHED and outcome.calls == 2
+    assert outcome.exports_error is not None and outcome.exports_error.kind in ("unavailable", "bad_response")
+    assert statuses(sim_identity) == {state.id: state.status for state in world.files(sim_identity.webadmit_id)}
+    assert not ExportFile.objects.filter(identity=sim_identity, export__isnull=False).exists(), "no names yet"
+    assert StatusChange.objects.filter(export_file__identity=sim_identity).count() == len(statuses(sim_identity))
+    identity = reload(sim_identity)
+    assert identity.error_kind == "" and identity.consecutive_failures == 0, "the statuses are fresh: no banner"
+    assert identity.exports_synced_at is None and identity.exports_checked_at == now
+
+    soon = refresh_identity(sim_identity.pk, now=now + timedelta(seconds=30))
+    assert soon.calls == 1, "E3 is not asked again within the minute, while it fails"
+
+    sim.clear_faults()
+    later = refresh_identity(sim_identity.pk, now=now + timedelta(seconds=61))
+    assert later.calls == 2 and later.exports_error is None
+    files = ExportFile.objects.filter(identity=sim_identity).select_related("export")
+    assert all(file.export and file.export.name for file in files), "named once E3 answers"
+    assert StatusChange.objects.filter(export_file__identity=sim_identity).count() == files.count(), "no duplicates"
+
+
+def test_a_rate_limited_e3_stores_the_statuses_and_backs_the_credential_off(sim_identity, sim, world):
+    sim.fault("rate_limited", sim_identity.webadmit_id, endpoint="E3", seconds=120)
+    now = timezone.now()
+
+    outcome = refresh_identity(sim_identity.pk, now=now)
+
+    assert outcome.outcome is Outcome.REFRESHED and outcome.exports_error.kind == "rate_limited"
+    assert statuses(sim_identity) == {state.id: state.status for state in world.files(sim_identity.webadmit_id)}
+    credential = Credential.objects.get()
+    assert credential.backoff_until == now + timedelta(seconds=120)
+    assert not scheduling.due_identities(now + timedelta(seconds=119)).exists()
+
+
 def test_a_key_rejection_pauses_every_identity_of_the_key_until_the_key_works_again(sim_identities, sim):
     for identity in sim_identities:
         refresh_identity(identity.pk)

@@ -234,9 +234,29 @@ def test_control_api_injects_lists_and_clears_faults(app: SimulatorApp, world: S
     assert call(app, "GET", "/api/v1/user_identities").status == 200
 
 
+def test_control_api_aims_a_fault_at_one_endpoint(app: SimulatorApp, world: SimulatedWorld) -> None:
+    identity_id = world.identities()[0].id
+    call(app, "POST", "/_simulator/faults", key=None, body={"kind": "malformed_json", "endpoint": "E3"})
+
+    listing = call(app, "GET", f"/api/v1/user_identities/{identity_id}/export_files")
+    names = call(app, "GET", f"/api/v1/user_identities/{identity_id}/exports")
+
+    assert listing.status == 200 and listing.json()["export_files"]
+    assert names.status == 200
+    with pytest.raises(ValueError):
+        names.json()
+
+
 @pytest.mark.parametrize(
     "body",
-    [{"kind": "meteor"}, {}, {"kind": "slow", "seconds": "soon"}, {"kind": "slow", "times": True}, b"not json"],
+    [
+        {"kind": "meteor"},
+        {"kind": "slow", "endpoint": "E8"},
+        {},
+        {"kind": "slow", "seconds": "soon"},
+        {"kind": "slow", "times": True},
+        b"not json",
+    ],
 )
 def test_control_api_refuses_bad_faults(app: SimulatorApp, body: object) -> None:
     answer = call(app, "POST", "/_simulator/faults", key=None, body=body)

@@ -231,6 +231,17 @@ def test_a_fault_for_one_identity_applies_only_to_it(clock: FakeClock) -> None:
     assert world.take_fault(target) is not None
 
 
+def test_a_fault_for_one_endpoint_applies_only_to_its_calls(clock: FakeClock) -> None:
+    world = SimulatedWorld(clock=clock)
+    target = world.identities()[0].id
+    world.add_fault("server_error", endpoint="E3", times=1)
+
+    assert world.take_fault(target, "E6") is None
+    assert world.take_fault(target) is None, "a call to no named endpoint is not E3's"
+    assert world.take_fault(target, "E3") is not None
+    assert world.take_fault(target, "E3") is None, "used up"
+
+
 def test_clearing_faults_restores_an_unknown_status(clock: FakeClock) -> None:
     world = SimulatedWorld(clock=clock)
     identity_id = world.identities()[0].id
@@ -267,6 +278,8 @@ def test_bad_faults_are_refused(clock: FakeClock) -> None:
         world.add_fault("slow", times=0)
     with pytest.raises(LookupError):
         world.add_fault("slow", identity_id=1)
+    with pytest.raises(ValueError, match="endpoint must be one of E1, E2"):
+        world.add_fault("slow", endpoint="E9")
     assert "timeout" in FAULT_KINDS
 
 

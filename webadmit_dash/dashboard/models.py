@@ -119,6 +119,8 @@ class UserIdentity(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     exports_synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The latest E3 call, answered or not: E3 is asked at most once a minute, even while it keeps failing.
+    exports_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     run_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     error_kind = models.CharField(max_length=20, choices=ErrorKind.choices, blank=True, default="")
     error_message = models.TextField(blank=True)

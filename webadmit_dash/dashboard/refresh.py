@@ -3,7 +3,8 @@ result, and record what happened where pages can show it. A plain function; the 
 
 Every call is made before anything is written, and whatever fails, nothing already known is deleted or
 overwritten: a failure only writes the identity's error state and schedule (and, for a rejected key or a rate
-limit, the credential's).
+limit, the credential's). A failed E3 alone does not fail the refresh: the statuses E6 gave are stored, and files
+whose export has no name yet show its id until E3 answers.
 """
 
 from __future__ import annotations
@@ -42,6 +43,18 @@ class RefreshOutcome:
     sync: sync.SyncResult | None = None
     error: WebAdmitError | None = None
     calls: int = 0
+    # E3's failure in a refresh that stored E6's statuses anyway.
+    exports_error: WebAdmitError | None = None
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """What a refresh got from WebAdMIT before writing anything."""
+
+    plan: sync.ListingPlan
+    exports: list[Export] | None = None  # E3's answer; None when not asked or when it failed
+    exports_asked: bool = False
+    exports_error: WebAdmitError | None = None
 
 
 def refresh_time_limit() -> int:
@@ -90,26 +103,37 @@ def _refresh_locked(identity: UserIdentity, token: datetime, now: datetime) -> R
     credential = identity.credential
     with connections.client_for(credential) as client:
         try:
-            plan, exports = _fetch(client, identity, now)
+            fetched = _fetch(client, identity, now)
         except WebAdmitError as error:
             _store_rate_sample(credential, client, now)
             _record_failure(identity, error, token, now)
             logger.info("Refresh of identity %s failed: %s", identity.pk, error.kind)
             return RefreshOutcome(identity.pk, Outcome.FAILED, error=error, calls=client.calls_made)
         _store_rate_sample(credential, client, now)
-        result = _record_success(identity, plan, exports, token, now)
-        return RefreshOutcome(identity.pk, Outcome.REFRESHED, sync=result, calls=client.calls_made)
+        if isinstance(fetched.exports_error, RateLimited):
+            # E6 was answered but WebAdMIT wants the key to slow down: the whole credential backs off as after
+            # any 429, and this identity's statuses are stored all the same.
+            wait = scheduling.rate_limited_wait(identity, fetched.exports_error.retry_after, failures=1)
+            scheduling.note_rate_limited(credential, until=now + wait, now=now)
+        result = _record_success(identity, fetched, token, now)
+        return RefreshOutcome(
+            identity.pk, Outcome.REFRESHED, sync=result, calls=client.calls_made, exports_error=fetched.exports_error
+        )
 
 
-def _fetch(
-    client: WebAdmitClient, identity: UserIdentity, now: datetime
-) -> tuple[sync.ListingPlan, list[Export] | None]:
+def _fetch(client: WebAdmitClient, identity: UserIdentity, now: datetime) -> _Fetched:
     """E6, planned against what is stored; then E3 when the plan meets exports nothing names (or hourly). Both
-    calls come before anything is written, so that a failure of either changes nothing stored."""
+    calls come before anything is written. A failed E6 fails the refresh; a failed E3 only leaves names missing
+    for now, because fresh statuses matter more than names (E3 is asked again a minute later)."""
     plan = sync.plan_listing(identity, client.list_export_files(identity.webadmit_id))
     if not scheduling.exports_due(identity, plan.unknown_export_ids, now):
-        return plan, None
-    return plan, client.list_exports(identity.webadmit_id)
+        return _Fetched(plan)
+    try:
+        exports = client.list_exports(identity.webadmit_id)
+    except WebAdmitError as error:
+        logger.warning("Export names for identity %s could not be read; storing its statuses: %s", identity.pk, error)
+        return _Fetched(plan, exports_asked=True, exports_error=error)
+    return _Fetched(plan, exports, exports_asked=True)
 
 
 def _store_rate_sample(credential: Credential, client: WebAdmitClient, now: datetime) -> None:
@@ -129,15 +153,16 @@ def _was_visibly_unwell(identity: UserIdentity) -> bool:
     )
 
 
-def _record_success(
-    identity: UserIdentity, plan: sync.ListingPlan, exports: list[Export] | None, token: datetime, now: datetime
-) -> sync.SyncResult:
+def _record_success(identity: UserIdentity, fetched: _Fetched, token: datetime, now: datetime) -> sync.SyncResult:
+    plan, exports = fetched.plan, fetched.exports
     fields: dict[str, object] = {
         "refreshing_until": None,
         "last_attempt_at": now,
         "last_success_at": now,
         "next_refresh_at": scheduling.next_refresh_at(identity, running=plan.running, now=now),
     }
+    if fetched.exports_asked:
+        fields["exports_checked_at"] = now
     if identity.error_kind or identity.error_message or identity.consecutive_failures:
         # Only an error there is to clear: read after our lock was taken, a clean identity can since have been
         # given one only by a sibling's pause, which the CASE would keep anyway. Most refreshes find nothing to

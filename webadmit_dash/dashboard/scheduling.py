@@ -34,7 +34,7 @@ RATE_LIMITED_MINIMUM_WAIT = timedelta(seconds=60)
 # A dispatched task not started within this long is assumed lost (e.g. a purged queue) and may be sent again.
 QUEUED_EXPIRY = timedelta(minutes=2)
 EXPORTS_RESYNC_EVERY = timedelta(hours=1)  # renamed exports show within the hour
-EXPORTS_RETRY_AFTER = timedelta(minutes=1)  # an export id E3 does not list must not cost an E3 call per refresh
+EXPORTS_RETRY_AFTER = timedelta(minutes=1)  # the least time between two E3 calls for one identity
 
 # The rate budget. Scheduled refreshes (E6) may use this share of the hourly limit; the rest is kept for the
 # hourly E3 resyncs, downloads (E5), starting runs (E4), "Refresh now" and keys shared with other tools.
@@ -92,11 +92,14 @@ def rate_limited_wait(identity: UserIdentity, retry_after: float | None, failure
 
 
 def exports_due(identity: UserIdentity, unknown_export_ids: Collection[int], now: datetime) -> bool:
-    """Whether this refresh should also call E3: an export id nothing names yet, or the hourly resync."""
+    """Whether this refresh should also call E3: an export id nothing names yet, or the hourly resync; never
+    within a minute of the last E3 call, answered or failed, so neither an export id E3 does not list nor a
+    failing E3 costs an extra call per refresh."""
+    checked = identity.exports_checked_at
+    if checked is not None and now - checked < EXPORTS_RETRY_AFTER:
+        return False
     synced = identity.exports_synced_at
-    if synced is None or now - synced >= EXPORTS_RESYNC_EVERY:
-        return True
-    return bool(unknown_export_ids) and now - synced >= EXPORTS_RETRY_AFTER
+    return synced is None or now - synced >= EXPORTS_RESYNC_EVERY or bool(unknown_export_ids)
 
 
 # --- The rate budget -----------------------------------------------------------------------------------------------

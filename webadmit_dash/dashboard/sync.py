@@ -322,11 +322,11 @@ def apply_exports(identity: UserIdentity, exports: Iterable[types.Export], now: 
         if still_listed:
             Export.objects.filter(identity=identity, webadmit_id__in=still_listed).update(last_seen_at=now)
         seq = _link_and_mark_renamed(identity, list(listed), [export for export, _ in changed])
-        identity_fields: dict[str, object] = {"exports_synced_at": now}
+        identity_fields: dict[str, object] = {"exports_synced_at": now, "exports_checked_at": now}
         if seq is not None:
             identity_fields["change_seq"] = seq
         UserIdentity.objects.filter(pk=identity.pk).update(**identity_fields)
-    identity.exports_synced_at = now
+    identity.exports_synced_at = identity.exports_checked_at = now
     if seq is not None:
         identity.change_seq = seq
     return ExportsResult(created=len(new), renamed=len(changed))

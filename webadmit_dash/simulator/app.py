@@ -4,7 +4,8 @@ control API for demos and tests.
 Routes:
 - `/api/v1/...` the documented calls, behind `x-api-key`, rate-limited per key over a rolling hour.
 - `/_s3/webadmit-exports/<key>?...` pre-signed downloads that expire `url_ttl` seconds after E5 minted them.
-- `/_simulator/...` control: faults, forced statuses, new runs, clock, state. No key: local use only.
+- `/_simulator/...` control: faults, forced statuses, new runs, clock, state. No key: local use only. A fault is
+  `POST /_simulator/faults {"kind": ..., "identity_id"?, "endpoint"?: "E1"..."E7", "times"?, "seconds"?}`.
 """
 
 from __future__ import annotations
@@ -100,6 +101,16 @@ _API_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/exports/(?P<eid>\d+)/export_files"), "_start"),
     ("GET", re.compile(r"/api/v1/exports/(?P<eid>\d+)/export_files/(?P<fid>\d+)"), "_export_file"),
 ]
+# Which of the SPEC's endpoints each API handler serves, for faults aimed at one endpoint.
+_ENDPOINT_OF = {
+    "_user_identities": "E1",
+    "_all_exports": "E2",
+    "_exports": "E3",
+    "_start": "E4",
+    "_export_file": "E5",
+    "_export_files": "E6",
+    "_runs": "E7",
+}
 _CONTROL_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"/_simulator/state"), "_control_state"),
     ("GET", re.compile(r"/_simulator/faults"), "_control_faults"),
@@ -183,7 +194,7 @@ class SimulatorApp:
             export = self.world.export(ids["eid"])
             identity_id = export.identity_id if export else None
         reply = None
-        fault = self.world.take_fault(identity_id)
+        fault = self.world.take_fault(identity_id, _ENDPOINT_OF.get(route[0]) if route else None)
         if fault is not None:
             reply = self._fault_reply(fault, identity_id, rate_headers)
         if reply is None:
@@ -387,6 +398,7 @@ class SimulatorApp:
             identity_id=_field(data, "identity_id", int, required=False),
             times=_field(data, "times", int, required=False),
             seconds=_field(data, "seconds", float, required=False),
+            endpoint=_field(data, "endpoint", str, required=False),
         )
         return _json(201, {"fault": fault.as_dict()})
 

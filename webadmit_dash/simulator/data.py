@@ -42,6 +42,8 @@ FAULT_KINDS = (
     "unknown_status",
 )
 UNKNOWN_STATUS_TEXT = "Archived"
+# The SPEC's names for the API's endpoints; a fault can be aimed at one of them.
+ENDPOINTS = ("E1", "E2", "E3", "E4", "E5", "E6", "E7")
 
 _CYCLES = ("2025 - 2026", "2026 - 2027")
 # (association, institution, organization); the first six cover the six CASs so small worlds show them all.
@@ -144,13 +146,15 @@ class FileState:
 
 @dataclass(slots=True)
 class Fault:
-    """An injected failure. `times` None means until cleared; `file_id` is the file an unknown_status changed."""
+    """An injected failure. `times` None means until cleared; `endpoint` None means every endpoint; `file_id` is
+    the file an unknown_status changed."""
 
     id: int
     kind: str
     identity_id: int | None = None
     times: int | None = None
     seconds: float | None = None
+    endpoint: str | None = None
     file_id: int | None = None
     previous_status: str | None = None
 
@@ -426,8 +430,10 @@ class SimulatedWorld:
         identity_id: int | None = None,
         times: int | None = None,
         seconds: float | None = None,
+        endpoint: str | None = None,
     ) -> Fault:
-        """Inject a failure into API calls (all, or those about one identity) until cleared or used `times`.
+        """Inject a failure into API calls (all, those about one identity, those to one endpoint such as "E3", or
+        both) until cleared or used `times`.
 
         `unknown_status` is not a per-call fault: it immediately gives the identity's newest file (the first
         identity's when none is named) a status WebAdMIT never documented, until the faults are cleared.
@@ -438,11 +444,13 @@ class SimulatedWorld:
             raise ValueError("times must be at least 1")
         if seconds is not None and seconds < 0:
             raise ValueError("seconds must not be negative")
+        if endpoint is not None and endpoint not in ENDPOINTS:
+            raise ValueError(f"endpoint must be one of {', '.join(ENDPOINTS)}")
         with self._lock:
             if identity_id is not None and identity_id not in self._identities:
                 raise LookupError(f"User identity '{identity_id}' not found.")
             self._fault_serial += 1
-            fault = Fault(self._fault_serial, kind, identity_id, times, seconds)
+            fault = Fault(self._fault_serial, kind, identity_id, times, seconds, endpoint)
             if kind == "unknown_status":
                 target = identity_id if identity_id is not None else next(iter(self._identities))
                 newest = self.files(target)
@@ -468,13 +476,16 @@ class SimulatedWorld:
         self.wake_sleepers()
         return cleared
 
-    def take_fault(self, identity_id: int | None) -> Fault | None:
-        """The first fault that applies to a call about `identity_id` (None: not about one), using it up once."""
+    def take_fault(self, identity_id: int | None, endpoint: str | None = None) -> Fault | None:
+        """The first fault that applies to a call to `endpoint` about `identity_id` (None: not about one), using
+        it up once."""
         with self._lock:
             for fault in self._faults:
                 if fault.kind == "unknown_status":
                     continue
                 if fault.identity_id is not None and fault.identity_id != identity_id:
+                    continue
+                if fault.endpoint is not None and fault.endpoint != endpoint:
                     continue
                 if fault.times is not None:
                     fault.times -= 1
