@@ -59,6 +59,50 @@ def test_stopping_does_not_wait_for_a_hanging_request() -> None:
     assert time.monotonic() - started < 2
 
 
+def test_it_keeps_connections_alive_between_calls() -> None:
+    with SimulatorServer() as server, requests.Session() as session:
+        url = f"{server.base_url}/api/v1/user_identities"
+        answers = [session.get(url, headers={"x-api-key": DEMO_API_KEY}, timeout=5) for _ in range(3)]
+        pools = session.get_adapter(url).poolmanager.pools
+        opened = sum(pools[key].num_connections for key in pools.keys())  # noqa: SIM118 - the container cannot iterate
+
+        assert [answer.status_code for answer in answers] == [200] * 3
+        assert answers[0].raw.version == 11
+        assert opened == 1, "three calls, one connection"
+
+
+def test_a_call_with_a_body_closes_its_connection_so_no_unread_bytes_reach_the_next_request() -> None:
+    world = SimulatedWorld()
+    identity = world.identities()[0]
+    export = world.exports(identity.id)[0]
+    with SimulatorServer(world) as server, requests.Session() as session:
+        started = session.post(
+            f"{server.base_url}/api/v1/user_identities/{identity.id}/exports/{export.id}/export_files",
+            headers={"x-api-key": DEMO_API_KEY},
+            json={"callback": "https://example.edu/hook", "padding": "x" * 5000},
+            timeout=5,
+        )
+        listed = session.get(
+            f"{server.base_url}/api/v1/user_identities/{identity.id}/export_files",
+            headers={"x-api-key": DEMO_API_KEY},
+            timeout=5,
+        )
+
+    assert started.headers.get("Connection") == "close"
+    assert started.ok and listed.status_code == 200
+
+
+def test_stopping_ends_kept_alive_connections() -> None:
+    server = SimulatorServer().start()
+    with requests.Session() as session:
+        url = f"{server.base_url}/api/v1/user_identities"
+        assert session.get(url, headers={"x-api-key": DEMO_API_KEY}, timeout=5).status_code == 200
+        server.stop()
+
+        with pytest.raises(requests.ConnectionError):
+            session.get(url, headers={"x-api-key": DEMO_API_KEY}, timeout=5)
+
+
 def parse(argv: list[str]) -> dict[str, object]:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
