@@ -30,7 +30,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect, push_url
+from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
 from webadmit_dash.dashboard import access, connections, downloads, scheduling
@@ -63,6 +63,10 @@ SLOW_POLL_SECONDS = 30
 FRESHNESS_BUCKET_SECONDS = 60
 # Identities shown in the freshness strip; the rest are one click away on the Identities page.
 SOURCES_SHOWN = 6
+# The Identities page's table re-fetches itself by htmx (files/identities.html#identity_table): this is its id,
+# which htmx sends as HX-Target, and the event a Refresh now answer raises so that it re-fetches at once.
+IDENTITY_TABLE_ID = "identity-table"
+IDENTITIES_CHANGED_EVENT = "identities-changed"
 # Up to this many identities, their files are few enough to fetch by identity and sort (see _scope).
 FEW_IDENTITIES = 20
 # Per-identity counts are keyed by version and never stale; the timeout only bounds what a prune (which deletes
@@ -431,6 +435,12 @@ class Source:
     def needs_attention(self) -> bool:
         return self.state in {"error", "paused", "late"}
 
+    @property
+    def label(self) -> str:
+        """The state on its own, where the time of the last refresh has a column of its own: the strip's notes
+        for these two states lead into that time ("Late: last refreshed 2 h ago")."""
+        return {"ok": "Up to date", "late": "Late"}.get(self.state, self.note)
+
 
 def _source(identity: UserIdentity, now: datetime, default_slow: int) -> Source:
     busy = bool(identity.refresh_queued_at or (identity.refreshing_until and identity.refreshing_until > now))
@@ -766,22 +776,40 @@ def _announcement(changed: Sequence[FileRow], new_count: int) -> str:
 @require_GET
 @login_required_htmx
 def identity_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Every identity the user may see, with when it was last refreshed and a Refresh now button."""
+    """Every identity the user may see, with when it was last refreshed and a Refresh now button.
+
+    The table re-fetches itself while the tab is visible; those requests (HX-Target: the table) get just the table.
+    """
     now = timezone.now()
     identities = _identities(request.user)
+    context = _identity_table_context(request, identities, now)
+    if request.htmx.target == IDENTITY_TABLE_ID and not request.htmx.history_restore_request:
+        return render(request, "files/identities.html#identity_table", context)
+    # The banner is the full page's alone: the table's frequent re-fetches skip the heartbeat and problem checks.
+    context["problems"] = _problems(identities, now, request.user)
+    return render(request, "files/identities.html", context)
+
+
+def _identity_table_context(
+    request: AuthenticatedHttpRequest, identities: list[UserIdentity], now: datetime
+) -> dict[str, Any]:
     credentials = _credentials(identities)
     for identity in identities:
         identity.credential = credentials[identity.credential_id]
-    return render(
-        request,
-        "files/identities.html",
-        {
-            "now": now,
-            "sources": _sources(identities, now, limit=None),
-            "problems": _problems(identities, now, request.user),
-            "current_path": request.get_full_path(),
-        },
-    )
+    sources = _sources(identities, now, limit=None)
+    return {
+        "now": now,
+        "sources": sources,
+        "poll_interval": _identity_poll_interval(sources),
+        # The table's own re-fetch asks for the page's address, so this is the page's in either case.
+        "current_path": request.get_full_path(),
+    }
+
+
+def _identity_poll_interval(sources: Sequence[Source]) -> int:
+    """Fast while a refresh is queued or running, so "refreshing…" turns into "Refreshed" within seconds; slow
+    otherwise, which still moves "Last refreshed" on as the background refreshes come in."""
+    return FAST_POLL_SECONDS if any(source.busy for source in sources) else SLOW_POLL_SECONDS
 
 
 def _get_identity_for_user(user: User, pk: int) -> UserIdentity:
@@ -817,7 +845,12 @@ def refresh_identity(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         )
     else:
         messages.info(request, f"{identity.display_name} is already being refreshed.")
-    return _after_action(request)
+    response = _after_action(request)
+    if request.htmx:
+        # The Identities page's table re-fetches on this at once, to show "refreshing…" (or why not). Raised on
+        # <body> rather than on the form that asked: a poll of the table may have swapped that form out meanwhile.
+        trigger_client_event(response, IDENTITIES_CHANGED_EVENT, {"target": "body"})
+    return response
 
 
 @require_POST
