@@ -36,6 +36,29 @@
     if (document.visibilityState === "visible") refreshTimes();
   });
 
+  // A focused button that hx-disabled-elt disables in flight loses keyboard focus to <body> (Chromium), and
+  // nothing gives it back. Remember it per request, and focus it (or its re-rendered twin, by id) when the
+  // request ends, unless the user has moved on meanwhile. The answer may swap the requesting form out of the
+  // page (Recent Files re-renders its freshness strip), and htmx then raises afterRequest on an ancestor still
+  // in the page: hence the list of pending requests rather than a mark on the element.
+  const refocusAfter = [];
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const active = document.activeElement;
+    if (active && active.id && event.detail.elt.contains(active)) {
+      refocusAfter.push({ elt: event.detail.elt, id: active.id });
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    for (let i = refocusAfter.length - 1; i >= 0; i--) {
+      const pending = refocusAfter[i];
+      if (pending.elt !== event.detail.elt && document.body.contains(pending.elt)) continue;
+      refocusAfter.splice(i, 1);
+      if (document.activeElement && document.activeElement !== document.body) continue;
+      const again = document.getElementById(pending.id);
+      if (again && !again.disabled) again.focus();
+    }
+  });
+
   // The "All" chip clears the status checkboxes in place; the form's own change trigger then reloads the list.
   document.addEventListener("click", function (event) {
     const all = event.target.closest("[data-clear-statuses]");
