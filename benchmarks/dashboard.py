@@ -290,7 +290,7 @@ def _run(args: argparse.Namespace) -> int:
     lines.append(_row("filtered: failed + queued", filtered, _queries(lambda: admin.get("/?status=failed"))[0]))
 
     # A page deep in the list: keyset pagination costs the same as the first page.
-    from webadmit_dash.dashboard.views import SortKey
+    from webadmit_dash.dashboard.views.pagination import SortKey
 
     middle = ExportFile.objects.order_by("attention_rank", "-first_seen_at", "-webadmit_id", "-id")[args.files // 2]
     deep_url = f"/?after={SortKey.of(middle).encode()}&from={args.files // 2 + 2}"

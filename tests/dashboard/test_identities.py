@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from tests.conftest import TEST_API_KEY
 from webadmit_dash.dashboard.models import Credential, UserIdentity
-from webadmit_dash.dashboard.views import FAST_POLL_SECONDS, SLOW_POLL_SECONDS
+from webadmit_dash.dashboard.views.common import FAST_POLL_SECONDS, SLOW_POLL_SECONDS
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.dashboard.conftest import change_status, make_file
-from webadmit_dash.dashboard import views
 from webadmit_dash.dashboard.models import UserIdentity
+from webadmit_dash.dashboard.views import recent
+from webadmit_dash.dashboard.views.common import SLOW_POLL_SECONDS
+from webadmit_dash.dashboard.views.pagination import PAGE_SIZE
 from webadmit_dash.webadmit.statuses import FileStatus
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +52,7 @@ def test_the_page_polls_while_visible_fast_when_files_are_unfinished(page):
 def test_the_page_polls_slowly_when_everything_is_settled(client, staff_granted, identity):
     make_file(identity, FileStatus.AVAILABLE)
     client.force_login(staff_granted)
-    assert f"every {views.SLOW_POLL_SECONDS}s [" in client.get("/").content.decode()
+    assert f"every {SLOW_POLL_SECONDS}s [" in client.get("/").content.decode()
 
 
 def test_an_unchanged_poll_answers_204_without_rendering_in_two_queries(client, page):
@@ -98,7 +100,7 @@ def test_a_poll_without_htmx_goes_to_the_page(client, staff_granted, identity):
 
 
 def test_a_poll_re_renders_once_a_minute_to_keep_freshness_honest(client, page):
-    stale = page["poll"].replace(f"bucket={views._bucket(timezone.now())}", "bucket=1")
+    stale = page["poll"].replace(f"bucket={recent._bucket(timezone.now())}", "bucket=1")
     response = client.get(stale, **HTMX)
     assert response.status_code == 200
     assert oob_row_ids(response.content.decode()) == []
@@ -113,7 +115,7 @@ def test_new_files_get_a_notice_instead_of_moving_rows(client, page, identity):
 
 
 def test_files_elsewhere_in_the_list_do_not_raise_the_notice(client, staff_granted, identity):
-    files = [make_file(identity, FileStatus.AVAILABLE) for _ in range(views.PAGE_SIZE + 2)]
+    files = [make_file(identity, FileStatus.AVAILABLE) for _ in range(PAGE_SIZE + 2)]
     client.force_login(staff_granted)
     poll = poll_url(client.get("/").content.decode())
     change_status(files[0], FileStatus.AVAILABLE)  # the oldest: on page two

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from tests.dashboard.conftest import make_export, make_file
 from webadmit_dash.dashboard.models import ExportFile, UserIdentity
-from webadmit_dash.dashboard.views import PAGE_SIZE
+from webadmit_dash.dashboard.views.pagination import PAGE_SIZE
 from webadmit_dash.webadmit.statuses import FileStatus
 
 pytestmark = pytest.mark.django_db
