@@ -35,15 +35,15 @@ IDENTITIES_CHANGED_EVENT = "identities-changed"
 def identity_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every identity the user may see, with when it was last refreshed and a Refresh now button.
 
-    The table re-fetches itself while the tab is visible; those requests (HX-Target: the table) get just the table.
+    The table re-fetches itself while the tab is visible; those requests (HX-Target: the table) get the table and
+    the banner (out of band), so that a problem that starts or ends meanwhile shows without a reload.
     """
     now = timezone.now()
     identities = common.identities(request.user)
     context = _identity_table_context(request, identities, now)
-    if request.htmx.target == IDENTITY_TABLE_ID and not request.htmx.history_restore_request:
-        return render(request, "files/identities.html#identity_table", context)
-    # The banner is the full page's alone: the table's frequent re-fetches skip the heartbeat and problem checks.
     context["problems"] = freshness.problems(identities, now, request.user)
+    if request.htmx.target == IDENTITY_TABLE_ID and not request.htmx.history_restore_request:
+        return render(request, "files/identities.html#identity_update", context)
     return render(request, "files/identities.html", context)
 
 
