@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from .data import DOWNLOADABLE, TITLE_CASE, Fault, FileState, SimExport, SimIdentity, SimulatedWorld
@@ -92,42 +92,41 @@ class _RateBudget:
             return self.limit - len(calls), None
 
 
-_API_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
-    ("GET", re.compile(r"/api/v1/user_identities"), "_user_identities"),
-    ("GET", re.compile(r"/api/v1/exports"), "_all_exports"),
-    ("GET", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/exports"), "_exports"),
-    ("GET", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/export_files"), "_export_files"),
-    ("GET", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/exports/(?P<eid>\d+)/export_files"), "_runs"),
-    ("POST", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/exports/(?P<eid>\d+)/export_files"), "_start"),
-    ("GET", re.compile(r"/api/v1/exports/(?P<eid>\d+)/export_files/(?P<fid>\d+)"), "_export_file"),
+class _Route(NamedTuple):
+    method: str
+    pattern: re.Pattern[str]
+    handler: str
+    endpoint: str | None = None  # the SPEC's name (E1-E7) of an API route, for faults aimed at one endpoint
+
+
+_API_ROUTES = [
+    _Route("GET", re.compile(r"/api/v1/user_identities"), "_user_identities", "E1"),
+    _Route("GET", re.compile(r"/api/v1/exports"), "_all_exports", "E2"),
+    _Route("GET", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/exports"), "_exports", "E3"),
+    _Route("GET", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/export_files"), "_export_files", "E6"),
+    _Route("GET", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/exports/(?P<eid>\d+)/export_files"), "_runs", "E7"),
+    _Route(
+        "POST", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/exports/(?P<eid>\d+)/export_files"), "_start", "E4"
+    ),
+    _Route("GET", re.compile(r"/api/v1/exports/(?P<eid>\d+)/export_files/(?P<fid>\d+)"), "_export_file", "E5"),
 ]
-# Which of the SPEC's endpoints each API handler serves, for faults aimed at one endpoint.
-_ENDPOINT_OF = {
-    "_user_identities": "E1",
-    "_all_exports": "E2",
-    "_exports": "E3",
-    "_start": "E4",
-    "_export_file": "E5",
-    "_export_files": "E6",
-    "_runs": "E7",
-}
-_CONTROL_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
-    ("GET", re.compile(r"/_simulator/state"), "_control_state"),
-    ("GET", re.compile(r"/_simulator/faults"), "_control_faults"),
-    ("POST", re.compile(r"/_simulator/faults"), "_control_add_fault"),
-    ("DELETE", re.compile(r"/_simulator/faults"), "_control_clear_faults"),
-    ("POST", re.compile(r"/_simulator/files/(?P<fid>\d+)"), "_control_force_status"),
-    ("POST", re.compile(r"/_simulator/identities/(?P<uid>\d+)/runs"), "_control_add_run"),
-    ("POST", re.compile(r"/_simulator/clock"), "_control_clock"),
+_CONTROL_ROUTES = [
+    _Route("GET", re.compile(r"/_simulator/state"), "_control_state"),
+    _Route("GET", re.compile(r"/_simulator/faults"), "_control_faults"),
+    _Route("POST", re.compile(r"/_simulator/faults"), "_control_add_fault"),
+    _Route("DELETE", re.compile(r"/_simulator/faults"), "_control_clear_faults"),
+    _Route("POST", re.compile(r"/_simulator/files/(?P<fid>\d+)"), "_control_force_status"),
+    _Route("POST", re.compile(r"/_simulator/identities/(?P<uid>\d+)/runs"), "_control_add_run"),
+    _Route("POST", re.compile(r"/_simulator/clock"), "_control_clock"),
 ]
 _S3_ROUTE = re.compile(rf"/_s3/{BUCKET}/exports/(?P<eid>\d+)/files/(?P<fid>\d+)/[^/]+")
 
 
-def _match(routes: list[tuple[str, re.Pattern[str], str]], method: str, path: str) -> tuple[str, dict[str, int]] | None:
-    for route_method, pattern, handler in routes:
-        found = pattern.fullmatch(path)
-        if found and route_method == method:
-            return handler, {name: int(value) for name, value in found.groupdict().items()}
+def _match(routes: list[_Route], method: str, path: str) -> tuple[_Route, dict[str, int]] | None:
+    for route in routes:
+        found = route.pattern.fullmatch(path)
+        if found and route.method == method:
+            return route, {name: int(value) for name, value in found.groupdict().items()}
     return None
 
 
@@ -187,18 +186,18 @@ class SimulatorApp:
             reply = _json(429, {"message": "Rate limit exceeded"})
             reply.headers += [*rate_headers, ("Retry-After", str(math.ceil(wait)))]
             return reply
-        route = _match(_API_ROUTES, method, path)
-        ids = route[1] if route else {}
+        matched = _match(_API_ROUTES, method, path)
+        route, ids = matched if matched else (None, {})
         identity_id = ids.get("uid")
         if identity_id is None and "eid" in ids:
             export = self.world.export(ids["eid"])
             identity_id = export.identity_id if export else None
         reply = None
-        fault = self.world.take_fault(identity_id, _ENDPOINT_OF.get(route[0]) if route else None)
+        fault = self.world.take_fault(identity_id, route.endpoint if route else None)
         if fault is not None:
             reply = self._fault_reply(fault, identity_id, rate_headers)
         if reply is None:
-            reply = getattr(self, route[0])(environ, **ids) if route else _not_found()
+            reply = getattr(self, route.handler)(environ, **ids) if route else _not_found()
         reply.headers += [header for header in rate_headers if header[0] not in dict(reply.headers)]
         return reply
 
@@ -367,12 +366,12 @@ class SimulatorApp:
     # --- Control API ------------------------------------------------------------------------------------------
 
     def _control(self, environ: Environ, method: str, path: str) -> Reply:
-        route = _match(_CONTROL_ROUTES, method, path)
-        if route is None:
+        matched = _match(_CONTROL_ROUTES, method, path)
+        if matched is None:
             return _json(404, {"error": f"no control endpoint {method} {path}"})
-        handler, ids = route
+        route, ids = matched
         try:
-            return getattr(self, handler)(environ, **ids)
+            return getattr(self, route.handler)(environ, **ids)
         except LookupError as error:
             return _json(404, {"error": str(error.args[0] if error.args else error)})
         except ValueError as error:
