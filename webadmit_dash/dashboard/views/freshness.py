@@ -7,7 +7,7 @@ its whole table; the banners say, in plain words, what is wrong and what to do a
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +18,6 @@ from django.urls import reverse
 from webadmit_dash.dashboard import scheduling
 from webadmit_dash.dashboard.models import Credential, UserIdentity
 from webadmit_dash.dashboard.templatetags.dashboard import describe_span
-from webadmit_dash.dashboard.views import common
 
 # Identities shown in the freshness strip; the rest are one click away on the Identities page.
 SOURCES_SHOWN = 6
@@ -90,7 +89,10 @@ def _names(identities: Sequence[UserIdentity], shown: int = 3) -> str:
     return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
 
 
-def problems(identities: Sequence[UserIdentity], now: datetime, user: User) -> list[Problem]:
+def problems(
+    identities: Sequence[UserIdentity], credentials: Mapping[int, Credential], now: datetime, user: User
+) -> list[Problem]:
+    """The banners for these identities; `credentials` maps their credential ids (common.credentials)."""
     problems: list[Problem] = []
     beat = scheduling.last_heartbeat()
     late_after = timedelta(seconds=max(60, 6 * settings.WEBADMIT_DISPATCH_EVERY))
@@ -117,7 +119,6 @@ def problems(identities: Sequence[UserIdentity], now: datetime, user: User) -> l
             )
         )
 
-    credentials = common.credentials(identities)
     by_kind: dict[tuple[str, int], list[UserIdentity]] = defaultdict(list)
     for identity in identities:
         kind = identity.error_kind

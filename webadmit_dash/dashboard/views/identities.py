@@ -5,7 +5,7 @@ Its table re-fetches itself by htmx while the tab is visible, quickly while a re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from webadmit_dash.dashboard.models import UserIdentity
+from webadmit_dash.dashboard.models import Credential, UserIdentity
 from webadmit_dash.dashboard.views import common, freshness
 from webadmit_dash.dashboard.views.common import (
     FAST_POLL_SECONDS,
@@ -40,17 +40,20 @@ def identity_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """
     now = timezone.now()
     identities = common.identities(request.user)
-    context = _identity_table_context(request, identities, now)
-    context["problems"] = freshness.problems(identities, now, request.user)
+    credentials = common.credentials(identities)
+    context = _identity_table_context(request, identities, credentials, now)
+    context["problems"] = freshness.problems(identities, credentials, now, request.user)
     if request.htmx.target == IDENTITY_TABLE_ID and not request.htmx.history_restore_request:
         return render(request, "files/identities.html#identity_update", context)
     return render(request, "files/identities.html", context)
 
 
 def _identity_table_context(
-    request: AuthenticatedHttpRequest, identities: list[UserIdentity], now: datetime
+    request: AuthenticatedHttpRequest,
+    identities: list[UserIdentity],
+    credentials: Mapping[int, Credential],
+    now: datetime,
 ) -> dict[str, Any]:
-    credentials = common.credentials(identities)
     for identity in identities:
         identity.credential = credentials[identity.credential_id]
     sources = freshness.sources(identities, now, limit=None)

@@ -95,7 +95,7 @@ def _base_context(scope: Scope, counts: Counts, now: datetime, user: User) -> di
         "status_chips": [(status, status.label, counts.by_status[status]) for status in FileStatus],
         "sources": freshness.sources(scope.identities, now, SOURCES_SHOWN),
         "identity_count": len(scope.identities),
-        "problems": freshness.problems(scope.identities, now, user),
+        "problems": freshness.problems(scope.identities, common.credentials(scope.identities), now, user),
         "page_title": counts.title("Recent Files"),
         "poll_interval": FAST_POLL_SECONDS
         if counts.running or counts.by_status[FileStatus.UNKNOWN]
