@@ -53,7 +53,6 @@ class _Fetched:
 
     plan: sync.ListingPlan
     exports: list[Export] | None = None  # E3's answer; None when not asked or when it failed
-    exports_asked: bool = False
     exports_error: WebAdmitError | None = None
 
 
@@ -132,8 +131,8 @@ def _fetch(client: WebAdmitClient, identity: UserIdentity, now: datetime) -> _Fe
         exports = client.list_exports(identity.webadmit_id)
     except WebAdmitError as error:
         logger.warning("Export names for identity %s could not be read; storing its statuses: %s", identity.pk, error)
-        return _Fetched(plan, exports_asked=True, exports_error=error)
-    return _Fetched(plan, exports, exports_asked=True)
+        return _Fetched(plan, exports_error=error)
+    return _Fetched(plan, exports)
 
 
 def _store_rate_sample(credential: Credential, client: WebAdmitClient, now: datetime) -> None:
@@ -161,7 +160,9 @@ def _record_success(identity: UserIdentity, fetched: _Fetched, token: datetime, 
         "last_success_at": now,
         "next_refresh_at": scheduling.next_refresh_at(identity, running=plan.running, now=now),
     }
-    if fetched.exports_asked:
+    if fetched.exports_error is not None:
+        # A failed E3 counts as asked, so it is not asked again within the minute (an answered one is stored by
+        # apply_exports, which stamps the same field).
         fields["exports_checked_at"] = now
     if identity.error_kind or identity.error_message or identity.consecutive_failures:
         # Only an error there is to clear: read after our lock was taken, a clean identity can since have been
