@@ -73,8 +73,7 @@ def _build(identities: int, files: int, seed: int = 42) -> dict[str, object]:
     from django.db import connection
     from django.utils import timezone
 
-    from webadmit_dash.dashboard import scheduling
-    from webadmit_dash.dashboard.models import (
+    from webadmit_dash.core.models import (
         ChangeCounter,
         Credential,
         Export,
@@ -82,6 +81,7 @@ def _build(identities: int, files: int, seed: int = 42) -> dict[str, object]:
         IdentityGrant,
         UserIdentity,
     )
+    from webadmit_dash.engine import schedule
 
     rng = random.Random(seed)
     call_command("migrate", interactive=False, verbosity=0)
@@ -139,7 +139,7 @@ def _build(identities: int, files: int, seed: int = 42) -> dict[str, object]:
     ChangeCounter.objects.update_or_create(pk=1, defaults={"value": files})
     for i, pk in enumerate(identity_ids):
         UserIdentity.objects.filter(pk=pk).update(change_seq=files - (identities - 1 - i))
-    scheduling.record_heartbeat(now)
+    schedule.record_heartbeat(now)
     if connection.vendor == "postgresql":
         # What autovacuum does within a minute of a bulk load; SQLite gets no statistics, as under Django.
         with connection.cursor() as cursor:
@@ -249,7 +249,7 @@ def _run(args: argparse.Namespace) -> int:
     from django.core.management import call_command
     from django.db import connection
 
-    from webadmit_dash.dashboard.models import ChangeCounter, ExportFile, UserIdentity
+    from webadmit_dash.core.models import ChangeCounter, ExportFile, UserIdentity
 
     vendor = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(connection.vendor, connection.vendor)
     print(f"webadmit-dash dashboard benchmark on {vendor}, Python {sys.version.split()[0]}")
@@ -290,7 +290,7 @@ def _run(args: argparse.Namespace) -> int:
     lines.append(_row("filtered: failed + queued", filtered, _queries(lambda: admin.get("/?status=failed"))[0]))
 
     # A page deep in the list: keyset pagination costs the same as the first page.
-    from webadmit_dash.dashboard.views.pagination import SortKey
+    from webadmit_dash.web.pagination import SortKey
 
     middle = ExportFile.objects.order_by("attention_rank", "-first_seen_at", "-webadmit_id", "-id")[args.files // 2]
     deep_url = f"/?after={SortKey.of(middle).encode()}&from={args.files // 2 + 2}"

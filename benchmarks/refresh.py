@@ -57,7 +57,7 @@ def _configure(data_dir: Path, broker_url: str | None) -> None:
 
 
 def _credential(name: str, base_url: str) -> Any:
-    from webadmit_dash.dashboard.models import Credential
+    from webadmit_dash.core.models import Credential
 
     credential = Credential(name=name, base_url=base_url)
     credential.set_api_key(API_KEY)
@@ -123,8 +123,8 @@ def _sweep(workers: list[Worker], identity_count: int) -> dict[str, float]:
     from django.conf import settings
     from django.utils import timezone
 
-    from webadmit_dash.dashboard.models import UserIdentity
-    from webadmit_dash.dashboard.tasks import dispatch_due_refreshes
+    from webadmit_dash.core.models import UserIdentity
+    from webadmit_dash.engine.tasks import dispatch_due_refreshes
 
     since = timezone.now()
     # A straggler re-dispatched at the end of the previous sweep may still be marked queued; start every sweep clean.
@@ -155,8 +155,8 @@ def _cpu_seconds(workers: list[Worker]) -> float:
 
 
 def sweep_figures(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
-    from webadmit_dash.dashboard import connections
-    from webadmit_dash.dashboard.models import ExportFile, StatusChange, UserIdentity
+    from webadmit_dash.core.models import ExportFile, StatusChange, UserIdentity
+    from webadmit_dash.engine import credentials
     from webadmit_dash.simulator.data import SimulatedWorld
     from webadmit_dash.simulator.server import SimulatorServer
 
@@ -167,7 +167,7 @@ def sweep_figures(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     )
     # The budget is the benchmark's to spend: this figure is about speed, the hourly one about the budget.
     with SimulatorServer(world, [API_KEY], latency=args.latency_ms / 1000, rate_limit_per_hour=10**6) as server:
-        connections.import_identities(_credential("Sweep", server.base_url))
+        credentials.import_identities(_credential("Sweep", server.base_url))
         workers = [
             Worker(args.concurrency, args.prefetch, data_dir / f"worker{n}.log", f"bench{n}")
             for n in range(args.workers)
@@ -205,12 +205,12 @@ def unchanged_refresh_cost(identity_id: int) -> tuple[int, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from webadmit_dash.dashboard.refresh import refresh_identity
+    from webadmit_dash.engine.refresh import refresh_identity
 
     refresh_identity(identity_id)  # a fresh rate-limit sample, as in steady state
     with CaptureQueriesContext(connection) as captured:
         outcome = refresh_identity(identity_id)
-    assert outcome.sync is not None and not outcome.sync.changed, outcome
+    assert outcome.applied is not None and not outcome.applied.changed, outcome
     written = {
         query["sql"].split(" WHERE ")[0].split(" SET ")[0]
         for query in captured.captured_queries
@@ -230,8 +230,8 @@ def steady_state_calls(identity_count: int = 50, hours: float = 1.0, warmup_minu
     """
     from django.conf import settings
 
-    from webadmit_dash.dashboard import connections, scheduling
-    from webadmit_dash.dashboard.refresh import refresh_identity
+    from webadmit_dash.engine import credentials, schedule
+    from webadmit_dash.engine.refresh import refresh_identity
     from webadmit_dash.simulator.data import SimulatedWorld
     from webadmit_dash.simulator.server import SimulatorServer
     from webadmit_dash.webadmit.errors import RateLimited
@@ -251,12 +251,12 @@ def steady_state_calls(identity_count: int = 50, hours: float = 1.0, warmup_minu
     counted = {"calls": 0, "rate_limited": 0, "refreshes": 0}
     with SimulatorServer(world, [API_KEY], rate_limit_per_hour=BUDGET) as server:
         credential = _credential("Steady", server.base_url)
-        connections.import_identities(credential)
+        credentials.import_identities(credential)
         measure_from = start + timedelta(minutes=warmup_minutes)
         while clock["now"] < measure_from + timedelta(hours=hours):
             now = clock["now"]
-            scheduling.update_cadence_factors(now)
-            for identity_id in scheduling.claim_due_identities(now):
+            schedule.update_cadence_factors(now)
+            for identity_id in schedule.claim_due_identities(now):
                 outcome = refresh_identity(identity_id, now=now)
                 if now >= measure_from:
                     counted["calls"] += outcome.calls

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from django.contrib.auth.models import Group, User
 
-from webadmit_dash.dashboard.models import Credential, IdentityGrant, UserIdentity
+from webadmit_dash.core.models import Credential, IdentityGrant, UserIdentity
 from webadmit_dash.simulator.data import SimulatedWorld
 from webadmit_dash.simulator.server import SimulatorServer
 

@@ -53,7 +53,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
-    "webadmit_dash.dashboard",
+    "webadmit_dash.core",
+    "webadmit_dash.engine",
+    "webadmit_dash.web",
+    "webadmit_dash.stack",
     "webadmit_dash.simulator",
 ]
 
@@ -67,8 +70,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "webadmit_dash.dashboard.middleware.HtmxVaryMiddleware",
-    "webadmit_dash.dashboard.middleware.UserTimezoneMiddleware",
+    "webadmit_dash.web.middleware.HtmxVaryMiddleware",
+    "webadmit_dash.web.middleware.UserTimezoneMiddleware",
 ]
 
 ROOT_URLCONF = "webadmit_dash.urls"
@@ -149,12 +152,12 @@ WEBADMIT_READ_TIMEOUT = env.int("WEBADMIT_READ_TIMEOUT", 20, minimum=1)
 
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-refreshes": {
-        "task": "webadmit_dash.dashboard.tasks.dispatch_due_refreshes",
+        "task": "webadmit_dash.engine.tasks.dispatch_due_refreshes",
         "schedule": float(WEBADMIT_DISPATCH_EVERY),
         "options": {"expires": WEBADMIT_DISPATCH_EVERY * 2},
     },
     "prune-history": {
-        "task": "webadmit_dash.dashboard.tasks.prune_history",
+        "task": "webadmit_dash.engine.tasks.prune_history",
         "schedule": 3600.0,
     },
 }

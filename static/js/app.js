@@ -3,7 +3,7 @@
 (function () {
   "use strict";
 
-  // Mirrors describe_span() in dashboard/templatetags/dashboard.py, so server and browser phrase times alike.
+  // Mirrors describe_span() in web/templatetags/display.py, so server and browser phrase times alike.
   function describeSpan(seconds) {
     let minutes = Math.floor(Math.max(seconds, 0) / 60);
     if (minutes < 1) return "<1 min";

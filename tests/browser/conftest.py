@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from tests.support.browser import browser, page  # noqa: F401 - the shared fixtures, re-exported
 from tests.support.worker import CeleryWorker, purge_queue
-from webadmit_dash.dashboard import connections, refresh, scheduling
-from webadmit_dash.dashboard.models import Credential, UserIdentity
+from webadmit_dash.core.models import Credential, UserIdentity
+from webadmit_dash.engine import credentials, refresh, schedule
 from webadmit_dash.simulator.data import SimulatedWorld
 from webadmit_dash.simulator.server import SimulatorServer
 
@@ -62,11 +62,11 @@ def stack(live_server, world: SimulatedWorld) -> Iterator[Stack]:
         credential = Credential(name="Admissions office", base_url=simulator.base_url)
         credential.set_api_key(SIMULATOR_KEY)
         credential.save()
-        connections.import_identities(credential)
+        credentials.import_identities(credential)
         identities = list(UserIdentity.objects.filter(credential=credential).order_by("pk"))
         for identity in identities:
             refresh.refresh_identity(identity.pk)
-        scheduling.record_heartbeat(timezone.now())
+        schedule.record_heartbeat(timezone.now())
         user = User.objects.create_superuser("morgan", "morgan@example.edu", PASSWORD)
         yield Stack(live_server.url, simulator, world, credential, identities, user)
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from tests.support.browser import PHONE, screenshot, sign_in
 from tests.support.worker import celery_worker_process  # noqa: F401 - the worker fixture, re-exported
-from webadmit_dash.dashboard.models import UserIdentity
+from webadmit_dash.core.models import UserIdentity
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 

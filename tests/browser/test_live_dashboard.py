@@ -10,7 +10,7 @@ import re
 import pytest
 
 from tests.support.browser import screenshot, sign_in
-from webadmit_dash.dashboard.models import DownloadEvent, ExportFile, UserIdentity
+from webadmit_dash.core.models import DownloadEvent, ExportFile, UserIdentity
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 

@@ -13,8 +13,8 @@ import pytest
 from django.utils import timezone
 
 from tests.support.browser import PHONE, screenshot, sign_in
-from webadmit_dash.dashboard import refresh
-from webadmit_dash.dashboard.models import ExportFile, UserIdentity
+from webadmit_dash.core.models import ExportFile, UserIdentity
+from webadmit_dash.engine import refresh
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from tests.support.worker import celery_worker_process  # noqa: F401 - the shared fixture, re-exported
-from webadmit_dash.dashboard import connections
-from webadmit_dash.dashboard.models import Credential, UserIdentity
+from webadmit_dash.core.models import Credential, UserIdentity
+from webadmit_dash.engine import credentials
 from webadmit_dash.simulator.data import SimulatedWorld
 from webadmit_dash.simulator.server import SimulatorServer
 
@@ -69,7 +69,7 @@ def sim(simulator: SimulatorServer) -> SimulatorControl:
 
 @pytest.fixture
 def sim_identities(sim_credential: Credential) -> list[UserIdentity]:
-    connections.import_identities(sim_credential)
+    credentials.import_identities(sim_credential)
     return list(UserIdentity.objects.filter(credential=sim_credential).order_by("pk"))
 
 

@@ -13,9 +13,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from webadmit_dash.dashboard import sync
-from webadmit_dash.dashboard.models import ExportFile, StatusChange, UserIdentity
-from webadmit_dash.dashboard.refresh import Outcome, refresh_identity
+from webadmit_dash.core.models import ExportFile, StatusChange, UserIdentity
+from webadmit_dash.engine import apply
+from webadmit_dash.engine.refresh import Outcome, refresh_identity
 from webadmit_dash.webadmit import ExportFile as UpstreamFile
 from webadmit_dash.webadmit import parse_status
 
@@ -70,11 +70,11 @@ def listing(statuses: dict[int, str]) -> list[UpstreamFile]:
 def test_two_applies_of_one_listing_at_once_record_each_transition_once(identity):
     now = timezone.now()
     first = listing({1: "Queued", 2: "Queued", 3: "In Progress"})
-    at_once(*[lambda: sync.apply_listing(identity, first, now)] * 2)
+    at_once(*[lambda: apply.apply_listing(identity, first, now)] * 2)
     assert ExportFile.objects.count() == 3 and len(transitions(identity)) == 3
 
     second = listing({1: "In Progress", 2: "Queued", 3: "Available"})
-    results = at_once(*[lambda: sync.apply_listing(identity, second, now)] * 3)
+    results = at_once(*[lambda: apply.apply_listing(identity, second, now)] * 3)
 
     assert sum(result.transitions for result in results) == 2
     assert sorted(transitions(identity)[3:]) == [(1, "queued", "in_progress"), (3, "in_progress", "available")]

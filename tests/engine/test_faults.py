@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from webadmit_dash.dashboard import connections
-from webadmit_dash.dashboard.models import Credential, ExportFile, StatusChange, UserIdentity
-from webadmit_dash.dashboard.refresh import Outcome, refresh_identity
+from webadmit_dash.core.models import Credential, ExportFile, StatusChange, UserIdentity
+from webadmit_dash.engine import credentials
+from webadmit_dash.engine.refresh import Outcome, refresh_identity
 from webadmit_dash.simulator.data import FAULT_KINDS, UNKNOWN_STATUS_TEXT
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def recover(kind: str, identity: UserIdentity, sim) -> None:
     """What a person (or time) does once WebAdMIT is healthy again."""
     sim.clear_faults()
     if kind == "key_rejected":
-        connections.test_connection(Credential.objects.get())  # "Test connection" resumes the paused identities
+        credentials.test_connection(Credential.objects.get())  # "Test connection" resumes the paused identities
     elif kind == "identity_not_found":
         UserIdentity.objects.filter(pk=identity.pk).update(paused=False)  # un-paused in the admin
 

@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.conftest import SIMULATOR_KEY
-from webadmit_dash.dashboard import connections, scheduling
-from webadmit_dash.dashboard.models import Credential, ExportFile, StatusChange, UserIdentity
-from webadmit_dash.dashboard.refresh import Outcome, lock_ttl, refresh_identity
+from webadmit_dash.core.models import Credential, ExportFile, StatusChange, UserIdentity
+from webadmit_dash.engine import credentials, schedule
+from webadmit_dash.engine.refresh import Outcome, lock_ttl, refresh_identity
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,7 @@ def test_an_unchanged_refresh_makes_one_call_and_four_queries_and_writes_only_th
     with CaptureQueriesContext(connection) as queries:
         outcome = refresh_identity(sim_identity.pk)
 
-    assert outcome.calls == 1 and not outcome.sync.changed
+    assert outcome.calls == 1 and not outcome.applied.changed
     assert len(queries) <= 4, [query["sql"] for query in queries]
     writes = [query["sql"] for query in queries if query["sql"].startswith(WRITES)]
     assert len(writes) == 2 and all(sql.startswith('UPDATE "dashboard_useridentity"') for sql in writes), (
@@ -193,7 +193,7 @@ def test_a_rate_limited_e3_stores_the_statuses_and_backs_the_credential_off(sim_
     assert statuses(sim_identity) == {state.id: state.status for state in world.files(sim_identity.webadmit_id)}
     credential = Credential.objects.get()
     assert credential.backoff_until == now + timedelta(seconds=120)
-    assert not scheduling.due_identities(now + timedelta(seconds=119)).exists()
+    assert not schedule.due_identities(now + timedelta(seconds=119)).exists()
 
 
 def test_a_key_rejection_pauses_every_identity_of_the_key_until_the_key_works_again(sim_identities, sim):
@@ -210,10 +210,10 @@ def test_a_key_rejection_pauses_every_identity_of_the_key_until_the_key_works_ag
     assert all(reload(identity).paused for identity in sim_identities)
     assert {identity.error_kind for identity in map(reload, sim_identities)} == {"key_rejected"}
     assert {file.pk: file.status for file in ExportFile.objects.all()} == before, "statuses stay, as stale"
-    assert not scheduling.due_identities(timezone.now() + timedelta(days=1)).exists()
+    assert not schedule.due_identities(timezone.now() + timedelta(days=1)).exists()
 
     sim.clear_faults()
-    connections.test_connection(credential)  # "Test connection" succeeding resumes them
+    credentials.test_connection(credential)  # "Test connection" succeeding resumes them
 
     assert not any(reload(identity).paused for identity in sim_identities)
     assert refresh_identity(sim_identities[1].pk).outcome is Outcome.REFRESHED
@@ -241,6 +241,6 @@ def test_saving_a_new_key_in_the_admin_resumes_the_identities_its_rejection_paus
 
     assert response.status_code == 302
     assert not any(reload(identity).paused for identity in sim_identities)
-    assert {identity.pk for identity in scheduling.due_identities(timezone.now())} == {i.pk for i in sim_identities}
+    assert {identity.pk for identity in schedule.due_identities(timezone.now())} == {i.pk for i in sim_identities}
     assert refresh_identity(sim_identities[2].pk).outcome is Outcome.REFRESHED
     assert Credential.objects.get().health == Credential.Health.OK

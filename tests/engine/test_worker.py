@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from tests.support.worker import CeleryWorker, purge_queue
-from webadmit_dash.dashboard import scheduling
-from webadmit_dash.dashboard.models import EngineHeartbeat, ExportFile, StatusChange, UserIdentity
-from webadmit_dash.dashboard.tasks import dispatch_due_refreshes, refresh_identity_task
+from webadmit_dash.core.models import EngineHeartbeat, ExportFile, StatusChange, UserIdentity
+from webadmit_dash.engine import on_demand
+from webadmit_dash.engine.tasks import dispatch_due_refreshes, run_refresh
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -82,7 +82,7 @@ def test_the_worker_and_beat_keep_every_identity_fresh_through_a_files_lifecycle
         ("queued", "in_progress"),
         ("in_progress", "success_with_errors"),
     ]
-    heartbeat = EngineHeartbeat.objects.get(name=scheduling.DISPATCHER_HEARTBEAT)
+    heartbeat = EngineHeartbeat.objects.get(name=EngineHeartbeat.DISPATCHER)
     assert (timezone.now() - heartbeat.beat_at).total_seconds() < 5
 
 
@@ -90,7 +90,7 @@ def test_a_redelivered_or_duplicated_task_records_each_transition_once(sim_ident
     def deliver_three_times(task_id: str) -> None:
         # The same message delivered again, and once more alongside: what a redelivery looks like to a worker.
         for _ in range(3):
-            refresh_identity_task.apply_async(kwargs={"identity_id": sim_identity.pk}, task_id=task_id)
+            run_refresh.apply_async(kwargs={"identity_id": sim_identity.pk}, task_id=task_id)
         done = f"[{task_id}] succeeded"
         wait_until(lambda: celery_worker_process.count_in_log(done) == 3, what=f"three deliveries of {task_id}")
 
@@ -127,7 +127,7 @@ def test_a_worker_killed_mid_refresh_loses_nothing_and_the_next_one_finishes_the
         file_id = sim.file_ids(target.webadmit_id)[0]
         sim.force(file_id, "Failed")
         sim.fault("slow", target.webadmit_id, seconds=1.5)  # within the read timeout: a refresh in progress
-        scheduling.request_refresh(target)
+        on_demand.request_refresh(target)
         wait_until(lambda: UserIdentity.objects.get(pk=target.pk).refreshing_until, what="the refresh to start")
 
         worker.kill()

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from tests.conftest import SIMULATOR_KEY
-from webadmit_dash.dashboard.models import Credential, UserIdentity
+from webadmit_dash.core.models import Credential, UserIdentity
 from webadmit_dash.simulator.data import SimulatedWorld
 from webadmit_dash.simulator.server import SimulatorServer
 

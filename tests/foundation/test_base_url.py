@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webadmit_dash.dashboard.admin import CredentialForm
+from webadmit_dash.web.admin import CredentialForm
 
 
 def form_errors(base_url: str) -> list[str]:

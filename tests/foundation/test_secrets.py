@@ -11,8 +11,8 @@ from django.apps import apps
 from django.db import connection
 from django.urls import reverse
 
-from webadmit_dash.dashboard import crypto
-from webadmit_dash.dashboard.models import Credential, UserIdentity
+from webadmit_dash.core import crypto
+from webadmit_dash.core.models import Credential, UserIdentity
 
 SECRET_KEY = "c0ffee00deadbeef1234567890abcdef"
 E1_BODY = {

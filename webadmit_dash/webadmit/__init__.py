@@ -13,12 +13,13 @@ from .errors import (
     UpstreamUnavailable,
     WebAdmitError,
 )
-from .statuses import DOWNLOADABLE, OUTCOMES, UNFINISHED, FileStatus, parse_status
+from .statuses import DOWNLOADABLE, OUTCOMES, RUNNING, UNFINISHED, FileStatus, parse_status
 from .types import DownloadLink, Export, ExportFile, RateLimit, UserIdentity
 
 __all__ = [
     "DOWNLOADABLE",
     "OUTCOMES",
+    "RUNNING",
     "UNFINISHED",
     "USER_AGENT",
     "BadResponse",

@@ -462,37 +462,8 @@ def _exports_from(payload: Mapping[str, Any]) -> list[Export]:
     return [_export(item, where) for item, where in _items(payload, "exports")]
 
 
-def _well_formed_file(value: Any) -> ExportFile | None:
-    """The file an E6/E7 item describes when it has every field with the right type, else None.
-
-    The fast path for listings of hundreds of files: no per-field helper calls and no location strings, which
-    only an error message needs. Anything it does not accept goes through `_export_file`, which says what is
-    wrong; it accepts nothing `_export_file` would refuse.
-    """
-    if type(value) is not dict:
-        return None
-    file_id, href, export_id, raw_status = (
-        value.get("id"),
-        value.get("href"),
-        value.get("export_id"),
-        value.get("status"),
-    )
-    if type(file_id) is not int or type(export_id) is not int or type(href) is not str or type(raw_status) is not str:
-        return None
-    return ExportFile(
-        id=file_id, href=href, export_id=export_id, status=parse_status(raw_status), raw_status=raw_status
-    )
-
-
 def _files_from(payload: Mapping[str, Any]) -> list[ExportFile]:
-    files = []
-    for index, value in enumerate(_list(payload, "export_files")):
-        item = _well_formed_file(value)
-        if item is None:
-            where = f"export_files[{index}]"
-            item = _export_file(_object(value, where), where)
-        files.append(item)
-    return files
+    return [_export_file(item, where) for item, where in _items(payload, "export_files")]
 
 
 def _single_file_from(payload: Mapping[str, Any]) -> ExportFile:

@@ -44,11 +44,16 @@ class FileStatus(enum.StrEnum):
         return self in DOWNLOADABLE
 
 
+# WebAdMIT's documented steps before an outcome: a run that stays in one of them too long is stuck.
 UNFINISHED: frozenset[FileStatus] = frozenset({FileStatus.INITIALIZING, FileStatus.QUEUED, FileStatus.IN_PROGRESS})
 OUTCOMES: frozenset[FileStatus] = frozenset(
     {FileStatus.AVAILABLE, FileStatus.SUCCESS_WITH_ERRORS, FileStatus.EMPTY_LIST, FileStatus.FAILED}
 )
 DOWNLOADABLE: frozenset[FileStatus] = frozenset({FileStatus.AVAILABLE, FileStatus.SUCCESS_WITH_ERRORS})
+# The one meaning of "running" everywhere (the fast cadence, the pages' counts and title, their poll pace): not
+# finished, so the unfinished steps and any status we do not know (see is_finished). In the enum's order, so that
+# database expressions built from it stay the same from one run to the next.
+RUNNING: tuple[FileStatus, ...] = tuple(status for status in FileStatus if status not in OUTCOMES)
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
 _BY_VALUE = {status.value: status for status in FileStatus if status is not FileStatus.UNKNOWN}

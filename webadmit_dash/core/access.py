@@ -1,0 +1,39 @@
+"""Who may see what: the one place that turns a user into the identities (and so the files) they may see.
+
+Every page, fragment, download (and later API call and notification) goes through `visible_identities()`; nothing
+else filters by grants. Superusers see every enabled identity; everyone else sees those granted to them or to one
+of their groups. Disabled identities are never shown to anyone.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+
+from webadmit_dash.core.models import IdentityGrant, UserIdentity
+
+
+def _granted_identity_ids(user_id: int) -> QuerySet[IdentityGrant, dict[str, int]]:
+    """Ids of identities granted to the user directly or through any of their groups."""
+    groups = get_user_model().groups.through.objects.filter(user_id=user_id).values("group_id")
+    return IdentityGrant.objects.filter(Q(user_id=user_id) | Q(group_id__in=groups)).values("identity_id")
+
+
+def visible_identities(user: AbstractBaseUser | AnonymousUser) -> QuerySet[UserIdentity]:
+    """The enabled identities this user may see; empty for anonymous and inactive users."""
+    enabled = UserIdentity.objects.filter(enabled=True)
+    if not user.is_authenticated or not user.is_active:
+        return enabled.none()
+    if getattr(user, "is_superuser", False):
+        return enabled
+    return enabled.filter(pk__in=_granted_identity_ids(user.pk))
+
+
+def visible_version(user: AbstractBaseUser | AnonymousUser) -> int:
+    """The latest change sequence among the identities the user may see: a page's "as of" token.
+
+    ORDER BY change_seq DESC LIMIT 1 walks the change_seq index instead of aggregating every identity.
+    """
+    latest = visible_identities(user).order_by("-change_seq").values_list("change_seq", flat=True).first()
+    return latest or 0

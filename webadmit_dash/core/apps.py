@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "webadmit_dash.core"
+    # The label this app had when it was the whole dashboard: tables (dashboard_*), migrations, content types and
+    # permissions ("dashboard.change_credential") keep their names, so existing databases carry on unchanged.
+    label = "dashboard"
+    verbose_name = "WebAdMIT dashboard"

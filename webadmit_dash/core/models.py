@@ -1,0 +1,327 @@
+"""What webadmit-dash knows: credentials, user identities, exports, export files and their history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Case, Q, Value, When
+from django.utils import timezone
+
+from webadmit_dash.core import crypto
+from webadmit_dash.core.problems import DownloadOutcome, ErrorKind
+from webadmit_dash.core.validators import normalise_base_url, validate_webadmit_base_url
+from webadmit_dash.webadmit.statuses import RUNNING, FileStatus
+
+STATUS_CHOICES = [(status.value, status.label) for status in FileStatus]
+# Files staff must look at first on the dashboard: still running (or in a status we do not know), or failed.
+ATTENTION_STATUSES = [status for status in FileStatus if status in RUNNING or status is FileStatus.FAILED]
+
+
+def default_rate_limit_per_hour() -> int:
+    """New credentials start from the site-wide budget (WEBADMIT_RATE_LIMIT_PER_HOUR); each can override it."""
+    return settings.WEBADMIT_RATE_LIMIT_PER_HOUR
+
+
+class Credential(models.Model):
+    """One WebAdMIT API key (one WebAdMIT user), covering all of that user's identities."""
+
+    class Health(models.TextChoices):
+        UNCHECKED = "unchecked", "Not checked yet"
+        OK = "ok", "OK"
+        KEY_REJECTED = "key_rejected", "Key rejected"
+        UNREACHABLE = "unreachable", "WebAdMIT unreachable"
+
+    name = models.CharField(max_length=100, unique=True, help_text="A name staff will recognise, e.g. 'Nursing'.")
+    base_url = models.CharField(
+        "WebAdMIT address",
+        max_length=200,
+        default="https://api.webadmit.org",
+        validators=[validate_webadmit_base_url],
+        help_text="https://api.webadmit.org, https://prelaunch.webadmit.org, or your organisation's domain.",
+    )
+    # The key itself is only ever stored encrypted; the last four characters let staff tell keys apart.
+    api_key_encrypted = models.TextField(editable=False)
+    api_key_last4 = models.CharField(max_length=4, editable=False)
+    rate_limit_per_hour = models.PositiveIntegerField(
+        default=default_rate_limit_per_hour,
+        help_text="WebAdMIT's call budget for this key (5,000 per hour today).",
+    )
+    health = models.CharField(max_length=16, choices=Health.choices, default=Health.UNCHECKED)
+    last_error = models.TextField(blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    # The scheduler's view of the shared budget: the last X-RateLimit-Remaining and when WebAdMIT said it.
+    rate_limit_remaining = models.IntegerField(null=True, blank=True, editable=False)
+    rate_limit_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    backoff_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # How much the scheduler stretches this key's cadences to stay within its budget (1.0 = not at all). The
+    # dispatcher recomputes it from the identities' demand; each refresh reads it with the credential it already
+    # loads, so scheduling the next refresh needs no aggregate query.
+    cadence_factor = models.FloatField(default=1.0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.base_url = normalise_base_url(self.base_url)
+        super().save(*args, **kwargs)
+
+    def set_api_key(self, api_key: str) -> None:
+        api_key = api_key.strip()
+        self.api_key_encrypted = crypto.encrypt(api_key)
+        self.api_key_last4 = api_key[-4:]
+
+    def get_api_key(self) -> str:
+        return crypto.decrypt(self.api_key_encrypted)
+
+    @property
+    def masked_api_key(self) -> str:
+        return f"••••••••{self.api_key_last4}" if self.api_key_last4 else "(not set)"
+
+
+class UserIdentity(models.Model):
+    """One person's access to one CAS cycle in WebAdMIT; the unit that files are listed and refreshed by."""
+
+    ErrorKind = ErrorKind  # the error vocabulary (core.problems), where models and forms expect it
+
+    credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="identities")
+    webadmit_id = models.BigIntegerField("WebAdMIT identity id")
+    type = models.CharField(max_length=100, blank=True)
+    association = models.CharField(max_length=200, blank=True, help_text="The CAS, e.g. SOPHAS.")
+    institution = models.CharField(max_length=200, blank=True)
+    organization = models.CharField(max_length=200, blank=True)
+    cycle = models.CharField(max_length=50, blank=True, help_text="e.g. 2026 - 2027")
+    label = models.CharField(max_length=200, blank=True, help_text="Optional name shown instead of the CAS.")
+    enabled = models.BooleanField(default=True, help_text="Disabled identities are neither refreshed nor shown.")
+    missing_upstream_since = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the credential's identity list stopped including this one."
+    )
+    # Cadence overrides (seconds); blank uses the site-wide WEBADMIT_FAST_INTERVAL / WEBADMIT_SLOW_INTERVAL.
+    fast_interval = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds while files run.")
+    slow_interval = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds when all are settled.")
+    # Refresh state, written by the engine.
+    paused = models.BooleanField(default=False, help_text="Refreshes stop until the problem is fixed.")
+    next_refresh_at = models.DateTimeField(null=True, blank=True)
+    refresh_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    refreshing_until = models.DateTimeField(null=True, blank=True, editable=False)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    exports_synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The latest E3 call, answered or not: E3 is asked at most once a minute, even while it keeps failing.
+    exports_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    run_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    error_kind = models.CharField(max_length=20, choices=ErrorKind.choices, blank=True, default="")
+    error_message = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # The global change sequence at this identity's latest visible change (files or state): pages poll on it.
+    change_seq = models.BigIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "user identity"
+        verbose_name_plural = "user identities"
+        ordering = ["association", "organization", "cycle"]
+        constraints = [
+            models.UniqueConstraint(fields=["credential", "webadmit_id"], name="identity_unique_per_credential")
+        ]
+        indexes = [
+            models.Index(fields=["enabled", "paused", "next_refresh_at"], name="identity_due_idx"),
+            models.Index(fields=["change_seq"], name="identity_change_seq_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def title(self) -> str:
+        """The identity's name without its cycle (the label if staff gave one), where the cycle is shown apart."""
+        if self.label:
+            return self.label
+        parts = [part for part in (self.association, self.organization or self.institution) if part]
+        return " · ".join(parts) or f"Identity {self.webadmit_id}"
+
+    @property
+    def display_name(self) -> str:
+        """The identity's whole name: "SOPHAS · School of Public Health · 2026 - 2027", or its label."""
+        if self.label or not self.cycle:
+            return self.title
+        return f"{self.title} · {self.cycle}"
+
+
+class Export(models.Model):
+    """A named export (report definition) of one identity; where file names and formats come from."""
+
+    identity = models.ForeignKey(UserIdentity, on_delete=models.CASCADE, related_name="exports")
+    webadmit_id = models.BigIntegerField("WebAdMIT export id")
+    name = models.CharField(max_length=300)
+    list_type = models.CharField(max_length=100, blank=True)
+    format = models.CharField(max_length=100, blank=True)
+    mime_type = models.CharField(max_length=100, blank=True)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["identity", "webadmit_id"], name="export_unique_per_identity")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ExportFile(models.Model):
+    """One run of an export, as listed by WebAdMIT's Recent Files (E6)."""
+
+    identity = models.ForeignKey(UserIdentity, on_delete=models.CASCADE, related_name="files")
+    webadmit_id = models.BigIntegerField("WebAdMIT file id")
+    # The export id exactly as WebAdMIT gave it (never rebuilt from the href); `export` links it once E3 named it.
+    export_webadmit_id = models.BigIntegerField("WebAdMIT export id")
+    export = models.ForeignKey(Export, on_delete=models.SET_NULL, null=True, blank=True, related_name="files")
+    href = models.CharField(max_length=300)
+    status = models.CharField(max_length=24, choices=STATUS_CHOICES)
+    raw_status = models.CharField(max_length=100, help_text="The status text exactly as WebAdMIT sent it.")
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    gone_at = models.DateTimeField(
+        null=True, blank=True, help_text="When WebAdMIT stopped listing this file (it keeps recent runs only)."
+    )
+    change_seq = models.BigIntegerField(default=0, editable=False)
+    # Failed, unfinished and unknown files sort first on the dashboard; a stored column keeps that order indexable.
+    attention_rank = models.GeneratedField(
+        expression=Case(
+            When(status__in=ATTENTION_STATUSES, then=Value(0)),
+            default=Value(1),
+        ),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+    )
+
+    class Meta:
+        ordering = ["attention_rank", "-first_seen_at", "-webadmit_id"]
+        constraints = [models.UniqueConstraint(fields=["identity", "webadmit_id"], name="file_unique_per_identity")]
+        indexes = [
+            models.Index(fields=["identity", "status"], name="file_identity_status_idx"),
+            models.Index(fields=["status"], name="file_status_idx"),
+            models.Index(fields=["attention_rank", "-first_seen_at", "-webadmit_id"], name="file_dashboard_order_idx"),
+            models.Index(fields=["change_seq"], name="file_change_seq_idx"),
+            models.Index(fields=["gone_at"], name="file_gone_idx", condition=Q(gone_at__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"File {self.webadmit_id} ({self.get_status_display()})"
+
+    @property
+    def status_enum(self) -> FileStatus:
+        return FileStatus(self.status)
+
+
+class StatusChange(models.Model):
+    """One observed transition of a file's status: the history behind 'queued for 12 min'."""
+
+    export_file = models.ForeignKey(ExportFile, on_delete=models.CASCADE, related_name="status_changes")
+    old_status = models.CharField(max_length=24, choices=STATUS_CHOICES, blank=True)
+    new_status = models.CharField(max_length=24, choices=STATUS_CHOICES)
+    raw_status = models.CharField(max_length=100)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["changed_at"], name="status_change_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.old_status or '∅'} → {self.new_status}"
+
+
+class DownloadEvent(models.Model):
+    """Audit of every Download click: who, which file, when, and what happened."""
+
+    Outcome = DownloadOutcome  # the error vocabulary's download outcomes (core.problems)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    export_file = models.ForeignKey(ExportFile, on_delete=models.SET_NULL, null=True, related_name="downloads")
+    file_webadmit_id = models.BigIntegerField("WebAdMIT file id")
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} · file {self.file_webadmit_id} · {self.get_outcome_display()}"
+
+
+class IdentityGrant(models.Model):
+    """Lets one user, or every member of one group, see an identity's files."""
+
+    identity = models.ForeignKey(UserIdentity, on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="identity_grants"
+    )
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, null=True, blank=True, related_name="identity_grants")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, group__isnull=True) | Q(user__isnull=True, group__isnull=False),
+                name="grant_to_user_or_group",
+                violation_error_message="Grant access to either a user or a group (exactly one).",
+            ),
+            models.UniqueConstraint(fields=["identity", "user"], name="grant_unique_user"),
+            models.UniqueConstraint(fields=["identity", "group"], name="grant_unique_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user or self.group} → {self.identity}"
+
+
+class UserPreference(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
+    time_zone = models.CharField(
+        max_length=64, blank=True, help_text="Blank shows times in the institution's zone (TIME_ZONE)."
+    )
+
+    def __str__(self) -> str:
+        return f"Preferences of {self.user}"
+
+
+class ChangeCounter(models.Model):
+    """A single row whose value orders every visible change; pages poll with the last value they saw.
+
+    Taking the next value updates this row inside the writing transaction, so values commit in order and a
+    poll can never skip a change committed later with a smaller number.
+    """
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Change #{self.value}"
+
+    @classmethod
+    def next_value(cls) -> int:
+        """Takes the next value; call it inside the transaction that writes the change it numbers."""
+        if not cls.objects.filter(pk=1).update(value=models.F("value") + 1):
+            cls.objects.get_or_create(pk=1, defaults={"value": 0})
+            cls.objects.filter(pk=1).update(value=models.F("value") + 1)
+        return cls.objects.values_list("value", flat=True).get(pk=1)
+
+
+class EngineHeartbeat(models.Model):
+    """When the beat-driven dispatcher last ran, so pages can say when the worker or beat has stopped."""
+
+    DISPATCHER = "dispatcher"
+
+    name = models.CharField(max_length=50, unique=True)
+    beat_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def last_beat(cls, name: str = DISPATCHER) -> datetime | None:
+        return cls.objects.filter(name=name).values_list("beat_at", flat=True).first()

@@ -1,0 +1,160 @@
+"""The error vocabulary, in one table: each kind of WebAdMIT failure, the state it leaves an identity in, the outcome
+it gives a download, and the words a person reads about it on a banner or a download page.
+
+The kinds are the WebAdMIT client's (`WebAdmitError.kind`); the engine stores them on identities and download
+events, and the pages look their words up here. The client's own message (which call, which HTTP status) is the
+detail kept beside the kind, for the admin and the Identities table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import models
+
+
+class ErrorKind(models.TextChoices):
+    """Why the last call about an identity failed; blank when it did not."""
+
+    NONE = "", "None"
+    KEY_REJECTED = "key_rejected", "API key rejected"
+    NOT_FOUND = "not_found", "Identity not found"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    UNAVAILABLE = "unavailable", "WebAdMIT unavailable"
+    BAD_RESPONSE = "bad_response", "Unexpected response"
+    REQUEST_REJECTED = "request_rejected", "Request rejected"
+
+
+@dataclass(frozen=True)
+class Words:
+    """What a person reads: a title, what happened, and what to do next. `{names}` (the identities affected),
+    `{credential}` (its name) and `{detail}` (the client's message) are filled in where the words are shown."""
+
+    title: str
+    detail: str
+    next_step: str = ""
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """What one kind of failure means for an identity, for a download, and for the person reading about it."""
+
+    pauses: bool  # refreshes of the identity stop until WebAdMIT accepts again: retrying the same call cannot help
+    level: str  # the banner's: "error" needs a person, "warning" passes by itself
+    banner: Words  # about the identities whose refresh failed
+    download_status: int  # the HTTP status of a download refused for this reason
+    download: Words  # about the one file that could not be downloaded
+
+
+MEANINGS: dict[ErrorKind, Meaning] = {
+    ErrorKind.KEY_REJECTED: Meaning(
+        pauses=True,
+        level="error",
+        banner=Words(
+            "WebAdMIT rejected the API key “{credential}”",
+            "Files of {names} are not being refreshed.",
+            "An administrator needs to enter a new key for this credential (Admin → Credentials). "
+            "Refreshes resume by themselves once WebAdMIT accepts it.",
+        ),
+        download_status=502,
+        download=Words(
+            "WebAdMIT rejected the API key",
+            "WebAdMIT rejected the API key for credential “{credential}”, so no download link could be made. "
+            "Until an administrator enters a new key, no file of this credential can be downloaded.",
+        ),
+    ),
+    ErrorKind.NOT_FOUND: Meaning(
+        pauses=True,
+        level="error",
+        banner=Words(
+            "WebAdMIT no longer knows {these_identities}",
+            "WebAdMIT answered that {names} does not exist or has no API Access; this usually happens when an "
+            "admissions cycle ends.",
+            "Ask an administrator to check the user's API Access in WebAdMIT, or to disable the identity here.",
+        ),
+        download_status=410,
+        download=Words(
+            "WebAdMIT no longer has this file",
+            "WebAdMIT keeps files for a limited time (about a week) and this one has gone. Run the export again "
+            "to get a fresh file.",
+        ),
+    ),
+    ErrorKind.RATE_LIMITED: Meaning(
+        pauses=False,
+        level="warning",
+        banner=Words(
+            "WebAdMIT's hourly call limit was reached",
+            "Refreshes of {names} are waiting for the limit to reset.",
+            "Nothing to do: refreshes resume by themselves, more slowly, within the hour.",
+        ),
+        download_status=503,
+        download=Words(
+            "WebAdMIT is busy",
+            "WebAdMIT's hourly limit of calls has been reached for this key. Try again in a few minutes.",
+        ),
+    ),
+    ErrorKind.UNAVAILABLE: Meaning(
+        pauses=False,
+        level="warning",
+        banner=Words(
+            "WebAdMIT is not answering",
+            "The last refresh of {names} could not reach WebAdMIT.",
+            "Nothing to do: refreshes keep retrying. Statuses may be out of date until WebAdMIT answers.",
+        ),
+        download_status=503,
+        download=Words(
+            "WebAdMIT is not answering",
+            "WebAdMIT could not be reached just now, so no download link could be made. Try again in a minute.",
+        ),
+    ),
+    ErrorKind.BAD_RESPONSE: Meaning(
+        pauses=False,
+        level="warning",
+        banner=Words(
+            "WebAdMIT sent an answer that could not be used",
+            "The last refresh of {names} failed: {detail}",
+            "Refreshes keep retrying; if this lasts, tell whoever runs webadmit-dash.",
+        ),
+        download_status=502,
+        download=Words(
+            "WebAdMIT sent an unexpected answer",
+            "WebAdMIT's answer could not be understood, so no download link could be made. Try again in a minute; "
+            "if it keeps happening, tell whoever runs webadmit-dash.",
+        ),
+    ),
+    ErrorKind.REQUEST_REJECTED: Meaning(
+        pauses=True,
+        level="error",
+        banner=Words(
+            "WebAdMIT refused the refresh of {names}",
+            "WebAdMIT said: {detail}",
+            "Retrying cannot help; tell whoever runs webadmit-dash.",
+        ),
+        download_status=502,
+        download=Words(
+            "WebAdMIT refused the request",
+            "WebAdMIT refused to make a download link ({detail}). Tell whoever runs webadmit-dash.",
+        ),
+    ),
+}
+
+# What a Download click ended in: the three outcomes that are not a failed WebAdMIT call, then one per error kind
+# (same value, the download page's title as its label), so the table above is the only list of kinds.
+DownloadOutcome = models.TextChoices(  # type: ignore[misc]  # the functional form: members come from the table
+    "DownloadOutcome",
+    [
+        ("REDIRECTED", ("redirected", "Redirected to the file")),
+        ("NOT_DOWNLOADABLE", ("not_downloadable", "File not downloadable")),
+        ("UNSAFE_URL", ("unsafe_url", "Download address refused")),
+        *((kind.name, (kind.value, meaning.download.title)) for kind, meaning in MEANINGS.items()),
+    ],
+)
+
+
+def kind_of(error_kind: str) -> ErrorKind:
+    """The stored kind for a client error's `kind`; anything this table does not know is an unexpected response."""
+    return ErrorKind(error_kind) if error_kind and error_kind in ErrorKind.values else ErrorKind.BAD_RESPONSE
+
+
+def meaning(kind: str) -> Meaning:
+    return MEANINGS[kind_of(kind)]

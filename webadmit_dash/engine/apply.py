@@ -1,0 +1,356 @@
+"""The apply step: turns what WebAdMIT listed (E6 files, E3 exports) into rows, writing only what changed.
+
+No HTTP and no Celery: the refresh plans a listing (reading only), then applies the plan; tests call these directly.
+Every write is conditional on the state it was computed from, so two applies of the same listing that race each
+other (a redelivered task, an expired lock) still record each transition exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from webadmit_dash.core.models import ChangeCounter, Export, ExportFile, StatusChange, UserIdentity
+from webadmit_dash.webadmit import types
+from webadmit_dash.webadmit.statuses import FileStatus
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What one listing changed. `change_seq` is the sequence stamped on the changes, None when nothing did."""
+
+    created: int = 0
+    transitions: int = 0
+    updated: int = 0
+    gone: int = 0
+    # Whether any listed file is still running: the scheduler's fast/slow switch.
+    running: bool = False
+    # Export ids of listed files that no Export row names yet: the refresh asks E3 for them.
+    unknown_export_ids: frozenset[int] = field(default_factory=frozenset)
+    change_seq: int | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.change_seq is not None
+
+
+@dataclass(frozen=True)
+class ExportsResult:
+    created: int = 0
+    renamed: int = 0
+
+
+class _Row(NamedTuple):
+    """The columns of a stored file the diff needs; far cheaper to load than model instances."""
+
+    pk: int
+    webadmit_id: int
+    export_webadmit_id: int
+    export_id: int | None
+    href: str
+    status: str
+    raw_status: str
+    gone_at: datetime | None
+
+
+@dataclass
+class _Diff:
+    new: list[types.ExportFile] = field(default_factory=list)
+    changed: list[tuple[_Row, types.ExportFile]] = field(default_factory=list)
+    gone: list[_Row] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.new or self.changed or self.gone)
+
+
+@dataclass(frozen=True)
+class ListingPlan:
+    """What one listing would change, worked out by reading only. The refresh plans, asks E3 for the exports the
+    plan cannot name, and only then writes, so that it takes its turn at the write lock once."""
+
+    identity: UserIdentity
+    listing: list[types.ExportFile]
+    diff: _Diff
+    running: bool
+    unknown_export_ids: frozenset[int]
+
+    @property
+    def changes_anything(self) -> bool:
+        return bool(self.diff)
+
+    def unchanged(self) -> ApplyResult:
+        """What applying a plan that changes nothing reports (and all it does)."""
+        return ApplyResult(running=self.running, unknown_export_ids=self.unknown_export_ids)
+
+
+def apply_listing(identity: UserIdentity, listing: list[types.ExportFile], now: datetime) -> ApplyResult:
+    """Brings the identity's files in line with one E6 listing.
+
+    New files are created, each status transition updates its file and adds one StatusChange, files no longer
+    listed are marked gone (never deleted here), and unchanged files are not written at all: when nothing changed
+    this runs a single SELECT and no transaction.
+    """
+    return apply_plan(plan_listing(identity, listing), now)
+
+
+def plan_listing(identity: UserIdentity, listing: list[types.ExportFile]) -> ListingPlan:
+    # WebAdMIT should never list a file twice; if it does, the last entry wins rather than the unique constraint.
+    listed = {item.id: item for item in listing}
+    rows = {row.webadmit_id: row for row in _stored_rows(identity)}
+    diff = _diff(rows, listed)
+    unknown = {item.export_id for item in listed.values() if _unnamed(rows.get(item.id), item)}
+    new_export_ids = {item.export_id for item in diff.new}
+    unknown |= new_export_ids - _export_pks(identity, new_export_ids).keys()
+    running = any(not item.status.is_finished for item in listed.values())
+    return ListingPlan(identity, listing, diff, running, frozenset(unknown))
+
+
+def apply_plan(plan: ListingPlan, now: datetime) -> ApplyResult:
+    """Writes what the plan found changed, in one transaction (a savepoint inside the caller's), or nothing."""
+    try:
+        return _write(plan, now)
+    except IntegrityError:
+        # Another refresh inserted the same new files first (possible only once the refresh lock has expired).
+        # It has committed, so planning again turns our inserts into no-ops.
+        logger.info("Concurrent apply for identity %s; re-reading its files", plan.identity.pk)
+        return _write(plan_listing(plan.identity, plan.listing), now)
+
+
+def _write(plan: ListingPlan, now: datetime) -> ApplyResult:
+    if not plan.changes_anything:
+        return plan.unchanged()
+    identity, diff = plan.identity, plan.diff
+    with transaction.atomic():
+        seq = ChangeCounter.next_value()
+        # Read here rather than when planning: E3 may have named the new files' exports in between.
+        export_pks = _export_pks(identity, {item.export_id for item in diff.new})
+        created = _create(identity, diff.new, export_pks, seq, now)
+        transitions, updated = _update(diff.changed, seq, now)
+        gone = _mark_gone(diff.gone, seq, now)
+        UserIdentity.objects.filter(pk=identity.pk).update(change_seq=seq)
+    identity.change_seq = seq
+    unknown = plan.unknown_export_ids - export_pks.keys()
+    return ApplyResult(created, transitions, updated, gone, plan.running, frozenset(unknown), seq)
+
+
+def _stored_rows(identity: UserIdentity) -> list[_Row]:
+    columns = ("pk", "webadmit_id", "export_webadmit_id", "export_id", "href", "status", "raw_status", "gone_at")
+    return [_Row(*values) for values in ExportFile.objects.filter(identity=identity).values_list(*columns)]
+
+
+def _unnamed(row: _Row | None, item: types.ExportFile) -> bool:
+    """A stored file no Export names yet (new files are checked against the Export table separately)."""
+    return row is not None and (row.export_id is None or row.export_webadmit_id != item.export_id)
+
+
+def _diff(rows: dict[int, _Row], listed: dict[int, types.ExportFile]) -> _Diff:
+    diff = _Diff()
+    for file_id, item in listed.items():
+        row = rows.get(file_id)
+        if row is None:
+            diff.new.append(item)
+        elif (row.status, row.raw_status, row.href, row.export_webadmit_id, row.gone_at) != (
+            item.status.value,
+            item.raw_status,
+            item.href,
+            item.export_id,
+            None,
+        ):
+            diff.changed.append((row, item))
+    diff.gone = [row for file_id, row in rows.items() if file_id not in listed and row.gone_at is None]
+    return diff
+
+
+def _is_transition(old_status: str, old_raw: str, item: types.ExportFile) -> bool:
+    """A new status, or a new text for a status we cannot name; a mere change of spelling is not a transition."""
+    if old_status != item.status.value:
+        return True
+    return item.status is FileStatus.UNKNOWN and old_raw != item.raw_status
+
+
+def _export_pks(identity: UserIdentity, export_ids: set[int]) -> dict[int, int]:
+    if not export_ids:
+        return {}
+    found = Export.objects.filter(identity=identity, webadmit_id__in=export_ids).values_list("webadmit_id", "pk")
+    return dict(found)
+
+
+def _create(
+    identity: UserIdentity, items: list[types.ExportFile], export_pks: dict[int, int], seq: int, now: datetime
+) -> int:
+    """Inserts new files and their first history rows: two bulk statements whatever their number."""
+    if not items:
+        return 0
+    files = ExportFile.objects.bulk_create(
+        ExportFile(
+            identity=identity,
+            webadmit_id=item.id,
+            export_webadmit_id=item.export_id,
+            export_id=export_pks.get(item.export_id),
+            href=item.href,
+            status=item.status.value,
+            raw_status=item.raw_status,
+            first_seen_at=now,
+            status_changed_at=now,
+            change_seq=seq,
+        )
+        for item in items
+    )
+    StatusChange.objects.bulk_create(
+        StatusChange(
+            export_file_id=export_file.pk,
+            old_status="",
+            new_status=export_file.status,
+            raw_status=export_file.raw_status,
+            changed_at=now,
+        )
+        for export_file in files
+    )
+    return len(files)
+
+
+def _update(changed: list[tuple[_Row, types.ExportFile]], seq: int, now: datetime) -> tuple[int, int]:
+    """Updates each changed file only if it still holds the state the diff saw; returns (transitions, updated)."""
+    history: list[StatusChange] = []
+    updated = 0
+    for row, item in changed:
+        fields: dict[str, object] = {
+            "status": item.status.value,
+            "raw_status": item.raw_status,
+            "href": item.href,
+            "export_webadmit_id": item.export_id,
+            "gone_at": None,
+            "change_seq": seq,
+        }
+        transition = _is_transition(row.status, row.raw_status, item)
+        if transition:
+            fields["status_changed_at"] = now
+        if item.export_id != row.export_webadmit_id:
+            fields["export"] = None  # the link is re-made from E3 for the new export id
+        # The condition is what makes a racing or repeated apply harmless: only one of them matches.
+        won = ExportFile.objects.filter(
+            pk=row.pk, status=row.status, raw_status=row.raw_status, gone_at=row.gone_at
+        ).update(**fields)
+        if not won:
+            continue
+        updated += 1
+        if transition:
+            history.append(
+                StatusChange(
+                    export_file_id=row.pk,
+                    old_status=row.status,
+                    new_status=item.status.value,
+                    raw_status=item.raw_status,
+                    changed_at=now,
+                )
+            )
+    StatusChange.objects.bulk_create(history)
+    return len(history), updated - len(history)
+
+
+def _mark_gone(rows: list[_Row], seq: int, now: datetime) -> int:
+    if not rows:
+        return 0
+    return ExportFile.objects.filter(pk__in=[row.pk for row in rows], gone_at__isnull=True).update(
+        gone_at=now, change_seq=seq
+    )
+
+
+def apply_exports(identity: UserIdentity, exports: Iterable[types.Export], now: datetime) -> ExportsResult:
+    """Stores one E3 answer: new exports created, renamed or re-formatted ones updated, and files whose export
+    was unknown linked to it, so every file can show a name. Exports WebAdMIT stops listing are kept, because
+    older files still point at them.
+    """
+    listed = {export.id: export for export in exports}
+    stored = {export.webadmit_id: export for export in Export.objects.filter(identity=identity)}
+    new = [_export_row(identity, item, now) for export_id, item in listed.items() if export_id not in stored]
+    changed = [
+        (stored[export_id], item)
+        for export_id, item in listed.items()
+        if export_id in stored and _export_fields(stored[export_id]) != _export_fields_of(item)
+    ]
+    with transaction.atomic():
+        Export.objects.bulk_create(new)
+        for export, item in changed:
+            export.name, export.list_type, export.format, export.mime_type = _export_fields_of(item)
+            export.save(update_fields=["name", "list_type", "format", "mime_type"])
+        still_listed = [export_id for export_id in listed if export_id in stored]
+        if still_listed:
+            Export.objects.filter(identity=identity, webadmit_id__in=still_listed).update(last_seen_at=now)
+        seq = _link_and_mark_renamed(identity, list(listed), [export for export, _ in changed])
+        identity_fields: dict[str, object] = {"exports_synced_at": now, "exports_checked_at": now}
+        if seq is not None:
+            identity_fields["change_seq"] = seq
+        UserIdentity.objects.filter(pk=identity.pk).update(**identity_fields)
+    identity.exports_synced_at = identity.exports_checked_at = now
+    if seq is not None:
+        identity.change_seq = seq
+    return ExportsResult(created=len(new), renamed=len(changed))
+
+
+def _link_and_mark_renamed(identity: UserIdentity, listed_ids: list[int], renamed: list[Export]) -> int | None:
+    """Links files whose export was unknown and marks the files of renamed exports changed; returns the
+    sequence number used, None when no file changed. New exports alone change nothing a page shows."""
+    unlinked = ExportFile.objects.filter(identity=identity, export__isnull=True, export_webadmit_id__in=listed_ids)
+    if not renamed and not unlinked.exists():
+        return None
+    seq = ChangeCounter.next_value()
+    export_pk = Export.objects.filter(identity=identity, webadmit_id=OuterRef("export_webadmit_id")).values("pk")
+    unlinked.update(export=Subquery(export_pk[:1]), change_seq=seq)
+    if renamed:
+        ExportFile.objects.filter(export__in=renamed).update(change_seq=seq)
+    return seq
+
+
+def _export_fields(export: Export) -> tuple[str, str, str, str]:
+    return export.name, export.list_type, export.format, export.mime_type
+
+
+def _export_fields_of(item: types.Export) -> tuple[str, str, str, str]:
+    return item.name, item.list_type or "", item.format or "", item.mime_type or ""
+
+
+def _export_row(identity: UserIdentity, item: types.Export, now: datetime) -> Export:
+    name, list_type, format_, mime_type = _export_fields_of(item)
+    return Export(
+        identity=identity,
+        webadmit_id=item.id,
+        name=name,
+        list_type=list_type,
+        format=format_,
+        mime_type=mime_type,
+        last_seen_at=now,
+    )
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    status_changes: int
+    gone_files: int
+
+
+def prune_history(now: datetime, *, keep: timedelta, batch_size: int = 1000) -> PruneResult:
+    """Deletes status changes and gone files older than `keep`, a batch per transaction, so that a large backlog
+    never holds one long write lock over the tables the refreshes write to."""
+    cutoff = now - keep
+    changes = _delete_in_batches(StatusChange.objects.filter(changed_at__lt=cutoff), batch_size)
+    files = _delete_in_batches(ExportFile.objects.filter(gone_at__lt=cutoff), batch_size)
+    return PruneResult(status_changes=changes, gone_files=files)
+
+
+def _delete_in_batches(queryset: QuerySet, batch_size: int) -> int:
+    model = queryset.model
+    deleted = 0
+    while batch := list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size]):
+        with transaction.atomic():
+            _, per_model = model.objects.filter(pk__in=batch).delete()  # cascades count separately
+        deleted += per_model.get(model._meta.label, 0)
+    return deleted

@@ -1,0 +1,119 @@
+"""Download on demand: ask WebAdMIT (E5) for a fresh URL, decide whether to follow it, and audit the attempt.
+
+The pre-signed URL is a bearer credential that dies within 30 seconds. It lives only in the return value of
+`prepare_download` until the view puts it in one Location header: it is never stored (the audit keeps the
+outcome, not the URL), logged, or rendered into a page.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+
+from webadmit_dash.core.models import DownloadEvent, ExportFile
+from webadmit_dash.core.problems import DownloadOutcome, kind_of, meaning
+from webadmit_dash.core.validators import is_loopback_host
+from webadmit_dash.engine import credentials
+from webadmit_dash.webadmit.errors import RateLimited, WebAdmitError
+from webadmit_dash.webadmit.statuses import FileStatus
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DownloadAttempt:
+    outcome: str
+    title: str = ""
+    message: str = ""
+    http_status: int = 302
+    retry_after: float | None = None
+    url: str | None = field(default=None, repr=False)
+
+
+def not_downloadable_reason(status: FileStatus) -> str:
+    if status is FileStatus.EMPTY_LIST:
+        return "The export's list matched no applicants, so WebAdMIT made no file. Run it again to try once more."
+    if status is FileStatus.FAILED:
+        return "WebAdMIT could not generate this file: the run failed. Run the export again to get a new file."
+    if not status.is_finished:
+        return "WebAdMIT is still generating this file. The Download button appears as soon as it is ready."
+    return "WebAdMIT has no file to download for this run."
+
+
+def is_followable(url: str) -> bool:
+    """Only https, or plain http to a loopback host (the bundled simulator) when local testing is switched on."""
+    if any(ord(char) < 0x21 or ord(char) == 0x7F for char in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return False
+    if not host or parts.username or parts.password:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and settings.WEBADMIT_ALLOW_LOOPBACK and is_loopback_host(host)
+
+
+def prepare_download(export_file: ExportFile, user: AbstractBaseUser) -> DownloadAttempt:
+    """Mints a fresh download URL for a file the caller already checked the user may see, and audits it."""
+    attempt = _attempt(export_file)
+    DownloadEvent.objects.create(
+        user=user,
+        export_file=export_file,
+        file_webadmit_id=export_file.webadmit_id,
+        outcome=attempt.outcome,
+        message=attempt.message,
+    )
+    if attempt.url is None:
+        logger.info("Download of file %s refused: %s", export_file.webadmit_id, attempt.outcome)
+    return attempt
+
+
+def _attempt(export_file: ExportFile) -> DownloadAttempt:
+    status = export_file.status_enum
+    # Empty List and Failed are final: WebAdMIT cannot have a file, so spare the call (and the rate budget).
+    if status.is_finished and not status.is_downloadable:
+        return _not_downloadable("Nothing to download", status)
+    credential = export_file.identity.credential
+    try:
+        with credentials.client_for(credential) as client:
+            link = client.get_download_link(export_file.export_webadmit_id, export_file.webadmit_id)
+    except WebAdmitError as error:
+        credentials.record_health(credential, error)
+        return _refusal(error, credential.name)
+    credentials.record_health(credential, None)
+    if link.url is None:
+        return _not_downloadable("Not ready to download", link.file.status)
+    if not is_followable(link.url):
+        return DownloadAttempt(
+            DownloadOutcome.UNSAFE_URL,
+            "Download address refused",
+            "WebAdMIT offered a download address that is not a secure (https) link, so it was not followed. "
+            "Tell whoever runs webadmit-dash; nothing was downloaded.",
+            http_status=502,
+        )
+    return DownloadAttempt(DownloadOutcome.REDIRECTED, url=link.url)
+
+
+def _not_downloadable(title: str, status: FileStatus) -> DownloadAttempt:
+    # 409: the file exists but WebAdMIT has nothing to give for it.
+    return DownloadAttempt(DownloadOutcome.NOT_DOWNLOADABLE, title, not_downloadable_reason(status), http_status=409)
+
+
+def _refusal(error: WebAdmitError, credential_name: str) -> DownloadAttempt:
+    """The page for a failed E5, in the words of the error table."""
+    words = meaning(error.kind).download
+    return DownloadAttempt(
+        kind_of(error.kind),
+        words.title,
+        words.detail.format(credential=credential_name, detail=error.message),
+        http_status=meaning(error.kind).download_status,
+        retry_after=error.retry_after if isinstance(error, RateLimited) else None,
+    )

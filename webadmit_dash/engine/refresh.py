@@ -1,0 +1,265 @@
+"""One refresh of one identity: take its lock, call WebAdMIT (E6, and E3 when names are missing), apply the
+result, and record what happened where pages can show it. A plain function; the Celery task only calls it.
+
+Every call is made before anything is written, and whatever fails, nothing already known is deleted or
+overwritten: a failure only writes the identity's error state and schedule (and, for a rejected key or a rate
+limit, the credential's). A failed E3 alone does not fail the refresh: the statuses E6 gave are stored, and files
+whose export has no name yet show its id until E3 answers.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from webadmit_dash.core.models import ChangeCounter, Credential, UserIdentity
+from webadmit_dash.core.problems import MEANINGS, ErrorKind, kind_of
+from webadmit_dash.engine import apply, credentials, schedule
+from webadmit_dash.webadmit.client import WebAdmitClient
+from webadmit_dash.webadmit.errors import KeyRejected, RateLimited, WebAdmitError
+from webadmit_dash.webadmit.types import Export
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(enum.StrEnum):
+    REFRESHED = "refreshed"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # locked by another refresh, paused, disabled or deleted
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    identity_id: int
+    outcome: Outcome
+    applied: apply.ApplyResult | None = None
+    error: WebAdmitError | None = None
+    calls: int = 0
+    # E3's failure in a refresh that stored E6's statuses anyway.
+    exports_error: WebAdmitError | None = None
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """What a refresh got from WebAdMIT before writing anything."""
+
+    plan: apply.ListingPlan
+    exports: list[Export] | None = None  # E3's answer; None when not asked or when it failed
+    exports_error: WebAdmitError | None = None
+
+
+def refresh_time_limit() -> int:
+    """Seconds a refresh can take at most: two calls (E6, E3), each bounded by the client's connect and read
+    timeouts, plus a little for the database. The task's time limits and the lock's lifetime derive from it."""
+    return 2 * (settings.WEBADMIT_CONNECT_TIMEOUT + settings.WEBADMIT_READ_TIMEOUT) + 5
+
+
+def lock_ttl() -> timedelta:
+    # Outlives the task's hard time limit, so a lock is never taken over from a refresh that is still running;
+    # short enough that the lock of a worker killed mid-refresh frees itself soon.
+    return timedelta(seconds=refresh_time_limit() + 10)
+
+
+def refresh_identity(identity_id: int, *, now: datetime | None = None) -> RefreshOutcome:
+    """Refreshes one identity's export files, unless another refresh of it is running (then it does nothing)."""
+    now = now or timezone.now()
+    token = _acquire_lock(identity_id, now)
+    if token is None:
+        # Frees this delivery's dedup mark, so the dispatcher or "Refresh now" can queue the identity again.
+        UserIdentity.objects.filter(pk=identity_id).update(refresh_queued_at=None)
+        return RefreshOutcome(identity_id, Outcome.SKIPPED)
+    try:
+        identity = UserIdentity.objects.select_related("credential").get(pk=identity_id)
+        return _refresh_locked(identity, token, now)
+    except BaseException:
+        # A bug, a lost database or the task's soft time limit: retry later rather than on the next dispatch,
+        # so a refresh that always crashes cannot loop.
+        _record_crash(identity_id, token, now)
+        raise
+
+
+def _acquire_lock(identity_id: int, now: datetime) -> datetime | None:
+    """Takes the identity's refresh lock with one conditional UPDATE (atomic on SQLite and PostgreSQL alike);
+    returns the lock's expiry, which doubles as the token that proves ownership later."""
+    until = now + lock_ttl()
+    taken = (
+        UserIdentity.objects.filter(pk=identity_id, enabled=True, paused=False)
+        .filter(Q(refreshing_until__isnull=True) | Q(refreshing_until__lte=now))
+        .update(refreshing_until=until, refresh_queued_at=None)
+    )
+    return until if taken else None
+
+
+def _refresh_locked(identity: UserIdentity, token: datetime, now: datetime) -> RefreshOutcome:
+    credential = identity.credential
+    with credentials.client_for(credential) as client:
+        try:
+            fetched = _fetch(client, identity, now)
+        except WebAdmitError as error:
+            _store_rate_sample(credential, client, now)
+            _record_failure(identity, error, token, now)
+            logger.info("Refresh of identity %s failed: %s", identity.pk, error.kind)
+            return RefreshOutcome(identity.pk, Outcome.FAILED, error=error, calls=client.calls_made)
+        _store_rate_sample(credential, client, now)
+        if isinstance(fetched.exports_error, RateLimited):
+            # E6 was answered but WebAdMIT wants the key to slow down: the whole credential backs off as after
+            # any 429, and this identity's statuses are stored all the same.
+            wait = schedule.rate_limited_wait(identity, fetched.exports_error.retry_after, failures=1)
+            _note_rate_limited(credential, until=now + wait, now=now)
+        result = _record_success(identity, fetched, token, now)
+        return RefreshOutcome(
+            identity.pk, Outcome.REFRESHED, applied=result, calls=client.calls_made, exports_error=fetched.exports_error
+        )
+
+
+def _fetch(client: WebAdmitClient, identity: UserIdentity, now: datetime) -> _Fetched:
+    """E6, planned against what is stored; then E3 when the plan meets exports nothing names (or hourly). Both
+    calls come before anything is written. A failed E6 fails the refresh; a failed E3 only leaves names missing
+    for now, because fresh statuses matter more than names (E3 is asked again a minute later)."""
+    plan = apply.plan_listing(identity, client.list_export_files(identity.webadmit_id))
+    if not schedule.exports_due(identity, plan.unknown_export_ids, now):
+        return _Fetched(plan)
+    try:
+        exports = client.list_exports(identity.webadmit_id)
+    except WebAdmitError as error:
+        logger.warning("Export names for identity %s could not be read; storing its statuses: %s", identity.pk, error)
+        return _Fetched(plan, exports_error=error)
+    return _Fetched(plan, exports)
+
+
+def _store_rate_sample(credential: Credential, client: WebAdmitClient, now: datetime) -> None:
+    remaining = client.rate_limit.remaining if client.rate_limit else None
+    if remaining is not None and schedule.should_store_rate_sample(credential, remaining, now):
+        credentials.store_rate_sample(credential, remaining, now)
+
+
+def _note_rate_limited(credential: Credential, *, until: datetime, now: datetime) -> None:
+    credentials.note_rate_limited(credential, until=until, factor=schedule.rate_limited_factor(credential), now=now)
+
+
+def _was_visibly_unwell(identity: UserIdentity) -> bool:
+    """Whether a page shows this identity as failing, stale or never refreshed: a success must then tell it."""
+    return bool(
+        identity.error_kind
+        or identity.consecutive_failures
+        or identity.last_success_at is None
+        or identity.last_success_at != identity.last_attempt_at
+    )
+
+
+def _record_success(identity: UserIdentity, fetched: _Fetched, token: datetime, now: datetime) -> apply.ApplyResult:
+    plan, exports = fetched.plan, fetched.exports
+    fields: dict[str, object] = {
+        "refreshing_until": None,
+        "last_attempt_at": now,
+        "last_success_at": now,
+        "next_refresh_at": schedule.next_refresh_at(identity, running=plan.running, now=now),
+    }
+    if fetched.exports_error is not None:
+        # A failed E3 counts as asked, so it is not asked again within the minute (an answered one is stored by
+        # apply_exports, which stamps the same field).
+        fields["exports_checked_at"] = now
+    if identity.error_kind or identity.error_message or identity.consecutive_failures:
+        # Only an error there is to clear: read after our lock was taken, a clean identity can since have been
+        # given one only by a sibling's pause, which the CASE would keep anyway. Most refreshes find nothing to
+        # clear and skip compiling three CASEs (most of the CPU this UPDATE costs).
+        fields["error_kind"] = _unless_paused("error_kind", ErrorKind.NONE)
+        fields["error_message"] = _unless_paused("error_message", "")
+        fields["consecutive_failures"] = _unless_paused("consecutive_failures", 0)
+    unwell = _was_visibly_unwell(identity)
+    if not plan.changes_anything and exports is None and not unwell:
+        # The usual case, nothing changed: this UPDATE is the only row the whole refresh writes.
+        _release_with(identity.pk, token, fields)
+        result = plan.unchanged()
+    else:
+        # Everything in one transaction: on SQLite, one turn at the database's single write lock.
+        with transaction.atomic():
+            if exports is not None:
+                apply.apply_exports(identity, exports, now)
+            result = apply.apply_plan(plan, now)
+            if unwell:
+                # Committed together with the files, so their sequence number covers the identity's state too.
+                fields["change_seq"] = result.change_seq or ChangeCounter.next_value()
+            _release_with(identity.pk, token, fields)
+    if identity.credential.health != Credential.Health.OK:
+        # Also resumes identities paused by an earlier key rejection: the key evidently works now.
+        credentials.record_health(identity.credential, None)
+    return result
+
+
+def _unless_paused(field: str, value: object) -> Case:
+    # A sibling's refresh may have paused this identity while ours ran (the key was rejected): its error stays
+    # until the key is fixed, or resume_identities would not know to resume it.
+    output_field = UserIdentity._meta.get_field(field)
+    return Case(When(paused=True, then=F(field)), default=Value(value), output_field=output_field)
+
+
+def _record_failure(identity: UserIdentity, error: WebAdmitError, token: datetime, now: datetime) -> None:
+    failures = identity.consecutive_failures + 1
+    kind = kind_of(error.kind)
+    fields: dict[str, object] = {
+        "refreshing_until": None,
+        "last_attempt_at": now,
+        "error_kind": kind,
+        "error_message": error.message,
+        "consecutive_failures": failures,
+    }
+    if isinstance(error, RateLimited):
+        wait = schedule.rate_limited_wait(identity, error.retry_after, failures)
+        _note_rate_limited(identity.credential, until=now + wait, now=now)
+        fields["next_refresh_at"] = now + wait
+    elif MEANINGS[kind].pauses:
+        # A rejected key, an identity WebAdMIT does not know, a refused request: retrying the same call cannot
+        # help, so the identity pauses with the message that says what to do.
+        fields["paused"] = True
+    else:
+        fields["next_refresh_at"] = now + schedule.backoff_delay(identity, failures)
+    with transaction.atomic():
+        seq = ChangeCounter.next_value()
+        fields["change_seq"] = seq
+        _release_with(identity.pk, token, fields)
+        if isinstance(error, KeyRejected):
+            _pause_siblings(identity, error, seq)
+    if isinstance(error, KeyRejected):
+        credentials.record_health(identity.credential, error)
+
+
+def _pause_siblings(identity: UserIdentity, error: KeyRejected, seq: int) -> None:
+    """One key covers all of its user's identities: when it is rejected they all pause, keeping what they showed."""
+    UserIdentity.objects.filter(credential_id=identity.credential_id, enabled=True, paused=False).exclude(
+        pk=identity.pk
+    ).update(paused=True, error_kind=ErrorKind.KEY_REJECTED, error_message=error.message, change_seq=seq)
+
+
+def _release_with(identity_id: int, token: datetime, fields: dict[str, object]) -> None:
+    """Writes the outcome and frees the lock in one UPDATE, only if this refresh still holds the lock."""
+    if not UserIdentity.objects.filter(pk=identity_id, refreshing_until=token).update(**fields):
+        # The lock expired and another refresh took over; its outcome is as good as ours. The files we applied
+        # are safe either way: every write of the apply step is conditional.
+        logger.warning("Refresh of identity %s outlived its lock; its outcome was not recorded", identity_id)
+
+
+def _record_crash(identity_id: int, token: datetime, now: datetime) -> None:
+    try:
+        identity = UserIdentity.objects.get(pk=identity_id)
+        failures = identity.consecutive_failures + 1
+        _release_with(
+            identity_id,
+            token,
+            {
+                "refreshing_until": None,
+                "last_attempt_at": now,
+                "consecutive_failures": failures,
+                "next_refresh_at": now + schedule.backoff_delay(identity, failures),
+            },
+        )
+    except Exception:
+        # The lock then simply expires; the original error is what matters and is re-raised by the caller.
+        logger.exception("Could not release the refresh lock of identity %s", identity_id)

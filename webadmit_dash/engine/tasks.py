@@ -1,0 +1,67 @@
+"""Celery tasks: thin, keyword-only and id-based; the work is done by plain functions tested without Celery.
+
+Failed refreshes are not retried with Celery's `retry()`. `refresh.refresh_identity` records the failure and
+schedules the next attempt (exponential backoff with jitter, or WebAdMIT's Retry-After) in `next_refresh_at`, and
+the dispatcher sends it when due. One place decides timing, the rate budget sees every attempt, and a pending retry
+survives a worker restart because it lives in the database rather than in a broker message's countdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from webadmit_dash.engine import apply, refresh, schedule
+
+logger = logging.getLogger(__name__)
+
+_REFRESH_LIMIT = refresh.refresh_time_limit()
+
+
+@shared_task(name="webadmit_dash.engine.tasks.dispatch_due_refreshes", acks_late=False, ignore_result=True)
+def dispatch_due_refreshes() -> int:
+    """Beat runs this every few seconds: one refresh task per identity that is due. Not acknowledged late: if
+    it is lost, the next beat a few seconds later does the same work."""
+    now = timezone.now()
+    schedule.update_cadence_factors(now)
+    identity_ids = schedule.claim_due_identities(now)
+    for identity_id in identity_ids:
+        enqueue_refresh(identity_id)
+    schedule.record_heartbeat(now)
+    return len(identity_ids)
+
+
+@shared_task(
+    name="webadmit_dash.engine.tasks.run_refresh",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=_REFRESH_LIMIT,
+    time_limit=_REFRESH_LIMIT + 5,
+    ignore_result=True,
+)
+def run_refresh(*, identity_id: int) -> str:
+    """One refresh of one identity, in the background. Acknowledged late, so a worker lost mid-refresh leaves the
+    message to be delivered again; a delivery after the work was done is harmless (per-identity lock, conditional
+    writes).
+
+    The time limits bind under the prefork pool; a thread cannot be interrupted, so under `--pool=threads` the
+    client's connect and read timeouts are what bound a refresh, which is what refresh_time_limit() counts on.
+    """
+    return refresh.refresh_identity(identity_id).outcome.value
+
+
+@shared_task(name="webadmit_dash.engine.tasks.prune_history", ignore_result=True)
+def prune_history() -> dict[str, int]:
+    keep = timedelta(days=settings.WEBADMIT_RETENTION_DAYS)
+    result = apply.prune_history(timezone.now(), keep=keep)
+    logger.info("Pruned %s status changes and %s gone files", result.status_changes, result.gone_files)
+    return {"status_changes": result.status_changes, "gone_files": result.gone_files}
+
+
+def enqueue_refresh(identity_id: int) -> None:
+    """Sends a refresh once the current transaction commits, so the worker sees what the caller just wrote."""
+    run_refresh.delay_on_commit(identity_id=identity_id)

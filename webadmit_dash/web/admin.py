@@ -1,0 +1,232 @@
+"""The admin: where credentials, identities and access are configured, and everything else inspected."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from webadmit_dash.core.models import (
+    Credential,
+    DownloadEvent,
+    Export,
+    ExportFile,
+    IdentityGrant,
+    StatusChange,
+    UserIdentity,
+    UserPreference,
+)
+from webadmit_dash.engine import credentials, on_demand
+from webadmit_dash.webadmit.errors import WebAdmitError
+
+admin.site.site_header = "webadmit-dash administration"
+admin.site.site_title = "webadmit-dash admin"
+admin.site.index_title = "Credentials, identities and access"
+
+
+class CredentialForm(forms.ModelForm):
+    # Write-only: the stored key is never rendered back, not even into the password input's value.
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="The 32-character key from WebAdMIT. Leave blank when editing to keep the current key.",
+    )
+
+    class Meta:
+        model = Credential
+        fields = ["name", "base_url", "api_key", "rate_limit_per_hour"]
+
+    def clean_api_key(self) -> str:
+        api_key = self.cleaned_data["api_key"]
+        if not api_key and not self.instance.api_key_encrypted:
+            raise forms.ValidationError("Enter the API key for this credential.")
+        if api_key and (len(api_key) < 16 or any(char.isspace() for char in api_key)):
+            raise forms.ValidationError("This does not look like a WebAdMIT API key (32 letters and digits).")
+        return api_key
+
+    def save(self, commit: bool = True) -> Credential:
+        credential = super().save(commit=False)
+        new_key = self.cleaned_data.get("api_key")
+        if new_key:
+            credential.set_api_key(new_key)
+            credential.health = Credential.Health.UNCHECKED
+            credential.last_error = ""
+        if commit:
+            credential.save()
+        return credential
+
+
+@admin.register(Credential)
+class CredentialAdmin(admin.ModelAdmin):
+    form = CredentialForm
+    list_display = ["name", "base_url", "masked_api_key", "health", "last_checked_at", "identity_count"]
+    list_filter = ["health"]
+    search_fields = ["name"]
+    readonly_fields = ["masked_api_key", "health", "last_error", "last_checked_at", "rate_limit_remaining"]
+    actions = ["test_connection", "import_identities"]
+
+    @admin.display(description="API key")
+    def masked_api_key(self, credential: Credential) -> str:
+        return credential.masked_api_key
+
+    @admin.display(description="Identities")
+    def identity_count(self, credential: Credential) -> int:
+        return credential.identities.count()
+
+    def save_model(self, request: HttpRequest, obj: Credential, form: CredentialForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and form.cleaned_data.get("api_key"):
+            resumed = credentials.resume_identities(obj)
+            if resumed:
+                self.message_user(request, f"New key saved; {resumed} paused identities will refresh again.")
+
+    @admin.action(description="Test connection")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Credential]) -> None:
+        for credential in queryset:
+            try:
+                identities = credentials.test_connection(credential)
+            except WebAdmitError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"'{credential.name}': the key works and sees {len(identities)} user identities."
+                )
+
+    @admin.action(description="Import identities")
+    def import_identities(self, request: HttpRequest, queryset: QuerySet[Credential]) -> None:
+        for credential in queryset:
+            try:
+                result = credentials.import_identities(credential)
+            except WebAdmitError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(request, f"'{credential.name}': identities imported ({result}).")
+
+
+class IdentityGrantInline(admin.TabularInline):
+    model = IdentityGrant
+    extra = 1
+    autocomplete_fields = ["user", "group"]
+    verbose_name = "who may see this identity"
+    verbose_name_plural = "who may see this identity (users or groups)"
+
+
+@admin.register(UserIdentity)
+class UserIdentityAdmin(admin.ModelAdmin):
+    list_display = [
+        "display_name",
+        "webadmit_id",
+        "credential",
+        "enabled",
+        "paused",
+        "last_success_at",
+        "error_message",
+    ]
+    list_filter = ["enabled", "paused", "error_kind", "credential", "association", "cycle"]
+    search_fields = ["label", "association", "organization", "institution", "cycle", "=webadmit_id"]
+    list_select_related = ["credential"]
+    inlines = [IdentityGrantInline]
+    fieldsets = [
+        (None, {"fields": ["credential", "webadmit_id", "label", "enabled"]}),
+        ("From WebAdMIT", {"fields": ["type", "association", "institution", "organization", "cycle"]}),
+        ("Refresh cadence (seconds; blank uses the site default)", {"fields": ["fast_interval", "slow_interval"]}),
+        (
+            "Refresh state",
+            {
+                "fields": [
+                    "paused",
+                    "error_kind",
+                    "error_message",
+                    "consecutive_failures",
+                    "last_attempt_at",
+                    "last_success_at",
+                    "next_refresh_at",
+                    "missing_upstream_since",
+                ]
+            },
+        ),
+    ]
+    readonly_fields = ["error_kind", "error_message", "consecutive_failures", "last_attempt_at", "last_success_at"]
+    actions = ["refresh_now"]
+
+    @admin.action(description="Refresh now")
+    def refresh_now(self, request: HttpRequest, queryset: QuerySet[UserIdentity]) -> None:
+        identities = list(queryset)
+        queued = sum(on_demand.request_refresh(identity) for identity in identities)
+        if queued:
+            self.message_user(request, f"Refresh queued for {queued} of {len(identities)} identities.")
+        if queued < len(identities):
+            self.message_user(
+                request,
+                f"{len(identities) - queued} not queued: a refresh is already queued, the identity is paused or "
+                "disabled (fix what its error says, then un-pause it), or WebAdMIT's rate limit is being waited out.",
+                messages.WARNING,
+            )
+
+
+@admin.register(Export)
+class ExportAdmin(admin.ModelAdmin):
+    list_display = ["name", "webadmit_id", "identity", "format", "mime_type", "last_seen_at"]
+    list_filter = ["format"]
+    search_fields = ["name", "=webadmit_id"]
+    list_select_related = ["identity"]
+    readonly_fields = ["identity", "webadmit_id", "name", "list_type", "format", "mime_type", "last_seen_at"]
+
+
+class StatusChangeInline(admin.TabularInline):
+    model = StatusChange
+    extra = 0
+    can_delete = False
+    readonly_fields = ["old_status", "new_status", "raw_status", "changed_at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the refresh engine or the audit: inspectable, never edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(ExportFile)
+class ExportFileAdmin(ReadOnlyAdmin):
+    list_display = ["webadmit_id", "export", "identity", "status", "raw_status", "first_seen_at", "gone_at"]
+    list_filter = ["status", "identity__association", "identity__cycle"]
+    search_fields = ["=webadmit_id", "export__name"]
+    list_select_related = ["identity", "export"]
+    inlines = [StatusChangeInline]
+
+
+@admin.register(StatusChange)
+class StatusChangeAdmin(ReadOnlyAdmin):
+    list_display = ["export_file", "old_status", "new_status", "raw_status", "changed_at"]
+    list_filter = ["new_status"]
+    date_hierarchy = "changed_at"
+
+
+@admin.register(DownloadEvent)
+class DownloadEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "file_webadmit_id", "outcome", "message"]
+    list_filter = ["outcome"]
+    search_fields = ["=file_webadmit_id", "user__username"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(IdentityGrant)
+class IdentityGrantAdmin(admin.ModelAdmin):
+    list_display = ["identity", "user", "group"]
+    autocomplete_fields = ["identity", "user", "group"]
+
+
+@admin.register(UserPreference)
+class UserPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["user", "time_zone"]
+    autocomplete_fields = ["user"]

@@ -1,0 +1,107 @@
+"""The Recent Files filters: what the page (and its poll) is narrowed to, read from the URL's query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from django.http import QueryDict
+
+from webadmit_dash.core.models import STATUS_CHOICES, UserIdentity
+
+
+@dataclass(frozen=True)
+class FileFilters:
+    """What the Recent Files page is narrowed to; every field lives in the URL so views can be shared.
+
+    A bookmarked or shared URL can carry anything, so unknown values are dropped rather than failing the page,
+    except an identity, CAS or cycle the user may not see: those filter to nothing, so a guessed id reveals
+    nothing and a shared link never silently widens into a different list.
+    """
+
+    statuses: tuple[str, ...] = ()
+    identity: int | None = None
+    association: str = ""
+    cycle: str = ""
+    q: str = ""
+    expired: bool = False
+    refused: bool = field(default=False, compare=False)
+
+    @classmethod
+    def parse(cls, params: QueryDict, identities: Sequence[UserIdentity]) -> FileFilters:
+        """Reads the filters from a URL's query, checked against the identities the user may see.
+
+        Not a Django form: a superuser's identity list has hundreds of choices, and a form would normalise and
+        validate them all on every page view and poll.
+        """
+        asked = set(params.getlist("status"))
+        identity, association, cycle = (params.get(name, "").strip() for name in ("identity", "association", "cycle"))
+        visible_pks = {str(i.pk) for i in identities}
+        refused = bool(
+            (identity and identity not in visible_pks)
+            or (association and association not in {i.association for i in identities})
+            or (cycle and cycle not in {i.cycle for i in identities})
+        )
+        return cls(
+            statuses=tuple(status for status, _ in STATUS_CHOICES if status in asked),
+            identity=int(identity) if identity in visible_pks else None,
+            association=association if not refused else "",
+            cycle=cycle if not refused else "",
+            q=params.get("q", "").strip()[:100],
+            expired=params.get("expired", "") not in ("", "0"),
+            refused=refused,
+        )
+
+    @property
+    def scoped(self) -> bool:
+        """Whether the filters narrow the identities (rather than listing every visible one)."""
+        return bool(self.identity or self.association or self.cycle or self.refused)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.scoped or self.statuses or self.q or self.expired)
+
+    def params(self, *, without_status: bool = False) -> list[tuple[str, str]]:
+        """The query parameters that reproduce these filters (empty ones left out, for short URLs)."""
+        pairs: list[tuple[str, str]] = []
+        if self.q:
+            pairs.append(("q", self.q))
+        if not without_status:
+            pairs.extend(("status", status) for status in self.statuses)
+        if self.identity:
+            pairs.append(("identity", str(self.identity)))
+        if self.association:
+            pairs.append(("association", self.association))
+        if self.cycle:
+            pairs.append(("cycle", self.cycle))
+        if self.expired:
+            pairs.append(("expired", "1"))
+        return pairs
+
+    def querystring(self, *extra: tuple[str, str]) -> str:
+        return urlencode([*self.params(), *extra])
+
+    def identity_ids(self, identities: Sequence[UserIdentity]) -> list[int]:
+        """The visible identities these filters keep; computed in memory from the list the page loads anyway."""
+        if self.refused:
+            return []
+        return [
+            identity.pk
+            for identity in identities
+            if (self.identity is None or identity.pk == self.identity)
+            and (not self.association or identity.association == self.association)
+            and (not self.cycle or identity.cycle == self.cycle)
+        ]
+
+    def choices(self, identities: Sequence[UserIdentity]) -> dict[str, list[tuple[str, str, bool]]]:
+        """(value, label, selected) for the identity, CAS and cycle selects."""
+        associations = sorted({i.association for i in identities if i.association})
+        cycles = sorted({i.cycle for i in identities if i.cycle}, reverse=True)
+        return {
+            "identity": [("", "All identities", not self.identity)]
+            + [(str(i.pk), i.display_name, i.pk == self.identity) for i in identities],
+            "association": [("", "All CAS", not self.association)]
+            + [(a, a, a == self.association) for a in associations],
+            "cycle": [("", "All cycles", not self.cycle)] + [(c, c, c == self.cycle) for c in cycles],
+        }

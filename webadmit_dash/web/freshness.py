@@ -1,0 +1,156 @@
+"""Freshness and problems: how recently each identity was refreshed, and the banners saying what is wrong.
+
+Both pages show them: Recent Files as a strip of the identities needing attention first, the Identities page as
+its whole table; the banners say, in plain words, what is wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.urls import reverse
+
+from webadmit_dash.core.models import Credential, EngineHeartbeat, UserIdentity
+from webadmit_dash.core.problems import ErrorKind, kind_of, meaning
+from webadmit_dash.web.templatetags.display import describe_span
+
+# Identities shown in the freshness strip; the rest are one click away on the Identities page.
+SOURCES_SHOWN = 6
+
+
+@dataclass(frozen=True)
+class Source:
+    """One identity as the freshness strip shows it."""
+
+    identity: UserIdentity
+    state: str  # ok | late | error | paused | new
+    note: str
+    busy: bool  # a refresh is queued or running right now
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.state in {"error", "paused", "late"}
+
+    @property
+    def label(self) -> str:
+        """The state on its own, where the time of the last refresh has a column of its own: the strip's notes
+        for these two states lead into that time ("Late: last refreshed 2 h ago")."""
+        return {"ok": "Up to date", "late": "Late"}.get(self.state, self.note)
+
+
+def _source(identity: UserIdentity, now: datetime, default_slow: int) -> Source:
+    busy = bool(identity.refresh_queued_at or (identity.refreshing_until and identity.refreshing_until > now))
+    kind = kind_of(identity.error_kind).label if identity.error_kind else ""
+    if identity.paused:
+        return Source(identity, "paused", f"Paused ({kind})" if kind else "Paused", busy)
+    if identity.error_kind:
+        return Source(identity, "error", f"Last refresh failed ({kind})", busy)
+    if identity.last_success_at is None:
+        return Source(identity, "new", "Not refreshed yet", busy)
+    # Three missed slow refreshes, plus a minute of slack, before an identity calls itself late.
+    late_after = timedelta(seconds=3 * (identity.slow_interval or default_slow) + 60)
+    if now - identity.last_success_at > late_after:
+        return Source(identity, "late", "Late: last refreshed", busy)
+    return Source(identity, "ok", "Refreshed", busy)
+
+
+def sources(identities: Sequence[UserIdentity], now: datetime, limit: int | None) -> list[Source]:
+    default_slow = settings.WEBADMIT_SLOW_INTERVAL  # read once: settings lookups add up over 500 identities
+    sources = [_source(identity, now, default_slow) for identity in identities]
+    if limit is None or len(sources) <= limit:
+        return sources
+    # Too many to show: those needing attention first, then the least recently refreshed.
+    oldest = datetime.min.replace(tzinfo=UTC)
+    sources.sort(key=lambda s: (not s.needs_attention, s.identity.last_success_at or oldest))
+    return sources[:limit]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A banner: what is wrong, in plain words, and what to do about it."""
+
+    level: str  # "error" or "warning"
+    title: str
+    detail: str
+    next_step: str
+    link: str = ""
+    link_text: str = ""
+
+
+def _names(identities: Sequence[UserIdentity], shown: int = 3) -> str:
+    names = [identity.display_name for identity in identities[:shown]]
+    if len(identities) > shown:
+        names.append(f"{len(identities) - shown} more")
+    return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
+
+
+def problems(
+    identities: Sequence[UserIdentity], credentials: Mapping[int, Credential], now: datetime, user: User
+) -> list[Problem]:
+    """The banners for these identities; `credentials` maps their credential ids (common.credentials)."""
+    problems: list[Problem] = []
+    beat = EngineHeartbeat.last_beat()
+    late_after = timedelta(seconds=max(60, 6 * settings.WEBADMIT_DISPATCH_EVERY))
+    if identities and beat is None:
+        problems.append(
+            Problem(
+                "warning",
+                "Refreshes have not started",
+                "The background worker has not checked in yet, so the statuses below are only as fresh as "
+                "the last refresh.",
+                "If this lasts more than a minute, ask whoever runs webadmit-dash to start the worker with beat "
+                "(celery -A webadmit_dash worker --beat).",
+            )
+        )
+    elif identities and now - beat > late_after:
+        problems.append(
+            Problem(
+                "error",
+                "Refreshes are late",
+                f"The background worker last checked in {describe_span((now - beat).total_seconds())} ago, so "
+                "the statuses below may be out of date.",
+                "Ask whoever runs webadmit-dash to check that the worker and beat are running. This page "
+                "catches up by itself once they are.",
+            )
+        )
+
+    by_kind: dict[tuple[str, int], list[UserIdentity]] = defaultdict(list)
+    for identity in identities:
+        kind = identity.error_kind
+        if not kind and credentials[identity.credential_id].health == Credential.Health.KEY_REJECTED:
+            kind = ErrorKind.KEY_REJECTED
+        if kind:
+            # A rejected key affects all of its identities: one banner per credential, not one per identity.
+            group = identity.credential_id if kind == ErrorKind.KEY_REJECTED else 0
+            by_kind[(kind, group)].append(identity)
+    for (kind, _), affected in by_kind.items():
+        problems.append(_identity_problem(kind, affected, credentials[affected[0].credential_id], user))
+    return problems
+
+
+def _identity_problem(kind: str, affected: Sequence[UserIdentity], credential: Credential, user: User) -> Problem:
+    """The banner for identities that failed alike, in the words of the error table (core.problems)."""
+    explained = meaning(kind)
+    fill = {
+        "names": _names(affected),
+        "credential": credential.name,
+        "detail": affected[0].error_message or "unexpected response",
+        "these_identities": "these identities" if len(affected) > 1 else "this identity",
+    }
+    link = ""
+    if kind == ErrorKind.KEY_REJECTED and user.is_staff and user.has_perm("dashboard.change_credential"):
+        link = reverse("admin:dashboard_credential_change", args=[credential.pk])
+    words = explained.banner
+    return Problem(
+        explained.level,
+        words.title.format(**fill),
+        words.detail.format(**fill),
+        words.next_step.format(**fill),
+        link=link,
+        link_text="Update the key" if link else "",
+    )

@@ -1,0 +1,18 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from webadmit_dash.web import views
+
+urlpatterns = [
+    path("", views.recent_files, name="recent_files"),
+    path("files/poll/", views.poll_files, name="poll_files"),
+    path("files/<int:pk>/download/", views.download_file, name="download_file"),
+    path("files/<int:pk>/run-again/", views.run_again, name="run_again"),
+    path("identities/", views.identity_list, name="identities"),
+    path("identities/<int:pk>/refresh/", views.refresh_now, name="refresh_now"),
+    path("preferences/", views.preferences, name="preferences"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+]

@@ -1,0 +1,30 @@
+"""The Preferences page: the user's own settings, such as the time zone the pages show times in."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from webadmit_dash.core.models import UserPreference
+from webadmit_dash.web.common import AuthenticatedHttpRequest
+from webadmit_dash.web.forms import PreferencesForm
+from webadmit_dash.web.signals import TIME_ZONE_SESSION_KEY
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
+    preference = UserPreference.objects.filter(user=request.user).first() or UserPreference(user=request.user)
+    form = PreferencesForm(request.POST or None, instance=preference)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        if preference.time_zone:
+            request.session[TIME_ZONE_SESSION_KEY] = preference.time_zone
+        else:
+            request.session.pop(TIME_ZONE_SESSION_KEY, None)
+        messages.success(request, "Preferences saved.")
+        return redirect("preferences")
+    return render(request, "registration/preferences.html", {"form": form})

@@ -1,0 +1,217 @@
+"""The Recent Files page and its live poll: the full page, its htmx fragments, and what changed since.
+
+A page tells its poller, in the poller's URL, the version it shows and which rows are on screen; the poll answers
+204 when nothing changed, else only the changed rows and the page's summary, out of band.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth.models import User
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django_htmx.http import push_url
+
+from webadmit_dash.core import access
+from webadmit_dash.core.models import ExportFile
+from webadmit_dash.web import common, freshness, listing, pagination
+from webadmit_dash.web.common import (
+    FAST_POLL_SECONDS,
+    SLOW_POLL_SECONDS,
+    AuthenticatedHttpRequest,
+    login_required_htmx,
+)
+from webadmit_dash.web.filters import FileFilters
+from webadmit_dash.web.freshness import SOURCES_SHOWN
+from webadmit_dash.web.listing import Counts, FileRow, Scope
+from webadmit_dash.web.pagination import PAGE_SIZE, SortKey
+from webadmit_dash.webadmit.statuses import FileStatus
+
+# Polls re-render at least this often even when nothing changed, so "refreshed N min ago" and the "refreshes
+# are late" banner stay honest; in between, an unchanged poll costs no rendering at all.
+FRESHNESS_BUCKET_SECONDS = 60
+
+
+def _bucket(now: datetime) -> int:
+    return int(now.timestamp()) // FRESHNESS_BUCKET_SECONDS
+
+
+POLL_PARAMS = ("since", "bucket", "list", "ids", "top", "end")
+
+
+@dataclass(frozen=True)
+class PollState:
+    """What a page tells its poller, in the poller's URL: the version it shows and which rows are on screen."""
+
+    version: int
+    bucket: int
+    list_version: int  # the version when the rows were listed: newer files than this get the notice
+    shown_ids: tuple[int, ...]
+    top: bool  # the first page, the only one where new files are offered
+    end: SortKey | None  # the first page's last row, when more follow
+
+    @classmethod
+    def from_params(cls, params: Any) -> PollState:
+        ids = [int(part) for part in params.get("ids", "").split(",")[: 2 * PAGE_SIZE] if part.isdigit()]
+        return cls(
+            version=common.parse_int(params.get("since"), -1),
+            bucket=common.parse_int(params.get("bucket")),
+            list_version=common.parse_int(params.get("list")),
+            shown_ids=tuple(ids),
+            top=params.get("top") == "1",
+            end=SortKey.decode(params.get("end")),
+        )
+
+    def query(self, filters: FileFilters) -> str:
+        extra = [
+            ("since", str(self.version)),
+            ("bucket", str(self.bucket)),
+            ("list", str(self.list_version)),
+            ("ids", ",".join(map(str, self.shown_ids))),
+        ]
+        if self.top:
+            extra.append(("top", "1"))
+        if self.end:
+            extra.append(("end", self.end.encode()))
+        return filters.querystring(*extra)
+
+
+def _base_context(scope: Scope, counts: Counts, now: datetime, user: User) -> dict[str, Any]:
+    return {
+        "now": now,
+        "filters": scope.filters,
+        "choices": scope.filters.choices(scope.identities),
+        "filters_without_status": urlencode(scope.filters.params(without_status=True)),
+        "counts": counts,
+        "status_chips": [(status, status.label, counts.by_status[status]) for status in FileStatus],
+        "sources": freshness.sources(scope.identities, now, SOURCES_SHOWN),
+        "identity_count": len(scope.identities),
+        "problems": freshness.problems(scope.identities, common.credentials(scope.identities), now, user),
+        "page_title": counts.title("Recent Files"),
+        "poll_interval": FAST_POLL_SECONDS if counts.running else SLOW_POLL_SECONDS,
+    }
+
+
+def _listing_context(request: AuthenticatedHttpRequest, scope: Scope, now: datetime) -> dict[str, Any]:
+    counts = listing.counts(scope)
+    page = pagination.page(scope.listed, request.GET)
+    version = scope.version
+    context = _base_context(scope, counts, now, request.user)
+    context.update(
+        files=scope.rows(page.rows, now),
+        page=page,
+        listed_total=counts.listed(scope.filters),
+        next_query=page.next_key
+        and scope.filters.querystring(("after", page.next_key.encode()), ("from", str(page.end + 1))),
+        previous_query=page.previous_key
+        and scope.filters.querystring(
+            ("before", page.previous_key.encode()), ("from", str(max(page.start - PAGE_SIZE, 1)))
+        ),
+        current_path=request.get_full_path(),
+        poll_query=PollState(
+            version=version,
+            bucket=_bucket(now),
+            list_version=version,
+            shown_ids=tuple(row.pk for row in page.rows),
+            top=page.is_first,
+            end=page.next_key if page.is_first else None,
+        ).query(scope.filters),
+    )
+    return context
+
+
+@require_GET
+@login_required_htmx
+def recent_files(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The Recent Files page; an htmx request aimed at the results (filters, paging) gets just those."""
+    now = timezone.now()
+    # The identities are read first and the version taken from them: a change committed while the files are
+    # read then carries a newer version, so the next poll shows it rather than it being missed.
+    scope = listing.scope(request)
+    context = _listing_context(request, scope, now)
+    if request.htmx.target == "results" and not request.htmx.history_restore_request:
+        response = render(request, "files/recent.html#results_update", context)
+        # The address bar gets the short form of what is shown (no empty parameters), ready to bookmark or share.
+        paging = [(name, request.GET[name]) for name in ("after", "before", "from") if request.GET.get(name)]
+        query = scope.filters.querystring(*paging)
+        return push_url(response, reverse("recent_files") + (f"?{query}" if query else ""))
+    return render(request, "files/recent.html", context)
+
+
+@require_GET
+@never_cache
+@login_required_htmx
+def poll_files(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The page's live updates: 204 without rendering when nothing changed, else only what changed, out of band.
+
+    An unchanged poll costs three queries: the session, the user (both Django's own sign-in), and the version.
+    """
+    if not request.htmx:
+        # Someone opened the poll's address: show them the page it belongs to.
+        page = request.GET.copy()
+        for name in POLL_PARAMS:
+            page.pop(name, None)
+        return redirect(reverse("recent_files") + (f"?{page.urlencode()}" if page else ""))
+    now = timezone.now()
+    state = PollState.from_params(request.GET)
+    if access.visible_version(request.user) == state.version and state.bucket == _bucket(now):
+        return HttpResponse(status=204)
+    return _poll_update(request, state, now)
+
+
+def _poll_update(request: AuthenticatedHttpRequest, state: PollState, now: datetime) -> HttpResponse:
+    scope = listing.scope(request)
+    counts = listing.counts(scope)
+    # Ids come from the browser: only rows of identities the user may see are answered.
+    changed = list(
+        ExportFile.objects.filter(pk__in=state.shown_ids, change_seq__gt=state.version)
+        .filter(identity__in=access.visible_identities(request.user))
+        .select_related("export")
+    )
+    changed_rows = scope.rows(changed, now)
+    new_count = _new_files(scope, state)
+    context = _base_context(scope, counts, now, request.user)
+    context.update(
+        oob=True,
+        changed=changed_rows,
+        new_count=new_count,
+        current_path=request.htmx.current_url_abs_path or reverse("recent_files"),
+        poll_query=replace(state, version=scope.version, bucket=_bucket(now)).query(scope.filters),
+        announcement=_announcement(changed_rows, new_count),
+    )
+    return render(request, "files/recent.html#poll_update", context)
+
+
+def _new_files(scope: Scope, state: PollState) -> int:
+    """Files that now belong on the first page but are not on screen: offered in a notice, never inserted.
+
+    Inserting them would move the rows under the user's pointer; the notice lets them choose when.
+    """
+    if not state.top:
+        return 0
+    candidates = scope.listed.filter(change_seq__gt=state.list_version).exclude(pk__in=state.shown_ids)
+    if state.end is not None:
+        candidates = candidates.exclude(state.end.after())
+    return candidates.count()
+
+
+def _announcement(changed: Sequence[FileRow], new_count: int) -> str:
+    """What a screen reader hears: each changed file's new status (a summary when many change at once)."""
+    parts = []
+    if len(changed) <= 3:
+        for row in changed:
+            parts.append(f"{row.name}, file {row.webadmit_id}: {row.status.label}.")
+    else:
+        parts.append(f"{len(changed)} files changed status.")
+    if new_count:
+        parts.append(f"{new_count} new file{'s' if new_count != 1 else ''}: use Show new files to list them.")
+    return " ".join(parts)
