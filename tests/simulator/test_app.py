@@ -12,7 +12,7 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from webadmit_dash.simulator import SimulatedWorld, SimulatorApp, make_app
+from webadmit_dash.simulator import SimulatedWorld, SimulatorApp
 
 from .conftest import FakeClock
 
@@ -67,7 +67,7 @@ def world(clock: FakeClock) -> SimulatedWorld:
 
 @pytest.fixture
 def app(world: SimulatedWorld) -> SimulatorApp:
-    return make_app(world, {KEY}, rate_limit_per_hour=5)
+    return SimulatorApp(world, {KEY}, rate_limit_per_hour=5)
 
 
 def test_e1_has_the_documented_shape_and_json_type(app: SimulatorApp, world: SimulatedWorld) -> None:
@@ -97,8 +97,8 @@ def test_statuses_are_title_case_by_default_and_lowercase_on_request(clock: Fake
     path = f"/api/v1/user_identities/{identity_id}/export_files"
     world.force_status(world.files(identity_id)[0].id, "in_progress")
 
-    title = call(make_app(world, {KEY}), "GET", path).json()["export_files"][0]["status"]
-    lower = call(make_app(world, {KEY}, lowercase_statuses=True), "GET", path).json()["export_files"][0]["status"]
+    title = call(SimulatorApp(world, {KEY}), "GET", path).json()["export_files"][0]["status"]
+    lower = call(SimulatorApp(world, {KEY}, lowercase_statuses=True), "GET", path).json()["export_files"][0]["status"]
 
     assert (title, lower) == ("In Progress", "in_progress")
 
@@ -161,7 +161,7 @@ def test_every_response_counts_down_the_hourly_budget_then_429(app: SimulatorApp
 
 
 def test_the_budget_is_per_key(world: SimulatedWorld) -> None:
-    app = make_app(world, {KEY, "other"}, rate_limit_per_hour=1)
+    app = SimulatorApp(world, {KEY, "other"}, rate_limit_per_hour=1)
 
     assert call(app, "GET", "/api/v1/exports").status == 200
     assert call(app, "GET", "/api/v1/exports", key="other").status == 200
@@ -191,7 +191,7 @@ def test_e5_url_points_at_fake_s3_on_the_requests_host(app: SimulatorApp, world:
 
 
 def test_s3_urls_expire_after_the_ttl(world: SimulatedWorld, clock: FakeClock) -> None:
-    app = make_app(world, {KEY}, url_ttl=5)
+    app = SimulatorApp(world, {KEY}, url_ttl=5)
     identity_id = world.identities()[0].id
     run = world.add_run(identity_id, outcome="available")
     clock.tick(30)

@@ -6,10 +6,10 @@ Its control endpoints (`/_simulator/...`) take no key: serve it on localhost onl
 
 from typing import Any
 
-from .app import SimulatorApp, make_app
+from .app import SimulatorApp
 from .data import FAULT_KINDS, SimulatedWorld
 
-__all__ = ["DEMO_API_KEY", "FAULT_KINDS", "SimulatedWorld", "SimulatorApp", "SimulatorServer", "make_app"]
+__all__ = ["DEMO_API_KEY", "FAULT_KINDS", "SimulatedWorld", "SimulatorApp", "SimulatorServer"]
 
 
 def __getattr__(name: str) -> Any:

@@ -131,7 +131,7 @@ def _match(routes: list[_Route], method: str, path: str) -> tuple[_Route, dict[s
 
 
 class SimulatorApp:
-    """The WSGI callable. Build it with `make_app`."""
+    """The WSGI callable. `latency` (seconds) delays every API call; `url_ttl` is how long a download URL lives."""
 
     def __init__(
         self,
@@ -420,26 +420,6 @@ class SimulatorApp:
     def _control_clock(self, environ: Environ) -> Reply:
         now = self.world.advance(_field(_json_object(environ), "advance", float))
         return _json(200, {"now": now})
-
-
-def make_app(
-    world: SimulatedWorld,
-    api_keys: set[str],
-    *,
-    lowercase_statuses: bool = False,
-    rate_limit_per_hour: int = 5000,
-    url_ttl: float = 25.0,
-    latency: float = 0.0,
-) -> SimulatorApp:
-    """The simulator as a WSGI callable. `latency` (seconds) delays every API call."""
-    return SimulatorApp(
-        world,
-        api_keys,
-        lowercase_statuses=lowercase_statuses,
-        rate_limit_per_hour=rate_limit_per_hour,
-        url_ttl=url_ttl,
-        latency=latency,
-    )
 
 
 def _identity_payload(identity: SimIdentity) -> dict[str, Any]:

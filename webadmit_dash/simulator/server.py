@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any, Self
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
-from .app import SimulatorApp, make_app
+from .app import SimulatorApp
 from .data import FAULT_KINDS, SimulatedWorld
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class SimulatorServer:
         **app_options: Any,
     ) -> None:
         self.world = world if world is not None else SimulatedWorld()
-        self.app: SimulatorApp = make_app(self.world, set(api_keys), **app_options)
+        self.app = SimulatorApp(self.world, set(api_keys), **app_options)
         self._httpd = _ThreadingServer((host, port), _KeepAliveHandler)
         self._httpd.set_app(self.app)
         self._thread: threading.Thread | None = None
