@@ -144,7 +144,7 @@ def test_a_long_jump_only_creates_runs_still_within_retention(clock: FakeClock) 
 
 
 def test_starting_a_run_returns_the_unfinished_one_until_it_finishes(clock: FakeClock) -> None:
-    world = SimulatedWorld(clock=clock, pace=20)
+    world = SimulatedWorld(clock=clock, pace=20, initial="settled")  # so the first start is a new run
     identity_id = world.identities()[0].id
     export_id = world.exports(identity_id)[0].id
 

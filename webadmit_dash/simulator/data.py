@@ -349,11 +349,12 @@ class SimulatedWorld:
             return self._identities.get(identity_id)
 
     def exports(self, identity_id: int | None = None) -> list[SimExport]:
-        """One identity's exports (or everyone's), newest first as WebAdMIT lists them."""
+        """One identity's exports (or everyone's), newest first as WebAdMIT lists them: highest id first, since
+        WebAdMIT's ids grow with time. (The seeded ids are drawn at random, so the order they were built in says
+        nothing about which is newer.)"""
         with self._lock:
-            if identity_id is not None:
-                return list(reversed(self._exports_of.get(identity_id, [])))
-            return [export for its in self._exports_of.values() for export in reversed(its)]
+            exports = self._exports.values() if identity_id is None else self._exports_of.get(identity_id, [])
+            return sorted(exports, key=lambda export: export.id, reverse=True)
 
     def export(self, export_id: int) -> SimExport | None:
         with self._lock:

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any, Self
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
-from .app import SimulatorApp
+from .app import E4_STATUSES, SimulatorApp
 from .data import FAULT_KINDS, SimulatedWorld
 
 logger = logging.getLogger(__name__)
@@ -197,6 +197,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate-limit", type=int, default=5000, help="calls per key per hour")
     parser.add_argument("--url-ttl", type=float, default=25.0, help="seconds a download URL lives")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every API call")
+    parser.add_argument(
+        "--e4-status",
+        type=int,
+        choices=E4_STATUSES,
+        default=200,
+        help="what starting a run (E4) answers: 200 as production does (default), or 201 as the docs say",
+    )
     parser.add_argument("--fault", action="append", default=[], choices=FAULT_KINDS, help="inject a fault at start-up")
 
 
@@ -223,6 +230,7 @@ def build_server(options: dict[str, Any]) -> SimulatorServer:
         rate_limit_per_hour=options["rate_limit"],
         url_ttl=options["url_ttl"],
         latency=options["latency_ms"] / 1000,
+        e4_status=options["e4_status"],
     )
 
 
