@@ -175,8 +175,19 @@ def test_the_management_command_takes_the_same_options_and_needs_no_database() -
 
 
 def test_the_module_runs_as_a_program_and_prints_where_it_serves() -> None:
+    # As an error, runpy's warning that a module it is about to run was already imported (so it would be twice).
     process = subprocess.Popen(
-        [sys.executable, "-m", "webadmit_dash.simulator.server", "--port", "0", "--api-key", "k" * 32],
+        [
+            sys.executable,
+            "-W",
+            "error::RuntimeWarning",
+            "-m",
+            "webadmit_dash.simulator",
+            "--port",
+            "0",
+            "--api-key",
+            "k" * 32,
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

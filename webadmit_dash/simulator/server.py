@@ -1,5 +1,5 @@
 """Serving the simulator: a threaded wsgiref server, startable in the background for tests and benchmarks, and the
-command-line options shared by `manage.py simulate_webadmit` and `python -m webadmit_dash.simulator.server`.
+command-line options shared by `manage.py simulate_webadmit` and `python -m webadmit_dash.simulator`.
 
 Connections are kept alive between requests (HTTP/1.1), as WebAdMIT's are, so that tests exercise the client's
 connection pool (reused and stale connections) as production does. (It does not make the refresh benchmark
@@ -16,7 +16,7 @@ import socket
 import socketserver
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
@@ -26,7 +26,8 @@ from .data import FAULT_KINDS, SimulatedWorld
 
 logger = logging.getLogger(__name__)
 
-# The SPEC's own example key. Demo only: anyone reading the docs knows it.
+# The SPEC's own example key, accepted by default. Demo only: anyone reading the docs knows it. Its one home: import
+# it from `webadmit_dash.simulator`.
 DEMO_API_KEY = "0123456789abcdef0123456789abcdef"
 API_KEY_ENV = "WEBADMIT_SIMULATOR_API_KEY"
 
@@ -250,13 +251,3 @@ def run(options: dict[str, Any], out: Any = sys.stdout) -> None:
         pass
     finally:
         server.stop()
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve an offline WebAdMIT API v1 (local use only).")
-    add_arguments(parser)
-    run(vars(parser.parse_args(argv)))
-
-
-if __name__ == "__main__":
-    main()
