@@ -280,6 +280,7 @@ class SimulatorApp:
         export = self.world.export(eid)
         if export is None or export.identity_id != uid:
             return _not_found()
+        # Newest first, as E6 and production: scripts take `[0]` for the run they have just started.
         items = [self._file_payload(state) for state in self.world.files(uid, eid)]
         href = f"/api/v1/user_identities/{uid}/exports/{eid}/export_files"
         return _json(200, {"href": href, "export_files": items})
