@@ -12,7 +12,8 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from webadmit_dash.simulator import SimulatedWorld, SimulatorApp, make_app
+from webadmit_dash.simulator import SimulatedWorld, SimulatorApp
+from webadmit_dash.simulator.data import UNFINISHED
 
 from .conftest import FakeClock
 
@@ -67,7 +68,7 @@ def world(clock: FakeClock) -> SimulatedWorld:
 
 @pytest.fixture
 def app(world: SimulatedWorld) -> SimulatorApp:
-    return make_app(world, {KEY}, rate_limit_per_hour=5)
+    return SimulatorApp(world, {KEY}, rate_limit_per_hour=5)
 
 
 def test_e1_has_the_documented_shape_and_json_type(app: SimulatorApp, world: SimulatedWorld) -> None:
@@ -97,37 +98,121 @@ def test_statuses_are_title_case_by_default_and_lowercase_on_request(clock: Fake
     path = f"/api/v1/user_identities/{identity_id}/export_files"
     world.force_status(world.files(identity_id)[0].id, "in_progress")
 
-    title = call(make_app(world, {KEY}), "GET", path).json()["export_files"][0]["status"]
-    lower = call(make_app(world, {KEY}, lowercase_statuses=True), "GET", path).json()["export_files"][0]["status"]
+    title = call(SimulatorApp(world, {KEY}), "GET", path).json()["export_files"][0]["status"]
+    lower = call(SimulatorApp(world, {KEY}, lowercase_statuses=True), "GET", path).json()["export_files"][0]["status"]
 
     assert (title, lower) == ("In Progress", "in_progress")
 
 
-def test_e7_lists_runs_oldest_first_unlike_e6(app: SimulatorApp, world: SimulatedWorld) -> None:
+def test_e3_lists_an_identitys_exports_newest_first(app: SimulatorApp, world: SimulatedWorld) -> None:
+    identity_id = world.identities()[0].id
+
+    exports = call(app, "GET", f"/api/v1/user_identities/{identity_id}/exports").json()["exports"]
+
+    ids = [item["id"] for item in exports]
+    assert len(ids) == 5
+    assert ids == sorted(ids, reverse=True), "highest (newest) export id first, as real captures list them"
+
+
+def test_e2_lists_everyones_exports_newest_first(app: SimulatorApp, world: SimulatedWorld) -> None:
+    ids = [item["id"] for item in call(app, "GET", "/api/v1/exports").json()["exports"]]
+
+    assert len(ids) == 5 * len(world.identities())
+    assert ids == sorted(ids, reverse=True)
+
+
+def newest_first(world: SimulatedWorld, file_ids: list[int]) -> list[int]:
+    """The ids in WebAdMIT's order: the latest started first, ties by the higher id."""
+    states = [world.file(file_id) for file_id in file_ids]
+    return [state.id for state in sorted(states, key=lambda s: (s.started_at, s.id), reverse=True)]  # type: ignore[union-attr]
+
+
+def test_e6_lists_an_identitys_files_newest_first(app: SimulatorApp, world: SimulatedWorld, clock: FakeClock) -> None:
+    identity_id = world.identities()[0].id
+    clock.tick(60)
+    latest = world.add_run(identity_id)
+
+    files = call(app, "GET", f"/api/v1/user_identities/{identity_id}/export_files").json()["export_files"]
+
+    ids = [item["id"] for item in files]
+    assert ids[0] == latest.id
+    assert len(ids) > 2
+    assert ids == newest_first(world, ids)
+
+
+def test_e7_lists_an_exports_runs_newest_first_like_e6(
+    app: SimulatorApp, world: SimulatedWorld, clock: FakeClock
+) -> None:
     identity_id = world.identities()[0].id
     export_id = world.exports(identity_id)[-1].id
-    for _ in range(2):
-        world.add_run(identity_id, export_id)
+    earlier = world.add_run(identity_id, export_id, outcome="available")
+    clock.tick(60)  # `earlier` is Available now, as a run from last week would be
+    started = call(app, "POST", f"/api/v1/user_identities/{identity_id}/exports/{export_id}/export_files").json()
 
     runs = call(app, "GET", f"/api/v1/user_identities/{identity_id}/exports/{export_id}/export_files").json()
 
     ids = [item["id"] for item in runs["export_files"]]
-    assert ids == sorted(ids)
-    assert len(ids) >= 2
+    assert ids[0] == started["export_files"]["id"], "the run just started comes first, not last week's file"
+    assert earlier.id in ids[1:]
+    assert ids == newest_first(world, ids)
 
 
-def test_e4_answers_201_and_validates_its_body(app: SimulatorApp, world: SimulatedWorld) -> None:
+def e4_path(world: SimulatedWorld) -> str:
+    """E4 for an export with no unfinished run, so that posting to it starts a new run."""
     identity_id = world.identities()[0].id
-    export_id = world.exports(identity_id)[0].id
-    path = f"/api/v1/user_identities/{identity_id}/exports/{export_id}/export_files"
+    export_id = next(
+        export.id
+        for export in world.exports(identity_id)
+        if all(state.status not in UNFINISHED for state in world.files(identity_id, export.id))
+    )
+    return f"/api/v1/user_identities/{identity_id}/exports/{export_id}/export_files"
 
-    started = call(app, "POST", path, body={"callback": "https://example.edu/hook"})
-    rejected = call(app, "POST", path, body=b'"just a string"')
 
-    assert started.status == 201
+def test_e4_answers_200_as_production_does_and_validates_its_body(app: SimulatorApp, world: SimulatedWorld) -> None:
+    started = call(app, "POST", e4_path(world), body={"callback": "https://example.edu/hook"})
+    rejected = call(app, "POST", e4_path(world), body=b'"just a string"')
+
+    assert started.status == 200
     assert started.json()["export_files"]["status"] == "Initializing"
     assert rejected.status == 422
     assert "schema" in rejected.json()["errors"]
+
+
+def test_e4_answers_the_documented_201_when_asked_to(world: SimulatedWorld) -> None:
+    app = SimulatorApp(world, {KEY}, e4_status=201)
+
+    assert call(app, "POST", e4_path(world)).status == 201
+    with pytest.raises(ValueError, match="'e4_status' must be 200"):
+        SimulatorApp(world, {KEY}, e4_status=202)
+
+
+def test_control_api_switches_e4_between_200_and_201(app: SimulatorApp, world: SimulatedWorld) -> None:
+    documented = call(app, "POST", "/_simulator/settings", key=None, body={"e4_status": 201})
+    as_documented = call(app, "POST", e4_path(world)).status
+    call(app, "POST", "/_simulator/settings", key=None, body={"e4_status": 200})
+    as_production = call(app, "POST", e4_path(world)).status
+
+    assert documented.status == 200
+    assert documented.json()["settings"]["e4_status"] == 201
+    assert (as_documented, as_production) == (201, 200)
+    assert call(app, "GET", "/_simulator/state", key=None).json()["settings"]["e4_status"] == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"e4_status": 202}, "'e4_status' must be 200 (as production answers) or 201 (as the docs say), not 202"),
+        ({"e4_status": "201"}, "'e4_status' must be int"),
+        ({"e4_status": 201.5}, "'e4_status' must be int"),
+        ({}, "'e4_status' is required"),
+        ({"e4_status": 201, "url_ttl": 5}, "only 'e4_status' can be set, not 'url_ttl'"),
+    ],
+)
+def test_control_api_refuses_bad_settings(app: SimulatorApp, world: SimulatedWorld, body: object, message: str) -> None:
+    answer = call(app, "POST", "/_simulator/settings", key=None, body=body)
+
+    assert (answer.status, answer.json()) == (400, {"error": message})
+    assert app.e4_status == 200, "a refused setting changes nothing"
 
 
 def test_a_missing_or_wrong_key_gets_401_with_an_empty_body(app: SimulatorApp) -> None:
@@ -161,7 +246,7 @@ def test_every_response_counts_down_the_hourly_budget_then_429(app: SimulatorApp
 
 
 def test_the_budget_is_per_key(world: SimulatedWorld) -> None:
-    app = make_app(world, {KEY, "other"}, rate_limit_per_hour=1)
+    app = SimulatorApp(world, {KEY, "other"}, rate_limit_per_hour=1)
 
     assert call(app, "GET", "/api/v1/exports").status == 200
     assert call(app, "GET", "/api/v1/exports", key="other").status == 200
@@ -191,7 +276,7 @@ def test_e5_url_points_at_fake_s3_on_the_requests_host(app: SimulatorApp, world:
 
 
 def test_s3_urls_expire_after_the_ttl(world: SimulatedWorld, clock: FakeClock) -> None:
-    app = make_app(world, {KEY}, url_ttl=5)
+    app = SimulatorApp(world, {KEY}, url_ttl=5)
     identity_id = world.identities()[0].id
     run = world.add_run(identity_id, outcome="available")
     clock.tick(30)

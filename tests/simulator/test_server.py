@@ -126,6 +126,7 @@ def test_the_command_line_builds_the_world_and_app_it_describes() -> None:
             "--rate-limit=100",
             "--url-ttl=10",
             "--latency-ms=250",
+            "--e4-status=201",
             "--fault=unavailable",
             "--fault=slow",
         ]
@@ -137,11 +138,17 @@ def test_the_command_line_builds_the_world_and_app_it_describes() -> None:
         assert (world.seed, len(world.identities()), world.pace, world.new_run_every) == (9, 3, 5.0, None)
         assert world.retention == 12 * 3600
         assert [fault.kind for fault in world.faults()] == ["unavailable", "slow"]
-        assert (app.lowercase_statuses, app.url_ttl, app.latency) == (True, 10.0, 0.25)
+        assert (app.lowercase_statuses, app.url_ttl, app.latency, app.e4_status) == (True, 10.0, 0.25, 201)
         assert len(world.files(world.identities()[0].id)) == 4
         assert banner(server).startswith(f"WebAdMIT simulator at {server.base_url} (identities ")
     finally:
         server.stop()
+
+
+def test_e4_answers_only_what_webadmit_is_known_to_answer() -> None:
+    assert parse([])["e4_status"] == 200
+    with pytest.raises(SystemExit):
+        parse(["--e4-status=202"])
 
 
 def test_without_a_key_it_takes_the_environment_then_the_demo_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,12 +171,23 @@ def test_the_management_command_takes_the_same_options_and_needs_no_database() -
 
     assert command.requires_system_checks == []
     assert command.requires_migrations_checks is False
-    assert (options["port"], options["fault"], options["api_keys"]) == (8025, ["slow"], None)
+    assert (options["port"], options["fault"], options["api_keys"], options["e4_status"]) == (8025, ["slow"], None, 200)
 
 
 def test_the_module_runs_as_a_program_and_prints_where_it_serves() -> None:
+    # As an error, runpy's warning that a module it is about to run was already imported (so it would be twice).
     process = subprocess.Popen(
-        [sys.executable, "-m", "webadmit_dash.simulator.server", "--port", "0", "--api-key", "k" * 32],
+        [
+            sys.executable,
+            "-W",
+            "error::RuntimeWarning",
+            "-m",
+            "webadmit_dash.simulator",
+            "--port",
+            "0",
+            "--api-key",
+            "k" * 32,
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

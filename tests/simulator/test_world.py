@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
+import zipfile
 
 import pytest
 
@@ -144,7 +146,7 @@ def test_a_long_jump_only_creates_runs_still_within_retention(clock: FakeClock) 
 
 
 def test_starting_a_run_returns_the_unfinished_one_until_it_finishes(clock: FakeClock) -> None:
-    world = SimulatedWorld(clock=clock, pace=20)
+    world = SimulatedWorld(clock=clock, pace=20, initial="settled")  # so the first start is a new run
     identity_id = world.identities()[0].id
     export_id = world.exports(identity_id)[0].id
 
@@ -203,15 +205,26 @@ def test_only_finished_downloadable_files_have_a_download(clock: FakeClock) -> N
     assert world.download(world.add_run(identity_id, outcome="success_with_errors").id) is not None
 
 
-def test_every_format_renders(clock: FakeClock) -> None:
+def test_every_format_renders_as_its_mime_type_says(clock: FakeClock) -> None:
     world = SimulatedWorld(clock=clock, pace=0)
     identity_id = world.identities()[0].id
+    downloads = {}
 
     for export in world.exports(identity_id):
         download = world.download(world.add_run(identity_id, export.id, outcome="available").id)
         assert download is not None
-        assert download.body
-        assert download.filename.endswith(f".{export.extension}")
+        assert download.filename == f"{export.name}.{export.extension}"
+        downloads[export.mime_type] = download.body
+
+    # Each identity has one export of each format, so a Download click can reach every one of them.
+    first_lines = {mime: body.split(b"\r\n")[0] for mime, body in downloads.items()}
+    assert first_lines["text/csv;charset=iso-8859-1"].startswith(b"CAS ID,First Name,Last Name,")
+    assert first_lines["application/vnd.ms-excel"].startswith(b"CAS ID\tFirst Name\tLast Name\t")
+    assert first_lines["text/plain"].startswith(b"CAS ID  ")
+    with zipfile.ZipFile(io.BytesIO(downloads["application/zip"])) as archive:
+        assert [name.rsplit("_", 1)[1] for name in archive.namelist()] == ["1.csv", "2.csv"]
+        assert all(archive.read(name).startswith(b"CAS ID,") for name in archive.namelist())
+    assert downloads["text/html"].startswith(b"<html>") and b"<th>CAS ID</th>" in downloads["text/html"]
 
 
 def test_a_fault_is_used_up_after_its_times(clock: FakeClock) -> None:

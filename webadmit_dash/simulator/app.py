@@ -4,8 +4,9 @@ control API for demos and tests.
 Routes:
 - `/api/v1/...` the documented calls, behind `x-api-key`, rate-limited per key over a rolling hour.
 - `/_s3/webadmit-exports/<key>?...` pre-signed downloads that expire `url_ttl` seconds after E5 minted them.
-- `/_simulator/...` control: faults, forced statuses, new runs, clock, state. No key: local use only. A fault is
-  `POST /_simulator/faults {"kind": ..., "identity_id"?, "endpoint"?: "E1"..."E7", "times"?, "seconds"?}`.
+- `/_simulator/...` control: faults, forced statuses, new runs, clock, settings, state. No key: local use only. A fault
+  is `POST /_simulator/faults {"kind": ..., "identity_id"?, "endpoint"?: "E1"..."E7", "times"?, "seconds"?}`;
+  `POST /_simulator/settings {"e4_status": 201}` makes E4 answer the documented code instead of production's 200.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ JSON_TYPE = "application/json; charset=utf-8"
 BUCKET = "webadmit-exports"
 ACCESS_KEY_ID = "AKIAWEBADMITSIMULATR"
 MAX_BODY = 1 << 20
+# What E4 may answer: 200 as production does (the default), or 201 as the docs say, to test a client against both.
+E4_STATUSES = (200, 201)
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -118,6 +121,7 @@ _CONTROL_ROUTES = [
     _Route("POST", re.compile(r"/_simulator/files/(?P<fid>\d+)"), "_control_force_status"),
     _Route("POST", re.compile(r"/_simulator/identities/(?P<uid>\d+)/runs"), "_control_add_run"),
     _Route("POST", re.compile(r"/_simulator/clock"), "_control_clock"),
+    _Route("POST", re.compile(r"/_simulator/settings"), "_control_settings"),
 ]
 _S3_ROUTE = re.compile(rf"/_s3/{BUCKET}/exports/(?P<eid>\d+)/files/(?P<fid>\d+)/[^/]+")
 
@@ -131,7 +135,7 @@ def _match(routes: list[_Route], method: str, path: str) -> tuple[_Route, dict[s
 
 
 class SimulatorApp:
-    """The WSGI callable. Build it with `make_app`."""
+    """The WSGI callable. `latency` (seconds) delays every API call; `url_ttl` is how long a download URL lives."""
 
     def __init__(
         self,
@@ -142,11 +146,13 @@ class SimulatorApp:
         rate_limit_per_hour: int = 5000,
         url_ttl: float = 25.0,
         latency: float = 0.0,
+        e4_status: int = 200,
     ) -> None:
         if not api_keys:
             raise ValueError("the simulator needs at least one API key")
         self.world = world
         self.lowercase_statuses = lowercase_statuses
+        self.e4_status = _checked_e4_status(e4_status)
         self.url_ttl = url_ttl
         self.latency = latency
         self._api_keys = frozenset(api_keys)
@@ -274,8 +280,8 @@ class SimulatorApp:
         export = self.world.export(eid)
         if export is None or export.identity_id != uid:
             return _not_found()
-        # Oldest first, unlike E6: neither order is documented, and a client must not rely on either.
-        items = [self._file_payload(state) for state in reversed(self.world.files(uid, eid))]
+        # Newest first, as E6 and production: scripts take `[0]` for the run they have just started.
+        items = [self._file_payload(state) for state in self.world.files(uid, eid)]
         href = f"/api/v1/user_identities/{uid}/exports/{eid}/export_files"
         return _json(200, {"href": href, "export_files": items})
 
@@ -293,7 +299,7 @@ class SimulatorApp:
             state = self.world.start_run(uid, eid)
         except LookupError as error:
             return _not_found(str(error))
-        return _json(201, {"export_files": self._file_payload(state)})
+        return _json(self.e4_status, {"export_files": self._file_payload(state)})
 
     def _export_file(self, environ: Environ, eid: int, fid: int) -> Reply:
         state = self.world.file(fid)
@@ -377,14 +383,18 @@ class SimulatorApp:
         except ValueError as error:
             return _json(400, {"error": str(error)})
 
-    def _control_state(self, environ: Environ) -> Reply:
-        summary = self.world.summary()
-        summary["settings"] = {
+    def _settings(self) -> dict[str, Any]:
+        return {
             "lowercase_statuses": self.lowercase_statuses,
             "rate_limit_per_hour": self._budget.limit,
             "url_ttl": self.url_ttl,
             "latency": self.latency,
+            "e4_status": self.e4_status,
         }
+
+    def _control_state(self, environ: Environ) -> Reply:
+        summary = self.world.summary()
+        summary["settings"] = self._settings()
         return _json(200, summary)
 
     def _control_faults(self, environ: Environ) -> Reply:
@@ -421,25 +431,20 @@ class SimulatorApp:
         now = self.world.advance(_field(_json_object(environ), "advance", float))
         return _json(200, {"now": now})
 
+    def _control_settings(self, environ: Environ) -> Reply:
+        data = _json_object(environ)
+        # Only E4's status can change while serving; the other settings are fixed at start-up.
+        unknown = sorted(set(data) - {"e4_status"})
+        if unknown:
+            raise ValueError(f"only 'e4_status' can be set, not {', '.join(repr(name) for name in unknown)}")
+        self.e4_status = _checked_e4_status(_field(data, "e4_status", int))
+        return _json(200, {"settings": self._settings()})
 
-def make_app(
-    world: SimulatedWorld,
-    api_keys: set[str],
-    *,
-    lowercase_statuses: bool = False,
-    rate_limit_per_hour: int = 5000,
-    url_ttl: float = 25.0,
-    latency: float = 0.0,
-) -> SimulatorApp:
-    """The simulator as a WSGI callable. `latency` (seconds) delays every API call."""
-    return SimulatorApp(
-        world,
-        api_keys,
-        lowercase_statuses=lowercase_statuses,
-        rate_limit_per_hour=rate_limit_per_hour,
-        url_ttl=url_ttl,
-        latency=latency,
-    )
+
+def _checked_e4_status(status: int) -> int:
+    if status not in E4_STATUSES:
+        raise ValueError(f"'e4_status' must be 200 (as production answers) or 201 (as the docs say), not {status!r}")
+    return status
 
 
 def _identity_payload(identity: SimIdentity) -> dict[str, Any]:

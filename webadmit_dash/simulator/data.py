@@ -126,7 +126,6 @@ class SimExport:
 class _Run:
     id: int
     export_id: int
-    identity_id: int
     started_at: float
     outcome: str
     # Set by force_status: a canonical status, or raw text the API never documented (e.g. "Archived").
@@ -139,7 +138,6 @@ class FileState:
 
     id: int
     export_id: int
-    identity_id: int
     status: str
     started_at: float
 
@@ -180,15 +178,14 @@ class SimulatedWorld:
         identities: int = 6,
         files_per_identity: int = 8,
         *,
-        exports_per_identity: int = 5,
         pace: float = 20.0,
         new_run_every: float | None = 60.0,
         retention: float = 7 * 24 * 3600.0,
         initial: Literal["mix", "settled"] = "mix",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if identities < 1 or files_per_identity < 0 or exports_per_identity < 1:
-            raise ValueError("a world needs at least one identity and one export per identity")
+        if identities < 1 or files_per_identity < 0:
+            raise ValueError("a world needs at least one identity, and no negative number of files")
         if initial not in ("mix", "settled"):
             raise ValueError(f"initial must be 'mix' or 'settled', not {initial!r}")
         self.seed = seed
@@ -210,11 +207,11 @@ class SimulatedWorld:
         self._last_prune = self.created_at
         self._scheduled = 0  # how many of the periodic new runs exist so far
         rng = random.Random(seed)
-        self._build(rng, identities, files_per_identity, exports_per_identity, initial)
+        self._build(rng, identities, files_per_identity, initial)
 
     # --- Building ---------------------------------------------------------------------------------------------
 
-    def _build(self, rng: random.Random, identities: int, files: int, exports: int, initial: str) -> None:
+    def _build(self, rng: random.Random, identities: int, files: int, initial: str) -> None:
         used_ids: set[int] = set()
 
         def fresh(low: int, high: int) -> int:
@@ -233,12 +230,9 @@ class SimulatedWorld:
             else:
                 identity_id = fresh(100_000, 1_000_000)
             self._add_identity(index, identity_id, rng)
-            names = rng.sample(_EXPORT_NAMES, min(exports, len(_EXPORT_NAMES)))
-            for number in range(exports):
-                fmt, mime, ext = _FORMATS[number % len(_FORMATS)]
-                name = names[number % len(names)]
-                if number >= len(names):
-                    name = f"{name} {number // len(names) + 1}"
+            # One export of each format, so every format the SPEC lists can be downloaded from every identity.
+            names = rng.sample(_EXPORT_NAMES, len(_FORMATS))
+            for number, ((fmt, mime, ext), name) in enumerate(zip(_FORMATS, names, strict=True)):
                 # Programs carry 14-digit ids in WebAdMIT; give some exports such ids too.
                 export_id = fresh(10**13, 10**14) if (index + number) % 7 == 6 else fresh(100_000, 1_000_000)
                 export = SimExport(export_id, identity_id, name, "all", fmt, mime, ext)
@@ -281,7 +275,7 @@ class SimulatedWorld:
             # Mostly Available, as in real use, with enough of each other outcome to see them on a page.
             roll = _roll(self.seed, "outcome", file_id)
             outcome = OUTCOMES[0 if roll < 0.70 else 1 if roll < 0.82 else 2 if roll < 0.92 else 3]
-        run = _Run(file_id, export_id, identity_id, started_at, outcome)
+        run = _Run(file_id, export_id, started_at, outcome)
         self._runs[file_id] = run
         self._runs_of[identity_id].append(run)
         return run
@@ -328,7 +322,7 @@ class SimulatedWorld:
         return kept
 
     def _state(self, run: _Run, now: float) -> FileState:
-        return FileState(run.id, run.export_id, run.identity_id, self._status(run, now), run.started_at)
+        return FileState(run.id, run.export_id, self._status(run, now), run.started_at)
 
     def _status(self, run: _Run, now: float) -> str:
         if run.forced is not None:
@@ -349,11 +343,12 @@ class SimulatedWorld:
             return self._identities.get(identity_id)
 
     def exports(self, identity_id: int | None = None) -> list[SimExport]:
-        """One identity's exports (or everyone's), newest first as WebAdMIT lists them."""
+        """One identity's exports (or everyone's), newest first as WebAdMIT lists them: highest id first, since
+        WebAdMIT's ids grow with time. (The seeded ids are drawn at random, so the order they were built in says
+        nothing about which is newer.)"""
         with self._lock:
-            if identity_id is not None:
-                return list(reversed(self._exports_of.get(identity_id, [])))
-            return [export for its in self._exports_of.values() for export in reversed(its)]
+            exports = self._exports.values() if identity_id is None else self._exports_of.get(identity_id, [])
+            return sorted(exports, key=lambda export: export.id, reverse=True)
 
     def export(self, export_id: int) -> SimExport | None:
         with self._lock:

@@ -1,5 +1,5 @@
 """Serving the simulator: a threaded wsgiref server, startable in the background for tests and benchmarks, and the
-command-line options shared by `manage.py simulate_webadmit` and `python -m webadmit_dash.simulator.server`.
+command-line options shared by `manage.py simulate_webadmit` and `python -m webadmit_dash.simulator`.
 
 Connections are kept alive between requests (HTTP/1.1), as WebAdMIT's are, so that tests exercise the client's
 connection pool (reused and stale connections) as production does. (It does not make the refresh benchmark
@@ -16,17 +16,18 @@ import socket
 import socketserver
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
-from .app import SimulatorApp, make_app
+from .app import E4_STATUSES, SimulatorApp
 from .data import FAULT_KINDS, SimulatedWorld
 
 logger = logging.getLogger(__name__)
 
-# The SPEC's own example key. Demo only: anyone reading the docs knows it.
+# The SPEC's own example key, accepted by default. Demo only: anyone reading the docs knows it. Its one home: import
+# it from `webadmit_dash.simulator`.
 DEMO_API_KEY = "0123456789abcdef0123456789abcdef"
 API_KEY_ENV = "WEBADMIT_SIMULATOR_API_KEY"
 
@@ -132,7 +133,7 @@ class SimulatorServer:
         **app_options: Any,
     ) -> None:
         self.world = world if world is not None else SimulatedWorld()
-        self.app: SimulatorApp = make_app(self.world, set(api_keys), **app_options)
+        self.app = SimulatorApp(self.world, set(api_keys), **app_options)
         self._httpd = _ThreadingServer((host, port), _KeepAliveHandler)
         self._httpd.set_app(self.app)
         self._thread: threading.Thread | None = None
@@ -197,6 +198,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate-limit", type=int, default=5000, help="calls per key per hour")
     parser.add_argument("--url-ttl", type=float, default=25.0, help="seconds a download URL lives")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every API call")
+    parser.add_argument(
+        "--e4-status",
+        type=int,
+        choices=E4_STATUSES,
+        default=200,
+        help="what starting a run (E4) answers: 200 as production does (default), or 201 as the docs say",
+    )
     parser.add_argument("--fault", action="append", default=[], choices=FAULT_KINDS, help="inject a fault at start-up")
 
 
@@ -223,6 +231,7 @@ def build_server(options: dict[str, Any]) -> SimulatorServer:
         rate_limit_per_hour=options["rate_limit"],
         url_ttl=options["url_ttl"],
         latency=options["latency_ms"] / 1000,
+        e4_status=options["e4_status"],
     )
 
 
@@ -242,13 +251,3 @@ def run(options: dict[str, Any], out: Any = sys.stdout) -> None:
         pass
     finally:
         server.stop()
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve an offline WebAdMIT API v1 (local use only).")
-    add_arguments(parser)
-    run(vars(parser.parse_args(argv)))
-
-
-if __name__ == "__main__":
-    main()
