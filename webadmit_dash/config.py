@@ -11,6 +11,7 @@ import secrets
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from cryptography.fernet import Fernet
@@ -34,7 +35,7 @@ class Env:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self.environ = os.environ if environ is None else environ
 
-    def str(self, name: str, default: str = "") -> str:
+    def string(self, name: str, default: str = "") -> str:
         file_name = self.environ.get(f"{name}_FILE")
         if file_name:
             # *_FILE variants let secrets come from Docker/Kubernetes secret files instead of the environment.
@@ -44,7 +45,7 @@ class Env:
                 raise ConfigError(f"{name}_FILE: cannot read {file_name!r} ({exc.strerror})") from None
         return self.environ.get(name, default).strip()
 
-    def bool(self, name: str, default: bool) -> bool:
+    def boolean(self, name: str, default: bool) -> bool:
         raw = self.environ.get(name)
         if raw is None:
             return default
@@ -55,7 +56,7 @@ class Env:
             return False
         raise ConfigError(f"{name}: expected true or false, got {raw!r}")
 
-    def int(self, name: str, default: int, *, minimum: int = 0) -> int:
+    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
         raw = self.environ.get(name, "").strip()
         if not raw:
             return default
@@ -67,20 +68,20 @@ class Env:
             raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
         return value
 
-    def list(self, name: str, default: list[str]) -> list[str]:
-        raw = self.str(name)
+    def strings(self, name: str, default: list[str]) -> list[str]:
+        raw = self.string(name)
         if not raw:
             return list(default)
         return [item.strip() for item in raw.split(",") if item.strip()]
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.str(name, default).lower()
+        value = self.string(name, default).lower()
         if value not in choices:
             raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
         return value
 
 
-def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> dict[str, object]:
+def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> dict[str, Any]:
     """Turns sqlite:///path or postgres://user:pass@host:port/db?opts into a Django DATABASES entry."""
     try:
         parts = urlsplit(url)

@@ -19,15 +19,15 @@ from webadmit_dash.config import (
 
 env = Env()
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env.str("DATA_DIR") or BASE_DIR / "var").resolve()
+DATA_DIR = Path(env.string("DATA_DIR") or BASE_DIR / "var").resolve()
 
 DJANGO_ENV = env.choice("DJANGO_ENV", "development", ("development", "production", "test"))
 PRODUCTION = DJANGO_ENV == "production"
-DEBUG = env.bool("DJANGO_DEBUG", default=DJANGO_ENV == "development")
+DEBUG = env.boolean("DJANGO_DEBUG", default=DJANGO_ENV == "development")
 
 
 def _secret(name: str, file_name: str, kind: str) -> str:
-    value = env.str(name)
+    value = env.string(name)
     if value:
         return value
     if PRODUCTION:
@@ -38,10 +38,10 @@ def _secret(name: str, file_name: str, kind: str) -> str:
 SECRET_KEY = _secret("DJANGO_SECRET_KEY", "secret_key", "django")
 ENCRYPTION_KEYS = parse_fernet_keys(_secret("ENCRYPTION_KEYS", "encryption_key", "fernet"))
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
+ALLOWED_HOSTS = env.strings("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ConfigError("ALLOWED_HOSTS: required when DJANGO_ENV=production (comma-separated host names)")
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_TRUSTED_ORIGINS = env.strings("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -93,7 +93,7 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------------------------
-DATABASES = {"default": parse_database_url(env.str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
+DATABASES = {"default": parse_database_url(env.string("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL lets the web server read while a worker writes; IMMEDIATE takes the write lock at BEGIN so that
     # read-then-write transactions wait (up to the timeout) instead of failing with "database is locked".
@@ -106,7 +106,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery ---------------------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL") or "filesystem://"
+CELERY_BROKER_URL = env.string("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = DATA_DIR / "celery" / "queue"
     _control_dir = DATA_DIR / "celery" / "control"
@@ -139,16 +139,16 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- WebAdMIT and the refresh engine ----------------------------------------------------------------------------
 WEBADMIT_DEFAULT_BASE_URL = "https://api.webadmit.org"
-WEBADMIT_ALLOWED_HOSTS = [host.lower().lstrip(".") for host in env.list("WEBADMIT_ALLOWED_HOSTS", ["webadmit.org"])]
+WEBADMIT_ALLOWED_HOSTS = [host.lower().lstrip(".") for host in env.strings("WEBADMIT_ALLOWED_HOSTS", ["webadmit.org"])]
 # Loopback base URLs (the bundled simulator) are refused unless the operator opts in for local testing.
-WEBADMIT_ALLOW_LOOPBACK = env.bool("WEBADMIT_ALLOW_LOOPBACK", default=False)
-WEBADMIT_FAST_INTERVAL = env.int("WEBADMIT_FAST_INTERVAL", 15, minimum=1)
-WEBADMIT_SLOW_INTERVAL = env.int("WEBADMIT_SLOW_INTERVAL", 300, minimum=1)
-WEBADMIT_RATE_LIMIT_PER_HOUR = env.int("WEBADMIT_RATE_LIMIT_PER_HOUR", 5000, minimum=1)
-WEBADMIT_RETENTION_DAYS = env.int("WEBADMIT_RETENTION_DAYS", 30, minimum=1)
-WEBADMIT_DISPATCH_EVERY = env.int("WEBADMIT_DISPATCH_EVERY", 5, minimum=1)
-WEBADMIT_CONNECT_TIMEOUT = env.int("WEBADMIT_CONNECT_TIMEOUT", 5, minimum=1)
-WEBADMIT_READ_TIMEOUT = env.int("WEBADMIT_READ_TIMEOUT", 20, minimum=1)
+WEBADMIT_ALLOW_LOOPBACK = env.boolean("WEBADMIT_ALLOW_LOOPBACK", default=False)
+WEBADMIT_FAST_INTERVAL = env.integer("WEBADMIT_FAST_INTERVAL", 15, minimum=1)
+WEBADMIT_SLOW_INTERVAL = env.integer("WEBADMIT_SLOW_INTERVAL", 300, minimum=1)
+WEBADMIT_RATE_LIMIT_PER_HOUR = env.integer("WEBADMIT_RATE_LIMIT_PER_HOUR", 5000, minimum=1)
+WEBADMIT_RETENTION_DAYS = env.integer("WEBADMIT_RETENTION_DAYS", 30, minimum=1)
+WEBADMIT_DISPATCH_EVERY = env.integer("WEBADMIT_DISPATCH_EVERY", 5, minimum=1)
+WEBADMIT_CONNECT_TIMEOUT = env.integer("WEBADMIT_CONNECT_TIMEOUT", 5, minimum=1)
+WEBADMIT_READ_TIMEOUT = env.integer("WEBADMIT_READ_TIMEOUT", 20, minimum=1)
 
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-refreshes": {
@@ -174,14 +174,14 @@ LOGIN_REDIRECT_URL = "recent_files"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.str("TIME_ZONE", "UTC")
+TIME_ZONE = env.string("TIME_ZONE", "UTC")
 if TIME_ZONE not in available_timezones():
     raise ConfigError(f"TIME_ZONE: unknown time zone {TIME_ZONE!r} (use an IANA name like America/New_York)")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env.str("STATIC_ROOT") or DATA_DIR / "static")
+STATIC_ROOT = Path(env.string("STATIC_ROOT") or DATA_DIR / "static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns at every start about a missing folder
@@ -205,12 +205,12 @@ SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     # The preload directive does nothing until the domain's owner submits it to the browsers' list.
-    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
-    if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", default=True)
+    if env.boolean("BEHIND_TLS_PROXY", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Logging ----------------------------------------------------------------------------------------------------

@@ -135,9 +135,9 @@ def test_an_invalid_second_key_is_named_by_position():
 def test_secret_file_variant_is_read(tmp_path):
     secret_file = tmp_path / "secret"
     secret_file.write_text("from-a-file\n")
-    assert Env({"DJANGO_SECRET_KEY_FILE": str(secret_file)}).str("DJANGO_SECRET_KEY") == "from-a-file"
+    assert Env({"DJANGO_SECRET_KEY_FILE": str(secret_file)}).string("DJANGO_SECRET_KEY") == "from-a-file"
 
 
 def test_missing_secret_file_is_named():
     with pytest.raises(ConfigError, match="DJANGO_SECRET_KEY_FILE: cannot read"):
-        Env({"DJANGO_SECRET_KEY_FILE": "/nonexistent/secret"}).str("DJANGO_SECRET_KEY")
+        Env({"DJANGO_SECRET_KEY_FILE": "/nonexistent/secret"}).string("DJANGO_SECRET_KEY")

@@ -65,7 +65,6 @@ def test_an_unchanged_poll_answers_204_without_rendering_in_three_queries(client
     assert len(queries) <= 3, [q["sql"] for q in queries.captured_queries]
 
 
-
 def test_a_poll_returns_only_the_changed_rows_out_of_band(client, page, identity):
     queued, running, available = page["files"]
     change_status(queued, FileStatus.AVAILABLE)

@@ -7,6 +7,8 @@ of their groups. Disabled identities are never shown to anyone.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
@@ -14,7 +16,7 @@ from django.db.models import Q, QuerySet
 from webadmit_dash.core.models import IdentityGrant, UserIdentity
 
 
-def _granted_identity_ids(user_id: int) -> QuerySet[IdentityGrant, dict[str, int]]:
+def _granted_identity_ids(user_id: int) -> QuerySet[IdentityGrant, Any]:
     """Ids of identities granted to the user directly or through any of their groups."""
     groups = get_user_model().groups.through.objects.filter(user_id=user_id).values("group_id")
     return IdentityGrant.objects.filter(Q(user_id=user_id) | Q(group_id__in=groups)).values("identity_id")

@@ -140,7 +140,7 @@ MEANINGS: dict[ErrorKind, Meaning] = {
 
 # What a Download click ended in: the three outcomes that are not a failed WebAdMIT call, then one per error kind
 # (same value, the download page's title as its label), so the table above is the only list of kinds.
-DownloadOutcome = models.TextChoices(  # type: ignore[misc]  # the functional form: members come from the table
+DownloadOutcome = models.TextChoices(  # type: ignore[call-overload]  # django-stubs types only the class form
     "DownloadOutcome",
     [
         ("REDIRECTED", ("redirected", "Redirected to the file")),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from webadmit_dash.core.models import DownloadEvent, ExportFile
 from webadmit_dash.core.problems import DownloadOutcome, kind_of, meaning
@@ -61,7 +61,7 @@ def is_followable(url: str) -> bool:
     return parts.scheme == "http" and settings.WEBADMIT_ALLOW_LOOPBACK and is_loopback_host(host)
 
 
-def prepare_download(export_file: ExportFile, user: AbstractBaseUser) -> DownloadAttempt:
+def prepare_download(export_file: ExportFile, user: User) -> DownloadAttempt:
     """Mints a fresh download URL for a file the caller already checked the user may see, and audits it."""
     attempt = _attempt(export_file)
     DownloadEvent.objects.create(

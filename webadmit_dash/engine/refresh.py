@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Field, Q, Value, When
 from django.utils import timezone
 
 from webadmit_dash.core.models import ChangeCounter, Credential, UserIdentity
@@ -198,6 +198,7 @@ def _unless_paused(field: str, value: object) -> Case:
     # A sibling's refresh may have paused this identity while ours ran (the key was rejected): its error stays
     # until the key is fixed, or resume_identities would not know to resume it.
     output_field = UserIdentity._meta.get_field(field)
+    assert isinstance(output_field, Field)
     return Case(When(paused=True, then=F(field)), default=Value(value), output_field=output_field)
 
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from webadmit_dash.engine import apply, refresh, schedule
@@ -64,4 +65,4 @@ def prune_history() -> dict[str, int]:
 
 def enqueue_refresh(identity_id: int) -> None:
     """Sends a refresh once the current transaction commits, so the worker sees what the caller just wrote."""
-    run_refresh.delay_on_commit(identity_id=identity_id)
+    transaction.on_commit(lambda: run_refresh.delay(identity_id=identity_id))

@@ -189,20 +189,20 @@ class SimulatorApp:
         remaining, wait = self._budget.spend(key)
         rate_headers = [("X-RateLimit-Limit", limit), ("X-RateLimit-Remaining", str(remaining))]
         if wait is not None:
-            reply = _json(429, {"message": "Rate limit exceeded"})
-            reply.headers += [*rate_headers, ("Retry-After", str(math.ceil(wait)))]
-            return reply
+            spent = _json(429, {"message": "Rate limit exceeded"})
+            spent.headers += [*rate_headers, ("Retry-After", str(math.ceil(wait)))]
+            return spent
         matched = _match(_API_ROUTES, method, path)
         route, ids = matched if matched else (None, {})
         identity_id = ids.get("uid")
         if identity_id is None and "eid" in ids:
             export = self.world.export(ids["eid"])
             identity_id = export.identity_id if export else None
-        reply = None
         fault = self.world.take_fault(identity_id, route.endpoint if route else None)
-        if fault is not None:
-            reply = self._fault_reply(fault, identity_id, rate_headers)
-        if reply is None:
+        forced = self._fault_reply(fault, identity_id, rate_headers) if fault is not None else None
+        if forced is not None:
+            reply = forced
+        else:
             reply = getattr(self, route.handler)(environ, **ids) if route else _not_found()
         reply.headers += [header for header in rate_headers if header[0] not in dict(reply.headers)]
         return reply

@@ -257,14 +257,19 @@ class SimulatedWorld:
             self._new_run(identity_id, export_id, started)
 
     def _add_identity(self, index: int, identity_id: int, rng: random.Random) -> None:
-        association, institution, organization = _PROGRAMS[index] if index < len(_PROGRAMS) else rng.choice(_PROGRAMS)
+        program = _PROGRAMS[index] if index < len(_PROGRAMS) else rng.choice(_PROGRAMS)
+        association, institution, organization = program[0], program[1], program[2]
+        institution_or_none: str | None = institution
+        organization_or_none: str | None = organization
         kind = "Admissions User"
         if index % 6 == 4:
-            kind, institution, organization = "Association User", None, None
+            kind, institution_or_none, organization_or_none = "Association User", None, None
         elif index % 6 == 5:
-            kind, organization = "Institution User", None
+            kind, organization_or_none = "Institution User", None
         cycle = _CYCLES[1] if index % 3 else _CYCLES[0]
-        self._identities[identity_id] = SimIdentity(identity_id, kind, association, institution, organization, cycle)
+        self._identities[identity_id] = SimIdentity(
+            identity_id, kind, association, institution_or_none, organization_or_none, cycle
+        )
         self._exports_of[identity_id] = []
         self._runs_of[identity_id] = []
 

@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, Self
+from typing import IO, Any, Self, cast
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from .app import E4_STATUSES, SimulatorApp
@@ -71,6 +71,8 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
 
 class _KeepAliveServerHandler(ServerHandler):
     http_version = "1.1"  # wsgiref answers HTTP/1.0 by default, which makes every client close the connection
+    request_handler: _KeepAliveHandler  # set by the handler, as wsgiref's own does (for logging)
+    headers: Any  # wsgiref's Headers, set by start_response
 
     def cleanup_headers(self) -> None:
         super().cleanup_headers()
@@ -110,10 +112,12 @@ class _KeepAliveHandler(WSGIRequestHandler):
         if self.headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in self.headers:
             self.close_connection = True
         handler = _KeepAliveServerHandler(
-            self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=False
+            self.rfile, cast(IO[bytes], self.wfile), self.get_stderr(), self.get_environ(), multithread=False
         )
         handler.request_handler = self  # for logging, as wsgiref does
-        handler.run(self.server.get_app())
+        app = cast(WSGIServer, self.server).get_app()
+        assert app is not None, "the server was started without its app"
+        handler.run(app)
         self.wfile.flush()
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -141,6 +145,7 @@ class SimulatorServer:
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else str(host)
         if host in ("", "0.0.0.0"):  # noqa: S104 - naming the wildcard, not binding to it
             host = "127.0.0.1"
         return f"http://{host}:{port}"

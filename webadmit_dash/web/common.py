@@ -59,7 +59,7 @@ def login_required_htmx(view: Callable[..., HttpResponse]) -> Callable[..., Http
     protected = login_required(view)
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.htmx and not request.user.is_authenticated:
             return sign_in_again(request)
         return protected(request, *args, **kwargs)
@@ -67,7 +67,7 @@ def login_required_htmx(view: Callable[..., HttpResponse]) -> Callable[..., Http
     return wrapper
 
 
-def sign_in_again(request: HttpRequest) -> HttpResponse:
+def sign_in_again(request: AuthenticatedHttpRequest) -> HttpResponse:
     back_to = request.htmx.current_url_abs_path or reverse("recent_files")
     return HttpResponseClientRedirect(redirect_to_login(back_to).url)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import cast
 from zoneinfo import available_timezones
 
 from django import forms
@@ -27,5 +28,5 @@ class PreferencesForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         institution = f"The institution's zone ({settings.TIME_ZONE.replace('_', ' ')})"
-        self.fields["time_zone"].choices = [("", institution), *_time_zone_choices()]
+        cast(forms.ChoiceField, self.fields["time_zone"]).choices = [("", institution), *_time_zone_choices()]
         self.fields["time_zone"].help_text = "Times on every page are shown in this zone; hover a time to see it."

@@ -107,7 +107,7 @@ def problems(
                 "(celery -A webadmit_dash worker --beat).",
             )
         )
-    elif identities and now - beat > late_after:
+    elif identities and beat is not None and now - beat > late_after:
         problems.append(
             Problem(
                 "error",

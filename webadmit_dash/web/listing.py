@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.core.cache import cache
 from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, QuerySet
@@ -115,7 +116,9 @@ def scope(request: AuthenticatedHttpRequest) -> Scope:
     files = _current(ExportFile.objects.all(), filters.expired)
     # Every visible identity (the usual view) is said as a subquery: an IN list of 500 ids costs milliseconds
     # of ORM work to build, on every page view and poll.
-    in_scope = scope_ids if filters.scoped else access.visible_identities(request.user).values("pk")
+    in_scope: list[int] | QuerySet[UserIdentity, Any] = (
+        scope_ids if filters.scoped else access.visible_identities(request.user).values("pk")
+    )
     if len(scope_ids) <= FEW_IDENTITIES:
         files = files.filter(identity_id__in=in_scope)
     else:

@@ -16,13 +16,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http.cookiejar import DefaultCookiePolicy
+from importlib.metadata import version
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
-
-from webadmit_dash import __version__
 
 from .errors import (
     BadResponse,
@@ -38,7 +37,9 @@ from .types import DownloadLink, Export, ExportFile, RateLimit, UserIdentity
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = f"webadmit-dash/{__version__} (+https://github.com/webadmit-dash)"
+# The installed distribution's version (pyproject.toml), read without importing the product: this package stays
+# usable, and tested, on its own.
+USER_AGENT = f"webadmit-dash/{version('webadmit-dash')} (+https://github.com/webadmit-dash)"
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 20.0)
 
 T = TypeVar("T")

@@ -26,10 +26,10 @@ def download_file(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     export_file = common.get_file_for_user(request.user, pk)
     attempt = downloads.prepare_download(export_file, request.user)
     if attempt.url is not None:
-        response = HttpResponseRedirect(attempt.url)
+        redirect = HttpResponseRedirect(attempt.url)
         # The URL is a short-lived bearer credential: keep it out of caches and out of the next site's Referer.
-        response["Referrer-Policy"] = "no-referrer"
-        return response
+        redirect["Referrer-Policy"] = "no-referrer"
+        return redirect
     response = render(
         request,
         "files/download_error.html",

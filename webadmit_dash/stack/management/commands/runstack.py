@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from webadmit_dash.simulator.server import DEMO_API_KEY
+from webadmit_dash.simulator import DEMO_API_KEY
 from webadmit_dash.stack import demo
 from webadmit_dash.webadmit.errors import WebAdmitError
 
