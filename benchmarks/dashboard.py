@@ -334,7 +334,11 @@ def _run(args: argparse.Namespace) -> int:
     page_median = statistics.median(first_page)
     poll_median = statistics.median(poll_samples)
     verdicts = [
-        (f"first page median <= {FIRST_PAGE_TARGET_MS:.0f} ms", page_median <= FIRST_PAGE_TARGET_MS, f"{page_median:.1f} ms"),
+        (
+            f"first page median <= {FIRST_PAGE_TARGET_MS:.0f} ms",
+            page_median <= FIRST_PAGE_TARGET_MS,
+            f"{page_median:.1f} ms",
+        ),
         (
             "first page queries independent of rows",
             first_queries == small_queries,
