@@ -15,8 +15,9 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from webadmit_dash.core.models import Credential, EngineHeartbeat, UserIdentity
+from webadmit_dash.core.models import Credential, EngineHeartbeat
 from webadmit_dash.core.problems import ErrorKind, kind_of, meaning
+from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.templatetags.display import describe_span
 
 # Identities shown in the freshness strip; the rest are one click away on the Identities page.
@@ -27,7 +28,7 @@ SOURCES_SHOWN = 6
 class Source:
     """One identity as the freshness strip shows it."""
 
-    identity: UserIdentity
+    identity: IdentityRow
     state: str  # ok | late | error | paused | new
     note: str
     busy: bool  # a refresh is queued or running right now
@@ -43,7 +44,7 @@ class Source:
         return {"ok": "Up to date", "late": "Late"}.get(self.state, self.note)
 
 
-def _source(identity: UserIdentity, now: datetime, default_slow: int) -> Source:
+def _source(identity: IdentityRow, now: datetime, default_slow: int) -> Source:
     busy = bool(identity.refresh_queued_at or (identity.refreshing_until and identity.refreshing_until > now))
     kind = kind_of(identity.error_kind).label if identity.error_kind else ""
     if identity.paused:
@@ -59,7 +60,7 @@ def _source(identity: UserIdentity, now: datetime, default_slow: int) -> Source:
     return Source(identity, "ok", "Refreshed", busy)
 
 
-def sources(identities: Sequence[UserIdentity], now: datetime, limit: int | None) -> list[Source]:
+def sources(identities: Sequence[IdentityRow], now: datetime, limit: int | None) -> list[Source]:
     default_slow = settings.WEBADMIT_SLOW_INTERVAL  # read once: settings lookups add up over 500 identities
     sources = [_source(identity, now, default_slow) for identity in identities]
     if limit is None or len(sources) <= limit:
@@ -82,7 +83,7 @@ class Problem:
     link_text: str = ""
 
 
-def _names(identities: Sequence[UserIdentity], shown: int = 3) -> str:
+def _names(identities: Sequence[IdentityRow], shown: int = 3) -> str:
     names = [identity.display_name for identity in identities[:shown]]
     if len(identities) > shown:
         names.append(f"{len(identities) - shown} more")
@@ -90,7 +91,7 @@ def _names(identities: Sequence[UserIdentity], shown: int = 3) -> str:
 
 
 def problems(
-    identities: Sequence[UserIdentity], credentials: Mapping[int, Credential], now: datetime, user: User
+    identities: Sequence[IdentityRow], credentials: Mapping[int, Credential], now: datetime, user: User
 ) -> list[Problem]:
     """The banners for these identities; `credentials` maps their credential ids (common.credentials)."""
     problems: list[Problem] = []
@@ -119,7 +120,7 @@ def problems(
             )
         )
 
-    by_kind: dict[tuple[str, int], list[UserIdentity]] = defaultdict(list)
+    by_kind: dict[tuple[str, int], list[IdentityRow]] = defaultdict(list)
     for identity in identities:
         kind = identity.error_kind
         if not kind and credentials[identity.credential_id].health == Credential.Health.KEY_REJECTED:
@@ -133,7 +134,7 @@ def problems(
     return problems
 
 
-def _identity_problem(kind: str, affected: Sequence[UserIdentity], credential: Credential, user: User) -> Problem:
+def _identity_problem(kind: str, affected: Sequence[IdentityRow], credential: Credential, user: User) -> Problem:
     """The banner for identities that failed alike, in the words of the error table (core.problems)."""
     explained = meaning(kind)
     fill = {

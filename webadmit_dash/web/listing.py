@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString
 from webadmit_dash.core import access
 from webadmit_dash.core.models import ATTENTION_STATUSES, ExportFile, UserIdentity
 from webadmit_dash.web import common
-from webadmit_dash.web.common import AuthenticatedHttpRequest
+from webadmit_dash.web.common import AuthenticatedHttpRequest, IdentityRow
 from webadmit_dash.web.filters import FileFilters
 from webadmit_dash.web.templatetags.display import status_badge, time_ago, time_lasting
 from webadmit_dash.webadmit.statuses import RUNNING, FileStatus
@@ -36,7 +36,7 @@ COUNTS_CACHE_SECONDS = 600
 class Scope:
     """The identities a user may see and the files the page's filters select among them."""
 
-    identities: list[UserIdentity]
+    identities: list[IdentityRow]
     identity_ids: list[int]  # the visible identities the filters keep
     filters: FileFilters
     files: QuerySet[ExportFile]  # every filter but status: what the summary counts
@@ -77,7 +77,7 @@ class FileRow:
     run_again_url: str  # finished runs only: starting an unfinished one again returns the same run
 
     @classmethod
-    def of(cls, export_file: ExportFile, identity: UserIdentity, now: datetime) -> FileRow:
+    def of(cls, export_file: ExportFile, identity: IdentityRow, now: datetime) -> FileRow:
         status = export_file.status_enum
         export = export_file.export
         if export_file.gone_at:
