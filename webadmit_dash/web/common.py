@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -50,7 +51,7 @@ class AuthenticatedHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def login_required_htmx(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def login_required_htmx(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """`login_required`, except that an htmx request from a signed-out browser is sent to the sign-in page.
 
     htmx follows a plain 302 inside its XMLHttpRequest and would swap the sign-in form into the table; an
@@ -59,7 +60,7 @@ def login_required_htmx(view: Callable[..., HttpResponse]) -> Callable[..., Http
     protected = login_required(view)
 
     @wraps(view)
-    def wrapper(request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.htmx and not request.user.is_authenticated:
             return sign_in_again(request)
         return protected(request, *args, **kwargs)
