@@ -121,6 +121,10 @@ def list_files(request: HttpRequest, query: Query[FilePageQuery]) -> dict[str, A
                 "content": {"text/csv": {"schema": {"type": "string"}}},
             },
             401: {"description": "Unauthorized", "content": {"application/json": {"schema": Message.json_schema()}}},
+            422: {
+                "description": "Unprocessable Content",
+                "content": {"application/json": {"schema": ValidationErrors.json_schema()}},
+            },
         }
     },
 )
