@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
-from kombu import Connection
+from kombu import Connection, pidbox
 
 from webadmit_dash.celery import app as celery_app
 from webadmit_dash.core.models import EngineHeartbeat
@@ -186,11 +186,28 @@ class _Remembered:
             self.value = None
 
 
+def _control_mailbox() -> pidbox.Mailbox:
+    """Celery's control mailbox (where `celery inspect ping` talks), on our own connection: celery_app.control
+    would publish through the app's shared producer pool, which retries for minutes when the broker is down."""
+    conf = celery_app.conf
+    return pidbox.Mailbox(
+        conf.control_exchange,
+        type="fanout",
+        accept=["json"],
+        serializer="json",
+        queue_ttl=conf.control_queue_ttl,
+        reply_queue_ttl=conf.control_queue_ttl,
+        queue_expires=conf.control_queue_expires,
+        reply_queue_expires=conf.control_queue_expires,
+    )
+
+
 def _ping_workers() -> Check:
     try:
         with broker_connection() as connection:
             # limit=1: the first answer is enough to say the workers answer, and it ends the wait at once.
-            replies = celery_app.control.ping(timeout=PING_TIMEOUT, limit=1, connection=connection)
+            bound: Any = _control_mailbox()(connection)  # a bound Mailbox; the stubs call it a Node
+            replies = bound.multi_call("ping", timeout=PING_TIMEOUT, limit=1)
     except Exception as error:
         return _failure("workers", "cannot ping the workers", error)
     if not replies:
