@@ -203,13 +203,14 @@ if OIDC_ENABLED:
                   "OIDC_OP_USER_ENDPOINT", "OIDC_OP_JWKS_ENDPOINT"):  # fmt: skip
         if not globals()[_name]:
             raise ConfigError(f"{_name}: required with OIDC_RP_CLIENT_ID (see your provider's discovery document)")
-    OIDC_RP_SIGN_ALGO = env.choice("OIDC_RP_SIGN_ALGO", "RS256", ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512"))
+    _algorithms = ("rs256", "rs384", "rs512", "es256", "es384", "es512")  # signed with the provider's published key
+    OIDC_RP_SIGN_ALGO = env.choice("OIDC_RP_SIGN_ALGO", "rs256", _algorithms).upper()
     OIDC_RP_SCOPES = env.string("OIDC_RP_SCOPES", "openid email profile")
     OIDC_USERNAME_CLAIM = env.string("OIDC_USERNAME_CLAIM", "preferred_username")
     OIDC_GROUPS_CLAIM = env.string("OIDC_GROUPS_CLAIM")
     OIDC_TIMEOUT = env.integer("OIDC_TIMEOUT", 10, minimum=1)
     OIDC_USE_PKCE = True
-    LOGIN_REDIRECT_URL_FAILURE = "login"
+    LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"  # a path: the library does not resolve URL names here
 if not LOCAL_PASSWORDS and not (REMOTE_USER_HEADER or OIDC_ENABLED):
     raise ConfigError("LOCAL_PASSWORDS: cannot be false unless REMOTE_USER_HEADER or OIDC_RP_CLIENT_ID is set")
 AUTHENTICATION_BACKENDS = [

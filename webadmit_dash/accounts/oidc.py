@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import SuspiciousOperation
 from django.db.models import QuerySet
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
@@ -18,6 +19,15 @@ from webadmit_dash.accounts.groups import sync_groups
 
 
 class CampusOIDCBackend(OIDCAuthenticationBackend):
+    def verify_token(self, token: str, **kwargs: Any) -> dict[str, Any]:
+        payload = super().verify_token(token, **kwargs)
+        # The library leaves the audience unchecked: an ID token the provider issued to another of the campus's
+        # applications must not sign anyone in here.
+        audience = payload.get("aud")
+        if self.OIDC_RP_CLIENT_ID not in (audience if isinstance(audience, list) else [audience]):
+            raise SuspiciousOperation("The ID token was issued for another application (aud).")
+        return payload
+
     def _username(self, claims: dict[str, Any]) -> str:
         value = claims.get(settings.OIDC_USERNAME_CLAIM)
         return value.strip()[:150] if isinstance(value, str) else ""

@@ -57,6 +57,13 @@ class TrustedProxyBackend(RemoteUserBackend):
 
     create_unknown_user = True
 
+    def configure_user(self, request: HttpRequest, user: User, created: bool = True) -> User:  # type: ignore[override]
+        if created:
+            # Signed in by the campus only: no password here that could be guessed or reset.
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        return user
+
     def authenticate(self, request: HttpRequest | None, remote_user: str) -> User | None:  # type: ignore[override]
         if request is None or not from_trusted_proxy(request):
             return None
