@@ -19,7 +19,7 @@ from webadmit_dash.webadmit.statuses import FileStatus
 pytestmark = pytest.mark.django_db
 
 ENDPOINTS = ["/api/v1/files", "/api/v1/files.csv", "/api/v1/files/{pk}", "/api/v1/files/{pk}/download",
-             "/api/v1/identities"]  # fmt: skip
+             "/api/v1/identities", "/api/v1/identities/{identity}"]  # fmt: skip
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def a_file(identity):
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_every_endpoint_refuses_a_request_without_a_token(client, a_file, endpoint):
-    response = client.get(endpoint.format(pk=a_file.pk))
+    response = client.get(endpoint.format(pk=a_file.pk, identity=a_file.identity_id))
     assert response.status_code == 401
     assert response.json() == {"detail": "Unauthorized"}
     assert not DownloadEvent.objects.exists()
@@ -38,7 +38,7 @@ def test_every_endpoint_refuses_a_request_without_a_token(client, a_file, endpoi
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("header", ["Bearer wdash_not-a-real-token", "Bearer ", "Basic Ym9iOnBhc3N3b3Jk", "wdash_x"])
 def test_every_endpoint_refuses_a_wrong_token(client, a_file, endpoint, header):
-    response = client.get(endpoint.format(pk=a_file.pk), HTTP_AUTHORIZATION=header)
+    response = client.get(endpoint.format(pk=a_file.pk, identity=a_file.identity_id), HTTP_AUTHORIZATION=header)
     assert response.status_code == 401
 
 
@@ -48,7 +48,7 @@ def test_every_endpoint_refuses_a_revoked_token(api_as, staff_granted, a_file, e
     assert api.get("/api/v1/files").status_code == 200
     token = ApiToken.objects.get(user=staff_granted)
     assert tokens.revoke(staff_granted, token.pk)
-    assert api.get(endpoint.format(pk=a_file.pk)).status_code == 401
+    assert api.get(endpoint.format(pk=a_file.pk, identity=a_file.identity_id)).status_code == 401
 
 
 def test_a_token_of_a_deactivated_user_is_refused(api_as, staff_granted, a_file):
@@ -64,6 +64,7 @@ def test_every_endpoint_answers_with_a_token(api_as, admin_user, a_file, sim_cre
     assert api.get("/api/v1/files.csv").status_code == 200
     assert api.get(f"/api/v1/files/{a_file.pk}").status_code == 200
     assert api.get("/api/v1/identities").status_code == 200
+    assert api.get(f"/api/v1/identities/{a_file.identity_id}").json()["association"] == "SOPHAS"
     # The file's credential points at api.webadmit.org, which a test never calls: a finished, empty run shows the
     # download endpoint's own answer without leaving the machine.
     empty = make_file(a_file.identity, FileStatus.EMPTY_LIST)
@@ -105,12 +106,14 @@ def test_another_users_files_and_identities_are_not_found_by_guessed_id(api_as, 
     api = api_as(staff_granted)
     assert api.get(f"/api/v1/files/{theirs.pk}").status_code == 404
     assert api.get(f"/api/v1/files/{theirs.pk}/download").status_code == 404
+    assert api.get(f"/api/v1/identities/{other_identity.pk}").status_code == 404
     assert not DownloadEvent.objects.exists()
     # Filtering by an identity one may not see filters to nothing, as on the page: it reveals nothing either.
     assert api.get("/api/v1/files", {"identity": other_identity.pk}).json()["items"] == []
     assert api.get("/api/v1/files", {"association": other_identity.association}).json()["items"] == []
     for missing in (theirs.pk + 1000, 2**63 - 1):
         assert api.get(f"/api/v1/files/{missing}").status_code == 404
+        assert api.get(f"/api/v1/identities/{missing}").status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -313,7 +316,7 @@ def test_tokens_are_stored_hashed_and_record_their_last_use(api_as, staff_grante
 def test_the_openapi_schema_and_docs_need_no_token_and_no_cdn(client):
     schema = client.get("/api/v1/openapi.json").json()
     assert {"/api/v1/files", "/api/v1/files.csv", "/api/v1/files/{file_id}", "/api/v1/files/{file_id}/download",
-            "/api/v1/identities"} <= set(schema["paths"])  # fmt: skip
+            "/api/v1/identities", "/api/v1/identities/{identity_id}"} <= set(schema["paths"])  # fmt: skip
     assert schema["components"]["securitySchemes"]["BearerToken"]["scheme"] == "bearer"
     docs = client.get("/api/v1/docs").content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in docs

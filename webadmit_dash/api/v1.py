@@ -25,6 +25,7 @@ from webadmit_dash.api.schemas import (
     FileFilters,
     FilePage,
     FilePageQuery,
+    IdentityOut,
     IdentityPage,
     IdentityPageQuery,
     Message,
@@ -200,6 +201,21 @@ def list_identities(request: HttpRequest, query: Query[IdentityPageQuery]) -> di
         "next_cursor": cursor,
         "next": f"{request.path}?{urlencode({'after': cursor, 'limit': query.limit})}" if cursor else None,
     }
+
+
+@api.get(
+    "/identities/{identity_id}",
+    response={200: IdentityOut, 404: Message, **ERRORS},
+    url_name="identity",
+    summary="One identity",
+)
+def identity_detail(
+    request: HttpRequest, identity_id: int = Path(..., ge=1, le=MAX_ID, description="Our id of the identity.")
+) -> dict[str, Any]:
+    """One identity with its freshness. 404 for an identity its user may not see."""
+    identity = common.get_identity_for_user(request.user, identity_id)  # type: ignore[arg-type]
+    now = timezone.now()
+    return _identity_out(freshness.sources([identity], now, None)[0], now)
 
 
 def _identity_out(source: freshness.Source, now: datetime) -> dict[str, Any]:
