@@ -62,3 +62,9 @@ def test_nobody_can_see_or_revoke_another_users_token(client, staff_granted, sta
     response = client.post(f"/api/tokens/{token.pk}/revoke/", follow=True)
     assert "not yours" in response.content.decode()
     assert ApiClient(secret).get("/api/v1/files").status_code == 200
+
+
+@pytest.mark.parametrize("pk", [0, 2**63, 2**70])
+def test_revoking_a_nonsense_id_says_so_without_failing(client, staff_granted, pk):
+    client.force_login(staff_granted)
+    assert "not yours" in client.post(f"/api/tokens/{pk}/revoke/", follow=True).content.decode()
