@@ -6,6 +6,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     DJANGO_ENV=production \
     DATA_DIR=/data \
+    PROMETHEUS_MULTIPROC_DIR=/metrics \
     STATIC_ROOT=/app/staticfiles
 
 WORKDIR /app
@@ -14,13 +15,14 @@ RUN pip install -c constraints.txt -e .
 
 # collectstatic needs settings but no real secrets; these throwaway values live only in this build step.
 RUN DJANGO_SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost DATA_DIR=/tmp/build-data \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/build-data/metrics \
     ENCRYPTION_KEYS="$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
     python manage.py collectstatic --noinput
 
 RUN useradd --system --uid 10001 --home-dir /app webadmit \
-    && mkdir -p /data && chown webadmit /data
+    && mkdir -p /data /metrics && chown webadmit /data /metrics
 USER webadmit
-VOLUME ["/data"]
+VOLUME ["/data", "/metrics"]
 EXPOSE 8000
 
 CMD ["gunicorn", "webadmit_dash.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--access-logfile", "-"]

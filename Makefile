@@ -51,6 +51,7 @@ benchmark: install
 	$(BIN)/python -m benchmarks.refresh
 	$(BIN)/python -m benchmarks.dashboard
 	$(BIN)/python -m benchmarks.broker
+	$(BIN)/python -m benchmarks.csv_export
 
 clean:
 	rm -rf $(VENV) var

@@ -6,6 +6,7 @@ clear line (manage.py, wsgi.py and celery.py print it and exit) instead of a tra
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -16,6 +17,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from cryptography.fernet import Fernet
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
@@ -74,6 +76,31 @@ class Env:
             return list(default)
         return [item.strip() for item in raw.split(",") if item.strip()]
 
+    def networks(self, name: str, default: list[str] | None = None) -> list[IPNetwork]:
+        """Comma-separated addresses or networks (`10.0.0.5`, `10.0.0.0/24`, `::1`), e.g. a proxy's allow-list."""
+        parsed = []
+        for item in self.strings(name, default or []):
+            try:
+                parsed.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ConfigError(
+                    f"{name}: {item!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)"
+                ) from None
+        return parsed
+
+    def header(self, name: str) -> str:
+        """A request header as Django's request.META names it: `X-Remote-User` and `HTTP_X_REMOTE_USER` both give
+        `HTTP_X_REMOTE_USER`; `REMOTE_USER` (set by the web server itself, not a header) stays as it is."""
+        raw = self.string(name)
+        if not raw:
+            return ""
+        key = raw.upper().replace("-", "_")
+        if not key.replace("_", "").isalnum():
+            raise ConfigError(f"{name}: {raw!r} is not a header name (e.g. X-Remote-User)")
+        if key == "REMOTE_USER" or key.startswith("HTTP_"):
+            return key
+        return f"HTTP_{key}"
+
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.string(name, default).lower()
         if value not in choices:
@@ -106,6 +133,9 @@ def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> dict[str, Any
         if binding not in TRUE_WORDS | FALSE_WORDS - {""}:
             raise ConfigError(f"{name}: server_side_binding must be true or false, got {binding!r}")
         options["server_side_binding"] = binding in TRUE_WORDS
+        # Without it libpq waits for the operating system's TCP timeout (minutes) on an unreachable host: /readyz
+        # and every process should say "database unreachable" within seconds instead.
+        options.setdefault("connect_timeout", "5")
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": database,

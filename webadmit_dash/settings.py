@@ -53,14 +53,20 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "ninja",  # serves the API docs page's Swagger UI from our own static files, not a CDN
     "webadmit_dash.core",
     "webadmit_dash.engine",
     "webadmit_dash.web",
+    "webadmit_dash.api",
+    "webadmit_dash.ops",
+    "webadmit_dash.accounts",
     "webadmit_dash.stack",
     "webadmit_dash.simulator",
 ]
 
 MIDDLEWARE = [
+    # First: /healthz, /readyz and /metrics answer before host validation and the https redirect (ops/middleware.py).
+    "webadmit_dash.ops.middleware.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -87,6 +93,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "webadmit_dash.accounts.context_processors.sign_in",
             ],
         },
     }
@@ -153,6 +160,10 @@ WEBADMIT_DISPATCH_EVERY = env.integer("WEBADMIT_DISPATCH_EVERY", 5, minimum=1)
 WEBADMIT_CONNECT_TIMEOUT = env.integer("WEBADMIT_CONNECT_TIMEOUT", 5, minimum=1)
 WEBADMIT_READ_TIMEOUT = env.integer("WEBADMIT_READ_TIMEOUT", 20, minimum=1)
 
+# The dispatcher's heartbeat older than this means beat (or every worker) has stopped: the pages' "Refreshes are
+# late" banner and /readyz's beat check both use it.
+BEAT_LATE_AFTER = env.integer("BEAT_LATE_AFTER", max(60, 6 * WEBADMIT_DISPATCH_EVERY), minimum=1)
+
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-refreshes": {
         "task": "webadmit_dash.engine.tasks.dispatch_due_refreshes",
@@ -164,6 +175,57 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
 }
+
+# --- Operations: health and metrics (webadmit_dash/ops) -----------------------------------------------------------
+# prometheus-client's multiprocess mode: every process (gunicorn and Celery workers) keeps its counters in files
+# here and /metrics adds them up, so it must be one folder shared by the web and the workers of a host.
+METRICS_DIR = Path(env.string("PROMETHEUS_MULTIPROC_DIR") or DATA_DIR / "metrics").resolve()
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+# /metrics is refused unless the scraper sends this bearer token or comes from one of these addresses.
+METRICS_TOKEN = env.string("METRICS_TOKEN")
+METRICS_ALLOWED_IPS = env.networks("METRICS_ALLOWED_IPS")
+
+# --- Sign-in: local passwords, a trusted proxy's header, OpenID Connect (webadmit_dash/accounts) ---------------------
+LOCAL_PASSWORDS = env.boolean("LOCAL_PASSWORDS", default=True)
+REMOTE_USER_HEADER = env.header("REMOTE_USER_HEADER")
+REMOTE_USER_PROXIES = env.networks("REMOTE_USER_PROXIES")
+REMOTE_GROUPS_HEADER = env.header("REMOTE_GROUPS_HEADER")
+REMOTE_GROUPS_SEPARATOR = env.string("REMOTE_GROUPS_SEPARATOR", ",") or ","
+if REMOTE_USER_HEADER and not REMOTE_USER_PROXIES:
+    # Anyone could otherwise send the header straight to the web server and be signed in as anybody.
+    raise ConfigError("REMOTE_USER_PROXIES: required with REMOTE_USER_HEADER (the addresses of your SSO proxy)")
+OIDC_RP_CLIENT_ID = env.string("OIDC_RP_CLIENT_ID")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+if OIDC_ENABLED:
+    OIDC_RP_CLIENT_SECRET = env.string("OIDC_RP_CLIENT_SECRET")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env.string("OIDC_OP_AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = env.string("OIDC_OP_TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = env.string("OIDC_OP_USER_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = env.string("OIDC_OP_JWKS_ENDPOINT")
+    for _name in ("OIDC_RP_CLIENT_SECRET", "OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT",
+                  "OIDC_OP_USER_ENDPOINT", "OIDC_OP_JWKS_ENDPOINT"):  # fmt: skip
+        if not globals()[_name]:
+            raise ConfigError(f"{_name}: required with OIDC_RP_CLIENT_ID (see your provider's discovery document)")
+    _algorithms = ("rs256", "rs384", "rs512", "es256", "es384", "es512")  # signed with the provider's published key
+    OIDC_RP_SIGN_ALGO = env.choice("OIDC_RP_SIGN_ALGO", "rs256", _algorithms).upper()
+    OIDC_RP_SCOPES = env.string("OIDC_RP_SCOPES", "openid email profile")
+    OIDC_USERNAME_CLAIM = env.string("OIDC_USERNAME_CLAIM", "preferred_username")
+    OIDC_GROUPS_CLAIM = env.string("OIDC_GROUPS_CLAIM")
+    OIDC_TIMEOUT = env.integer("OIDC_TIMEOUT", 10, minimum=1)
+    OIDC_USE_PKCE = True
+    LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"  # a path: the library does not resolve URL names here
+if not LOCAL_PASSWORDS and not (REMOTE_USER_HEADER or OIDC_ENABLED):
+    raise ConfigError("LOCAL_PASSWORDS: cannot be false unless REMOTE_USER_HEADER or OIDC_RP_CLIENT_ID is set")
+AUTHENTICATION_BACKENDS = [
+    *(["webadmit_dash.accounts.proxy.TrustedProxyBackend"] if REMOTE_USER_HEADER else []),
+    *(["webadmit_dash.accounts.oidc.CampusOIDCBackend"] if OIDC_ENABLED else []),
+    *(["django.contrib.auth.backends.ModelBackend"] if LOCAL_PASSWORDS else []),
+]
+if REMOTE_USER_HEADER:
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "webadmit_dash.accounts.proxy.TrustedProxyMiddleware",
+    )
 
 # --- Auth, i18n, static -----------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -116,12 +116,12 @@ def test_postgres_url_becomes_a_django_database():
         "6543",
     )
     assert database["NAME"] == "dash"
-    assert database["OPTIONS"] == {"sslmode": "require", "server_side_binding": True}
+    assert database["OPTIONS"] == {"sslmode": "require", "server_side_binding": True, "connect_timeout": "5"}
 
 
 def test_server_side_binding_can_be_turned_off_for_pgbouncer():
     database = parse_database_url("postgres://web@db/dash?server_side_binding=false")
-    assert database["OPTIONS"] == {"server_side_binding": False}
+    assert database["OPTIONS"] == {"server_side_binding": False, "connect_timeout": "5"}
 
 
 def test_several_encryption_keys_are_accepted_for_rotation():

@@ -20,7 +20,7 @@ import math
 import re
 import secrets
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -157,6 +157,9 @@ class SimulatorApp:
         self.latency = latency
         self._api_keys = frozenset(api_keys)
         self._budget = _RateBudget(rate_limit_per_hour, world.now)
+        # Calls that reached an API endpoint, by (endpoint, identity id): refreshes counted as WebAdMIT sees them.
+        self.calls: Counter[tuple[str, int | None]] = Counter()
+        self._calls_lock = threading.Lock()
         # Signs download URLs; a fresh secret per app means URLs die with the server, as they would.
         self._signing_key = secrets.token_bytes(32)
 
@@ -198,6 +201,9 @@ class SimulatorApp:
         if identity_id is None and "eid" in ids:
             export = self.world.export(ids["eid"])
             identity_id = export.identity_id if export else None
+        if route is not None and route.endpoint is not None:
+            with self._calls_lock:
+                self.calls[(route.endpoint, identity_id)] += 1
         fault = self.world.take_fault(identity_id, route.endpoint if route else None)
         forced = self._fault_reply(fault, identity_id, rate_headers) if fault is not None else None
         if forced is not None:

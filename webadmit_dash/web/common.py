@@ -15,7 +15,9 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -50,6 +52,8 @@ class IdentityRow(IdentityNames):
     refresh_queued_at: datetime | None
     refreshing_until: datetime | None
     last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    next_refresh_at: datetime | None
     error_kind: str
     error_message: str
     change_seq: int
@@ -64,7 +68,7 @@ class AuthenticatedHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def login_required_htmx(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def login_required_htmx(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """`login_required`, except that an htmx request from a signed-out browser is sent to the sign-in page.
 
     htmx follows a plain 302 inside its XMLHttpRequest and would swap the sign-in form into the table; an
@@ -73,7 +77,7 @@ def login_required_htmx(view: Callable[..., HttpResponse]) -> Callable[..., Http
     protected = login_required(view)
 
     @wraps(view)
-    def wrapper(request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.htmx and not request.user.is_authenticated:
             return sign_in_again(request)
         return protected(request, *args, **kwargs)
@@ -95,7 +99,11 @@ def parse_int(raw: str | None, default: int = 0) -> int:
 
 def identities(user: User) -> list[IdentityRow]:
     """The identities the user may see, as the pages read them."""
-    return [IdentityRow(*row) for row in access.visible_identities(user).values_list(*IDENTITY_FIELDS)]
+    return identity_rows(access.visible_identities(user))
+
+
+def identity_rows(identities: QuerySet[UserIdentity]) -> list[IdentityRow]:
+    return [IdentityRow(*row) for row in identities.values_list(*IDENTITY_FIELDS)]
 
 
 def credentials(identities: Sequence[IdentityRow]) -> dict[int, Credential]:

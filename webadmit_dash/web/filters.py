@@ -49,7 +49,8 @@ class FileFilters:
             identity=int(identity) if identity in visible_pks else None,
             association=association if not refused else "",
             cycle=cycle if not refused else "",
-            q=params.get("q", "").strip()[:100],
+            # PostgreSQL refuses NUL in text, and nobody types one into a search box.
+            q=params.get("q", "").replace("\x00", "").strip()[:100],
             expired=params.get("expired", "") not in ("", "0"),
             refused=refused,
         )

@@ -96,7 +96,7 @@ def problems(
     """The banners for these identities; `credentials` maps their credential ids (common.credentials)."""
     problems: list[Problem] = []
     beat = EngineHeartbeat.last_beat()
-    late_after = timedelta(seconds=max(60, 6 * settings.WEBADMIT_DISPATCH_EVERY))
+    late_after = timedelta(seconds=settings.BEAT_LATE_AFTER)
     if identities and beat is None:
         problems.append(
             Problem(

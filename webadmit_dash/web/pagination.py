@@ -44,9 +44,11 @@ class SortKey:
     def decode(cls, raw: str | None) -> SortKey | None:
         try:
             rank, micros, webadmit_id, pk = (int(part) for part in (raw or "").split("."))
-            return cls(rank, EPOCH + timedelta(microseconds=micros), webadmit_id, pk)
+            key = cls(rank, EPOCH + timedelta(microseconds=micros), webadmit_id, pk)
         except (ValueError, OverflowError):
             return None
+        # A key comes from a URL: ids past a 64-bit column would fail the query rather than match nothing.
+        return key if all(-(2**63) <= value < 2**63 for value in (rank, webadmit_id, pk)) else None
 
     def after(self) -> Q:
         """Files that come after this key in the dashboard order."""
@@ -81,6 +83,12 @@ def _rows_from(files: QuerySet[ExportFile], key: SortKey | None, *, forward: boo
     if len(rows) < limit:
         rows += list(other_ranks.order_by(*order)[: limit - len(rows)])
     return rows
+
+
+def rows_after(files: QuerySet[ExportFile], key: SortKey | None, limit: int) -> list[ExportFile]:
+    """Up to `limit` files after `key` (from the top without one), in the dashboard order: how the CSV export and
+    the API walk a whole list in bounded pieces."""
+    return _rows_from(files, key, forward=True, limit=limit)
 
 
 @dataclass

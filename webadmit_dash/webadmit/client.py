@@ -44,6 +44,27 @@ DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 20.0)
 
 T = TypeVar("T")
 
+# Called after every call to WebAdMIT with (endpoint, status, seconds): the SPEC's endpoint name (E1-E7), the HTTP
+# status as text ("no_response" when none came), and how long it took. The product's metrics subscribe here (see
+# ops.metrics), so that calls are counted where they happen, in web and worker processes alike, with no Django here.
+CallObserver = Callable[[str, str, float], None]
+_call_observers: list[CallObserver] = []
+
+
+def observe_calls(observer: CallObserver) -> None:
+    """Subscribes `observer` to every call made by any client in this process (once per observer)."""
+    if observer not in _call_observers:
+        _call_observers.append(observer)
+
+
+def _notify(endpoint: str, status: str, seconds: float) -> None:
+    for observer in _call_observers:
+        try:
+            observer(endpoint, status, seconds)
+        except Exception:
+            # Counting a call must never fail it.
+            logger.exception("A WebAdMIT call observer failed")
+
 
 def make_session(pool_maxsize: int = 20) -> requests.Session:
     """A pooled session without automatic retries; share one between clients to share connections."""
@@ -104,29 +125,29 @@ class WebAdmitClient:
 
     def list_user_identities(self) -> list[UserIdentity]:
         """E1 `GET /api/v1/user_identities`: every identity this key may use through the API."""
-        return self._call("GET", "/api/v1/user_identities", _identities_from)
+        return self._call("E1", "GET", "/api/v1/user_identities", _identities_from)
 
     def list_all_exports(self) -> list[Export]:
         """E2 `GET /api/v1/exports`: the exports of all identities (items do not say which identity)."""
-        return self._call("GET", "/api/v1/exports", _exports_from)
+        return self._call("E2", "GET", "/api/v1/exports", _exports_from)
 
     def list_exports(self, identity_id: int) -> list[Export]:
         """E3 `GET /api/v1/user_identities/:uid/exports`: one identity's exports, where names come from."""
-        return self._call("GET", f"/api/v1/user_identities/{identity_id:d}/exports", _exports_from)
+        return self._call("E3", "GET", f"/api/v1/user_identities/{identity_id:d}/exports", _exports_from)
 
     def list_export_files(self, identity_id: int) -> list[ExportFile]:
         """E6 `GET /api/v1/user_identities/:uid/export_files`: the batch status of recent runs (no URLs)."""
-        return self._call("GET", f"/api/v1/user_identities/{identity_id:d}/export_files", _files_from)
+        return self._call("E6", "GET", f"/api/v1/user_identities/{identity_id:d}/export_files", _files_from)
 
     def list_export_runs(self, identity_id: int, export_id: int) -> list[ExportFile]:
         """E7 `GET /api/v1/user_identities/:uid/exports/:eid/export_files`: the runs of one export."""
         path = f"/api/v1/user_identities/{identity_id:d}/exports/{export_id:d}/export_files"
-        return self._call("GET", path, _files_from)
+        return self._call("E7", "GET", path, _files_from)
 
     def start_export_run(self, identity_id: int, export_id: int) -> ExportFile:
         """E4 `POST .../exports/:eid/export_files`: start a run, or get the unfinished one already running."""
         path = f"/api/v1/user_identities/{identity_id:d}/exports/{export_id:d}/export_files"
-        return self._call("POST", path, _single_file_from)
+        return self._call("E4", "POST", path, _single_file_from)
 
     def get_download_link(self, export_id: int, file_id: int) -> DownloadLink:
         """E5 `GET /api/v1/exports/:eid/export_files/:fid`: the file's status and a freshly minted URL.
@@ -136,12 +157,12 @@ class WebAdmitClient:
         """
         minted_at = datetime.now(UTC)
         path = f"/api/v1/exports/{export_id:d}/export_files/{file_id:d}"
-        return self._call("GET", path, lambda payload: _download_link_from(payload, minted_at))
+        return self._call("E5", "GET", path, lambda payload: _download_link_from(payload, minted_at))
 
     # --- Transport and error mapping ------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, parse: Callable[[Mapping[str, Any]], T]) -> T:
-        response = self._send(method, path)
+    def _call(self, endpoint: str, method: str, path: str, parse: Callable[[Mapping[str, Any]], T]) -> T:
+        response = self._send(endpoint, method, path)
         try:
             payload = json.loads(response.content)
         except ValueError:
@@ -155,7 +176,7 @@ class WebAdmitClient:
         # Outside the `except`, like every error raised here, so no exception chain hangs off it.
         raise self._bad_response(detail, method, path, response.status_code)
 
-    def _send(self, method: str, path: str) -> requests.Response:
+    def _send(self, endpoint: str, method: str, path: str) -> requests.Response:
         with self._lock:
             self.calls_made += 1
         started = time.monotonic()
@@ -175,7 +196,9 @@ class WebAdmitClient:
             )
         except requests.RequestException as exc:
             failure = self._transport_error(exc)
-        elapsed_ms = (time.monotonic() - started) * 1000
+        elapsed = time.monotonic() - started
+        elapsed_ms = elapsed * 1000
+        _notify(endpoint, "no_response" if failure is not None else str(response.status_code), elapsed)
         if failure is not None:
             logger.debug(
                 "WebAdMIT %s %s failed after %.0f ms: %s (credential %r)",

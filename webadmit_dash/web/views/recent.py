@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,7 +24,7 @@ from django_htmx.http import push_url
 
 from webadmit_dash.core import access
 from webadmit_dash.core.models import ExportFile
-from webadmit_dash.web import common, freshness, listing, pagination
+from webadmit_dash.web import common, csv_export, freshness, listing, pagination
 from webadmit_dash.web.common import (
     FAST_POLL_SECONDS,
     SLOW_POLL_SECONDS,
@@ -117,6 +118,7 @@ def _listing_context(request: AuthenticatedHttpRequest, scope: Scope, now: datet
             ("before", page.previous_key.encode()), ("from", str(max(page.start - PAGE_SIZE, 1)))
         ),
         current_path=request.get_full_path(),
+        csv_query=scope.filters.querystring(("format", "csv")),
         poll_query=PollState(
             version=version,
             bucket=_bucket(now),
@@ -131,12 +133,15 @@ def _listing_context(request: AuthenticatedHttpRequest, scope: Scope, now: datet
 
 @require_GET
 @login_required_htmx
-def recent_files(request: AuthenticatedHttpRequest) -> HttpResponse:
+def recent_files(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     """The Recent Files page; an htmx request aimed at the results (filters, paging) gets just those."""
     now = timezone.now()
     # The identities are read first and the version taken from them: a change committed while the files are
     # read then carries a newer version, so the next poll shows it rather than it being missed.
     scope = listing.scope(request)
+    if request.GET.get("format") == "csv":
+        # "Export this list": the same selection as the page, every row of it (web/csv_export.py).
+        return csv_export.response(scope, now)
     context = _listing_context(request, scope, now)
     if request.htmx.target == "results" and not request.htmx.history_restore_request:
         response = render(request, "files/recent.html#results_update", context)

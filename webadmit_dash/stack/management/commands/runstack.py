@@ -46,6 +46,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         call_command("migrate", interactive=False, verbosity=0)
+        # Every process that counts metrics here is started below: an earlier run's counters would add to theirs.
+        for stale in settings.METRICS_DIR.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        # On a laptop, /metrics answers this machine (curl localhost:8000/metrics); production chooses its own.
+        os.environ.setdefault("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
         python = sys.executable
         celery = str(Path(python).with_name("celery"))
         self.children: list[tuple[str, subprocess.Popen]] = []

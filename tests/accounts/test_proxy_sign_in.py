@@ -1,0 +1,115 @@
+"""Campus sign-in through a trusted reverse proxy (Shibboleth, mod_auth_mellon, oauth2-proxy): the proxy sends who
+the person is and their groups in headers; only the proxy's own addresses are believed."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from tests.web.conftest import make_file
+from webadmit_dash.core.models import IdentityGrant
+from webadmit_dash.webadmit.statuses import FileStatus
+
+pytestmark = pytest.mark.django_db
+
+PROXY = "10.0.5.2"
+STRANGER = "198.51.100.7"
+
+
+@pytest.fixture
+def proxy_sign_in(settings) -> None:
+    """What REMOTE_USER_HEADER=X-Remote-User, REMOTE_GROUPS_HEADER=X-Remote-Groups, REMOTE_USER_PROXIES=10.0.5.0/24
+    configure (settings.py)."""
+    settings.REMOTE_USER_HEADER = "HTTP_X_REMOTE_USER"
+    settings.REMOTE_GROUPS_HEADER = "HTTP_X_REMOTE_GROUPS"
+    settings.REMOTE_GROUPS_SEPARATOR = ";"
+    settings.REMOTE_USER_PROXIES = [ipaddress.ip_network("10.0.5.0/24")]
+    settings.AUTHENTICATION_BACKENDS = [
+        "webadmit_dash.accounts.proxy.TrustedProxyBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    middleware = list(settings.MIDDLEWARE)
+    middleware.insert(
+        middleware.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "webadmit_dash.accounts.proxy.TrustedProxyMiddleware",
+    )
+    settings.MIDDLEWARE = middleware
+
+
+def via(address: str, user: str, groups: str = "") -> dict[str, str]:
+    headers = {"REMOTE_ADDR": address, "HTTP_X_REMOTE_USER": user}
+    if groups:
+        headers["HTTP_X_REMOTE_GROUPS"] = groups
+    return headers
+
+
+def listed_ids(response) -> set[int]:
+    return {row.webadmit_id for row in response.context["files"]}
+
+
+def test_a_new_person_from_the_proxy_is_created_with_their_groups_and_sees_their_grants(
+    proxy_sign_in, identity, other_identity, staff_via_group
+):
+    # staff_via_group made "Pharmacy admissions", granted other_identity; the campus directory knows it by that name.
+    theirs = make_file(other_identity, FileStatus.AVAILABLE)
+    make_file(identity, FileStatus.AVAILABLE)
+    client = Client()
+    response = client.get("/", **via(PROXY, "erin@campus.edu", "Pharmacy admissions;all-staff;library"))
+    assert response.status_code == 200
+    erin = User.objects.get(username="erin@campus.edu")
+    assert [group.name for group in erin.groups.all()] == ["Pharmacy admissions"]
+    assert not Group.objects.filter(name__in=["all-staff", "library"]).exists(), "unknown campus groups are ignored"
+    assert not erin.has_usable_password() and not erin.is_staff
+    assert listed_ids(response) == {theirs.webadmit_id}
+
+
+def test_the_same_header_from_another_address_is_ignored(proxy_sign_in, identity):
+    make_file(identity, FileStatus.AVAILABLE)
+    response = Client().get("/", **via(STRANGER, "alice", "admins"))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    assert not User.objects.filter(username="alice").exists()
+
+
+def test_a_forged_header_cannot_become_an_existing_user(proxy_sign_in, admin_user):
+    response = Client().get("/", **via(STRANGER, admin_user.username))
+    assert response.status_code == 302
+    assert Client().get("/api/tokens/", **via(STRANGER, admin_user.username)).status_code == 302
+
+
+def test_group_membership_follows_the_directory_at_each_sign_in(proxy_sign_in, other_identity):
+    ops = Group.objects.create(name="admissions-ops")
+    pharmacy = Group.objects.create(name="pharmacy")
+    IdentityGrant.objects.create(identity=other_identity, group=pharmacy)
+    client = Client()
+    client.get("/", **via(PROXY, "frank", "admissions-ops;pharmacy"))
+    frank = User.objects.get(username="frank")
+    assert set(frank.groups.all()) == {ops, pharmacy}
+    client.post("/accounts/logout/", **via(PROXY, "frank"))
+    Client().get("/", **via(PROXY, "frank", "admissions-ops"))
+    assert set(frank.groups.all()) == {ops}
+
+
+def test_the_proxy_session_ends_when_the_header_stops(proxy_sign_in):
+    client = Client()
+    assert client.get("/", **via(PROXY, "gina")).status_code == 200
+    assert client.get("/", REMOTE_ADDR=PROXY).status_code == 302
+
+
+def test_local_passwords_still_work_for_the_admin(proxy_sign_in, admin_user):
+    client = Client()
+    response = client.post("/accounts/login/", {"username": "alice", "password": "password"}, REMOTE_ADDR=STRANGER)
+    assert response.status_code == 302
+    assert client.get("/", REMOTE_ADDR=STRANGER).status_code == 200
+
+
+def test_local_passwords_can_be_turned_off(proxy_sign_in, admin_user, settings):
+    settings.AUTHENTICATION_BACKENDS = ["webadmit_dash.accounts.proxy.TrustedProxyBackend"]
+    settings.LOCAL_PASSWORDS = False
+    client = Client()
+    page = client.get("/accounts/login/")
+    assert 'name="password"' not in page.content.decode()
+    client.post("/accounts/login/", {"username": "alice", "password": "password"})
+    assert client.get("/").status_code == 302

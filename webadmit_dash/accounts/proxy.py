@@ -1,0 +1,74 @@
+"""Sign-in by a trusted reverse proxy (Shibboleth, mod_auth_mellon, oauth2-proxy): it authenticates the person and
+sends their user name in a header (REMOTE_USER_HEADER) and, optionally, their groups (REMOTE_GROUPS_HEADER).
+
+Only requests coming from the proxy's own addresses (REMOTE_USER_PROXIES) are believed: the same header from
+anywhere else is ignored, since anyone can send any header. Put the web server where only the proxy can reach it
+anyway; the allow-list is the second lock. Users are created on their first sign-in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from django.conf import settings
+from django.contrib.auth.backends import RemoteUserBackend
+from django.contrib.auth.middleware import RemoteUserMiddleware
+from django.contrib.auth.models import User
+from django.http import HttpRequest
+
+from webadmit_dash.accounts.groups import split, sync_groups
+
+logger = logging.getLogger(__name__)
+
+
+def from_trusted_proxy(request: HttpRequest) -> bool:
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(address in network for network in settings.REMOTE_USER_PROXIES)
+
+
+class TrustedProxyMiddleware(RemoteUserMiddleware):
+    """Django's RemoteUserMiddleware, reading the configured header, and only from the proxy's addresses."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.header = settings.REMOTE_USER_HEADER  # type: ignore[misc]  # read per instance: settings can change in tests
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: HttpRequest) -> None:
+        if self.header in request.META and not from_trusted_proxy(request):
+            logger.warning(
+                "Ignored the sign-in header %s from %s, which is not in REMOTE_USER_PROXIES",
+                self.header,
+                request.META.get("REMOTE_ADDR"),
+            )
+            # As if it had not been sent; a session signed in by the proxy ends, as it would without the header.
+            del request.META[self.header]
+            groups_header = settings.REMOTE_GROUPS_HEADER
+            if groups_header:
+                request.META.pop(groups_header, None)
+        super().process_request(request)
+
+
+class TrustedProxyBackend(RemoteUserBackend):
+    """Creates the user on first sign-in, then makes their groups those of REMOTE_GROUPS_HEADER (when set)."""
+
+    create_unknown_user = True
+
+    def configure_user(self, request: HttpRequest, user: User, created: bool = True) -> User:  # type: ignore[override]
+        if created:
+            # Signed in by the campus only: no password here that could be guessed or reset.
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        return user
+
+    def authenticate(self, request: HttpRequest | None, remote_user: str) -> User | None:  # type: ignore[override]
+        if request is None or not from_trusted_proxy(request):
+            return None
+        user = super().authenticate(request, remote_user)
+        groups_header = settings.REMOTE_GROUPS_HEADER
+        if user is not None and groups_header:
+            sync_groups(user, split(request.META.get(groups_header, ""), settings.REMOTE_GROUPS_SEPARATOR))
+        return user

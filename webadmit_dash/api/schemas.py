@@ -1,0 +1,108 @@
+"""What the API accepts and answers, as pydantic schemas (django-ninja): the OpenAPI document is made from these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ninja import Field, Schema
+
+from webadmit_dash.webadmit.statuses import FileStatus
+
+MAX_ID = 2**63 - 1  # ids are signed 64-bit columns: anything larger matches nothing and must not reach the database
+PAGE_LIMIT = 100
+MAX_PAGE_LIMIT = 1000
+
+
+class FileFilters(Schema):
+    """The Recent Files page's filters, with the same names and meaning as in its URLs."""
+
+    status: list[FileStatus] = Field(default_factory=list, description="Keep files in any of these statuses.")
+    identity: int | None = Field(None, ge=1, le=MAX_ID, description="One identity's id (from /identities).")
+    association: str = Field("", max_length=200, description="One CAS, e.g. SOPHAS.")
+    cycle: str = Field("", max_length=50, description="One cycle, e.g. '2026 - 2027'.")
+    q: str = Field("", max_length=100, description="Part of the export's name, or a file id.")
+    expired: bool = Field(False, description="Also files WebAdMIT no longer lists.")
+
+
+class FilePageQuery(FileFilters):
+    after: str | None = Field(None, max_length=100, description="`next_cursor` of the previous page.")
+    limit: int = Field(PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Files per page.")
+
+
+class IdentityPageQuery(Schema):
+    after: int | None = Field(None, ge=0, le=MAX_ID, description="`next_cursor` of the previous page.")
+    limit: int = Field(PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Identities per page.")
+
+
+class FileOut(Schema):
+    id: int = Field(description="Our id of the file: the one in /files/{id}.")
+    webadmit_id: int = Field(description="WebAdMIT's id of the file (its export_files id).")
+    export_id: int = Field(description="WebAdMIT's id of the export it is a run of.")
+    export_name: str | None = Field(description="The export's name; null until WebAdMIT has told it.")
+    format: str
+    identity_id: int
+    identity: str = Field(description="The identity's name (its label, or CAS and organisation).")
+    association: str
+    cycle: str
+    status: FileStatus
+    status_label: str
+    raw_status: str = Field(description="The status exactly as WebAdMIT sent it.")
+    status_changed_at: datetime
+    first_seen_at: datetime
+    gone_at: datetime | None = Field(description="When WebAdMIT stopped listing it (expired); null while listed.")
+    download_url: str | None = Field(description="Our download address while the file is downloadable.")
+
+
+class FilePage(Schema):
+    items: list[FileOut]
+    next_cursor: str | None = Field(description="Pass as `after` for the next page; null on the last page.")
+    next: str | None = Field(description="The next page's address; null on the last page.")
+
+
+class StatusChangeOut(Schema):
+    old_status: FileStatus | None
+    new_status: FileStatus
+    raw_status: str
+    changed_at: datetime
+
+
+class FileDetail(FileOut):
+    history: list[StatusChangeOut] = Field(description="Status changes seen, newest first.")
+
+
+class IdentityOut(Schema):
+    id: int
+    webadmit_id: int
+    name: str
+    association: str
+    organization: str
+    institution: str
+    cycle: str
+    freshness: str = Field(description="ok, late, error, paused or new, as the Identities page says.")
+    freshness_note: str
+    refreshing: bool = Field(description="A refresh is queued or running.")
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    next_refresh_at: datetime | None
+    error: str = Field(description="What went wrong last, in words; empty when nothing.")
+
+
+class IdentityPage(Schema):
+    items: list[IdentityOut]
+    next_cursor: int | None
+    next: str | None
+
+
+class Message(Schema):
+    detail: str
+
+
+class ValidationErrors(Schema):
+    detail: list[dict[str, Any]]
+
+
+class DownloadRefused(Schema):
+    detail: str = Field(description="What happened and what to do, in words.")
+    title: str
+    outcome: str = Field(description="The audit's outcome, e.g. not_downloadable, rate_limited.")

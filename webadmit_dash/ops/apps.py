@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    name = "webadmit_dash.ops"
+    label = "ops"
+    verbose_name = "Operations"
+
+    def ready(self) -> None:
+        # Every process that loads Django (gunicorn workers, Celery workers, beat) starts counting from here.
+        from webadmit_dash.ops import metrics
+
+        metrics.install()

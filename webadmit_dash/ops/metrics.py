@@ -1,0 +1,232 @@
+"""Prometheus metrics: counters kept by every process, and the state of the whole installation read at scrape time.
+
+Two kinds, chosen by where the truth lives:
+
+- Events (WebAdMIT calls by endpoint and status, refreshes by outcome and their duration, downloads by outcome)
+  happen in gunicorn workers and Celery workers alike, so each process counts its own in prometheus-client's
+  multiprocess mode: values live in small memory-mapped files in METRICS_DIR (PROMETHEUS_MULTIPROC_DIR), which
+  /metrics adds up. Files of exited processes keep their counts, so totals never go backwards when a worker
+  restarts. A process is named by host and pid, so containers sharing the folder never write to the same file.
+- State (identities by freshness, files by status, each key's rate budget, the queue's depth, the age of beat's
+  heartbeat) is already in the database and the broker: it is read when Prometheus scrapes, so it is right
+  whichever process answers and costs nothing between scrapes.
+
+The hooks are here and nowhere else: the WebAdMIT client's call observer, Celery's task signals around the refresh
+task, and the download audit row's post_save. Notification deliveries (issue 12) are not counted yet: when their
+model exists, a post_save receiver like `_count_download` belongs here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import os
+import socket
+import threading
+import time
+from collections import Counter as Tally
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count
+from django.db.models.signals import post_save
+from django.http import HttpRequest
+from django.utils import timezone
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from webadmit_dash.core.models import Credential, DownloadEvent, EngineHeartbeat, ExportFile, UserIdentity
+from webadmit_dash.core.problems import DownloadOutcome
+from webadmit_dash.engine.refresh import Outcome
+from webadmit_dash.ops import health
+from webadmit_dash.web import common, freshness
+from webadmit_dash.webadmit import client
+from webadmit_dash.webadmit.statuses import FileStatus
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "webadmit_dash"
+REFRESH_TASK = "webadmit_dash.engine.tasks.run_refresh"
+IDENTITY_STATES = ("ok", "late", "error", "paused", "new")
+
+# Chosen before the first metric is made: values go to per-process files that /metrics merges.
+_HOST = socket.gethostname()
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.METRICS_DIR)
+values.ValueClass = values.MultiProcessValue(lambda: f"{_HOST}-{os.getpid()}")
+
+WEBADMIT_CALLS = Counter(
+    f"{PREFIX}_webadmit_calls",
+    "Calls to WebAdMIT by endpoint (the SPEC's E1-E7) and HTTP status (no_response: none came).",
+    ["endpoint", "status"],
+)
+REFRESHES = Counter(
+    f"{PREFIX}_refreshes", "Refreshes of one identity by outcome (crashed: the task raised).", ["outcome"]
+)
+REFRESH_SECONDS = Histogram(
+    f"{PREFIX}_refresh_duration_seconds",
+    "How long one refresh of one identity took, from the task's start to its end.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+DOWNLOADS = Counter(f"{PREFIX}_downloads", "Download clicks (and API downloads) by outcome.", ["outcome"])
+
+_installed = False
+_install_lock = threading.Lock()
+
+
+def install() -> None:
+    """Connects the hooks (once per process): the client's calls, the refresh task, the download audit."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        _installed = True
+    from celery.signals import task_postrun, task_prerun
+
+    client.observe_calls(_count_call)
+    task_prerun.connect(_refresh_started, weak=False, dispatch_uid="ops.refresh_started")
+    task_postrun.connect(_refresh_ended, weak=False, dispatch_uid="ops.refresh_ended")
+    post_save.connect(_count_download, sender=DownloadEvent, weak=False, dispatch_uid="ops.count_download")
+    # Outcomes show as 0 before the first one happens, so rate() and alerts work from the first scrape.
+    for outcome in [*Outcome, "crashed"]:
+        REFRESHES.labels(outcome=str(outcome))
+    for download_outcome in DownloadOutcome:
+        DOWNLOADS.labels(outcome=download_outcome.value)
+
+
+def _count_call(endpoint: str, status: str, seconds: float) -> None:
+    WEBADMIT_CALLS.labels(endpoint=endpoint, status=status).inc()
+
+
+_refresh_starts: dict[str, float] = {}
+
+
+def _refresh_started(sender: Any = None, task_id: str = "", task: Any = None, **kwargs: Any) -> None:
+    if task is not None and task.name == REFRESH_TASK:
+        _refresh_starts[task_id] = time.monotonic()
+
+
+def _refresh_ended(
+    sender: Any = None, task_id: str = "", task: Any = None, retval: Any = None, state: str = "", **kwargs: Any
+) -> None:
+    if task is None or task.name != REFRESH_TASK:
+        return
+    started = _refresh_starts.pop(task_id, None)
+    # The task returns the refresh's outcome (refreshed, failed, skipped); anything else means it raised.
+    outcome = retval if state == "SUCCESS" and retval in set(Outcome) else "crashed"
+    REFRESHES.labels(outcome=str(outcome)).inc()
+    if started is not None:
+        REFRESH_SECONDS.observe(time.monotonic() - started)
+
+
+def _count_download(sender: Any, instance: DownloadEvent, created: bool, **kwargs: Any) -> None:
+    if created:
+        DOWNLOADS.labels(outcome=instance.outcome).inc()
+
+
+# --- Scraping ------------------------------------------------------------------------------------------------------
+
+
+class StateCollector(Collector):
+    """The installation's state, read from the database and the broker at each scrape."""
+
+    def collect(self) -> Iterator[Metric]:
+        now = timezone.now()
+        yield from self._identities(now)
+        yield from self._files()
+        yield from self._budgets()
+        yield from self._engine(now)
+
+    def _identities(self, now: Any) -> Iterator[Metric]:
+        identities = common.identity_rows(UserIdentity.objects.filter(enabled=True))
+        # The same words as the pages' freshness strip (web.freshness), so a dashboard and a graph agree.
+        states = Tally(source.state for source in freshness.sources(identities, now, None))
+        family = GaugeMetricFamily(
+            f"{PREFIX}_identities", "Enabled identities by freshness (ok, late, error, paused, new).", labels=["state"]
+        )
+        for state in IDENTITY_STATES:
+            family.add_metric([state], states[state])
+        yield family
+
+    def _files(self) -> Iterator[Metric]:
+        counts = dict(
+            ExportFile.objects.filter(gone_at__isnull=True)
+            .order_by()
+            .values_list("status")
+            .annotate(n=Count("pk"))
+            .values_list("status", "n")
+        )
+        family = GaugeMetricFamily(
+            f"{PREFIX}_files", "Export files WebAdMIT still lists, by status.", labels=["status"]
+        )
+        for status in FileStatus:
+            family.add_metric([status.value], counts.get(status.value, 0))
+        yield family
+
+    def _budgets(self) -> Iterator[Metric]:
+        remaining = GaugeMetricFamily(
+            f"{PREFIX}_rate_budget_remaining",
+            "Calls left in a credential's hourly budget, as WebAdMIT last said (X-RateLimit-Remaining).",
+            labels=["credential"],
+        )
+        limit = GaugeMetricFamily(
+            f"{PREFIX}_rate_budget_limit", "A credential's hourly call budget.", labels=["credential"]
+        )
+        stretch = GaugeMetricFamily(
+            f"{PREFIX}_cadence_factor",
+            "How much the scheduler stretches a credential's cadences to stay in budget (1 = not at all).",
+            labels=["credential"],
+        )
+        rows = Credential.objects.values_list("name", "rate_limit_per_hour", "rate_limit_remaining", "cadence_factor")
+        for name, per_hour, left, factor in rows:
+            limit.add_metric([name], per_hour)
+            stretch.add_metric([name], factor)
+            if left is not None:
+                remaining.add_metric([name], left)
+        yield from (remaining, limit, stretch)
+
+    def _engine(self, now: Any) -> Iterator[Metric]:
+        beat = EngineHeartbeat.last_beat()
+        if beat is not None:
+            yield GaugeMetricFamily(
+                f"{PREFIX}_beat_heartbeat_age_seconds",
+                "Seconds since the beat-driven dispatcher last ran.",
+                value=max((now - beat).total_seconds(), 0.0),
+            )
+        queued = UserIdentity.objects.filter(refresh_queued_at__isnull=False).count()
+        yield GaugeMetricFamily(
+            f"{PREFIX}_refreshes_queued", "Identities whose refresh is queued and not started yet.", value=queued
+        )
+        try:
+            depth = health.queue_depth()
+        except Exception as error:
+            logger.warning("Queue depth unavailable: the broker cannot be reached (%s)", type(error).__name__)
+            return
+        family = GaugeMetricFamily(f"{PREFIX}_queue_depth", "Tasks waiting in the broker's queue.", labels=["queue"])
+        family.add_metric([health.QUEUE], depth)
+        yield family
+
+
+def exposition() -> bytes:
+    """The Prometheus text of every process's counters and the installation's state."""
+    registry = CollectorRegistry(auto_describe=False)
+    MultiProcessCollector(registry, path=str(settings.METRICS_DIR))
+    registry.register(StateCollector())
+    return generate_latest(registry)
+
+
+def scrape_allowed(request: HttpRequest) -> bool:
+    """The bearer token from METRICS_TOKEN, or an address in METRICS_ALLOWED_IPS; nobody when neither is set."""
+    token = settings.METRICS_TOKEN
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+            return True
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(address in network for network in settings.METRICS_ALLOWED_IPS)
