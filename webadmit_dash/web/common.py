@@ -72,13 +72,6 @@ def sign_in_again(request: AuthenticatedHttpRequest) -> HttpResponse:
     return HttpResponseClientRedirect(redirect_to_login(back_to).url)
 
 
-def parse_int(raw: str | None, default: int = 0) -> int:
-    try:
-        return int(raw or default)
-    except ValueError:
-        return default
-
-
 def identities(user: User) -> list[UserIdentity]:
     """The user's identities, holding only the fields the pages read: a superuser may see hundreds, and any other
     field would load on first access, a query each (which the query-count tests catch)."""

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,7 +23,7 @@ from django_htmx.http import push_url
 
 from webadmit_dash.core import access
 from webadmit_dash.core.models import ExportFile
-from webadmit_dash.web import common, freshness, listing, pagination
+from webadmit_dash.web import common, freshness, listing, pagination, params
 from webadmit_dash.web.common import (
     FAST_POLL_SECONDS,
     SLOW_POLL_SECONDS,
@@ -60,15 +60,15 @@ class PollState:
     end: SortKey | None  # the first page's last row, when more follow
 
     @classmethod
-    def from_params(cls, params: Any) -> PollState:
-        ids = [int(part) for part in params.get("ids", "").split(",")[: 2 * PAGE_SIZE] if part.isdigit()]
+    def from_params(cls, query: QueryDict) -> PollState:
+        # A version of -1 (or anything unreadable) is older than every version: the poll then answers in full.
         return cls(
-            version=common.parse_int(params.get("since"), -1),
-            bucket=common.parse_int(params.get("bucket")),
-            list_version=common.parse_int(params.get("list")),
-            shown_ids=tuple(ids),
-            top=params.get("top") == "1",
-            end=SortKey.decode(params.get("end")),
+            version=params.integer(query, "since", -1, minimum=-1),
+            bucket=params.integer(query, "bucket", 0, minimum=0),
+            list_version=params.integer(query, "list", 0, minimum=0),
+            shown_ids=params.integers(query, "ids", limit=2 * PAGE_SIZE),
+            top=params.value(query, "top") == "1",
+            end=SortKey.decode(params.value(query, "end")),
         )
 
     def query(self, filters: FileFilters) -> str:
