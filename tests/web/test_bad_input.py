@@ -7,18 +7,15 @@ what the admin reads, so a page added later is covered without touching this fil
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import User
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from django.urls.converters import IntConverter
-from django.urls.exceptions import NoReverseMatch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.urls import URLS, path_for
 from tests.web.conftest import make_file
 from webadmit_dash.core.models import Credential
 from webadmit_dash.web import params
@@ -141,51 +138,6 @@ def test_repeated_choices_are_kept_once_in_their_own_order(rf):
 # --- Every GET URL, discovered from the URLconf ---------------------------------------------------------------------
 
 
-def _patterns(patterns: list, namespace: tuple[str, ...] = ()) -> Iterator[tuple[str, URLPattern]]:
-    for entry in patterns:
-        if isinstance(entry, URLResolver):
-            yield from _patterns(entry.url_patterns, (*namespace, entry.namespace) if entry.namespace else namespace)
-        elif entry.name:
-            yield ":".join((*namespace, entry.name)), entry
-
-
-class PathArgument:
-    """One argument in a URL's path: junk to draw for it, and a value it surely takes."""
-
-    def __init__(self, junk: st.SearchStrategy[str], example: str) -> None:
-        self.junk = junk
-        self.example = example
-
-
-def _url_makers() -> list[tuple[str, dict[str, PathArgument]]]:
-    """(URL name, its path arguments) for every named URL; the admin's app pages get real app labels."""
-    makers = []
-    app_labels = sorted({model._meta.app_label for model in admin.site._registry})
-    for name, pattern in _patterns(get_resolver().url_patterns):
-        converters = getattr(pattern.pattern, "converters", {})
-        arguments: dict[str, PathArgument] = {}
-        for argument in pattern.pattern.regex.groupindex:
-            if isinstance(converters.get(argument), IntConverter):
-                arguments[argument] = PathArgument(st.integers(min_value=0, max_value=10**25).map(str), "1")
-            elif argument == "app_label":
-                arguments[argument] = PathArgument(st.sampled_from(app_labels), app_labels[0])
-            else:
-                arguments[argument] = PathArgument(st.one_of(st.integers().map(str), st.text(min_size=1)), "1")
-        makers.append((name, arguments))
-    return makers
-
-
-def _path(url_name: str, arguments: dict[str, PathArgument], values: dict[str, str]) -> str:
-    """The URL's path with these values, or with the examples where the pattern cannot hold a value."""
-    try:
-        return reverse(url_name, kwargs=values)
-    except NoReverseMatch:  # a value the pattern refuses (a space in a slug, a made-up app label)
-        return reverse(url_name, kwargs={name: argument.example for name, argument in arguments.items()})
-
-
-URL_MAKERS = _url_makers()
-
-
 ADMIN_LIST_NAMES = {"p", "o", "q", "e", "all", "_to_field", "_popup"}
 ADMIN_FORM_NAMES = {"_to_field", "_popup", "_changelist_filters"}
 # The admin's own pages get fewer values, one parameter at a time: those that once crashed Django's admin, and
@@ -218,10 +170,10 @@ def urls(draw, page_names: list[str]) -> tuple[str, str]:
     """A URL of the site with junk in its path numbers and its query: random unicode, huge and negative numbers,
     lists of them, and repeated parameters, mostly under the names the URL's page reads."""
     site, admin_site = (
-        [maker for maker in URL_MAKERS if maker[0].startswith("admin:") == is_admin] for is_admin in (False, True)
+        [maker for maker in URLS if maker[0].startswith("admin:") == is_admin] for is_admin in (False, True)
     )
     url_name, arguments = draw(st.sampled_from(site) | st.sampled_from(admin_site))
-    path = _path(url_name, arguments, {name: draw(argument.junk) for name, argument in arguments.items()})
+    path = path_for(url_name, arguments, {name: draw(argument.junk) for name, argument in arguments.items()})
     own_names = (
         sorted(_admin_parameter_names(url_name) | ADMIN_FORM_NAMES) if url_name.startswith("admin:") else page_names
     )
@@ -265,8 +217,8 @@ def _page_parameter_names(client, users: list[User]) -> list[str]:
     """What the pages read: recorded by `params` as every URL is asked once."""
     for user in users:
         client.force_login(user)
-        for url_name, arguments in URL_MAKERS:
-            url = _path(url_name, arguments, {})
+        for url_name, arguments in URLS:
+            url = path_for(url_name, arguments, {})
             for headers in HEADERS[:2]:
                 client.get(url, **headers)
     assert {"q", "status", "since", "ids", "after"} <= params.NAMES_READ
@@ -291,11 +243,11 @@ def test_every_page_survives_every_nasty_value_in_every_parameter(client, users)
     names = _page_parameter_names(client, users)
     for user in users:
         client.force_login(user)
-        for url_name, arguments in URL_MAKERS:
+        for url_name, arguments in URLS:
             if url_name.startswith("admin:"):
                 continue
             for nasty in NASTY:
-                path = _path(url_name, arguments, dict.fromkeys(arguments, nasty))
+                path = path_for(url_name, arguments, dict.fromkeys(arguments, nasty))
                 # Each parameter twice, the nasty value last (the one a page reads): repeated parameters too.
                 query = urlencode([(name, "1") for name in names] + [(name, nasty) for name in names])
                 for headers in HEADERS[:3]:
@@ -305,10 +257,10 @@ def test_every_page_survives_every_nasty_value_in_every_parameter(client, users)
 def test_every_admin_page_survives_every_nasty_value_in_each_of_its_parameters(client, users):
     """The admin refuses a query at its first unknown name, so its parameters get the nasty values one by one."""
     client.force_login(users[0])
-    for url_name, arguments in URL_MAKERS:
+    for url_name, arguments in URLS:
         names = _admin_parameter_names(url_name)
         for nasty in ADMIN_NASTY if names else ():
-            path = _path(url_name, arguments, dict.fromkeys(arguments, nasty))
+            path = path_for(url_name, arguments, dict.fromkeys(arguments, nasty))
             for name in sorted(names):
                 _assert_no_server_error(client, url_name, f"{path}?{urlencode([(name, nasty)])}", {})
 
@@ -332,6 +284,6 @@ def test_random_junk_at_every_url_never_gives_a_server_error(client, users):
 
 def test_the_sweep_covers_pages_added_later():
     """Every page of the site is among the URLs thrown at: the list comes from the URLconf, not from this file."""
-    names = {name for name, _ in URL_MAKERS}
+    names = {name for name, _ in URLS}
     assert {"recent_files", "poll_files", "identities", "download_file", "preferences", "admin:index"} <= names
     assert any(re.fullmatch(r"admin:dashboard_exportfile_change", name) for name in names)

@@ -1,4 +1,5 @@
-"""Cross-cutting request handling: htmx caching hygiene, each user's time zone, and the admin's query guard."""
+"""Cross-cutting request handling: caching hygiene (htmx, signed-in pages), each user's time zone, and the admin's
+query guard."""
 
 import zoneinfo
 from collections.abc import Callable
@@ -7,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
 from webadmit_dash.web import params
 
@@ -21,6 +22,23 @@ class HtmxVaryMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         patch_vary_headers(response, ("HX-Request",))
+        return response
+
+
+class NoStoreMiddleware:
+    """A signed-in person's pages and fragments are never stored: not by a shared proxy, and not in the browser's
+    cache, where the next person at a shared computer could open them (Back, history) after sign-out."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        # request.user was loaded by the view that answered (sign-in is checked on every page), so asking costs
+        # no query; a request that never got that far has no user and nothing of anyone's to store.
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            add_never_cache_headers(response)
         return response
 
 
