@@ -18,11 +18,12 @@ from webadmit_dash.config import (
     generated_secret,
     parse_database_url,
     parse_fernet_keys,
+    private_directory,
 )
 
 env = Env()
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env.string("DATA_DIR") or BASE_DIR / "var").resolve()
+DATA_DIR = private_directory(Path(env.string("DATA_DIR") or BASE_DIR / "var").resolve())
 
 DJANGO_ENV = env.choice("DJANGO_ENV", "development", ("development", "production", "test"))
 PRODUCTION = DJANGO_ENV == "production"

@@ -20,6 +20,7 @@ from webadmit_dash.core.models import (
     UserIdentity,
     UserPreference,
 )
+from webadmit_dash.core.validators import validate_api_key
 from webadmit_dash.engine import credentials, on_demand
 from webadmit_dash.webadmit.errors import WebAdmitError
 
@@ -58,7 +59,8 @@ class CredentialForm(forms.ModelForm):
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="The 32-character key from WebAdMIT. Leave blank when editing to keep the current key.",
+        help_text="The key from WebAdMIT (usually 32 letters and digits). Leave blank when editing to keep the "
+        "current key.",
     )
 
     class Meta:
@@ -69,8 +71,8 @@ class CredentialForm(forms.ModelForm):
         api_key = self.cleaned_data["api_key"]
         if not api_key and not self.instance.api_key_encrypted:
             raise forms.ValidationError("Enter the API key for this credential.")
-        if api_key and (len(api_key) < 16 or any(char.isspace() for char in api_key)):
-            raise forms.ValidationError("This does not look like a WebAdMIT API key (32 letters and digits).")
+        if api_key:
+            validate_api_key(api_key)
         return api_key
 
     def save(self, commit: bool = True) -> Credential:
