@@ -7,7 +7,7 @@ import logging
 from datetime import timedelta
 
 import pytest
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessLog
 from django.conf import settings
 from django.db.models import F
 
@@ -101,9 +101,21 @@ def test_failed_sign_ins_are_logged_without_the_password(client, admin_user, cap
 
 @pytest.mark.parametrize(
     ("forwarded", "expected"),
-    [("198.51.100.9", "198.51.100.9"), ("10.0.0.1, 198.51.100.9", "198.51.100.9"), ("", "127.0.0.1")],
+    [
+        ("198.51.100.9", "198.51.100.9"),
+        ("10.0.0.1, 198.51.100.9", "198.51.100.9"),
+        ("", "127.0.0.1"),
+        ("198.51.100.9, not-an-address", "127.0.0.1"),  # a proxy that adds nothing usable: its own address
+    ],
 )
 def test_behind_a_proxy_the_address_is_the_one_the_proxy_added(client, admin_user, settings, forwarded, expected):
     settings.BEHIND_TLS_PROXY = True
     client.post(DOORS["site"], {"username": "alice", "password": WRONG}, HTTP_X_FORWARDED_FOR=forwarded)
     assert AccessAttempt.objects.get().ip_address == expected
+
+
+def test_a_request_without_an_address_is_still_signed_in(client, admin_user):
+    """force_login (and any request with no REMOTE_ADDR) records the sign-in with no address, not a made-up one."""
+    client.force_login(admin_user)
+    assert AccessLog.objects.get().ip_address is None
+    assert client.get("/").status_code == 200

@@ -5,6 +5,7 @@ failures per user name and address and refuses, until the cool-off ends, once th
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from axes.models import AccessAttempt
@@ -16,19 +17,23 @@ from django.urls import reverse
 from django.utils import timezone
 
 
-def client_address(request: HttpRequest) -> str:
-    """The address a sign-in came from.
+def client_address(request: HttpRequest) -> str | None:
+    """The address a sign-in came from, or None when there is none (a request made in a test or a shell).
 
     Behind a TLS proxy every request arrives from the proxy, so the address the proxy saw is read from the last
     entry of X-Forwarded-For (the one the proxy added); earlier entries are whatever the client sent, and trusting
-    them would let an attacker pick a fresh address for every guess.
+    them would let an attacker pick a fresh address for every guess. Only a real address is returned: the column
+    is an IP address (PostgreSQL's inet refuses anything else).
     """
+    candidates = [request.META.get("REMOTE_ADDR", "")]
     if settings.BEHIND_TLS_PROXY:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        last = forwarded.rsplit(",", 1)[-1].strip()
-        if last:
-            return last[:45]  # the longest IPv6 text: the column holds no more
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+        candidates.insert(0, request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip())
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None
 
 
 def locked_out(request: HttpRequest, original_response: HttpResponse | None, credentials: Any) -> HttpResponse:

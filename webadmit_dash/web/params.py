@@ -91,10 +91,11 @@ def flag(query: QueryDict, name: str) -> bool:
     return value(query, name) not in (None, "", "0")
 
 
-# Django's admin reads its own query. Three kinds of value crash it (a 500) instead of being refused: a whole
+# Django's admin reads its own query. Four kinds of value crash it (a 500) instead of being refused: a whole
 # number past 64 bits (in a filter, or a form's initial value: SQLite cannot hold it), a date drill-down past the
-# calendar (?changed_at__year=99999999999), and an empty ?_to_field= (Django looks up a field named ""). Admin
-# requests are checked for them first (web/middleware.py AdminQueryGuardMiddleware); Django refuses the rest well.
+# calendar (?changed_at__year=99999999999), an empty ?_to_field= (Django looks up a field named ""), and a NUL
+# character (PostgreSQL refuses it in a search). Admin requests are checked for them first
+# (web/middleware.py AdminQueryGuardMiddleware); Django refuses the rest well.
 _DATE_PARTS = {"year": 9999, "month": 12, "day": 31}
 _DIGITS = re.compile(r"-?[0-9]+")
 
@@ -104,6 +105,8 @@ def admin_query_problem(query: QueryDict) -> str | None:
     if "" in query.getlist("_to_field"):
         return "“_to_field” must name a field."
     for name, values in query.lists():
+        if any("\x00" in raw for raw in values):
+            return f"“{name}” holds a NUL character, which nothing here can search for."
         part = name.rsplit("__", 1)[-1] if "__" in name else ""
         for item in (item for raw in values for item in raw[:MAX_VALUE_CHARS].split(",")):
             if not _DIGITS.fullmatch(item):
