@@ -141,7 +141,7 @@ def recent_files(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.htmx.target == "results" and not request.htmx.history_restore_request:
         response = render(request, "files/recent.html#results_update", context)
         # The address bar gets the short form of what is shown (no empty parameters), ready to bookmark or share.
-        paging = [(name, request.GET[name]) for name in ("after", "before", "from") if request.GET.get(name)]
+        paging = [(name, value) for name in ("after", "before", "from") if (value := params.value(request.GET, name))]
         query = scope.filters.querystring(*paging)
         return push_url(response, reverse("recent_files") + (f"?{query}" if query else ""))
     return render(request, "files/recent.html", context)
