@@ -179,7 +179,7 @@ def generated_secret(path: Path, *, kind: str) -> str:
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     value = Fernet.generate_key().decode() if kind == "fernet" else secrets.token_urlsafe(50)
-    draft = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value + "\n")
@@ -192,3 +192,26 @@ def generated_secret(path: Path, *, kind: str) -> str:
     what = "encryption key" if kind == "fernet" else "Django secret key"
     print(f"webadmit-dash: no {what} configured; generated one in {path} (owner-only)", file=sys.stderr)
     return value
+
+
+def private_directory(path: Path) -> Path:
+    """Creates the folder owner-only (0700), and makes an existing one of ours owner-only too.
+
+    The data folder holds the SQLite database, the broker's messages and generated secrets: nobody else on the
+    machine has any business in it. A folder owned by someone else (a mounted volume) is left as it is.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = path.stat()
+    if status.st_uid == os.geteuid() and status.st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def make_private(path: Path) -> None:
+    """Makes an existing file of ours owner-only (0600); a missing one, or someone else's, is left alone."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return
+    if status.st_uid == os.geteuid() and status.st_mode & 0o077:
+        path.chmod(0o600)

@@ -6,8 +6,11 @@ environment: DJANGO_ENV=production, DATABASE_URL, CELERY_BROKER_URL, DJANGO_SECR
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import available_timezones
+
+from csp.constants import NONE, SELF
 
 from webadmit_dash.config import (
     ConfigError,
@@ -15,11 +18,12 @@ from webadmit_dash.config import (
     generated_secret,
     parse_database_url,
     parse_fernet_keys,
+    private_directory,
 )
 
 env = Env()
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env.string("DATA_DIR") or BASE_DIR / "var").resolve()
+DATA_DIR = private_directory(Path(env.string("DATA_DIR") or BASE_DIR / "var").resolve())
 
 DJANGO_ENV = env.choice("DJANGO_ENV", "development", ("development", "production", "test"))
 PRODUCTION = DJANGO_ENV == "production"
@@ -54,6 +58,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "ninja",  # serves the API docs page's Swagger UI from our own static files, not a CDN
+    "axes",
+    "csp",
     "webadmit_dash.core",
     "webadmit_dash.engine",
     "webadmit_dash.web",
@@ -68,16 +74,23 @@ MIDDLEWARE = [
     # First: /healthz, /readyz and /metrics answer before host validation and the https redirect (ops/middleware.py).
     "webadmit_dash.ops.middleware.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Inside whitenoise, so static files keep their long caching; outside the rest, so it sees every page.
+    "webadmit_dash.web.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "webadmit_dash.web.middleware.AdminQueryGuardMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "webadmit_dash.web.middleware.HtmxVaryMiddleware",
     "webadmit_dash.web.middleware.UserTimezoneMiddleware",
+    # Last, as django-axes asks: it turns a sign-in that axes refused into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "webadmit_dash.urls"
@@ -234,6 +247,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (django-axes): after LOGIN_FAILURES_ALLOWED wrong passwords for one user name from one
+# address, the next one locks that pair out for LOGIN_COOLOFF_MINUTES, the right password included. Another
+# address (the real user at their desk) is not locked out by someone guessing elsewhere.
+# axes' backend goes first: it refuses a locked-out pair before any other backend checks a password.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", *AUTHENTICATION_BACKENDS]
+LOGIN_FAILURES_ALLOWED = env.integer("LOGIN_FAILURES_ALLOWED", 5, minimum=1)
+LOGIN_COOLOFF_MINUTES = env.integer("LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+AXES_FAILURE_LIMIT = LOGIN_FAILURES_ALLOWED + 1  # axes locks out at the failure that reaches the limit
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lockout do not push its end further away: the person who keeps trying is usually the owner.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The log of failures names the user name and address (axes masks them by default, which leaves an operator
+# nothing to act on); the password is always masked, in the log and in the recorded attempt.
+AXES_SENSITIVE_PARAMETERS: list[str] = []
+AXES_CLIENT_IP_CALLABLE = "webadmit_dash.web.lockout.client_address"
+AXES_LOCKOUT_CALLABLE = "webadmit_dash.web.lockout.locked_out"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "recent_files"
 LOGOUT_REDIRECT_URL = "login"
@@ -265,6 +296,41 @@ STORAGES = {
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads no cookie: the token is set once on <body> via hx-headers.
 X_FRAME_OPTIONS = "DENY"
+# A strict Content-Security-Policy (django-csp): scripts, styles, images and requests from this site only, and no
+# inline script or style at all (no 'unsafe-inline', no 'unsafe-eval'): the pages' behaviour is in static/js,
+# their looks in static/css, and htmx is told not to evaluate attributes or inject styles (base.html). So an
+# injected <script> or on*= attribute does not run even if something ever slipped past the templates' escaping.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Nothing here needs the browser's powerful features: turned off, for this site and anything it might embed.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "serial",
+        "usb",
+    )
+}
+# Behind a proxy, the client's address is the last X-Forwarded-For entry (web/lockout.py), and https is told by
+# X-Forwarded-Proto (production only).
+BEHIND_TLS_PROXY = env.boolean("BEHIND_TLS_PROXY", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:
@@ -275,7 +341,7 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     # The preload directive does nothing until the domain's owner submits it to the browsers' list.
     SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", default=True)
-    if env.boolean("BEHIND_TLS_PROXY", default=False):
+    if BEHIND_TLS_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Logging ----------------------------------------------------------------------------------------------------
@@ -289,5 +355,7 @@ LOGGING = {
     "loggers": {
         "webadmit_dash": {"level": LOG_LEVEL, "handlers": ["console"], "propagate": False},
         "celery": {"level": "INFO"},
+        # Failed and locked-out sign-ins (user name, address, path; never the password).
+        "axes": {"level": "WARNING"},
     },
 }

@@ -31,9 +31,48 @@
     });
   }
 
+  // Live parts of a page (the Recent Files poller, the Identities table) re-fetch on a "poll" event raised here
+  // (hx-trigger="poll"): htmx's own "every 3s [document.visibilityState === 'visible']" evaluates its filter with
+  // Function(), which the Content-Security-Policy forbids. An element with data-poll-every="N" gets "poll" every
+  // N seconds while the tab is visible, and at once when the tab becomes visible again. Each render says its own
+  // N (the server polls faster while something runs), and an element swapped in starts its own clock.
+  const POLL_EVENT = "poll";
+  const clocks = new WeakSet();
+
+  function poll(el) {
+    // Not bubbling: a poller inside another live part must not make that one poll too.
+    el.dispatchEvent(new CustomEvent(POLL_EVENT, { bubbles: false }));
+  }
+
+  function startClock(el) {
+    if (clocks.has(el)) return;
+    clocks.add(el);
+    const schedule = function () {
+      const seconds = Number(el.dataset.pollEvery);
+      if (!(seconds > 0)) return;
+      setTimeout(function () {
+        if (!el.isConnected) return; // swapped out: its replacement runs its own clock
+        if (document.visibilityState === "visible") poll(el);
+        schedule();
+      }, seconds * 1000);
+    };
+    schedule();
+  }
+
+  function startClocks(root) {
+    if (!root || !root.querySelectorAll) return;
+    if (root.matches("[data-poll-every]")) startClock(root);
+    root.querySelectorAll("[data-poll-every]").forEach(startClock);
+  }
+
+  // htmx raises htmx:load on <body> once it is ready, and on every element it swaps in (out-of-band ones too).
+  document.addEventListener("htmx:load", function (event) { startClocks(event.detail.elt); });
+
   setInterval(refreshTimes, 15000);
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "visible") refreshTimes();
+    if (document.visibilityState !== "visible") return;
+    refreshTimes();
+    document.querySelectorAll("[data-poll-every]").forEach(poll);
   });
 
   // A focused button that hx-disabled-elt disables in flight loses keyboard focus to <body> (Chromium), and

@@ -7,3 +7,6 @@ class CoreConfig(AppConfig):
     # permissions ("dashboard.change_credential") keep their names, so existing databases carry on unchanged.
     label = "dashboard"
     verbose_name = "WebAdMIT dashboard"
+
+    def ready(self) -> None:
+        from webadmit_dash.core import private_files  # noqa: F401 - connects its signal receiver

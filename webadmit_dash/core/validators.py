@@ -1,6 +1,7 @@
-"""Which WebAdMIT base URLs a credential may point at."""
+"""Which WebAdMIT base URLs a credential may point at, and which API keys it may hold."""
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -62,3 +63,25 @@ def validate_webadmit_base_url(value: str) -> None:
 
 def normalise_base_url(value: str) -> str:
     return value.strip().rstrip("/")
+
+
+# What WebAdMIT issues: the documented key is 32 hexadecimal digits; anything it could issue travels in the
+# x-api-key header, so printable ASCII without spaces, 16 to 128 characters, is accepted and nothing else.
+API_KEY_MIN, API_KEY_MAX = 16, 128
+_API_KEY = re.compile(r"[\x21-\x7e]+")
+
+
+def validate_api_key(value: str) -> None:
+    """Refuses what cannot be a WebAdMIT API key, saying why without repeating the key (a secret)."""
+    if not API_KEY_MIN <= len(value) <= API_KEY_MAX:
+        raise ValidationError(
+            f"A WebAdMIT API key has {API_KEY_MIN} to {API_KEY_MAX} characters (the one WebAdMIT shows has 32); "
+            f"this one has {len(value)}. Copy it again from WebAdMIT.",
+            code="api_key_length",
+        )
+    if not _API_KEY.fullmatch(value):
+        raise ValidationError(
+            "A WebAdMIT API key has only letters, digits and keyboard punctuation (printable ASCII), with no "
+            "spaces or other characters; this one has something else. Copy it again from WebAdMIT.",
+            code="api_key_characters",
+        )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -17,12 +20,36 @@ from webadmit_dash.core.models import (
     UserIdentity,
     UserPreference,
 )
+from webadmit_dash.core.validators import validate_api_key
 from webadmit_dash.engine import credentials, on_demand
 from webadmit_dash.webadmit.errors import WebAdmitError
 
 admin.site.site_header = "webadmit-dash administration"
 admin.site.site_title = "webadmit-dash admin"
 admin.site.index_title = "Credentials, identities and access"
+
+
+class SiteModelAdmin(admin.ModelAdmin):
+    """What every admin of ours shares: an add form's initial values from the URL are checked first.
+
+    Django's admin fills an add form from the query (?credential=3) without checking it, and some of its widgets
+    crash on a value they cannot read (a date that is not a date): values the form's own fields refuse are
+    dropped instead, so a hand-edited link opens a blank field rather than a 500.
+    """
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        fields = self.get_form(request).base_fields
+        checked = {}
+        for name, value in initial.items():
+            field = fields.get(name)
+            if field is None:
+                continue
+            try:
+                checked[name] = field.clean(value)
+            except ValidationError:
+                continue
+        return checked
 
 
 class CredentialForm(forms.ModelForm):
@@ -32,7 +59,8 @@ class CredentialForm(forms.ModelForm):
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="The 32-character key from WebAdMIT. Leave blank when editing to keep the current key.",
+        help_text="The key from WebAdMIT (usually 32 letters and digits). Leave blank when editing to keep the "
+        "current key.",
     )
 
     class Meta:
@@ -43,8 +71,8 @@ class CredentialForm(forms.ModelForm):
         api_key = self.cleaned_data["api_key"]
         if not api_key and not self.instance.api_key_encrypted:
             raise forms.ValidationError("Enter the API key for this credential.")
-        if api_key and (len(api_key) < 16 or any(char.isspace() for char in api_key)):
-            raise forms.ValidationError("This does not look like a WebAdMIT API key (32 letters and digits).")
+        if api_key:
+            validate_api_key(api_key)
         return api_key
 
     def save(self, commit: bool = True) -> Credential:
@@ -60,7 +88,7 @@ class CredentialForm(forms.ModelForm):
 
 
 @admin.register(Credential)
-class CredentialAdmin(admin.ModelAdmin):
+class CredentialAdmin(SiteModelAdmin):
     form = CredentialForm
     list_display = ["name", "base_url", "masked_api_key", "health", "last_checked_at", "identity_count"]
     list_filter = ["health"]
@@ -115,7 +143,7 @@ class IdentityGrantInline(admin.TabularInline):
 
 
 @admin.register(UserIdentity)
-class UserIdentityAdmin(admin.ModelAdmin):
+class UserIdentityAdmin(SiteModelAdmin):
     list_display = [
         "display_name",
         "webadmit_id",
@@ -168,7 +196,7 @@ class UserIdentityAdmin(admin.ModelAdmin):
 
 
 @admin.register(Export)
-class ExportAdmin(admin.ModelAdmin):
+class ExportAdmin(SiteModelAdmin):
     list_display = ["name", "webadmit_id", "identity", "format", "mime_type", "last_seen_at"]
     list_filter = ["format"]
     search_fields = ["name", "=webadmit_id"]
@@ -186,7 +214,7 @@ class StatusChangeInline(admin.TabularInline):
         return False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(SiteModelAdmin):
     """Rows written by the refresh engine or the audit: inspectable, never edited by hand."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -221,12 +249,12 @@ class DownloadEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(IdentityGrant)
-class IdentityGrantAdmin(admin.ModelAdmin):
+class IdentityGrantAdmin(SiteModelAdmin):
     list_display = ["identity", "user", "group"]
     autocomplete_fields = ["identity", "user", "group"]
 
 
 @admin.register(UserPreference)
-class UserPreferenceAdmin(admin.ModelAdmin):
+class UserPreferenceAdmin(SiteModelAdmin):
     list_display = ["user", "time_zone"]
     autocomplete_fields = ["user"]

@@ -90,13 +90,6 @@ def sign_in_again(request: AuthenticatedHttpRequest) -> HttpResponse:
     return HttpResponseClientRedirect(redirect_to_login(back_to).url)
 
 
-def parse_int(raw: str | None, default: int = 0) -> int:
-    try:
-        return int(raw or default)
-    except ValueError:
-        return default
-
-
 def identities(user: User) -> list[IdentityRow]:
     """The identities the user may see, as the pages read them."""
     return identity_rows(access.visible_identities(user))

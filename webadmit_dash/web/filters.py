@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from django.http import QueryDict
 
 from webadmit_dash.core.models import STATUS_CHOICES
+from webadmit_dash.web import params
 from webadmit_dash.web.common import IdentityRow
 
 
@@ -30,28 +31,29 @@ class FileFilters:
     refused: bool = field(default=False, compare=False)
 
     @classmethod
-    def parse(cls, params: QueryDict, identities: Sequence[IdentityRow]) -> FileFilters:
+    def parse(cls, query: QueryDict, identities: Sequence[IdentityRow]) -> FileFilters:
         """Reads the filters from a URL's query, checked against the identities the user may see.
 
         Not a Django form: a superuser's identity list has hundreds of choices, and a form would normalise and
-        validate them all on every page view and poll.
+        validate them all on every page view and poll. Every value goes through `params`, which never raises.
         """
-        asked = set(params.getlist("status"))
-        identity, association, cycle = (params.get(name, "").strip() for name in ("identity", "association", "cycle"))
-        visible_pks = {str(i.pk) for i in identities}
+        identity_pk = params.integer(query, "identity", None, minimum=1)
+        identity_asked = bool((params.value(query, "identity") or "").strip())
+        association = params.text(query, "association", max_length=200)
+        cycle = params.text(query, "cycle", max_length=200)
+        visible_pks = {i.pk for i in identities}
         refused = bool(
-            (identity and identity not in visible_pks)
+            (identity_asked and identity_pk not in visible_pks)
             or (association and association not in {i.association for i in identities})
             or (cycle and cycle not in {i.cycle for i in identities})
         )
         return cls(
-            statuses=tuple(status for status, _ in STATUS_CHOICES if status in asked),
-            identity=int(identity) if identity in visible_pks else None,
+            statuses=params.choices(query, "status", [status for status, _ in STATUS_CHOICES]),
+            identity=identity_pk if identity_pk in visible_pks else None,
             association=association if not refused else "",
             cycle=cycle if not refused else "",
-            # PostgreSQL refuses NUL in text, and nobody types one into a search box.
-            q=params.get("q", "").replace("\x00", "").strip()[:100],
-            expired=params.get("expired", "") not in ("", "0"),
+            q=params.text(query, "q", max_length=100),
+            expired=params.flag(query, "expired"),
             refused=refused,
         )
 

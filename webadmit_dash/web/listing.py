@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString
 
 from webadmit_dash.core import access
 from webadmit_dash.core.models import ATTENTION_STATUSES, ExportFile, UserIdentity
-from webadmit_dash.web import common
+from webadmit_dash.web import common, params
 from webadmit_dash.web.common import AuthenticatedHttpRequest, IdentityRow
 from webadmit_dash.web.filters import FileFilters
 from webadmit_dash.web.templatetags.display import status_badge, time_ago, time_lasting
@@ -129,8 +129,9 @@ def scope(request: AuthenticatedHttpRequest) -> Scope:
         files = files.alias(scope_identity=in_scope_column).filter(scope_identity__in=in_scope)
     if filters.q:
         search = Q(export__name__icontains=filters.q)
-        if filters.q.isdigit():
-            search |= Q(webadmit_id=int(filters.q))
+        file_id = params.whole_number(filters.q, None, minimum=0)
+        if file_id is not None:
+            search |= Q(webadmit_id=file_id)
         files = files.filter(search)
     listed = files
     if filters.statuses:

@@ -1,11 +1,16 @@
-"""Cross-cutting request handling: htmx caching hygiene and each user's time zone."""
+"""Cross-cutting request handling: caching hygiene (htmx, signed-in pages), each user's time zone, and the admin's
+query guard."""
 
 import zoneinfo
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
+
+from webadmit_dash.web import params
 
 
 class HtmxVaryMiddleware:
@@ -17,6 +22,23 @@ class HtmxVaryMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         patch_vary_headers(response, ("HX-Request",))
+        return response
+
+
+class NoStoreMiddleware:
+    """A signed-in person's pages and fragments are never stored: not by a shared proxy, and not in the browser's
+    cache, where the next person at a shared computer could open them (Back, history) after sign-out."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        # request.user was loaded by the view that answered (sign-in is checked on every page), so asking costs
+        # no query; a request that never got that far has no user and nothing of anyone's to store.
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            add_never_cache_headers(response)
         return response
 
 
@@ -38,4 +60,22 @@ class UserTimezoneMiddleware:
                 timezone.deactivate()
         else:
             timezone.deactivate()
+        return self.get_response(request)
+
+
+class AdminQueryGuardMiddleware:
+    """Refuses, with a 400 that says why, the admin queries that would crash Django's admin (see
+    `params.admin_query_problem`); our own pages parse their query strictly themselves (`params`)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.admin_prefix = ""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not self.admin_prefix:
+            self.admin_prefix = reverse("admin:index")
+        if request.GET and request.path.startswith(self.admin_prefix):
+            problem = params.admin_query_problem(request.GET)
+            if problem:
+                return render(request, "400.html", {"problem": problem}, status=400)
         return self.get_response(request)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.http import QueryDict
 
 from webadmit_dash.core.models import ExportFile
-from webadmit_dash.web import common
+from webadmit_dash.web import params
 
 PAGE_SIZE = 50
 # The dashboard order (ExportFile.Meta.ordering, served by file_dashboard_order_idx), with the primary key last
@@ -21,6 +21,9 @@ PAGE_SIZE = 50
 ORDER = ("attention_rank", "-first_seen_at", "-webadmit_id", "-id")
 REVERSE_ORDER = ("-attention_rank", "first_seen_at", "webadmit_id", "id")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The timestamps a key may carry: any a datetime can hold (the year 1 to 9999).
+_MIN_MICROS = (datetime.min.replace(tzinfo=UTC) - EPOCH) // timedelta(microseconds=1)
+_MAX_MICROS = (datetime.max.replace(tzinfo=UTC) - EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,17 @@ class SortKey:
 
     @classmethod
     def decode(cls, raw: str | None) -> SortKey | None:
-        try:
-            rank, micros, webadmit_id, pk = (int(part) for part in (raw or "").split("."))
-            key = cls(rank, EPOCH + timedelta(microseconds=micros), webadmit_id, pk)
-        except (ValueError, OverflowError):
+        """The key a page URL carries, or None for anything else (no key: the first page)."""
+        parts = (raw or "").split(".")
+        if len(parts) != 4:
             return None
-        # A key comes from a URL: ids past a 64-bit column would fail the query rather than match nothing.
-        return key if all(-(2**63) <= value < 2**63 for value in (rank, webadmit_id, pk)) else None
+        rank = params.whole_number(parts[0], None, minimum=0, maximum=1)
+        micros = params.whole_number(parts[1], None, minimum=_MIN_MICROS, maximum=_MAX_MICROS)
+        webadmit_id = params.whole_number(parts[2], None)
+        pk = params.whole_number(parts[3], None)
+        if rank is None or micros is None or webadmit_id is None or pk is None:
+            return None
+        return cls(rank, EPOCH + timedelta(microseconds=micros), webadmit_id, pk)
 
     def after(self) -> Q:
         """Files that come after this key in the dashboard order."""
@@ -104,10 +111,12 @@ class Page:
         return self.start + len(self.rows) - 1
 
 
-def page(files: QuerySet[ExportFile], params: Any) -> Page:
-    after = SortKey.decode(params.get("after"))
-    before = None if after else SortKey.decode(params.get("before"))
-    start = max(common.parse_int(params.get("from"), 1), 1)
+def page(files: QuerySet[ExportFile], query: QueryDict) -> Page:
+    after = SortKey.decode(params.value(query, "after"))
+    before = SortKey.decode(params.value(query, "before"))
+    if after is not None:
+        before = None
+    start = params.integer(query, "from", 1, minimum=1)
     if before is not None:
         rows = _rows_from(files, before, forward=False, limit=PAGE_SIZE + 1)
         has_previous = len(rows) > PAGE_SIZE

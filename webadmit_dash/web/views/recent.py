@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,7 +24,7 @@ from django_htmx.http import push_url
 
 from webadmit_dash.core import access
 from webadmit_dash.core.models import ExportFile
-from webadmit_dash.web import common, csv_export, freshness, listing, pagination
+from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params
 from webadmit_dash.web.common import (
     FAST_POLL_SECONDS,
     SLOW_POLL_SECONDS,
@@ -61,15 +61,15 @@ class PollState:
     end: SortKey | None  # the first page's last row, when more follow
 
     @classmethod
-    def from_params(cls, params: Any) -> PollState:
-        ids = [int(part) for part in params.get("ids", "").split(",")[: 2 * PAGE_SIZE] if part.isdigit()]
+    def from_params(cls, query: QueryDict) -> PollState:
+        # A version of -1 (or anything unreadable) is older than every version: the poll then answers in full.
         return cls(
-            version=common.parse_int(params.get("since"), -1),
-            bucket=common.parse_int(params.get("bucket")),
-            list_version=common.parse_int(params.get("list")),
-            shown_ids=tuple(ids),
-            top=params.get("top") == "1",
-            end=SortKey.decode(params.get("end")),
+            version=params.integer(query, "since", -1, minimum=-1),
+            bucket=params.integer(query, "bucket", 0, minimum=0),
+            list_version=params.integer(query, "list", 0, minimum=0),
+            shown_ids=params.integers(query, "ids", limit=2 * PAGE_SIZE),
+            top=params.value(query, "top") == "1",
+            end=SortKey.decode(params.value(query, "end")),
         )
 
     def query(self, filters: FileFilters) -> str:
@@ -139,14 +139,14 @@ def recent_files(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     # The identities are read first and the version taken from them: a change committed while the files are
     # read then carries a newer version, so the next poll shows it rather than it being missed.
     scope = listing.scope(request)
-    if request.GET.get("format") == "csv":
+    if params.value(request.GET, "format") == "csv":
         # "Export this list": the same selection as the page, every row of it (web/csv_export.py).
         return csv_export.response(scope, now)
     context = _listing_context(request, scope, now)
     if request.htmx.target == "results" and not request.htmx.history_restore_request:
         response = render(request, "files/recent.html#results_update", context)
         # The address bar gets the short form of what is shown (no empty parameters), ready to bookmark or share.
-        paging = [(name, request.GET[name]) for name in ("after", "before", "from") if request.GET.get(name)]
+        paging = [(name, value) for name in ("after", "before", "from") if (value := params.value(request.GET, name))]
         query = scope.filters.querystring(*paging)
         return push_url(response, reverse("recent_files") + (f"?{query}" if query else ""))
     return render(request, "files/recent.html", context)

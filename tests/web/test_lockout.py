@@ -1,0 +1,121 @@
+"""Sign-in throttling on both doors (the site's sign-in and the admin's): too many wrong passwords for one user name
+from one address lock that pair out until the cool-off ends, the right password included."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from axes.models import AccessAttempt, AccessLog
+from django.conf import settings
+from django.db.models import F
+
+pytestmark = pytest.mark.django_db
+
+DOORS = {"site": "/accounts/login/", "admin": "/admin/login/"}
+WRONG = "not-the-password-9f3a"
+
+
+def sign_in(client, door: str, password: str, username: str = "alice", address: str = "203.0.113.7"):
+    return client.post(DOORS[door], {"username": username, "password": password, "next": "/"}, REMOTE_ADDR=address)
+
+
+def fail(client, door: str, times: int, **kwargs) -> None:
+    for attempt in range(1, times + 1):
+        response = sign_in(client, door, WRONG, **kwargs)
+        assert response.status_code == 200, f"wrong password #{attempt} was not answered with the form"
+
+
+def lock_out(client, door: str, **kwargs) -> None:
+    fail(client, door, settings.LOGIN_FAILURES_ALLOWED, **kwargs)
+    assert sign_in(client, door, WRONG, **kwargs).status_code == 429
+
+
+def end_the_cool_off() -> None:
+    """Moves the recorded failures back past the cool-off, as if its minutes had passed."""
+    AccessAttempt.objects.update(attempt_time=F("attempt_time") - settings.AXES_COOLOFF_TIME - timedelta(seconds=1))
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_the_sixth_wrong_password_in_a_minute_locks_out(client, admin_user, door):
+    assert settings.LOGIN_FAILURES_ALLOWED == 5
+    fail(client, door, 5)
+    response = sign_in(client, door, WRONG)
+    assert response.status_code == 429
+    page = response.content.decode()
+    assert "Sign-in paused" in page
+    assert "Too many wrong passwords for “alice” from this computer." in page
+    assert "Even the right password is refused until then." in page
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_the_right_password_is_refused_until_the_cool_off_ends(client, admin_user, door):
+    lock_out(client, door)
+    locked = sign_in(client, door, "password")
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in client.session
+    end_the_cool_off()
+    signed_in = sign_in(client, door, "password")
+    assert signed_in.status_code == 302
+    assert client.session["_auth_user_id"] == str(admin_user.pk)
+
+
+def test_the_lockout_ends_a_cool_off_after_it_began_however_often_the_owner_retries(client, admin_user):
+    lock_out(client, "site")
+    for _ in range(3):
+        assert sign_in(client, "site", "password").status_code == 429
+    # Retries during the lockout were not counted: ending the cool-off of the six failures ends the lockout.
+    assert AccessAttempt.objects.get().failures_since_start == 6
+    end_the_cool_off()
+    assert sign_in(client, "site", "password").status_code == 302
+
+
+def test_a_lockout_holds_for_one_user_name_from_one_address_only(client, admin_user, staff_granted):
+    lock_out(client, "site")
+    assert sign_in(client, "site", "password", address="198.51.100.20").status_code == 302
+    client.logout()
+    assert sign_in(client, "site", "password", username="bob").status_code == 302
+
+
+def test_a_successful_sign_in_forgets_the_earlier_failures(client, admin_user):
+    fail(client, "site", 5)
+    assert sign_in(client, "site", "password").status_code == 302
+    client.logout()
+    fail(client, "site", 5)
+    assert sign_in(client, "site", "password").status_code == 302
+
+
+def test_failed_sign_ins_are_logged_without_the_password(client, admin_user, caplog):
+    with caplog.at_level(logging.WARNING):
+        fail(client, "site", 1)  # both doors count towards one lockout
+        fail(client, "admin", 4)
+        assert sign_in(client, "admin", WRONG).status_code == 429
+    failures = [record.getMessage() for record in caplog.records if "login failure" in record.getMessage()]
+    assert failures, "no failed sign-in was logged"
+    assert all("alice" in message and "203.0.113.7" in message for message in failures)
+    assert any("Locking out" in record.getMessage() for record in caplog.records)
+    assert WRONG not in caplog.text
+    assert all(WRONG not in attempt.post_data for attempt in AccessAttempt.objects.all())
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "expected"),
+    [
+        ("198.51.100.9", "198.51.100.9"),
+        ("10.0.0.1, 198.51.100.9", "198.51.100.9"),
+        ("", "127.0.0.1"),
+        ("198.51.100.9, not-an-address", "127.0.0.1"),  # a proxy that adds nothing usable: its own address
+    ],
+)
+def test_behind_a_proxy_the_address_is_the_one_the_proxy_added(client, admin_user, settings, forwarded, expected):
+    settings.BEHIND_TLS_PROXY = True
+    client.post(DOORS["site"], {"username": "alice", "password": WRONG}, HTTP_X_FORWARDED_FOR=forwarded)
+    assert AccessAttempt.objects.get().ip_address == expected
+
+
+def test_a_request_without_an_address_is_still_signed_in(client, admin_user):
+    """force_login (and any request with no REMOTE_ADDR) records the sign-in with no address, not a made-up one."""
+    client.force_login(admin_user)
+    assert AccessLog.objects.get().ip_address is None
+    assert client.get("/").status_code == 200
