@@ -153,3 +153,17 @@ def test_a_started_run_is_stored_at_once_and_the_next_listing_carries_on_from_it
     result = apply.apply_listing(identity, [listed(1, "Failed"), listed(2, "Available")], now + timedelta(minutes=5))
     assert (result.created, result.transitions) == (0, 1)
     assert superseded(identity) == {1: 2, 2: None}
+
+
+def test_a_listing_asked_for_before_a_run_was_started_does_not_mark_that_run_gone(identity, now):
+    apply.apply_listing(identity, [listed(1, "Failed")], now)
+    # A refresh asks WebAdMIT at `now`; meanwhile Run again stores the run WebAdMIT just started.
+    plan = apply.plan_listing(identity, [listed(1, "Failed")])
+    apply.record_started_run(identity, listed(2, "Queued"), now + timedelta(seconds=2))
+    stale_plan = apply.plan_listing(identity, [listed(1, "Failed")])
+    assert [row.webadmit_id for row in stale_plan.diff.gone] == [2]
+
+    apply.apply_plan(plan, now)
+    apply.apply_plan(stale_plan, now)
+
+    assert ExportFile.objects.get(webadmit_id=2).gone_at is None

@@ -325,9 +325,11 @@ def _update(changed: list[tuple[_Row, types.ExportFile]], seq: int, now: datetim
 def _mark_gone(rows: list[_Row], seq: int, now: datetime) -> int:
     if not rows:
         return 0
-    return ExportFile.objects.filter(pk__in=[row.pk for row in rows], gone_at__isnull=True).update(
-        gone_at=now, change_seq=seq
-    )
+    # A listing asked for at `now` cannot speak for a file first seen after it: a run that Run again stored while
+    # this refresh was under way (record_started_run) is not gone, only newer than the listing.
+    return ExportFile.objects.filter(
+        pk__in=[row.pk for row in rows], gone_at__isnull=True, first_seen_at__lte=now
+    ).update(gone_at=now, change_seq=seq)
 
 
 def apply_exports(identity: UserIdentity, exports: Iterable[types.Export], now: datetime) -> ExportsResult:
