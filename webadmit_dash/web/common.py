@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
@@ -34,6 +35,7 @@ IDENTITY_FIELDS = (
     "organization",
     "cycle",
     "label",
+    "fast_interval",
     "slow_interval",
     "paused",
     "refresh_queued_at",
@@ -70,6 +72,16 @@ def login_required_htmx(view: Callable[..., HttpResponse]) -> Callable[..., Http
 def sign_in_again(request: AuthenticatedHttpRequest) -> HttpResponse:
     back_to = request.htmx.current_url_abs_path or reverse("recent_files")
     return HttpResponseClientRedirect(redirect_to_login(back_to).url)
+
+
+def back_to(request: HttpRequest, raw: str | None) -> str:
+    """Where a page's "back" goes: `raw` (a `next` parameter) when it is a path on this site, else Recent Files.
+
+    Checked, because it comes from the browser: a link elsewhere would make this site an open redirect.
+    """
+    if raw and raw.startswith("/") and url_has_allowed_host_and_scheme(raw, {request.get_host()}):
+        return raw
+    return reverse("recent_files")
 
 
 def parse_int(raw: str | None, default: int = 0) -> int:

@@ -10,6 +10,11 @@ from django.http import QueryDict
 
 from webadmit_dash.core.models import STATUS_CHOICES, UserIdentity
 
+# Not a WebAdMIT status: failed, empty or unfinished runs whose export has since run well (ExportFile.superseded_by).
+# Their own status's chip no longer counts them; this one does.
+SUPERSEDED = "superseded"
+STATUS_VALUES = (*(status for status, _ in STATUS_CHOICES), SUPERSEDED)
+
 
 @dataclass(frozen=True)
 class FileFilters:
@@ -44,7 +49,7 @@ class FileFilters:
             or (cycle and cycle not in {i.cycle for i in identities})
         )
         return cls(
-            statuses=tuple(status for status, _ in STATUS_CHOICES if status in asked),
+            statuses=tuple(status for status in STATUS_VALUES if status in asked),
             identity=int(identity) if identity in visible_pks else None,
             association=association if not refused else "",
             cycle=cycle if not refused else "",

@@ -31,6 +31,7 @@ class Source:
     state: str  # ok | late | error | paused | new
     note: str
     busy: bool  # a refresh is queued or running right now
+    stale_since: datetime | None = None  # see stale_since(): what its files are "as of", when not current
 
     @property
     def needs_attention(self) -> bool:
@@ -43,25 +44,65 @@ class Source:
         return {"ok": "Up to date", "late": "Late"}.get(self.state, self.note)
 
 
-def _source(identity: UserIdentity, now: datetime, default_slow: int) -> Source:
+@dataclass(frozen=True)
+class Cadence:
+    """The site's default refresh intervals, read once: settings lookups add up over 500 identities."""
+
+    fast: int
+    slow: int
+
+    @classmethod
+    def current(cls) -> Cadence:
+        return cls(settings.WEBADMIT_FAST_INTERVAL, settings.WEBADMIT_SLOW_INTERVAL)
+
+    def late_after(self, identity: UserIdentity) -> timedelta:
+        # Three missed slow refreshes, plus a minute of slack, before an identity calls itself late.
+        return timedelta(seconds=3 * (identity.slow_interval or self.slow) + 60)
+
+
+def stale_since(identity: UserIdentity, now: datetime, cadence: Cadence) -> datetime | None:
+    """When the identity's files were last read from WebAdMIT, if that is older than it should be; else None.
+
+    Older than it should be: its refreshes fail (or are paused) and two fast refreshes have been missed since the
+    last good one, so a single failed refresh between good ones does not flash; or, failing or not, it is late
+    (see Cadence.late_after). Its rows then say "as of 14:05" and the page's title is marked.
+    """
+    last = identity.last_success_at
+    if last is None:
+        return None  # never refreshed: it has no files to be stale
+    age = now - last
+    if (identity.error_kind or identity.paused) and age > timedelta(
+        seconds=2 * (identity.fast_interval or cadence.fast)
+    ):
+        return last
+    return last if age > cadence.late_after(identity) else None
+
+
+def stale_identities(identities: Sequence[UserIdentity], now: datetime) -> dict[int, datetime]:
+    """{identity pk: since when its files are stale}, for the identities that are."""
+    cadence = Cadence.current()
+    found = ((identity.pk, stale_since(identity, now, cadence)) for identity in identities)
+    return {pk: since for pk, since in found if since is not None}
+
+
+def _source(identity: UserIdentity, now: datetime, cadence: Cadence) -> Source:
     busy = bool(identity.refresh_queued_at or (identity.refreshing_until and identity.refreshing_until > now))
     kind = kind_of(identity.error_kind).label if identity.error_kind else ""
+    stale = stale_since(identity, now, cadence)
     if identity.paused:
-        return Source(identity, "paused", f"Paused ({kind})" if kind else "Paused", busy)
+        return Source(identity, "paused", f"Paused ({kind})" if kind else "Paused", busy, stale)
     if identity.error_kind:
-        return Source(identity, "error", f"Last refresh failed ({kind})", busy)
+        return Source(identity, "error", f"Last refresh failed ({kind})", busy, stale)
     if identity.last_success_at is None:
         return Source(identity, "new", "Not refreshed yet", busy)
-    # Three missed slow refreshes, plus a minute of slack, before an identity calls itself late.
-    late_after = timedelta(seconds=3 * (identity.slow_interval or default_slow) + 60)
-    if now - identity.last_success_at > late_after:
-        return Source(identity, "late", "Late: last refreshed", busy)
+    if now - identity.last_success_at > cadence.late_after(identity):
+        return Source(identity, "late", "Late: last refreshed", busy, stale)
     return Source(identity, "ok", "Refreshed", busy)
 
 
 def sources(identities: Sequence[UserIdentity], now: datetime, limit: int | None) -> list[Source]:
-    default_slow = settings.WEBADMIT_SLOW_INTERVAL  # read once: settings lookups add up over 500 identities
-    sources = [_source(identity, now, default_slow) for identity in identities]
+    cadence = Cadence.current()
+    sources = [_source(identity, now, cadence) for identity in identities]
     if limit is None or len(sources) <= limit:
         return sources
     # Too many to show: those needing attention first, then the least recently refreshed.
