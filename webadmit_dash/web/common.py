@@ -102,7 +102,13 @@ def credentials(identities: Sequence[UserIdentity]) -> dict[int, Credential]:
     return Credential.objects.only("name", "health").in_bulk({identity.credential_id for identity in identities})
 
 
+# Primary keys are signed 64-bit columns; a larger id from the URL would make the database driver raise.
+MAX_PK = 2**63 - 1
+
+
 def get_identity_for_user(user: User, pk: int) -> UserIdentity:
+    if not 0 < pk <= MAX_PK:
+        raise Http404("No such identity.")
     identity = access.visible_identities(user).filter(pk=pk).first()
     if identity is None:
         raise Http404("No such identity.")
@@ -110,6 +116,8 @@ def get_identity_for_user(user: User, pk: int) -> UserIdentity:
 
 
 def get_file_for_user(user: User, pk: int) -> ExportFile:
+    if not 0 < pk <= MAX_PK:
+        raise Http404("No such file.")
     export_file = (
         ExportFile.objects.filter(pk=pk, identity__in=access.visible_identities(user))
         .select_related("identity__credential", "export")
