@@ -1,4 +1,4 @@
-"""The page fits: at 1366×768 the files start high enough that eight rows show (six under a banner), and on a phone
+"""The page fits: at 1366 x 768 the files start high enough that eight rows show (six under a banner), and on a phone
 no page scrolls sideways, in light or dark, and every status chip is in reach. Screenshots go to tests/artifacts/."""
 
 from __future__ import annotations

@@ -110,7 +110,9 @@ def test_run_again_starts_a_new_run_in_webadmit(client, admin_user, finished_sim
     new = {state.id for state in world.files(sim_identity.webadmit_id)} - before
     assert len(new) == 1
     (new_id,) = new
-    assert messages_in(html) == [f"WebAdMIT is running {finished_sim_file.export.name} as file {new_id} (Initializing)."]
+    assert messages_in(html) == [
+        f"WebAdMIT is running {finished_sim_file.export.name} as file {new_id} (Initializing)."
+    ]
     # The identity switches to its fast cadence so the new file's progress shows within seconds.
     identity = UserIdentity.objects.get(pk=sim_identity.pk)
     assert identity.run_started_at is not None

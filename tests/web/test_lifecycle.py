@@ -244,7 +244,10 @@ def test_rows_of_an_identity_whose_refreshes_fail_say_as_of_when_and_the_title_i
     assert title(html) == "Stale · Recent Files"
     assert favicon_oob(html) == "stale"
     assert re.search(
-        rf"Last refresh failed \(WebAdMIT unavailable\).*?data from <time [^>]*>{local:%H:%M}</time>", html, re.S
+        rf"data from <time [^>]*>{local:%H:%M}</time></span>\s*"
+        r'<span class="source__note">\s*Last refresh failed \(WebAdMIT unavailable\)',
+        html,
+        re.S,
     )
     assert 'id="announcer"' not in html, "a row re-rendered for its age is not news"
 

@@ -44,7 +44,9 @@ class CredentialForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.api_key_encrypted:
-            self.fields["api_key"].help_text = (
+            self.fields[
+                "api_key"
+            ].help_text = (
                 f"Current key: {self.instance.masked_api_key}. Enter a new one to replace it; leave blank to keep it."
             )
 
@@ -80,21 +82,21 @@ class CredentialAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     actions = ["test_connection", "import_identities"]
 
-    def _engine_fields(self, credential: Credential | None) -> list[str]:
+    def _engine_fields(self, credential: Credential | None) -> tuple[str, ...]:
         """The engine's fields that have a value: none on a new credential, "Not checked yet" until a check."""
         if credential is None or credential.pk is None:
-            return []
-        return [
+            return ()
+        return tuple(
             name
             for name in CREDENTIAL_ENGINE_FIELDS
             if getattr(credential, name) not in (None, "")
             and not (name == "health" and credential.health == Credential.Health.UNCHECKED)
-        ]
+        )
 
-    def get_fields(self, request: HttpRequest, obj: Credential | None = None) -> list[str]:
-        return [*CredentialForm.Meta.fields, *self._engine_fields(obj)]
+    def get_fields(self, request: HttpRequest, obj: Credential | None = None) -> tuple[str, ...]:
+        return (*CredentialForm.Meta.fields, *self._engine_fields(obj))
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Credential | None = None) -> list[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Credential | None = None) -> tuple[str, ...]:
         return self._engine_fields(obj)
 
     @admin.display(description="API key")
