@@ -55,10 +55,28 @@ class Scope:
         """Table rows, each with its identity from the list already loaded (no join, no query per row); `stale`
         maps the identities whose files are out of date to since when (freshness.stale_identities)."""
         by_id = {identity.pk: identity for identity in self.identities}
+        urls = RowUrls.current()
         return [
-            FileRow.of(export_file, by_id[export_file.identity_id], now, stale.get(export_file.identity_id))
+            FileRow.of(export_file, by_id[export_file.identity_id], now, stale.get(export_file.identity_id), urls)
             for export_file in files
         ]
+
+
+@dataclass(frozen=True)
+class RowUrls:
+    """A file's addresses as patterns, reversed once per page rather than four times per row."""
+
+    download: str
+    run_again: str
+    file: str
+    acknowledge: str
+
+    @classmethod
+    def current(cls) -> RowUrls:
+        # Reversed with a stand-in id, which is then the pattern's slot (the script prefix can differ per request).
+        marker = str(2**62)
+        names = ("download_file", "run_again", "file_detail", "acknowledge_file")
+        return cls(*(reverse(name, args=[marker]).replace(marker, "{}") for name in names))
 
 
 @dataclass(frozen=True)
@@ -94,8 +112,14 @@ class FileRow:
 
     @classmethod
     def of(
-        cls, export_file: ExportFile, identity: UserIdentity, now: datetime, stale_since: datetime | None = None
+        cls,
+        export_file: ExportFile,
+        identity: UserIdentity,
+        now: datetime,
+        stale_since: datetime | None = None,
+        urls: RowUrls | None = None,
     ) -> FileRow:
+        urls = urls or RowUrls.current()
         status = export_file.status_enum
         export = export_file.export
         if export_file.gone_at:
@@ -105,12 +129,13 @@ class FileRow:
         else:
             action = _ACTIONS.get(status, "running")
         changed = export_file.status_changed_at
-        rerun = _rerun(export_file.superseded_by, now) if export_file.superseded_by_id else SafeString("")
+        rerun = _rerun(export_file, now, urls) if export_file.superseded_by_id else SafeString("")
         acknowledged = (
             _acknowledged(export_file, now)
             if export_file.acknowledged_at and status is FileStatus.FAILED
             else SafeString("")
         )
+        pk = export_file.pk
         settled = "superseded" if rerun else "acknowledged" if acknowledged else ""
         return cls(
             pk=export_file.pk,
@@ -126,16 +151,14 @@ class FileRow:
             running=not status.is_finished,
             gone=export_file.gone_at is not None,
             action=action,
-            download_url=reverse("download_file", args=[export_file.pk]) if action == "download" else "",
+            download_url=urls.download.format(pk) if action == "download" else "",
             # A superseded run has a later one that ended well: that one is worth running again, not this one.
-            run_again_url=reverse("run_again", args=[export_file.pk]) if status.is_finished and not rerun else "",
-            file_url=reverse("file_detail", args=[export_file.pk]),
+            run_again_url=urls.run_again.format(pk) if status.is_finished and not rerun else "",
+            file_url=urls.file.format(pk),
             settled=settled,
             rerun=rerun,
             acknowledged=acknowledged,
-            acknowledge_url=(
-                reverse("acknowledge_file", args=[export_file.pk]) if status is FileStatus.FAILED and not rerun else ""
-            ),
+            acknowledge_url=urls.acknowledge.format(pk) if status is FileStatus.FAILED and not rerun else "",
             as_of=clock_time(stale_since, now) if stale_since else SafeString(""),
         )
 
@@ -143,22 +166,33 @@ class FileRow:
 _ACTIONS = {FileStatus.EMPTY_LIST: "empty", FileStatus.FAILED: "failed", FileStatus.UNKNOWN: "unknown"}
 
 
-def _rerun(later: ExportFile | None, now: datetime) -> SafeString:
-    """ "re-run → Available 10:42": the later run that supersedes a file (loaded with it by select_related)."""
-    if later is None:
-        return SafeString("")
+def _rerun(export_file: ExportFile, now: datetime, urls: RowUrls) -> SafeString:
+    """ "re-run → Available 10:42": the later run that supersedes a file, read from the columns for_rows() joins
+    in (or from the relation, for a file loaded otherwise)."""
+    annotated = vars(export_file)
+    if "rerun_status" in annotated:
+        status, changed_at = annotated["rerun_status"], annotated["rerun_changed_at"]
+    else:
+        later = export_file.superseded_by
+        if later is None:
+            return SafeString("")
+        status, changed_at = later.status, later.status_changed_at
     return format_html(
         're-run → <a href="{}">{} {}</a>',
-        reverse("file_detail", args=[later.pk]),
-        later.status_enum.label,
-        clock_time(later.status_changed_at, now),
+        urls.file.format(export_file.superseded_by_id),
+        FileStatus(status).label,
+        clock_time(changed_at, now),
     )
 
 
 def _acknowledged(export_file: ExportFile, now: datetime) -> SafeString:
-    who = export_file.acknowledged_by.get_username() if export_file.acknowledged_by else "someone"
+    annotated = vars(export_file)
+    if "acknowledged_name" in annotated:
+        who = annotated["acknowledged_name"]
+    else:
+        who = export_file.acknowledged_by.get_username() if export_file.acknowledged_by else None
     assert export_file.acknowledged_at is not None
-    return format_html("acknowledged by {} {}", who, clock_time(export_file.acknowledged_at, now))
+    return format_html("acknowledged by {} {}", who or "someone", clock_time(export_file.acknowledged_at, now))
 
 
 def scope(request: AuthenticatedHttpRequest) -> Scope:
@@ -193,11 +227,18 @@ def scope_for(user: User, params: QueryDict) -> Scope:
     listed = files
     if filters.statuses:
         listed = files.filter(_status_condition(filters.statuses), attention_rank__in=_ranks(filters.statuses))
-    return Scope(identities, scope_ids, filters, files, listed.select_related(*ROW_RELATIONS))
+    return Scope(identities, scope_ids, filters, files, for_rows(listed))
 
 
-# What a FileRow reads besides the file: joined in, so that no row costs a query of its own.
-ROW_RELATIONS = ("export", "superseded_by", "acknowledged_by")
+def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:
+    """What a FileRow reads besides the file, joined in so that no row costs a query of its own: the export, and
+    three columns (not whole rows, whose model instances would cost more than the join) of the run superseding it
+    and of whoever acknowledged it."""
+    return files.select_related("export").annotate(
+        rerun_status=F("superseded_by__status"),
+        rerun_changed_at=F("superseded_by__status_changed_at"),
+        acknowledged_name=F("acknowledged_by__username"),
+    )
 
 
 def _status_condition(statuses: Iterable[str]) -> Q:

@@ -37,7 +37,7 @@ from webadmit_dash.web.common import (
 )
 from webadmit_dash.web.filters import SUPERSEDED, FileFilters
 from webadmit_dash.web.freshness import SOURCES_SHOWN
-from webadmit_dash.web.listing import ROW_RELATIONS, Counts, FileRow, Scope
+from webadmit_dash.web.listing import Counts, FileRow, Scope, for_rows
 from webadmit_dash.web.pagination import PAGE_SIZE, SortKey
 from webadmit_dash.web.templatetags.display import status_icon, svg_icon
 from webadmit_dash.webadmit.statuses import FileStatus
@@ -237,9 +237,11 @@ def _poll_update(request: AuthenticatedHttpRequest, state: PollState, now: datet
     )
     # Ids come from the browser: only rows of identities the user may see are answered.
     changed = list(
-        ExportFile.objects.filter(pk__in=state.shown_ids)
-        .filter(wanted, identity__in=access.visible_identities(request.user))
-        .select_related(*ROW_RELATIONS)
+        for_rows(
+            ExportFile.objects.filter(pk__in=state.shown_ids).filter(
+                wanted, identity__in=access.visible_identities(request.user)
+            )
+        )
     )
     changed_rows = scope.rows(changed, now, stale)
     # Only rows whose file changed are announced; a row re-rendered for its "as of" alone is not news.
@@ -264,8 +266,7 @@ def _poll_update(request: AuthenticatedHttpRequest, state: PollState, now: datet
             _new_candidates(scope, state)
             .filter(started_by__user=request.user)
             .distinct()
-            .order_by(*pagination.ORDER)
-            .select_related(*ROW_RELATIONS)[:PAGE_SIZE]
+            .order_by(*pagination.ORDER)[:PAGE_SIZE]
         )
         if own:
             inserted = scope.rows(own, now, stale)
