@@ -142,6 +142,7 @@ def test_run_again_asks_first_and_its_run_appears_at_once(stack, engine, page):
     # Asked again, and confirmed from the keyboard.
     page.keyboard.press("Enter")
     dialog.wait_for(state="visible")
+    screenshot(page, "run-again-dialog", full_page=False)
     started_at = time.monotonic()
     page.keyboard.press("Enter")
     dialog.wait_for(state="hidden")
@@ -187,3 +188,27 @@ def test_during_an_outage_rows_say_as_of_when_and_the_title_is_marked(stack, eng
     page.wait_for_function("() => !document.title.startsWith('Stale')", timeout=90_000)
     page.locator("#results tbody .file__asof").first.wait_for(state="detached", timeout=30_000)
     assert _still_same_page(page)
+
+
+def test_run_again_without_javascript_asks_on_a_page_of_its_own(stack, browser):
+    finished = _newest_run_of_an_export("available")
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1360, "height": 900})
+    try:
+        page = context.new_page()
+        sign_in(page, stack.base_url, stack.user.username, stack.password)
+        page.locator('#filters input[value="available"]').check(force=True)
+        page.get_by_role("button", name="Apply filters").click()
+        page.wait_for_url(re.compile(r"status=available"))
+
+        page.locator(f"#rerun-{finished.pk}").click()
+        page.get_by_role("heading", name=f"Run {finished.export.name} again?").wait_for()
+        assert not RunRequest.objects.exists(), "asking starts nothing"
+        page.get_by_role("button", name="Start a new run").click()
+
+        page.wait_for_url(re.compile(rf"^{re.escape(stack.base_url)}/\?.*status=available"))
+        assert "WebAdMIT is running" in page.locator("#messages").inner_text()
+        request = RunRequest.objects.get()
+        assert request.user == stack.user and request.run is not None
+        screenshot(page, "run-again-without-javascript")
+    finally:
+        context.close()

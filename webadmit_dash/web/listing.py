@@ -51,10 +51,13 @@ class Scope:
     def version(self) -> int:
         return max((identity.change_seq for identity in self.identities), default=0)
 
-    def rows(self, files: Iterable[ExportFile], now: datetime, stale: Mapping[int, datetime]) -> list[FileRow]:
+    def rows(
+        self, files: Iterable[ExportFile], now: datetime, stale: Mapping[int, datetime] | None = None
+    ) -> list[FileRow]:
         """Table rows, each with its identity from the list already loaded (no join, no query per row); `stale`
         maps the identities whose files are out of date to since when (freshness.stale_identities)."""
         by_id = {identity.pk: identity for identity in self.identities}
+        stale = stale or {}
         urls = RowUrls.current()
         return [
             FileRow.of(export_file, by_id[export_file.identity_id], now, stale.get(export_file.identity_id), urls)

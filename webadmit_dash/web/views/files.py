@@ -116,6 +116,7 @@ def download_file(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "attempt": attempt,
             "now": timezone.now(),
             "back": back,
+            "back_label": "Back to the file's page" if back.startswith("/files/") else "Back to Recent Files",
             "back_query": urlencode({"next": back}),
         },
         status=attempt.http_status,
