@@ -175,8 +175,12 @@ def test_during_an_outage_rows_say_as_of_when_and_the_title_is_marked(stack, eng
     # The refreshes fail; once two fast refreshes are missed, every row says since when its status is known.
     page.locator("#results tbody .file__asof").first.wait_for(timeout=60_000)
     page.wait_for_function("() => document.title.startsWith('Stale · ')", timeout=30_000)
-    rows = page.locator("#results tbody tr")
-    assert page.locator("#results tbody .file__asof").count() == rows.count()
+    # Each identity fails on its own schedule: in a moment, all of them.
+    page.wait_for_function(
+        "() => document.querySelectorAll('#results tbody .file__asof').length"
+        " === document.querySelectorAll('#results tbody tr').length",
+        timeout=60_000,
+    )
     assert re.fullmatch(r"as of \d{2}:\d{2}", page.locator(".file__asof").first.inner_text().strip())
     assert "data from" in page.locator("#sources").inner_text()
     assert "Last refresh failed" in page.locator("#sources").inner_text()
