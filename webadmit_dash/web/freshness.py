@@ -78,31 +78,43 @@ def stale_since(identity: UserIdentity, now: datetime, cadence: Cadence) -> date
     return last if age > cadence.late_after(identity) else None
 
 
-def stale_identities(identities: Sequence[UserIdentity], now: datetime) -> dict[int, datetime]:
-    """{identity pk: since when its files are stale}, for the identities that are."""
-    cadence = Cadence.current()
-    found = ((identity.pk, stale_since(identity, now, cadence)) for identity in identities)
-    return {pk: since for pk, since in found if since is not None}
-
-
 def _source(identity: UserIdentity, now: datetime, cadence: Cadence) -> Source:
     busy = bool(identity.refresh_queued_at or (identity.refreshing_until and identity.refreshing_until > now))
     kind = kind_of(identity.error_kind).label if identity.error_kind else ""
-    stale = stale_since(identity, now, cadence)
     if identity.paused:
-        return Source(identity, "paused", f"Paused ({kind})" if kind else "Paused", busy, stale)
+        return Source(
+            identity, "paused", f"Paused ({kind})" if kind else "Paused", busy, stale_since(identity, now, cadence)
+        )
     if identity.error_kind:
-        return Source(identity, "error", f"Last refresh failed ({kind})", busy, stale)
+        return Source(identity, "error", f"Last refresh failed ({kind})", busy, stale_since(identity, now, cadence))
     if identity.last_success_at is None:
         return Source(identity, "new", "Not refreshed yet", busy)
     if now - identity.last_success_at > cadence.late_after(identity):
-        return Source(identity, "late", "Late: last refreshed", busy, stale)
+        # Late is stale (stale_since): its files are as of its last good refresh.
+        return Source(identity, "late", "Late: last refreshed", busy, identity.last_success_at)
     return Source(identity, "ok", "Refreshed", busy)
 
 
+def survey(
+    identities: Sequence[UserIdentity], now: datetime, limit: int | None
+) -> tuple[list[Source], dict[int, datetime]]:
+    """The strip's sources (see sources) and, from the same pass over every identity, {identity pk: since when its
+    files are stale} for the identities that are (stale_since)."""
+    every = _sources(identities, now)
+    stale = {source.identity.pk: source.stale_since for source in every if source.stale_since is not None}
+    return _shown(every, limit), stale
+
+
 def sources(identities: Sequence[UserIdentity], now: datetime, limit: int | None) -> list[Source]:
+    return _shown(_sources(identities, now), limit)
+
+
+def _sources(identities: Sequence[UserIdentity], now: datetime) -> list[Source]:
     cadence = Cadence.current()
-    sources = [_source(identity, now, cadence) for identity in identities]
+    return [_source(identity, now, cadence) for identity in identities]
+
+
+def _shown(sources: list[Source], limit: int | None) -> list[Source]:
     if limit is None or len(sources) <= limit:
         return sources
     # Too many to show: those needing attention first, then the least recently refreshed.

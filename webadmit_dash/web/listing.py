@@ -55,7 +55,7 @@ class Scope:
         self, files: Iterable[ExportFile], now: datetime, stale: Mapping[int, datetime] | None = None
     ) -> list[FileRow]:
         """Table rows, each with its identity from the list already loaded (no join, no query per row); `stale`
-        maps the identities whose files are out of date to since when (freshness.stale_identities)."""
+        maps the identities whose files are out of date to since when (freshness.survey)."""
         by_id = {identity.pk: identity for identity in self.identities}
         stale = stale or {}
         urls = RowUrls.current()
@@ -323,8 +323,11 @@ def _tally(rows: Iterable[tuple[Any, ...]]) -> dict[str, int]:
     tally: dict[str, int] = defaultdict(int)
     for status, total, superseded, acknowledged in rows:
         tally[status] += total - superseded
-        tally[SUPERSEDED] += superseded
-        tally[ACKNOWLEDGED] += acknowledged
+        # Only what there is: every key costs each page view an addition per identity.
+        if superseded:
+            tally[SUPERSEDED] += superseded
+        if acknowledged:
+            tally[ACKNOWLEDGED] += acknowledged
     return tally
 
 

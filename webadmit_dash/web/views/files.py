@@ -74,10 +74,11 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         DownloadEvent.objects.filter(export_file=export_file).select_related("user")[:DOWNLOADS_SHOWN]
     )
     back = common.back_to(request, request.GET.get("next"))
+    name = export_file.export.name if export_file.export else f"Export {export_file.export_webadmit_id}"
     context = {
         "now": now,
         "file": export_file,
-        "name": export_file.export.name if export_file.export else f"Export {export_file.export_webadmit_id}",
+        "name": name,
         "identity": identity,
         "steps": _timeline(changes, now),
         "history_complete": bool(changes) and not changes[0].old_status,
@@ -88,7 +89,8 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "back": back,
         "back_query": urlencode({"next": request.get_full_path()}),
         "current_path": request.get_full_path(),
-        "run_again_url": reverse("run_again", args=[export_file.pk]),
+        # What Run again's button (files/recent.html#run_again_button) reads of a row.
+        "run_again": {"name": name, "pk": export_file.pk, "run_again_url": reverse("run_again", args=[export_file.pk])},
         "retention_days": settings.WEBADMIT_RETENTION_DAYS,
     }
     return render(request, "files/file.html", context)

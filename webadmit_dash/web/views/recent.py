@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
@@ -129,7 +129,12 @@ def _chips(counts: Counts) -> list[Chip]:
 
 
 def _base_context(
-    scope: Scope, counts: Counts, stale: Mapping[int, datetime], now: datetime, user: User
+    scope: Scope,
+    counts: Counts,
+    sources: list[freshness.Source],
+    stale: Mapping[int, datetime],
+    now: datetime,
+    user: User,
 ) -> dict[str, Any]:
     return {
         "now": now,
@@ -138,7 +143,7 @@ def _base_context(
         "filters_without_status": urlencode(scope.filters.params(without_status=True)),
         "counts": counts,
         "status_chips": _chips(counts),
-        "sources": freshness.sources(scope.identities, now, SOURCES_SHOWN),
+        "sources": sources,
         "identity_count": len(scope.identities),
         "problems": freshness.problems(scope.identities, common.credentials(scope.identities), now, user),
         "page_title": counts.title("Recent Files", stale=bool(stale)),
@@ -148,7 +153,9 @@ def _base_context(
     }
 
 
-def _page_context(scope: Scope, page: pagination.Page, counts: Counts, stale: Mapping[int, datetime], now: datetime):
+def _page_context(
+    scope: Scope, page: pagination.Page, counts: Counts, stale: Mapping[int, datetime], now: datetime
+) -> dict[str, Any]:
     """What the results section shows: one page of rows, its pager, and how many the filters list."""
     return {
         "files": scope.rows(page.rows, now, stale),
@@ -165,10 +172,10 @@ def _page_context(scope: Scope, page: pagination.Page, counts: Counts, stale: Ma
 
 def _listing_context(request: AuthenticatedHttpRequest, scope: Scope, now: datetime) -> dict[str, Any]:
     counts = listing.counts(scope)
-    stale = freshness.stale_identities(scope.identities, now)
+    sources, stale = freshness.survey(scope.identities, now, SOURCES_SHOWN)
     page = pagination.page(scope.listed, request.GET)
     version = scope.version
-    context = _base_context(scope, counts, stale, now, request.user)
+    context = _base_context(scope, counts, sources, stale, now, request.user)
     context.update(_page_context(scope, page, counts, stale, now))
     current_path = request.get_full_path()
     context.update(
@@ -229,7 +236,7 @@ def poll_files(request: AuthenticatedHttpRequest) -> HttpResponse:
 def _poll_update(request: AuthenticatedHttpRequest, state: PollState, now: datetime) -> HttpResponse:
     scope = listing.scope(request)
     counts = listing.counts(scope)
-    stale = freshness.stale_identities(scope.identities, now)
+    sources, stale = freshness.survey(scope.identities, now, SOURCES_SHOWN)
     # Rows on screen that changed, and those of identities that went stale (or fresh again) since: their "as of".
     flipped = set(stale).symmetric_difference(state.stale_ids)
     wanted = (
@@ -247,7 +254,7 @@ def _poll_update(request: AuthenticatedHttpRequest, state: PollState, now: datet
     # Only rows whose file changed are announced; a row re-rendered for its "as of" alone is not news.
     news = [row for row, file in zip(changed_rows, changed, strict=True) if file.change_seq > state.version]
     state = replace(state, version=scope.version, bucket=_bucket(now), stale_ids=tuple(sorted(stale)))
-    context = _base_context(scope, counts, stale, now, request.user)
+    context = _base_context(scope, counts, sources, stale, now, request.user)
     context.update(oob=True, current_path=request.htmx.current_url_abs_path or reverse("recent_files"))
     context["back_query"] = urlencode({"next": context["current_path"]})
     fill, inserted = False, []
@@ -283,7 +290,7 @@ def _poll_update(request: AuthenticatedHttpRequest, state: PollState, now: datet
     return render(request, "files/recent.html#poll_update", context)
 
 
-def _new_candidates(scope: Scope, state: PollState):
+def _new_candidates(scope: Scope, state: PollState) -> QuerySet[ExportFile]:
     """Files listed since the page's rows were, not on screen, that belong above its last row."""
     candidates = scope.listed.filter(change_seq__gt=state.list_version).exclude(pk__in=state.shown_ids)
     if state.end is not None:
