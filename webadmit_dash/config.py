@@ -141,15 +141,24 @@ def parse_fernet_keys(raw: str, *, name: str = "ENCRYPTION_KEYS") -> list[str]:
 def generated_secret(path: Path, *, kind: str) -> str:
     """Reads a secret kept in the data folder, creating it (owner-only) on first use.
 
-    This is the zero-configuration default for a laptop; production mode never calls it.
+    This is the zero-configuration default for a laptop; production mode never calls it. The web server and the
+    worker may start at the same moment on a fresh folder: the secret is written whole under a name of its own and
+    then linked into place, so exactly one value wins and no process reads a half-written file.
     """
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     value = Fernet.generate_key().decode() if kind == "fernet" else secrets.token_urlsafe(50)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value + "\n")
+    try:
+        os.link(draft, path)  # fails if another process got there first: theirs is the secret
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    finally:
+        draft.unlink()
     what = "encryption key" if kind == "fernet" else "Django secret key"
     print(f"webadmit-dash: no {what} configured; generated one in {path} (owner-only)", file=sys.stderr)
     return value

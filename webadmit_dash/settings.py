@@ -112,6 +112,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     _control_dir = DATA_DIR / "celery" / "control"
     for _folder in (_queue_dir, _control_dir):
         _folder.mkdir(parents=True, exist_ok=True)
+    # kombu's own filesystem transport can hand a worker a half-written message (kombu issue #1551): ours
+    # publishes by rename. See embedded_broker.py for how, and for its limits.
+    CELERY_BROKER_TRANSPORT = "webadmit_dash.embedded_broker:Transport"
     # The web process and the worker must point at the same folders (kombu does not create them).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-from webadmit_dash.config import ConfigError, Env, parse_database_url, parse_fernet_keys
+from webadmit_dash.config import ConfigError, Env, generated_secret, parse_database_url, parse_fernet_keys
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -141,3 +143,12 @@ def test_secret_file_variant_is_read(tmp_path):
 def test_missing_secret_file_is_named():
     with pytest.raises(ConfigError, match="DJANGO_SECRET_KEY_FILE: cannot read"):
         Env({"DJANGO_SECRET_KEY_FILE": "/nonexistent/secret"}).string("DJANGO_SECRET_KEY")
+
+
+def test_processes_starting_together_on_a_fresh_folder_agree_on_one_generated_secret(tmp_path):
+    path = tmp_path / "data" / "secret_key"
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        values = set(pool.map(lambda _: generated_secret(path, kind="django"), range(16)))
+    assert values == {path.read_text(encoding="utf-8").strip()}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["secret_key"], "no draft left behind"

@@ -89,7 +89,33 @@ class Credential(models.Model):
         return f"••••••••{self.api_key_last4}" if self.api_key_last4 else "(not set)"
 
 
-class UserIdentity(models.Model):
+class IdentityNames:
+    """How an identity is named, for the model and for the plain rows the pages read (`web.common.IdentityRow`)."""
+
+    label: str
+    association: str
+    organization: str
+    institution: str
+    cycle: str
+    webadmit_id: int
+
+    @property
+    def title(self) -> str:
+        """The identity's name without its cycle (the label if staff gave one), where the cycle is shown apart."""
+        if self.label:
+            return self.label
+        parts = [part for part in (self.association, self.organization or self.institution) if part]
+        return " · ".join(parts) or f"Identity {self.webadmit_id}"
+
+    @property
+    def display_name(self) -> str:
+        """The identity's whole name: "SOPHAS · School of Public Health · 2026 - 2027", or its label."""
+        if self.label or not self.cycle:
+            return self.title
+        return f"{self.title} · {self.cycle}"
+
+
+class UserIdentity(IdentityNames, models.Model):
     """One person's access to one CAS cycle in WebAdMIT; the unit that files are listed and refreshed by."""
 
     ErrorKind = ErrorKind  # the error vocabulary (core.problems), where models and forms expect it
@@ -141,21 +167,6 @@ class UserIdentity(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
-
-    @property
-    def title(self) -> str:
-        """The identity's name without its cycle (the label if staff gave one), where the cycle is shown apart."""
-        if self.label:
-            return self.label
-        parts = [part for part in (self.association, self.organization or self.institution) if part]
-        return " · ".join(parts) or f"Identity {self.webadmit_id}"
-
-    @property
-    def display_name(self) -> str:
-        """The identity's whole name: "SOPHAS · School of Public Health · 2026 - 2027", or its label."""
-        if self.label or not self.cycle:
-            return self.title
-        return f"{self.title} · {self.cycle}"
 
 
 class Export(models.Model):

@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 
 from django.http import QueryDict
 
-from webadmit_dash.core.models import STATUS_CHOICES, UserIdentity
+from webadmit_dash.core.models import STATUS_CHOICES
+from webadmit_dash.web.common import IdentityRow
 
 # Not a WebAdMIT status: failed, empty or unfinished runs whose export has since run well (ExportFile.superseded_by).
 # Their own status's chip no longer counts them; this one does.
@@ -34,7 +35,7 @@ class FileFilters:
     refused: bool = field(default=False, compare=False)
 
     @classmethod
-    def parse(cls, params: QueryDict, identities: Sequence[UserIdentity]) -> FileFilters:
+    def parse(cls, params: QueryDict, identities: Sequence[IdentityRow]) -> FileFilters:
         """Reads the filters from a URL's query, checked against the identities the user may see.
 
         Not a Django form: a superuser's identity list has hundreds of choices, and a form would normalise and
@@ -87,7 +88,7 @@ class FileFilters:
     def querystring(self, *extra: tuple[str, str]) -> str:
         return urlencode([*self.params(), *extra])
 
-    def identity_ids(self, identities: Sequence[UserIdentity]) -> list[int]:
+    def identity_ids(self, identities: Sequence[IdentityRow]) -> list[int]:
         """The visible identities these filters keep; computed in memory from the list the page loads anyway."""
         if self.refused:
             return []
@@ -99,7 +100,7 @@ class FileFilters:
             and (not self.cycle or identity.cycle == self.cycle)
         ]
 
-    def choices(self, identities: Sequence[UserIdentity]) -> dict[str, list[tuple[str, str, bool]]]:
+    def choices(self, identities: Sequence[IdentityRow]) -> dict[str, list[tuple[str, str, bool]]]:
         """(value, label, selected) for the identity, CAS and cycle selects."""
         associations = sorted({i.association for i in identities if i.association})
         cycles = sorted({i.cycle for i in identities if i.cycle}, reverse=True)

@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from webadmit_dash.core.models import Credential, EngineHeartbeat, UserIdentity
 from webadmit_dash.core.problems import ErrorKind, kind_of, meaning
+from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.templatetags.display import describe_span
 
 # Identities shown in the freshness strip; the rest are one click away on the Identities page.
@@ -27,7 +28,7 @@ SOURCES_SHOWN = 6
 class Source:
     """One identity as the freshness strip shows it."""
 
-    identity: UserIdentity
+    identity: IdentityRow
     state: str  # ok | late | error | paused | new
     note: str
     busy: bool  # a refresh is queued or running right now
@@ -55,12 +56,12 @@ class Cadence:
     def current(cls) -> Cadence:
         return cls(settings.WEBADMIT_FAST_INTERVAL, settings.WEBADMIT_SLOW_INTERVAL)
 
-    def late_after(self, identity: UserIdentity) -> timedelta:
+    def late_after(self, identity: IdentityRow | UserIdentity) -> timedelta:
         # Three missed slow refreshes, plus a minute of slack, before an identity calls itself late.
         return timedelta(seconds=3 * (identity.slow_interval or self.slow) + 60)
 
 
-def stale_since(identity: UserIdentity, now: datetime, cadence: Cadence) -> datetime | None:
+def stale_since(identity: IdentityRow | UserIdentity, now: datetime, cadence: Cadence) -> datetime | None:
     """When the identity's files were last read from WebAdMIT, if that is older than it should be; else None.
 
     Older than it should be: its refreshes fail (or are paused) and two fast refreshes have been missed since the
@@ -78,7 +79,7 @@ def stale_since(identity: UserIdentity, now: datetime, cadence: Cadence) -> date
     return last if age > cadence.late_after(identity) else None
 
 
-def _source(identity: UserIdentity, now: datetime, cadence: Cadence) -> Source:
+def _source(identity: IdentityRow, now: datetime, cadence: Cadence) -> Source:
     busy = bool(identity.refresh_queued_at or (identity.refreshing_until and identity.refreshing_until > now))
     kind = kind_of(identity.error_kind).label if identity.error_kind else ""
     if identity.paused:
@@ -96,7 +97,7 @@ def _source(identity: UserIdentity, now: datetime, cadence: Cadence) -> Source:
 
 
 def survey(
-    identities: Sequence[UserIdentity], now: datetime, limit: int | None
+    identities: Sequence[IdentityRow], now: datetime, limit: int | None
 ) -> tuple[list[Source], dict[int, datetime]]:
     """The strip's sources (see sources) and, from the same pass over every identity, {identity pk: since when its
     files are stale} for the identities that are (stale_since)."""
@@ -105,11 +106,11 @@ def survey(
     return _shown(every, limit), stale
 
 
-def sources(identities: Sequence[UserIdentity], now: datetime, limit: int | None) -> list[Source]:
+def sources(identities: Sequence[IdentityRow], now: datetime, limit: int | None) -> list[Source]:
     return _shown(_sources(identities, now), limit)
 
 
-def _sources(identities: Sequence[UserIdentity], now: datetime) -> list[Source]:
+def _sources(identities: Sequence[IdentityRow], now: datetime) -> list[Source]:
     cadence = Cadence.current()
     return [_source(identity, now, cadence) for identity in identities]
 
@@ -135,7 +136,7 @@ class Problem:
     link_text: str = ""
 
 
-def _names(identities: Sequence[UserIdentity], shown: int = 3) -> str:
+def _names(identities: Sequence[IdentityRow], shown: int = 3) -> str:
     names = [identity.display_name for identity in identities[:shown]]
     if len(identities) > shown:
         names.append(f"{len(identities) - shown} more")
@@ -143,7 +144,7 @@ def _names(identities: Sequence[UserIdentity], shown: int = 3) -> str:
 
 
 def problems(
-    identities: Sequence[UserIdentity], credentials: Mapping[int, Credential], now: datetime, user: User
+    identities: Sequence[IdentityRow], credentials: Mapping[int, Credential], now: datetime, user: User
 ) -> list[Problem]:
     """The banners for these identities; `credentials` maps their credential ids (common.credentials)."""
     problems: list[Problem] = []
@@ -172,7 +173,7 @@ def problems(
             )
         )
 
-    by_kind: dict[tuple[str, int], list[UserIdentity]] = defaultdict(list)
+    by_kind: dict[tuple[str, int], list[IdentityRow]] = defaultdict(list)
     for identity in identities:
         kind = identity.error_kind
         if not kind and credentials[identity.credential_id].health == Credential.Health.KEY_REJECTED:
@@ -186,7 +187,7 @@ def problems(
     return problems
 
 
-def _identity_problem(kind: str, affected: Sequence[UserIdentity], credential: Credential, user: User) -> Problem:
+def _identity_problem(kind: str, affected: Sequence[IdentityRow], credential: Credential, user: User) -> Problem:
     """The banner for identities that failed alike, in the words of the error table (core.problems)."""
     explained = meaning(kind)
     fill = {

@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString
 from webadmit_dash.core import access
 from webadmit_dash.core.models import ExportFile, UserIdentity
 from webadmit_dash.web import common
-from webadmit_dash.web.common import AuthenticatedHttpRequest
+from webadmit_dash.web.common import AuthenticatedHttpRequest, IdentityRow
 from webadmit_dash.web.filters import SUPERSEDED, FileFilters
 from webadmit_dash.web.templatetags.display import clock_time, status_badge, time_ago, time_lasting
 from webadmit_dash.webadmit.statuses import RUNNING, FileStatus
@@ -41,7 +41,7 @@ ACKNOWLEDGED = "acknowledged"
 class Scope:
     """The identities a user may see and the files the page's filters select among them."""
 
-    identities: list[UserIdentity]
+    identities: list[IdentityRow]
     identity_ids: list[int]  # the visible identities the filters keep
     filters: FileFilters
     files: QuerySet[ExportFile]  # every filter but status: what the summary counts
@@ -117,7 +117,7 @@ class FileRow:
     def of(
         cls,
         export_file: ExportFile,
-        identity: UserIdentity,
+        identity: IdentityRow,
         now: datetime,
         stale_since: datetime | None = None,
         urls: RowUrls | None = None,

@@ -14,12 +14,13 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from webadmit_dash.core.models import Credential, UserIdentity
+from webadmit_dash.core.models import Credential
 from webadmit_dash.web import common, freshness
 from webadmit_dash.web.common import (
     FAST_POLL_SECONDS,
     SLOW_POLL_SECONDS,
     AuthenticatedHttpRequest,
+    IdentityRow,
     login_required_htmx,
 )
 from webadmit_dash.web.freshness import Source
@@ -50,7 +51,7 @@ def identity_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 def _identity_table_context(
     request: AuthenticatedHttpRequest,
-    identities: list[UserIdentity],
+    identities: list[IdentityRow],
     credentials: Mapping[int, Credential],
     now: datetime,
 ) -> dict[str, Any]:
