@@ -180,6 +180,8 @@ def _rerun(export_file: ExportFile, now: datetime, urls: RowUrls) -> SafeString:
         if later is None:
             return SafeString("")
         status, changed_at = later.status, later.status_changed_at
+    if status is None:
+        return SafeString("")  # the later run was pruned since the row was read
     return format_html(
         're-run → <a href="{}">{} {}</a>',
         urls.file.format(export_file.superseded_by_id),
