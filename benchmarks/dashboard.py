@@ -138,6 +138,7 @@ def _build(identities: int, files: int, seed: int = 42) -> dict[str, object]:
             ExportFile.objects.bulk_create(batch)
             batch = []
     ExportFile.objects.bulk_create(batch)
+    _settle_lifecycle(identity_ids, rng)
     ChangeCounter.objects.update_or_create(pk=1, defaults={"value": files})
     for i, pk in enumerate(identity_ids):
         UserIdentity.objects.filter(pk=pk).update(change_seq=files - (identities - 1 - i))
@@ -153,6 +154,23 @@ def _build(identities: int, files: int, seed: int = 42) -> dict[str, object]:
     staff.groups.add(group)
     IdentityGrant.objects.bulk_create(IdentityGrant(identity_id=pk, group=group) for pk in identity_ids[:12])
     return {"admin": admin, "staff": staff}
+
+
+def _settle_lifecycle(identity_ids: list[int], rng: random.Random) -> None:
+    """The lifecycle as the apply step would have left it: every failed, empty or unfinished run with a later run of
+    its export that ended well superseded (about half the failures, at this mix), and a tenth of the failures still
+    standing acknowledged, so the page sorts and counts with the superseded rule in force."""
+    from django.utils import timezone
+
+    from webadmit_dash.core.models import ExportFile
+    from webadmit_dash.engine import apply
+
+    for pk in identity_ids:
+        exports = set(ExportFile.objects.filter(identity_id=pk).values_list("export_webadmit_id", flat=True))
+        apply.supersede(pk, exports, seq=0)
+    standing = ExportFile.objects.filter(status="failed", superseded_by__isnull=True).values_list("pk", flat=True)
+    acknowledged = [file_pk for file_pk in standing if rng.random() < 0.1]
+    ExportFile.objects.filter(pk__in=acknowledged).update(acknowledged_at=timezone.now())
 
 
 def _client(user):
@@ -268,8 +286,10 @@ def _run(args: argparse.Namespace) -> int:
     call_command("flush", interactive=False, verbosity=0)
     cache.clear()  # ids are reused after the flush
     users = _build(args.identities, args.files)
+    superseded = ExportFile.objects.filter(superseded_by__isnull=False).count()
     print(
-        f"  built {args.files:,} files across {args.identities} identities in {time.perf_counter() - started:.1f} s\n"
+        f"  built {args.files:,} files across {args.identities} identities in {time.perf_counter() - started:.1f} s"
+        f" ({superseded:,} superseded by a later good run)\n"
     )
     admin, staff = _client(users["admin"]), _client(users["staff"])
 

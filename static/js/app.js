@@ -116,4 +116,34 @@
     const all = form.querySelector("[data-clear-statuses]");
     if (all) all.classList.toggle("is-current", !form.querySelector('input[name="status"]:checked'));
   });
+
+  // Run again asks first. Its button submits a GET form to the confirmation page (what a browser without
+  // JavaScript gets); here that submit opens the page's dialog instead, and "Start a new run" posts by htmx to
+  // the same address, with the form's own fields and its hx-disabled-elt. Escape or Cancel close it unasked.
+  const runAgainDialog = document.getElementById("run-again-dialog");
+  let runAgainForm = null;
+  document.addEventListener("submit", function (event) {
+    const form = event.target.closest && event.target.closest("form[data-run-again]");
+    if (!form || !runAgainDialog || !window.htmx || typeof runAgainDialog.showModal !== "function") return;
+    event.preventDefault();
+    runAgainForm = form;
+    const name = runAgainDialog.querySelector("[data-run-again-name]");
+    if (name) name.textContent = form.dataset.name || "this export";
+    runAgainDialog.returnValue = "";
+    runAgainDialog.showModal();
+    const confirm = runAgainDialog.querySelector("#run-again-confirm");
+    if (confirm) confirm.focus();
+  });
+  if (runAgainDialog) {
+    runAgainDialog.addEventListener("close", function () {
+      const form = runAgainForm;
+      runAgainForm = null;
+      if (!form || !document.body.contains(form)) return;
+      const button = form.querySelector("button");
+      if (runAgainDialog.returnValue === "confirm") {
+        window.htmx.ajax("POST", form.getAttribute("action"), { source: form, swap: "none" });
+      }
+      if (button) button.focus();
+    });
+  }
 })();

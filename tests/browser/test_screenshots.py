@@ -1,4 +1,5 @@
-"""The README's pictures of the Recent Files page: light, dark and phone. Each is looked at before it is kept.
+"""The README's pictures: the Recent Files page (light, dark and phone) and a file's page. Each is looked at before
+it is kept.
 
 Copies land in docs/screenshots/ only when UPDATE_SCREENSHOTS=1, so an ordinary test run leaves the tree clean.
 """
@@ -13,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from tests.support.browser import PHONE, screenshot, sign_in
-from webadmit_dash.core.models import ExportFile, UserIdentity
+from webadmit_dash.core.models import ExportFile, StatusChange, UserIdentity
 from webadmit_dash.engine import refresh
 
 pytestmark = pytest.mark.browser
@@ -25,12 +26,22 @@ def _docs_copy(name: str) -> Path | None:
     return DOCS / f"{name}.png" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else None
 
 
-def _as_if_running_for_a_while(stack) -> None:
-    """Every status on show, and files dated as a dashboard running for days would have them."""
+def _as_if_running_for_a_while(stack) -> ExportFile:
+    """Every status on show, a failure already re-run well, and files dated as a dashboard running for days would
+    have them. Returns a file with a history worth a picture (queued, in progress, available)."""
     files = [state for identity in stack.identities for state in stack.world.files(identity.webadmit_id)]
     available = [state for state in files if state.status == "available"]
     stack.control("POST", f"files/{available[0].id}", status="Success With Errors")
     stack.control("POST", f"files/{available[1].id}", status="In Progress")
+    # A run that failed, then ran well when someone ran it again.
+    first = stack.identities[0]
+    forced = {available[0].export_id, available[1].export_id}
+    rerun_of = next(state for state in stack.world.files(first.webadmit_id) if state.export_id not in forced)
+    stack.control("POST", f"files/{rerun_of.id}", status="Failed")
+    for identity in stack.identities:
+        refresh.refresh_identity(identity.pk)
+    again = stack.control("POST", f"identities/{first.webadmit_id}/runs", export_id=rerun_of.export_id)
+    stack.control("POST", f"files/{again['export_files']['id']}", status="Available")
     for identity in stack.identities:
         refresh.refresh_identity(identity.pk)
     now = timezone.now()
@@ -40,12 +51,31 @@ def _as_if_running_for_a_while(stack) -> None:
             if state.status in ("initializing", "queued", "in_progress"):
                 # The simulator's slow pace leaves unfinished runs hours old; real ones take minutes.
                 started = now - timedelta(minutes=3 + state.id % 17)
+            elif state.id == again["export_files"]["id"]:
+                started = now - timedelta(minutes=50)
             age = now - started
             changed = started + min(age / 3, timedelta(minutes=25))
             ExportFile.objects.filter(identity=identity, webadmit_id=state.id).update(
                 first_seen_at=started, status_changed_at=changed
             )
+            StatusChange.objects.filter(export_file__identity=identity, export_file__webadmit_id=state.id).update(
+                changed_at=changed
+            )
     UserIdentity.objects.update(last_success_at=now - timedelta(seconds=40))
+    # The re-run's history, as a refresher watching it would have seen it: queued, in progress, then available.
+    shown = ExportFile.objects.get(identity=first, webadmit_id=again["export_files"]["id"])
+    StatusChange.objects.filter(export_file=shown).delete()
+    steps = [("", "queued", 0), ("queued", "in_progress", 3), ("in_progress", "available", 14)]
+    for old, new, minutes in steps:
+        StatusChange.objects.create(
+            export_file=shown,
+            old_status=old,
+            new_status=new,
+            raw_status=new.replace("_", " ").title(),
+            changed_at=shown.first_seen_at + timedelta(minutes=minutes),
+        )
+    ExportFile.objects.filter(pk=shown.pk).update(status_changed_at=shown.first_seen_at + timedelta(minutes=14))
+    return shown
 
 
 @pytest.mark.parametrize(
@@ -64,8 +94,18 @@ def test_recent_files_screenshot(stack, page, name, color_scheme, viewport):
     sign_in(page, stack.base_url, stack.user.username, stack.password)
     page.wait_for_selector("table.files tbody tr")
     assert "Recent Files" in page.title()
+    assert page.locator(".file--superseded .note--rerun").count() >= 1
     # A phone picture shows the first screen, as someone opening the page would see it.
     screenshot(page, name, full_page=viewport is None, also=_docs_copy(name))
+
+
+def test_file_page_screenshot(stack, page):
+    shown = _as_if_running_for_a_while(stack)
+    sign_in(page, stack.base_url, stack.user.username, stack.password)
+    page.goto(f"{stack.base_url}/files/{shown.pk}/")
+    assert page.locator("#timeline li").count() == 3
+    assert page.locator("#siblings tbody tr").count() >= 2
+    screenshot(page, "file-page", full_page=True, also=_docs_copy("file-page"))
 
 
 @pytest.mark.parametrize(

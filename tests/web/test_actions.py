@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -10,7 +11,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.web.conftest import make_export, make_file
-from webadmit_dash.core.models import Credential, UserIdentity
+from webadmit_dash.core.models import Credential, ExportFile, RunRequest, UserIdentity
 from webadmit_dash.webadmit.statuses import FileStatus
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +86,8 @@ def test_refresh_and_run_again_buttons_disable_themselves_while_in_flight(client
     make_file(identity, FileStatus.FAILED)
     client.force_login(staff_granted)
     html = client.get("/").content.decode()
-    assert html.count('hx-disabled-elt="find button"') == 2
+    # Refresh now, Acknowledge, and Run again (whose dialog posts by htmx with its form as the source).
+    assert html.count('hx-disabled-elt="find button"') == 3
 
 
 # --- Run again --------------------------------------------------------------------------------------------------
@@ -103,25 +105,44 @@ def finished_sim_file(sim_identity, world):
 def test_run_again_starts_a_new_run_in_webadmit(client, admin_user, finished_sim_file, world, sim_identity):
     before = {state.id for state in world.files(sim_identity.webadmit_id)}
     client.force_login(admin_user)
-    html = client.post(f"/files/{finished_sim_file.pk}/run-again/", **HTMX).content.decode()
+    response = client.post(f"/files/{finished_sim_file.pk}/run-again/", **HTMX)
+    html = response.content.decode()
     new = {state.id for state in world.files(sim_identity.webadmit_id)} - before
     assert len(new) == 1
     (new_id,) = new
     assert messages_in(html) == [
-        f"WebAdMIT is running {finished_sim_file.export.name} as file {new_id} (Initializing); it appears here shortly."
+        f"WebAdMIT is running {finished_sim_file.export.name} as file {new_id} (Initializing)."
     ]
-    # The identity switches to its fast cadence so the new file shows within seconds.
+    # The identity switches to its fast cadence so the new file's progress shows within seconds.
     identity = UserIdentity.objects.get(pk=sim_identity.pk)
     assert identity.run_started_at is not None
+    # The run is stored at once, and the page is told to poll for it now.
+    run = ExportFile.objects.get(identity=sim_identity, webadmit_id=new_id)
+    assert (run.status, run.export_id) == ("initializing", finished_sim_file.export_id)
+    assert run.status_changes.get().new_status == "initializing"
+    assert json.loads(response["HX-Trigger"]) == {"files-changed": {"target": "body"}}
+    # Who asked, from which file, and which run WebAdMIT returned, for the record.
+    audit = RunRequest.objects.get()
+    assert (audit.user, audit.requested_from, audit.file_webadmit_id) == (
+        admin_user,
+        finished_sim_file,
+        finished_sim_file.webadmit_id,
+    )
+    assert (audit.run, audit.run_webadmit_id, audit.already_running) == (run, new_id, False)
 
 
 def test_run_again_of_a_run_already_under_way_says_so(client, admin_user, finished_sim_file, world, sim_identity):
     client.force_login(admin_user)
     client.post(f"/files/{finished_sim_file.pk}/run-again/", **HTMX)
     new_id = world.files(sim_identity.webadmit_id)[0].id
-    make_file(sim_identity, FileStatus.QUEUED, webadmit_id=new_id, export=finished_sim_file.export)
     html = client.post(f"/files/{finished_sim_file.pk}/run-again/", **HTMX).content.decode()
     assert messages_in(html) == [f"{finished_sim_file.export.name} is already running as file {new_id} (Initializing)."]
+    # One row for the run, and both requests on record, the second as answered with the run already under way.
+    assert ExportFile.objects.filter(webadmit_id=new_id).count() == 1
+    assert list(RunRequest.objects.order_by("created_at").values_list("run_webadmit_id", "already_running")) == [
+        (new_id, False),
+        (new_id, True),
+    ]
 
 
 def test_run_again_when_webadmit_refuses_says_what_went_wrong(client, admin_user, finished_sim_file, world):
@@ -132,6 +153,10 @@ def test_run_again_when_webadmit_refuses_says_what_went_wrong(client, admin_user
     (message,) = messages_in(response.content.decode())
     assert message.startswith(f"Could not start {finished_sim_file.export.name}: WebAdMIT rejected the API key")
     assert Credential.objects.get().health == Credential.Health.KEY_REJECTED
+    # Refused requests are on record too, with WebAdMIT's reason and no run.
+    audit = RunRequest.objects.get()
+    assert (audit.user, audit.run, audit.run_webadmit_id) == (admin_user, None, None)
+    assert "rejected the API key" in audit.message
 
 
 def test_run_again_without_htmx_goes_back_with_a_message(client, admin_user, finished_sim_file):

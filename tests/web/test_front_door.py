@@ -122,6 +122,6 @@ def test_htmx_is_told_to_evaluate_nothing_and_inject_no_styles(client, site):
 def test_the_live_parts_poll_on_events_that_app_js_raises(client, site):
     client.force_login(site[1])
     poller = re.search(r'<div id="poller".*?></div>', client.get("/").content.decode(), re.S).group(0)
-    assert 'hx-trigger="poll"' in poller and 'data-poll-every="3"' in poller
+    assert 'hx-trigger="poll, files-changed from:body"' in poller and 'data-poll-every="3"' in poller
     table = re.search(r'<div id="identity-table"[^>]*>', client.get("/identities/").content.decode()).group(0)
     assert 'hx-trigger="poll, identities-changed from:body"' in table and "data-poll-every=" in table

@@ -45,7 +45,7 @@ def page(client, staff_granted, identity):
 def test_the_page_polls_while_visible_fast_when_files_are_unfinished(page):
     poller = re.search(r'<div id="poller".*?></div>', page["html"], re.S).group(0)
     # app.js raises "poll" every data-poll-every seconds while the tab is visible, and at once when it shows again.
-    assert 'hx-trigger="poll"' in poller and 'data-poll-every="3"' in poller
+    assert 'hx-trigger="poll, files-changed from:body"' in poller and 'data-poll-every="3"' in poller
     assert 'hx-swap="none"' in poller
 
 

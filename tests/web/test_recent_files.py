@@ -125,6 +125,7 @@ def test_the_summary_counts_every_status_and_the_title_says_what_needs_attention
         "empty_list": "0",
         "failed": "1",
         "unknown": "0",
+        "superseded": "0",
     }
     # The counts double as filters: the chosen statuses stay checked.
     assert re.search(r'value="available"\s+checked', html)
@@ -182,15 +183,19 @@ def test_actions_depend_on_the_status(client, admin_user, identity):
     queued = make_file(identity, FileStatus.QUEUED)
     client.force_login(admin_user)
     html = client.get("/").content.decode()
-    assert f'href="/files/{available.pk}/download/"' in html
-    assert f'href="/files/{with_errors.pk}/download/"' in html
+    # Download passes the list's address along, so a refused download's page leads back to the same list.
+    assert f'href="/files/{available.pk}/download/?next=%2F"' in html
+    assert f'href="/files/{with_errors.pk}/download/?next=%2F"' in html
     for not_downloadable in (empty, failed, queued):
         assert f"/files/{not_downloadable.pk}/download/" not in html
     assert "Nothing to download" in html and "The run failed" in html and "Being generated" in html
-    # Run again is a POST form with a CSRF token, for finished files only.
-    assert f'hx-post="/files/{failed.pk}/run-again/"' in html
+    # Run again asks first (the form leads to its confirmation page), for finished files only.
+    assert re.search(rf'<form method="get" action="/files/{failed.pk}/run-again/"[^>]*data-run-again', html)
     assert f"/files/{queued.pk}/run-again/" not in html
-    assert html.count('name="csrfmiddlewaretoken"') >= 4
+    # Failures can be acknowledged: a POST form with a CSRF token.
+    assert f'hx-post="/files/{failed.pk}/acknowledge/"' in html
+    assert f"/files/{available.pk}/acknowledge/" not in html
+    assert html.count('name="csrfmiddlewaretoken"') >= 2
     assert 'hx-headers=\'{"X-CSRFToken": "' in html
 
 

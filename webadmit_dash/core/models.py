@@ -16,8 +16,11 @@ from webadmit_dash.core.validators import normalise_base_url, validate_webadmit_
 from webadmit_dash.webadmit.statuses import RUNNING, FileStatus
 
 STATUS_CHOICES = [(status.value, status.label) for status in FileStatus]
-# Files staff must look at first on the dashboard: still running (or in a status we do not know), or failed.
-ATTENTION_STATUSES = [status for status in FileStatus if status in RUNNING or status is FileStatus.FAILED]
+# What "needs attention" means, as one condition the database stores (attention_rank): unfinished or unknown, or
+# failed and not acknowledged, and in either case not superseded by a later run that ended well.
+NEEDS_ATTENTION = Q(superseded_by__isnull=True) & (
+    Q(status__in=RUNNING) | Q(status=FileStatus.FAILED, acknowledged_at__isnull=True)
+)
 
 
 def default_rate_limit_per_hour() -> int:
@@ -202,12 +205,22 @@ class ExportFile(models.Model):
         null=True, blank=True, help_text="When WebAdMIT stopped listing this file (it keeps recent runs only)."
     )
     change_seq = models.BigIntegerField(default=0, editable=False)
-    # Failed, unfinished and unknown files sort first on the dashboard; a stored column keeps that order indexable.
+    # The later run of the same export that ended well (Available or Success With Errors), once there is one, for a
+    # run that did not end well (failed, matched no one, or never finished): nobody needs to look at it any more.
+    # Written by the engine's apply step in the transaction that makes it true, so the dashboard can sort and count
+    # superseded files without looking at their siblings.
+    superseded_by = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="supersedes"
+    )
+    # A person said they have seen this failure: it no longer needs attention (who and when are kept).
+    acknowledged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+"
+    )
+    # Files needing attention (NEEDS_ATTENTION) sort first on the dashboard; a stored column keeps that order
+    # indexable.
     attention_rank = models.GeneratedField(
-        expression=Case(
-            When(status__in=ATTENTION_STATUSES, then=Value(0)),
-            default=Value(1),
-        ),
+        expression=Case(When(NEEDS_ATTENTION, then=Value(0)), default=Value(1)),
         output_field=models.SmallIntegerField(),
         db_persist=True,
     )
@@ -217,6 +230,8 @@ class ExportFile(models.Model):
         constraints = [models.UniqueConstraint(fields=["identity", "webadmit_id"], name="file_unique_per_identity")]
         indexes = [
             models.Index(fields=["identity", "status"], name="file_identity_status_idx"),
+            # An export's runs, oldest to newest: the file page's siblings and the apply step's superseding.
+            models.Index(fields=["identity", "export_webadmit_id", "webadmit_id"], name="file_export_runs_idx"),
             models.Index(fields=["status"], name="file_status_idx"),
             models.Index(fields=["attention_rank", "-first_seen_at", "-webadmit_id"], name="file_dashboard_order_idx"),
             models.Index(fields=["change_seq"], name="file_change_seq_idx"),
@@ -229,6 +244,13 @@ class ExportFile(models.Model):
     @property
     def status_enum(self) -> FileStatus:
         return FileStatus(self.status)
+
+    @property
+    def needs_attention(self) -> bool:
+        """NEEDS_ATTENTION, for a file already loaded."""
+        if self.superseded_by_id is not None:
+            return False
+        return self.status_enum in RUNNING or (self.status == FileStatus.FAILED and self.acknowledged_at is None)
 
 
 class StatusChange(models.Model):
@@ -265,6 +287,33 @@ class DownloadEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · file {self.file_webadmit_id} · {self.get_outcome_display()}"
+
+
+class RunRequest(models.Model):
+    """Audit of every Run again: who asked, from which file, when, and which run WebAdMIT returned (or why not)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    identity = models.ForeignKey(UserIdentity, on_delete=models.CASCADE, related_name="+")
+    # The file whose Run again was used, and its ids, which outlive the row once WebAdMIT drops the file.
+    requested_from = models.ForeignKey(
+        ExportFile, on_delete=models.SET_NULL, null=True, blank=True, related_name="run_requests"
+    )
+    file_webadmit_id = models.BigIntegerField("WebAdMIT file id asked from")
+    export_webadmit_id = models.BigIntegerField("WebAdMIT export id")
+    # The run WebAdMIT answered with (None when it refused), and its row here.
+    run = models.ForeignKey(ExportFile, on_delete=models.SET_NULL, null=True, blank=True, related_name="started_by")
+    run_webadmit_id = models.BigIntegerField("WebAdMIT file id started", null=True, blank=True)
+    # WebAdMIT answers a start of an export that is still running with the run already under way.
+    already_running = models.BooleanField(default=False)
+    message = models.TextField(blank=True, help_text="Why WebAdMIT refused, when it did.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        started = f"run {self.run_webadmit_id}" if self.run_webadmit_id else "refused"
+        return f"{self.user} · export {self.export_webadmit_id} · {started}"
 
 
 class IdentityGrant(models.Model):

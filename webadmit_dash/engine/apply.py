@@ -8,6 +8,7 @@ other (a redelivered task, an expired lock) still record each transition exactly
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 
 from webadmit_dash.core.models import ChangeCounter, Export, ExportFile, StatusChange, UserIdentity
 from webadmit_dash.webadmit import types
-from webadmit_dash.webadmit.statuses import FileStatus
+from webadmit_dash.webadmit.statuses import DOWNLOADABLE, FileStatus
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ class ApplyResult:
     transitions: int = 0
     updated: int = 0
     gone: int = 0
+    # Files whose superseding run changed (a failure that a later good run now supersedes, mostly).
+    superseded: int = 0
     # Whether any listed file is still running: the scheduler's fast/slow switch.
     running: bool = False
     # Export ids of listed files that no Export row names yet: the refresh asks E3 for them.
@@ -135,10 +138,73 @@ def _write(plan: ListingPlan, now: datetime) -> ApplyResult:
         created = _create(identity, diff.new, export_pks, seq, now)
         transitions, updated = _update(diff.changed, seq, now)
         gone = _mark_gone(diff.gone, seq, now)
+        superseded = supersede(identity.pk, _exports_touched(diff), seq)
         UserIdentity.objects.filter(pk=identity.pk).update(change_seq=seq)
     identity.change_seq = seq
     unknown = plan.unknown_export_ids - export_pks.keys()
-    return ApplyResult(created, transitions, updated, gone, plan.running, frozenset(unknown), seq)
+    return ApplyResult(created, transitions, updated, gone, superseded, plan.running, frozenset(unknown), seq)
+
+
+def _exports_touched(diff: _Diff) -> set[int]:
+    """The exports whose runs a diff can re-order as good or not: those of new files and of changed ones (under
+    their old export id too, in the unlikely case WebAdMIT moved a file). A file merely gone changes nothing."""
+    touched = {item.export_id for item in diff.new}
+    for row, item in diff.changed:
+        touched |= {row.export_webadmit_id, item.export_id}
+    return touched
+
+
+def supersede(identity_id: int, export_ids: Iterable[int], seq: int) -> int:
+    """Points every run of these exports that did not end well (failed, empty, or never finished) at the nearest
+    later run of the same export that did (Available or Success With Errors), and clears the pointer of the others.
+
+    Later means a higher WebAdMIT id: WebAdMIT numbers runs as they start, whereas our first sighting of a run
+    can come after a newer one's (an older failure first listed late is superseded at once). Runs the pointer
+    changed for are stamped with `seq`, so open pages re-render them. Call inside the writing transaction;
+    reads one indexed range per export and writes only what changed. Returns how many runs changed.
+    """
+    export_ids = set(export_ids)
+    if not export_ids:
+        return 0
+    runs = (
+        ExportFile.objects.filter(identity_id=identity_id, export_webadmit_id__in=export_ids)
+        .order_by("export_webadmit_id", "-webadmit_id")
+        .values_list("pk", "export_webadmit_id", "status", "superseded_by_id")
+    )
+    good = {status.value for status in DOWNLOADABLE}
+    moves: dict[int | None, list[int]] = defaultdict(list)
+    export_id: int | None = None
+    nearest_good: int | None = None
+    for pk, run_export_id, status, current in runs:
+        if run_export_id != export_id:
+            export_id, nearest_good = run_export_id, None
+        wanted: int | None = None if status in good else nearest_good
+        if wanted != current:
+            moves[wanted].append(pk)
+        if status in good:
+            nearest_good = pk
+    for target, pks in moves.items():
+        ExportFile.objects.filter(pk__in=pks).update(superseded_by_id=target, change_seq=seq)
+    return sum(len(pks) for pks in moves.values())
+
+
+def record_started_run(identity: UserIdentity, run: types.ExportFile, now: datetime) -> int:
+    """Stores a run that Run again just started (E4's answer), so that it shows at once rather than on the next
+    refresh; returns its row's pk. The next listing then finds it and carries on from there. A run already stored
+    (a refresh listed it first, or WebAdMIT answered with a run already under way) is left as it is."""
+    existing = ExportFile.objects.filter(identity=identity, webadmit_id=run.id).values_list("pk", flat=True).first()
+    if existing is not None:
+        return existing
+    plan = ListingPlan(
+        identity, [run], _Diff(new=[run]), running=not run.status.is_finished, unknown_export_ids=frozenset()
+    )
+    try:
+        # Not apply_plan: its retry re-plans the listing, and a listing of this one run would mark every other
+        # file gone.
+        _write(plan, now)
+    except IntegrityError:
+        logger.info("A refresh stored run %s of identity %s first", run.id, identity.pk)
+    return ExportFile.objects.values_list("pk", flat=True).get(identity=identity, webadmit_id=run.id)
 
 
 def _stored_rows(identity: UserIdentity) -> list[_Row]:
@@ -259,9 +325,11 @@ def _update(changed: list[tuple[_Row, types.ExportFile]], seq: int, now: datetim
 def _mark_gone(rows: list[_Row], seq: int, now: datetime) -> int:
     if not rows:
         return 0
-    return ExportFile.objects.filter(pk__in=[row.pk for row in rows], gone_at__isnull=True).update(
-        gone_at=now, change_seq=seq
-    )
+    # A listing asked for at `now` cannot speak for a file first seen after it: a run that Run again stored while
+    # this refresh was under way (record_started_run) is not gone, only newer than the listing.
+    return ExportFile.objects.filter(
+        pk__in=[row.pk for row in rows], gone_at__isnull=True, first_seen_at__lte=now
+    ).update(gone_at=now, change_seq=seq)
 
 
 def apply_exports(identity: UserIdentity, exports: Iterable[types.Export], now: datetime) -> ExportsResult:

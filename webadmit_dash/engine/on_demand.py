@@ -1,4 +1,5 @@
-"""What people ask of the engine: Refresh now and Run again (a download link is `downloads`).
+"""What people ask of the engine: Refresh now, Run again and acknowledging a failure (a download link is
+`downloads`).
 
 The pages and the admin call these functions; they are the engine's only doors for them, so every request a person
 makes passes the same checks (paused, already queued, the credential's rate-limit wait) as the engine's own work.
@@ -9,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.contrib.auth.models import User
+from django.db import transaction
 from django.utils import timezone
 
-from webadmit_dash.core.models import ExportFile, UserIdentity
-from webadmit_dash.engine import credentials, schedule, tasks
+from webadmit_dash.core.models import ChangeCounter, ExportFile, RunRequest, UserIdentity
+from webadmit_dash.engine import apply, credentials, schedule, tasks
 from webadmit_dash.webadmit.errors import WebAdmitError
+from webadmit_dash.webadmit.statuses import FileStatus
 from webadmit_dash.webadmit.types import ExportFile as UpstreamFile
 
 
@@ -38,22 +42,39 @@ class RunStarted:
 
     run: UpstreamFile
     already_known: bool
+    file_pk: int  # the run's row here, stored at once
 
 
-def start_run(export_file: ExportFile) -> RunStarted:
-    """Run again: asks WebAdMIT (E4) for a new run of this file's export, and switches its identity to the fast
-    cadence so the run shows within seconds. Raises the client's WebAdmitError, after recording it."""
+def start_run(export_file: ExportFile, user: User | None = None) -> RunStarted:
+    """Run again: asks WebAdMIT (E4) for a new run of this file's export, stores the run at once (so pages show it
+    without waiting for a refresh), records who asked (RunRequest, refusals included), and switches the identity
+    to the fast cadence so the run's progress shows within seconds. Raises the client's WebAdmitError, after
+    recording it."""
     identity = export_file.identity
+    audit = RunRequest(
+        user=user,
+        identity=identity,
+        requested_from=export_file,
+        file_webadmit_id=export_file.webadmit_id,
+        export_webadmit_id=export_file.export_webadmit_id,
+    )
     try:
         with credentials.client_for(identity.credential) as client:
             run = client.start_export_run(identity.webadmit_id, export_file.export_webadmit_id)
     except WebAdmitError as error:
         credentials.record_health(identity.credential, error)
+        audit.message = error.message
+        audit.save()
         raise
     credentials.record_health(identity.credential, None)
-    note_run_started(identity, timezone.now())
+    now = timezone.now()
+    note_run_started(identity, now)
     known = ExportFile.objects.filter(identity=identity, webadmit_id=run.id).exists()
-    return RunStarted(run, known)
+    with transaction.atomic():
+        audit.run_id = apply.record_started_run(identity, run, now)
+        audit.run_webadmit_id, audit.already_running = run.id, known
+        audit.save()
+    return RunStarted(run, known, audit.run_id)
 
 
 def note_run_started(identity: UserIdentity, now: datetime) -> None:
@@ -65,3 +86,23 @@ def note_run_started(identity: UserIdentity, now: datetime) -> None:
     UserIdentity.objects.filter(pk=identity.pk).update(**fields)
     for name, value in fields.items():
         setattr(identity, name, value)
+
+
+def acknowledge_failure(export_file: ExportFile, user: User, *, undo: bool = False) -> bool:
+    """Someone has seen this failure: it stops needing attention (sorted with the settled files, no longer counted
+    in the title), keeping who and when. `undo` takes that back. Returns False when the file is not failed."""
+    fields: dict[str, object] = {
+        "acknowledged_at": None if undo else timezone.now(),
+        "acknowledged_by": None if undo else user,
+    }
+    with transaction.atomic():
+        failed = ExportFile.objects.filter(pk=export_file.pk, status=FileStatus.FAILED)
+        if not failed.exists():
+            return False
+        # A new sequence number, so open pages re-render the row and their counts.
+        seq = ChangeCounter.next_value()
+        failed.update(**fields, change_seq=seq)
+        UserIdentity.objects.filter(pk=export_file.identity_id).update(change_seq=seq)
+    for name, value in fields.items():
+        setattr(export_file, name, value)
+    return True

@@ -16,6 +16,7 @@ from webadmit_dash.core.models import (
     Export,
     ExportFile,
     IdentityGrant,
+    RunRequest,
     StatusChange,
     UserIdentity,
     UserPreference,
@@ -53,19 +54,28 @@ class SiteModelAdmin(admin.ModelAdmin):
 
 
 class CredentialForm(forms.ModelForm):
-    # Write-only: the stored key is never rendered back, not even into the password input's value.
+    # Write-only: the stored key is never rendered back, not even into the password input's value. The form shows
+    # it once: this input, with the masked current key (last four characters) as its help.
     api_key = forms.CharField(
         label="API key",
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="The key from WebAdMIT (usually 32 letters and digits). Leave blank when editing to keep the "
-        "current key.",
+        help_text="The key from WebAdMIT (usually 32 letters and digits).",
     )
 
     class Meta:
         model = Credential
         fields = ["name", "base_url", "api_key", "rate_limit_per_hour"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.api_key_encrypted:
+            self.fields[
+                "api_key"
+            ].help_text = (
+                f"Current key: {self.instance.masked_api_key}. Enter a new one to replace it; leave blank to keep it."
+            )
 
     def clean_api_key(self) -> str:
         api_key = self.cleaned_data["api_key"]
@@ -87,14 +97,34 @@ class CredentialForm(forms.ModelForm):
         return credential
 
 
+# What the engine writes on a credential: shown read-only, and only once it has something to say.
+CREDENTIAL_ENGINE_FIELDS = ("health", "last_error", "last_checked_at", "rate_limit_remaining")
+
+
 @admin.register(Credential)
 class CredentialAdmin(SiteModelAdmin):
     form = CredentialForm
     list_display = ["name", "base_url", "masked_api_key", "health", "last_checked_at", "identity_count"]
     list_filter = ["health"]
     search_fields = ["name"]
-    readonly_fields = ["masked_api_key", "health", "last_error", "last_checked_at", "rate_limit_remaining"]
     actions = ["test_connection", "import_identities"]
+
+    def _engine_fields(self, credential: Credential | None) -> tuple[str, ...]:
+        """The engine's fields that have a value: none on a new credential, "Not checked yet" until a check."""
+        if credential is None or credential.pk is None:
+            return ()
+        return tuple(
+            name
+            for name in CREDENTIAL_ENGINE_FIELDS
+            if getattr(credential, name) not in (None, "")
+            and not (name == "health" and credential.health == Credential.Health.UNCHECKED)
+        )
+
+    def get_fields(self, request: HttpRequest, obj: Credential | None = None) -> tuple[str, ...]:
+        return (*CredentialForm.Meta.fields, *self._engine_fields(obj))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Credential | None = None) -> tuple[str, ...]:
+        return self._engine_fields(obj)
 
     @admin.display(description="API key")
     def masked_api_key(self, credential: Credential) -> str:
@@ -195,15 +225,6 @@ class UserIdentityAdmin(SiteModelAdmin):
             )
 
 
-@admin.register(Export)
-class ExportAdmin(SiteModelAdmin):
-    list_display = ["name", "webadmit_id", "identity", "format", "mime_type", "last_seen_at"]
-    list_filter = ["format"]
-    search_fields = ["name", "=webadmit_id"]
-    list_select_related = ["identity"]
-    readonly_fields = ["identity", "webadmit_id", "name", "list_type", "format", "mime_type", "last_seen_at"]
-
-
 class StatusChangeInline(admin.TabularInline):
     model = StatusChange
     extra = 0
@@ -215,7 +236,8 @@ class StatusChangeInline(admin.TabularInline):
 
 
 class ReadOnlyAdmin(SiteModelAdmin):
-    """Rows written by the refresh engine or the audit: inspectable, never edited by hand."""
+    """Rows written by the refresh engine or the audit: inspectable, never added or edited by hand (the admin then
+    answers its add page, GET or POST, with 403)."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -224,12 +246,30 @@ class ReadOnlyAdmin(SiteModelAdmin):
         return False
 
 
+@admin.register(Export)
+class ExportAdmin(ReadOnlyAdmin):
+    list_display = ["name", "webadmit_id", "identity", "format", "mime_type", "last_seen_at"]
+    list_filter = ["format"]
+    search_fields = ["name", "=webadmit_id"]
+    list_select_related = ["identity"]
+
+
 @admin.register(ExportFile)
 class ExportFileAdmin(ReadOnlyAdmin):
-    list_display = ["webadmit_id", "export", "identity", "status", "raw_status", "first_seen_at", "gone_at"]
+    list_display = [
+        "webadmit_id",
+        "export",
+        "identity",
+        "status",
+        "raw_status",
+        "superseded_by",
+        "acknowledged_by",
+        "first_seen_at",
+        "gone_at",
+    ]
     list_filter = ["status", "identity__association", "identity__cycle"]
     search_fields = ["=webadmit_id", "export__name"]
-    list_select_related = ["identity", "export"]
+    list_select_related = ["identity", "export", "superseded_by", "acknowledged_by"]
     inlines = [StatusChangeInline]
 
 
@@ -245,6 +285,15 @@ class DownloadEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "user", "file_webadmit_id", "outcome", "message"]
     list_filter = ["outcome"]
     search_fields = ["=file_webadmit_id", "user__username"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(RunRequest)
+class RunRequestAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "export_webadmit_id", "file_webadmit_id", "run_webadmit_id", "message"]
+    list_filter = ["already_running"]
+    search_fields = ["=export_webadmit_id", "=file_webadmit_id", "=run_webadmit_id", "user__username"]
+    list_select_related = ["user"]
     date_hierarchy = "created_at"
 
 

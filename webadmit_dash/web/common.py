@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
@@ -47,6 +48,7 @@ class IdentityRow(IdentityNames):
     organization: str
     cycle: str
     label: str
+    fast_interval: int | None
     slow_interval: int | None
     paused: bool
     refresh_queued_at: datetime | None
@@ -90,6 +92,16 @@ def sign_in_again(request: AuthenticatedHttpRequest) -> HttpResponse:
     return HttpResponseClientRedirect(redirect_to_login(back_to).url)
 
 
+def back_to(request: HttpRequest, raw: str | None) -> str:
+    """Where a page's "back" goes: `raw` (a `next` parameter) when it is a path on this site, else Recent Files.
+
+    Checked, because it comes from the browser: a link elsewhere would make this site an open redirect.
+    """
+    if raw and raw.startswith("/") and url_has_allowed_host_and_scheme(raw, {request.get_host()}):
+        return raw
+    return reverse("recent_files")
+
+
 def identities(user: User) -> list[IdentityRow]:
     """The identities the user may see, as the pages read them."""
     return identity_rows(access.visible_identities(user))
@@ -104,7 +116,13 @@ def credentials(identities: Sequence[IdentityRow]) -> dict[int, Credential]:
     return Credential.objects.only("name", "health").in_bulk({identity.credential_id for identity in identities})
 
 
+# Primary keys are signed 64-bit columns; a larger id from the URL would make the database driver raise.
+MAX_PK = 2**63 - 1
+
+
 def get_identity_for_user(user: User, pk: int) -> UserIdentity:
+    if not 0 < pk <= MAX_PK:
+        raise Http404("No such identity.")
     identity = access.visible_identities(user).filter(pk=pk).first()
     if identity is None:
         raise Http404("No such identity.")
@@ -112,6 +130,8 @@ def get_identity_for_user(user: User, pk: int) -> UserIdentity:
 
 
 def get_file_for_user(user: User, pk: int) -> ExportFile:
+    if not 0 < pk <= MAX_PK:
+        raise Http404("No such file.")
     export_file = (
         ExportFile.objects.filter(pk=pk, identity__in=access.visible_identities(user))
         .select_related("identity__credential", "export")

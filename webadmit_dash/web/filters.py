@@ -12,6 +12,11 @@ from webadmit_dash.core.models import STATUS_CHOICES
 from webadmit_dash.web import params
 from webadmit_dash.web.common import IdentityRow
 
+# Not a WebAdMIT status: failed, empty or unfinished runs whose export has since run well (ExportFile.superseded_by).
+# Their own status's chip no longer counts them; this one does.
+SUPERSEDED = "superseded"
+STATUS_VALUES = (*(status for status, _ in STATUS_CHOICES), SUPERSEDED)
+
 
 @dataclass(frozen=True)
 class FileFilters:
@@ -48,7 +53,7 @@ class FileFilters:
             or (cycle and cycle not in {i.cycle for i in identities})
         )
         return cls(
-            statuses=params.choices(query, "status", [status for status, _ in STATUS_CHOICES]),
+            statuses=params.choices(query, "status", STATUS_VALUES),
             identity=identity_pk if identity_pk in visible_pks else None,
             association=association if not refused else "",
             cycle=cycle if not refused else "",

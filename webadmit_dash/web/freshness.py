@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from webadmit_dash.core.models import Credential, EngineHeartbeat
+from webadmit_dash.core.models import Credential, EngineHeartbeat, UserIdentity
 from webadmit_dash.core.problems import ErrorKind, kind_of, meaning
 from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.templatetags.display import describe_span
@@ -32,6 +32,7 @@ class Source:
     state: str  # ok | late | error | paused | new
     note: str
     busy: bool  # a refresh is queued or running right now
+    stale_since: datetime | None = None  # see stale_since(): what its files are "as of", when not current
 
     @property
     def needs_attention(self) -> bool:
@@ -44,25 +45,77 @@ class Source:
         return {"ok": "Up to date", "late": "Late"}.get(self.state, self.note)
 
 
-def _source(identity: IdentityRow, now: datetime, default_slow: int) -> Source:
+@dataclass(frozen=True)
+class Cadence:
+    """The site's default refresh intervals, read once: settings lookups add up over 500 identities."""
+
+    fast: int
+    slow: int
+
+    @classmethod
+    def current(cls) -> Cadence:
+        return cls(settings.WEBADMIT_FAST_INTERVAL, settings.WEBADMIT_SLOW_INTERVAL)
+
+    def late_after(self, identity: IdentityRow | UserIdentity) -> timedelta:
+        # Three missed slow refreshes, plus a minute of slack, before an identity calls itself late.
+        return timedelta(seconds=3 * (identity.slow_interval or self.slow) + 60)
+
+
+def stale_since(identity: IdentityRow | UserIdentity, now: datetime, cadence: Cadence) -> datetime | None:
+    """When the identity's files were last read from WebAdMIT, if that is older than it should be; else None.
+
+    Older than it should be: its refreshes fail (or are paused) and two fast refreshes have been missed since the
+    last good one, so a single failed refresh between good ones does not flash; or, failing or not, it is late
+    (see Cadence.late_after). Its rows then say "as of 14:05" and the page's title is marked.
+    """
+    last = identity.last_success_at
+    if last is None:
+        return None  # never refreshed: it has no files to be stale
+    age = now - last
+    if (identity.error_kind or identity.paused) and age > timedelta(
+        seconds=2 * (identity.fast_interval or cadence.fast)
+    ):
+        return last
+    return last if age > cadence.late_after(identity) else None
+
+
+def _source(identity: IdentityRow, now: datetime, cadence: Cadence) -> Source:
     busy = bool(identity.refresh_queued_at or (identity.refreshing_until and identity.refreshing_until > now))
     kind = kind_of(identity.error_kind).label if identity.error_kind else ""
     if identity.paused:
-        return Source(identity, "paused", f"Paused ({kind})" if kind else "Paused", busy)
+        return Source(
+            identity, "paused", f"Paused ({kind})" if kind else "Paused", busy, stale_since(identity, now, cadence)
+        )
     if identity.error_kind:
-        return Source(identity, "error", f"Last refresh failed ({kind})", busy)
+        return Source(identity, "error", f"Last refresh failed ({kind})", busy, stale_since(identity, now, cadence))
     if identity.last_success_at is None:
         return Source(identity, "new", "Not refreshed yet", busy)
-    # Three missed slow refreshes, plus a minute of slack, before an identity calls itself late.
-    late_after = timedelta(seconds=3 * (identity.slow_interval or default_slow) + 60)
-    if now - identity.last_success_at > late_after:
-        return Source(identity, "late", "Late: last refreshed", busy)
+    if now - identity.last_success_at > cadence.late_after(identity):
+        # Late is stale (stale_since): its files are as of its last good refresh.
+        return Source(identity, "late", "Late: last refreshed", busy, identity.last_success_at)
     return Source(identity, "ok", "Refreshed", busy)
 
 
+def survey(
+    identities: Sequence[IdentityRow], now: datetime, limit: int | None
+) -> tuple[list[Source], dict[int, datetime]]:
+    """The strip's sources (see sources) and, from the same pass over every identity, {identity pk: since when its
+    files are stale} for the identities that are (stale_since)."""
+    every = _sources(identities, now)
+    stale = {source.identity.pk: source.stale_since for source in every if source.stale_since is not None}
+    return _shown(every, limit), stale
+
+
 def sources(identities: Sequence[IdentityRow], now: datetime, limit: int | None) -> list[Source]:
-    default_slow = settings.WEBADMIT_SLOW_INTERVAL  # read once: settings lookups add up over 500 identities
-    sources = [_source(identity, now, default_slow) for identity in identities]
+    return _shown(_sources(identities, now), limit)
+
+
+def _sources(identities: Sequence[IdentityRow], now: datetime) -> list[Source]:
+    cadence = Cadence.current()
+    return [_source(identity, now, cadence) for identity in identities]
+
+
+def _shown(sources: list[Source], limit: int | None) -> list[Source]:
     if limit is None or len(sources) <= limit:
         return sources
     # Too many to show: those needing attention first, then the least recently refreshed.

@@ -1,28 +1,31 @@
 """What the Recent Files page is about: the files the user's identities and filters select, and their counts.
 
 `scope` turns a request into the identities the user may see and the files its filters keep; `counts` says how
-many of those there are per status; `FileRow` is one of them as the table shows it.
+many of those there are per status (superseded runs apart); `FileRow` is one of them as the table shows it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, QuerySet
+from django.http import QueryDict
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from webadmit_dash.core import access
-from webadmit_dash.core.models import ATTENTION_STATUSES, ExportFile, UserIdentity
+from webadmit_dash.core.models import ExportFile, UserIdentity
 from webadmit_dash.web import common, params
 from webadmit_dash.web.common import AuthenticatedHttpRequest, IdentityRow
-from webadmit_dash.web.filters import FileFilters
-from webadmit_dash.web.templatetags.display import status_badge, time_ago, time_lasting
+from webadmit_dash.web.filters import SUPERSEDED, FileFilters
+from webadmit_dash.web.templatetags.display import clock_time, status_badge, time_ago, time_lasting
 from webadmit_dash.webadmit.statuses import RUNNING, FileStatus
 
 # Up to this many identities, their files are few enough to fetch by identity and sort (see scope).
@@ -30,6 +33,8 @@ FEW_IDENTITIES = 20
 # Per-identity counts are keyed by version and never stale; the timeout only bounds what a prune (which deletes
 # expired files without a new version) can leave behind in the "include expired" counts.
 COUNTS_CACHE_SECONDS = 600
+# Failed files someone acknowledged, among the counts: still failed, but no longer needing attention.
+ACKNOWLEDGED = "acknowledged"
 
 
 @dataclass
@@ -46,10 +51,35 @@ class Scope:
     def version(self) -> int:
         return max((identity.change_seq for identity in self.identities), default=0)
 
-    def rows(self, files: Iterable[ExportFile], now: datetime) -> list[FileRow]:
-        """Table rows, each with its identity from the list already loaded (no join, no query per row)."""
+    def rows(
+        self, files: Iterable[ExportFile], now: datetime, stale: Mapping[int, datetime] | None = None
+    ) -> list[FileRow]:
+        """Table rows, each with its identity from the list already loaded (no join, no query per row); `stale`
+        maps the identities whose files are out of date to since when (freshness.survey)."""
         by_id = {identity.pk: identity for identity in self.identities}
-        return [FileRow.of(export_file, by_id[export_file.identity_id], now) for export_file in files]
+        stale = stale or {}
+        urls = RowUrls.current()
+        return [
+            FileRow.of(export_file, by_id[export_file.identity_id], now, stale.get(export_file.identity_id), urls)
+            for export_file in files
+        ]
+
+
+@dataclass(frozen=True)
+class RowUrls:
+    """A file's addresses as patterns, reversed once per page rather than four times per row."""
+
+    download: str
+    run_again: str
+    file: str
+    acknowledge: str
+
+    @classmethod
+    def current(cls) -> RowUrls:
+        # Reversed with a stand-in id, which is then the pattern's slot (the script prefix can differ per request).
+        marker = str(2**62)
+        names = ("download_file", "run_again", "file_detail", "acknowledge_file")
+        return cls(*(reverse(name, args=[marker]).replace(marker, "{}") for name in names))
 
 
 @dataclass(frozen=True)
@@ -75,9 +105,24 @@ class FileRow:
     action: str  # download | gone | empty | failed | unknown | running
     download_url: str
     run_again_url: str  # finished runs only: starting an unfinished one again returns the same run
+    file_url: str
+    # "superseded" or "acknowledged": shown muted, sorted with the settled files; "" otherwise.
+    settled: str
+    rerun: SafeString  # superseded: 're-run → Available 10:42', linking to the run that did it
+    acknowledged: SafeString  # "acknowledged by alice 10:40"
+    acknowledge_url: str  # failed runs not superseded: acknowledge (or take the acknowledgement back)
+    as_of: SafeString  # "14:05" when the identity's files are stale (see freshness.stale_since)
 
     @classmethod
-    def of(cls, export_file: ExportFile, identity: IdentityRow, now: datetime) -> FileRow:
+    def of(
+        cls,
+        export_file: ExportFile,
+        identity: IdentityRow,
+        now: datetime,
+        stale_since: datetime | None = None,
+        urls: RowUrls | None = None,
+    ) -> FileRow:
+        urls = urls or RowUrls.current()
         status = export_file.status_enum
         export = export_file.export
         if export_file.gone_at:
@@ -87,6 +132,14 @@ class FileRow:
         else:
             action = _ACTIONS.get(status, "running")
         changed = export_file.status_changed_at
+        rerun = _rerun(export_file, now, urls) if export_file.superseded_by_id else SafeString("")
+        acknowledged = (
+            _acknowledged(export_file, now)
+            if export_file.acknowledged_at and status is FileStatus.FAILED
+            else SafeString("")
+        )
+        pk = export_file.pk
+        settled = "superseded" if rerun else "acknowledged" if acknowledged else ""
         return cls(
             pk=export_file.pk,
             webadmit_id=export_file.webadmit_id,
@@ -101,23 +154,67 @@ class FileRow:
             running=not status.is_finished,
             gone=export_file.gone_at is not None,
             action=action,
-            download_url=reverse("download_file", args=[export_file.pk]) if action == "download" else "",
-            run_again_url=reverse("run_again", args=[export_file.pk]) if status.is_finished else "",
+            download_url=urls.download.format(pk) if action == "download" else "",
+            # A superseded run has a later one that ended well: that one is worth running again, not this one.
+            run_again_url=urls.run_again.format(pk) if status.is_finished and not rerun else "",
+            file_url=urls.file.format(pk),
+            settled=settled,
+            rerun=rerun,
+            acknowledged=acknowledged,
+            acknowledge_url=urls.acknowledge.format(pk) if status is FileStatus.FAILED and not rerun else "",
+            as_of=clock_time(stale_since, now) if stale_since else SafeString(""),
         )
 
 
 _ACTIONS = {FileStatus.EMPTY_LIST: "empty", FileStatus.FAILED: "failed", FileStatus.UNKNOWN: "unknown"}
 
 
+def _rerun(export_file: ExportFile, now: datetime, urls: RowUrls) -> SafeString:
+    """ "re-run → Available 10:42": the later run that supersedes a file, read from the columns for_rows() joins
+    in (or from the relation, for a file loaded otherwise)."""
+    annotated = vars(export_file)
+    if "rerun_status" in annotated:
+        status, changed_at = annotated["rerun_status"], annotated["rerun_changed_at"]
+    else:
+        later = export_file.superseded_by
+        if later is None:
+            return SafeString("")
+        status, changed_at = later.status, later.status_changed_at
+    if status is None:
+        return SafeString("")  # the later run was pruned since the row was read
+    return format_html(
+        're-run → <a href="{}">{} {}</a>',
+        urls.file.format(export_file.superseded_by_id),
+        FileStatus(status).label,
+        clock_time(changed_at, now),
+    )
+
+
+def _acknowledged(export_file: ExportFile, now: datetime) -> SafeString:
+    annotated = vars(export_file)
+    if "acknowledged_name" in annotated:
+        who = annotated["acknowledged_name"]
+    else:
+        who = export_file.acknowledged_by.get_username() if export_file.acknowledged_by else None
+    assert export_file.acknowledged_at is not None
+    return format_html("acknowledged by {} {}", who or "someone", clock_time(export_file.acknowledged_at, now))
+
+
 def scope(request: AuthenticatedHttpRequest) -> Scope:
-    identities = common.identities(request.user)
-    filters = FileFilters.parse(request.GET, identities)
+    """The Recent Files page's scope for this request (its user and its query's filters)."""
+    return scope_for(request.user, request.GET)
+
+
+def scope_for(user: User, query: QueryDict) -> Scope:
+    """The identities `user` may see and the files the filters in `query` select among them; no page needed."""
+    identities = common.identities(user)
+    filters = FileFilters.parse(query, identities)
     scope_ids = filters.identity_ids(identities)
     files = _current(ExportFile.objects.all(), filters.expired)
     # Every visible identity (the usual view) is said as a subquery: an IN list of 500 ids costs milliseconds
     # of ORM work to build, on every page view and poll.
     in_scope: list[int] | QuerySet[UserIdentity, Any] = (
-        scope_ids if filters.scoped else access.visible_identities(request.user).values("pk")
+        scope_ids if filters.scoped else access.visible_identities(user).values("pk")
     )
     if len(scope_ids) <= FEW_IDENTITIES:
         files = files.filter(identity_id__in=in_scope)
@@ -135,10 +232,44 @@ def scope(request: AuthenticatedHttpRequest) -> Scope:
         files = files.filter(search)
     listed = files
     if filters.statuses:
-        # The rank follows from the status; saying so lets the database enter the order index at that rank.
-        ranks = {0 if status in ATTENTION_STATUSES else 1 for status in filters.statuses}
-        listed = files.filter(status__in=filters.statuses, attention_rank__in=ranks)
-    return Scope(identities, scope_ids, filters, files, listed.select_related("export"))
+        listed = files.filter(_status_condition(filters.statuses), attention_rank__in=_ranks(filters.statuses))
+    return Scope(identities, scope_ids, filters, files, for_rows(listed))
+
+
+def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:
+    """What a FileRow reads besides the file, joined in so that no row costs a query of its own: the export, and
+    three columns (not whole rows, whose model instances would cost more than the join) of the run superseding it
+    and of whoever acknowledged it."""
+    return files.select_related("export").annotate(
+        rerun_status=F("superseded_by__status"),
+        rerun_changed_at=F("superseded_by__status_changed_at"),
+        acknowledged_name=F("acknowledged_by__username"),
+    )
+
+
+def _status_condition(statuses: Iterable[str]) -> Q:
+    """A status chip lists the files it counts: its status's, superseded ones apart (they have their own chip)."""
+    statuses = set(statuses)
+    condition = Q(pk__in=[])
+    if statuses - {SUPERSEDED}:
+        condition |= Q(status__in=sorted(statuses - {SUPERSEDED}), superseded_by__isnull=True)
+    if SUPERSEDED in statuses:
+        condition |= Q(superseded_by__isnull=False)
+    return condition
+
+
+def _ranks(statuses: Iterable[str]) -> list[int]:
+    """The attention ranks the chosen chips' files can have (models.NEEDS_ATTENTION): saying so lets the database
+    enter the order index at that rank. Failed files have either (acknowledged ones are settled)."""
+    ranks: set[int] = set()
+    for status in statuses:
+        if status == SUPERSEDED:
+            ranks.add(1)
+        elif status == FileStatus.FAILED:
+            ranks |= {0, 1}
+        else:
+            ranks.add(0 if FileStatus(status) in RUNNING else 1)
+    return sorted(ranks)
 
 
 def _current(files: QuerySet[ExportFile], expired: bool) -> QuerySet[ExportFile]:
@@ -147,7 +278,10 @@ def _current(files: QuerySet[ExportFile], expired: bool) -> QuerySet[ExportFile]
 
 @dataclass
 class Counts:
+    """Files per status: each status's chip counts its files but the superseded ones, which SUPERSEDED counts."""
+
     by_status: dict[str, int]
+    acknowledged: int = 0  # of the failed ones: still failed, but someone has seen them
 
     @property
     def total(self) -> int:
@@ -157,15 +291,57 @@ class Counts:
     def running(self) -> int:
         return sum(self.by_status[status] for status in RUNNING)
 
+    @property
+    def failed(self) -> int:
+        """Failures needing attention: not superseded, not acknowledged."""
+        return self.by_status[FileStatus.FAILED] - self.acknowledged
+
+    @property
+    def needs_attention(self) -> int:
+        return self.running + self.failed
+
     def listed(self, filters: FileFilters) -> int:
         return sum(self.by_status[s] for s in filters.statuses) if filters.statuses else self.total
 
-    def title(self, base: str) -> str:
-        """ "2 running · 1 failed · Recent Files": the tab says what needs attention before it is opened."""
-        parts = [f"{self.running} running"] if self.running else []
-        if self.by_status[FileStatus.FAILED]:
-            parts.append(f"{self.by_status[FileStatus.FAILED]} failed")
+    def title(self, base: str, *, stale: bool = False) -> str:
+        """ "Stale · 2 running · 1 failed · Recent Files": the tab says what needs attention before it is opened,
+        and whether what it shows is out of date."""
+        parts = ["Stale"] if stale else []
+        if self.running:
+            parts.append(f"{self.running} running")
+        if self.failed:
+            parts.append(f"{self.failed} failed")
         return " · ".join([*parts, base])
+
+    @property
+    def favicon(self) -> str:
+        """The tab's icon says what its title says: a red dot when anything failed, else a blue one while files run."""
+        if self.failed:
+            return "failed"
+        return "running" if self.running else "settled"
+
+
+def _tally(rows: Iterable[tuple[Any, ...]]) -> dict[str, int]:
+    """{status: files not superseded, SUPERSEDED: …, ACKNOWLEDGED: …} from (status, total, superseded, acknowledged)."""
+    tally: dict[str, int] = defaultdict(int)
+    for status, total, superseded, acknowledged in rows:
+        tally[status] += total - superseded
+        # Only what there is: every key costs each page view an addition per identity.
+        if superseded:
+            tally[SUPERSEDED] += superseded
+        if acknowledged:
+            tally[ACKNOWLEDGED] += acknowledged
+    return tally
+
+
+# Per status: every file, the superseded ones, and the acknowledged failures still counted as failed.
+_TALLY = {
+    "total": Count("pk"),
+    "superseded": Count("pk", filter=Q(superseded_by__isnull=False)),
+    "acknowledged": Count(
+        "pk", filter=Q(acknowledged_at__isnull=False, superseded_by__isnull=True, status=FileStatus.FAILED)
+    ),
+}
 
 
 def counts(scope: Scope) -> Counts:
@@ -173,27 +349,27 @@ def counts(scope: Scope) -> Counts:
 
     Counting 100,000 rows on every page view would be the page's largest cost, so without a search the counts
     are kept per identity in the cache with the identity's change sequence: any change to one of its files moves
-    the sequence on, so an entry is never used stale, and a view recounts only the identities changed since.
+    the sequence on (superseding and acknowledging included), so an entry is never used stale, and a view
+    recounts only the identities changed since.
     """
     by_status: dict[str, int] = defaultdict(int)
     if scope.filters.q:
-        for status, count in scope.files.order_by().values_list("status").annotate(Count("pk")):
-            by_status[status] = count
-        return Counts(by_status)
+        by_status.update(_tally(scope.files.order_by().values_list("status").annotate(**_TALLY)))
+        return Counts(by_status, by_status.pop(ACKNOWLEDGED, 0))
     # One cache entry per process-wide map {identity pk: (change_seq, counts)}, not one per identity: the default
     # local-memory cache holds only 300 entries, fewer than the identities of a large installation.
-    key = f"dashboard:counts:{int(scope.filters.expired)}"
+    key = f"dashboard:counts:v2:{int(scope.filters.expired)}"
     known: dict[int, tuple[int, dict[str, int]]] = cache.get(key) or {}
     versions = {identity.pk: identity.change_seq for identity in scope.identities}
     missing = [pk for pk in scope.identity_ids if known.get(pk, (None,))[0] != versions[pk]]
     if missing:
-        fresh: dict[int, dict[str, int]] = {pk: {} for pk in missing}
+        per_identity: dict[int, list[tuple[Any, ...]]] = {pk: [] for pk in missing}
         recount = _current(ExportFile.objects.filter(identity_id__in=missing), scope.filters.expired)
-        for identity_id, status, count in recount.order_by().values_list("identity_id", "status").annotate(Count("pk")):
-            fresh[identity_id][status] = count
-        known = {**known, **{pk: (versions[pk], fresh[pk]) for pk in missing}}
+        for identity_id, *row in recount.order_by().values_list("identity_id", "status").annotate(**_TALLY):
+            per_identity[identity_id].append(tuple(row))
+        known = {**known, **{pk: (versions[pk], dict(_tally(rows))) for pk, rows in per_identity.items()}}
         cache.set(key, known, COUNTS_CACHE_SECONDS)
     for pk in scope.identity_ids:
         for status, count in known[pk][1].items():
             by_status[status] += count
-    return Counts(by_status)
+    return Counts(by_status, by_status.pop(ACKNOWLEDGED, 0))

@@ -6,7 +6,9 @@ from webadmit_dash.web import views
 urlpatterns = [
     path("", views.recent_files, name="recent_files"),
     path("files/poll/", views.poll_files, name="poll_files"),
+    path("files/<int:pk>/", views.file_detail, name="file_detail"),
     path("files/<int:pk>/download/", views.download_file, name="download_file"),
+    path("files/<int:pk>/acknowledge/", views.acknowledge_file, name="acknowledge_file"),
     path("files/<int:pk>/run-again/", views.run_again, name="run_again"),
     path("identities/", views.identity_list, name="identities"),
     path("identities/<int:pk>/refresh/", views.refresh_now, name="refresh_now"),

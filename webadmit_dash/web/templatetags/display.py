@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import template
 from django.utils import timezone
@@ -43,10 +43,14 @@ BADGES: dict[FileStatus, BadgeStyle] = {
 }
 
 
+@register.simple_tag
+def svg_icon(name: str) -> SafeString:
+    """One symbol of templates/icons.svg, decorative (the words beside it say what it means)."""
+    return format_html('<svg class="icon" aria-hidden="true" focusable="false"><use href="#{}"></use></svg>', name)
+
+
 def _icon(status: FileStatus) -> SafeString:
-    return format_html(
-        '<svg class="icon" aria-hidden="true" focusable="false"><use href="#{}"></use></svg>', BADGES[status].icon
-    )
+    return svg_icon(BADGES[status].icon)
 
 
 def _badge(status: FileStatus, label: str, hint: str) -> SafeString:
@@ -93,6 +97,12 @@ def describe_span(seconds: float) -> str:
     return f"{days} day" if days == 1 else f"{days} days"
 
 
+@register.filter
+def span(value: timedelta | None) -> str:
+    """A timedelta in describe_span's words ("4 min"), for how long a step took."""
+    return "" if value is None else describe_span(value.total_seconds())
+
+
 def describe_ago(seconds: float) -> str:
     return "just now" if seconds < 60 else f"{describe_span(seconds)} ago"
 
@@ -115,6 +125,22 @@ def _time_tag(value: datetime, mode: str, text: str) -> SafeString:
     )
 
 
+def describe_clock(value: datetime, now: datetime) -> str:
+    """ "14:05" today, "28 Nov 14:05" on another day, in the current zone: a moment short enough for a row."""
+    zone = timezone.get_current_timezone()
+    local = value.astimezone(zone)
+    if local.date() == now.astimezone(zone).date():
+        return local.strftime("%H:%M")
+    return f"{local.day} {local.strftime('%b %H:%M')}"
+
+
+def clock_time(value: datetime, now: datetime) -> SafeString:
+    """ "14:05" (see describe_clock), with the exact moment and zone on hover."""
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>', value.isoformat(), absolute_time(value), describe_clock(value, now)
+    )
+
+
 def time_ago(value: datetime, now: datetime) -> SafeString:
     """ "4 min ago", with the absolute time and zone on hover."""
     return _time_tag(value, "ago", describe_ago((now - value).total_seconds()))
@@ -128,6 +154,11 @@ def time_lasting(value: datetime, now: datetime) -> SafeString:
 @register.simple_tag(takes_context=True)
 def ago(context: template.Context, value: datetime | None) -> SafeString | str:
     return "" if value is None else time_ago(value, _now(context))
+
+
+@register.simple_tag(takes_context=True)
+def clock(context: template.Context, value: datetime | None) -> SafeString | str:
+    return "" if value is None else clock_time(value, _now(context))
 
 
 @register.simple_tag(takes_context=True)

@@ -1,6 +1,7 @@
 """Refresh now and Run again: the two buttons that ask for something, and the answer both give.
 
 An htmx request gets the messages (and the freshness strip) out of band; a plain form post goes back to its page.
+Run again asks first: app.js opens a dialog, and without JavaScript its button leads to a confirmation page.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
 from webadmit_dash.engine import on_demand
-from webadmit_dash.web import common, freshness
+from webadmit_dash.web import common, freshness, params
 from webadmit_dash.web.common import AuthenticatedHttpRequest, login_required_htmx
 from webadmit_dash.web.freshness import SOURCES_SHOWN
 from webadmit_dash.web.views.identities import IDENTITIES_CHANGED_EVENT
@@ -40,7 +40,7 @@ def refresh_now(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         )
     else:
         messages.info(request, f"{identity.display_name} is already being refreshed.")
-    response = _after_action(request)
+    response = after_action(request)
     if request.htmx:
         # The Identities page's table re-fetches on this at once, to show "refreshing…" (or why not). Raised on
         # <body> rather than on the form that asked: a poll of the table may have swapped that form out meanwhile.
@@ -48,28 +48,47 @@ def refresh_now(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-@require_POST
+# Raised on <body> by answers that change files the page shows: the Recent Files poller then polls at once.
+FILES_CHANGED_EVENT = "files-changed"
+
+
+@require_http_methods(["GET", "POST"])
 @login_required_htmx
 def run_again(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """Run again: ask WebAdMIT (E4) for a new run of this file's export; the new file shows on the next refresh."""
+    """Run again: ask WebAdMIT (E4) for a new run of this file's export. The run is stored at once, and the page
+    that asked polls at once, which lists the user's own new run at the top.
+
+    A GET is the question (the confirmation page, for browsers without JavaScript; app.js asks in a dialog and
+    posts here directly); a POST starts the run.
+    """
     export_file = common.get_file_for_user(request.user, pk)
     name = export_file.export.name if export_file.export else f"export {export_file.export_webadmit_id}"
+    if request.method == "GET":
+        back = common.back_to(request, params.value(request.GET, "next"))
+        return render(
+            request,
+            "files/run_again.html",
+            {"file": export_file, "name": name, "back": back, "now": timezone.now()},
+        )
     try:
-        started = on_demand.start_run(export_file)
+        started = on_demand.start_run(export_file, request.user)
     except WebAdmitError as error:
         messages.error(request, f"Could not start {name}: {error.message}")
-        return _after_action(request)
+        return after_action(request)
     run = started.run
     if started.already_known:
         messages.info(request, f"{name} is already running as file {run.id} ({run.status.label}).")
     else:
-        messages.success(
-            request, f"WebAdMIT is running {name} as file {run.id} ({run.status.label}); it appears here shortly."
-        )
-    return _after_action(request)
+        messages.success(request, f"WebAdMIT is running {name} as file {run.id} ({run.status.label}).")
+    return files_changed(after_action(request))
 
 
-def _after_action(request: AuthenticatedHttpRequest) -> HttpResponse:
+def files_changed(response: HttpResponse) -> HttpResponse:
+    """Tells the page that asked (by htmx) that files changed, so its poller asks for them at once."""
+    return trigger_client_event(response, FILES_CHANGED_EVENT, {"target": "body"})
+
+
+def after_action(request: AuthenticatedHttpRequest) -> HttpResponse:
     """htmx gets the messages (and the freshness strip) out of band; a plain form post goes back to its page.
 
     The htmx answer is a 200 even when WebAdMIT refused: htmx does not swap error responses, and the message
@@ -84,7 +103,4 @@ def _after_action(request: AuthenticatedHttpRequest) -> HttpResponse:
             identities = common.identities(request.user)
             context.update(sources=freshness.sources(identities, now, SOURCES_SHOWN), identity_count=len(identities))
         return render(request, "files/recent.html#action_update", context)
-    back_to = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back_to, {request.get_host()}, require_https=request.is_secure()):
-        back_to = reverse("recent_files")
-    return HttpResponseRedirect(back_to)
+    return HttpResponseRedirect(common.back_to(request, request.POST.get("next")))

@@ -1,21 +1,99 @@
-"""A file's own addresses: Download, our stable address that mints a fresh WebAdMIT URL on every visit.
+"""A file's own pages: its history (the file page), Download, and Acknowledge.
 
-What to ask WebAdMIT and whether to follow its answer is the engine's (`engine.downloads`); this is only the HTTP
-side of it.
+Download is our stable address that mints a fresh WebAdMIT URL on every visit: what to ask WebAdMIT and whether
+to follow its answer is the engine's (`engine.downloads`); this is only the HTTP side of it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from webadmit_dash.engine import downloads
-from webadmit_dash.web import common
-from webadmit_dash.web.common import AuthenticatedHttpRequest
+from webadmit_dash.core.models import DownloadEvent, ExportFile, RunRequest, StatusChange
+from webadmit_dash.engine import downloads, on_demand
+from webadmit_dash.web import common, freshness, params
+from webadmit_dash.web.common import AuthenticatedHttpRequest, login_required_htmx
+from webadmit_dash.web.views.actions import after_action, files_changed
+from webadmit_dash.webadmit.statuses import FileStatus
+
+# The file page lists this many downloads, newest first; the admin keeps them all.
+DOWNLOADS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Step:
+    """One status the file was seen in, from when until the next one (or now, while it lasts)."""
+
+    status: FileStatus
+    raw_status: str
+    at: datetime
+    lasted: timedelta | None  # until the next status; None for the last one once the run has finished
+    current: bool
+
+
+def _timeline(changes: list[StatusChange], now: datetime) -> list[Step]:
+    steps = []
+    for index, change in enumerate(changes):
+        status = FileStatus(change.new_status)
+        following = changes[index + 1] if index + 1 < len(changes) else None
+        if following is not None:
+            lasted: timedelta | None = following.changed_at - change.changed_at
+        else:
+            lasted = None if status.is_finished else now - change.changed_at
+        steps.append(Step(status, change.raw_status, change.changed_at, lasted, following is None))
+    return steps
+
+
+@require_GET
+@login_required
+def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """One file's whole story: every status we saw, with times, who started and downloaded it, and the other
+    runs of its export. A file the user may not see is a 404, like everywhere."""
+    export_file = common.get_file_for_user(request.user, pk)
+    identity = export_file.identity
+    now = timezone.now()
+    changes = list(export_file.status_changes.order_by("changed_at", "id"))
+    siblings = list(
+        ExportFile.objects.filter(identity=identity, export_webadmit_id=export_file.export_webadmit_id)
+        .select_related("superseded_by")
+        .order_by("-webadmit_id")
+    )
+    started = RunRequest.objects.filter(run=export_file).select_related("user").order_by("created_at").first()
+    downloads_seen = list(
+        DownloadEvent.objects.filter(export_file=export_file).select_related("user")[:DOWNLOADS_SHOWN]
+    )
+    back = common.back_to(request, params.value(request.GET, "next"))
+    name = export_file.export.name if export_file.export else f"Export {export_file.export_webadmit_id}"
+    context = {
+        "now": now,
+        "file": export_file,
+        "name": name,
+        "identity": identity,
+        "steps": _timeline(changes, now),
+        "history_complete": bool(changes) and not changes[0].old_status,
+        "siblings": siblings,
+        "started": started,
+        "downloads": downloads_seen,
+        "stale_since": freshness.stale_since(identity, now, freshness.Cadence.current()),
+        "back": back,
+        "back_query": urlencode({"next": request.get_full_path()}),
+        "current_path": request.get_full_path(),
+        # What Run again's button (files/recent.html#run_again_button) reads of a row.
+        "run_again": {"name": name, "pk": export_file.pk, "run_again_url": reverse("run_again", args=[export_file.pk])},
+        "retention_days": settings.WEBADMIT_RETENTION_DAYS,
+    }
+    return render(request, "files/file.html", context)
 
 
 @require_GET
@@ -30,12 +108,40 @@ def download_file(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         # The URL is a short-lived bearer credential: keep it out of caches and out of the next site's Referer.
         redirect["Referrer-Policy"] = "no-referrer"
         return redirect
+    # Back to the list as it was (its filters), which the Download link passed along.
+    back = common.back_to(request, params.value(request.GET, "next"))
     response = render(
         request,
         "files/download_error.html",
-        {"file": export_file, "attempt": attempt, "now": timezone.now()},
+        {
+            "file": export_file,
+            "attempt": attempt,
+            "now": timezone.now(),
+            "back": back,
+            "back_label": "Back to the file's page" if back.startswith("/files/") else "Back to Recent Files",
+            "back_query": urlencode({"next": back}),
+        },
         status=attempt.http_status,
     )
     if attempt.retry_after:
         response["Retry-After"] = str(int(attempt.retry_after) + 1)
     return response
+
+
+@require_POST
+@login_required_htmx
+def acknowledge_file(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Acknowledge a failure (or take it back): it stops needing attention, keeping who and when."""
+    export_file = common.get_file_for_user(request.user, pk)
+    undo = request.POST.get("undo") == "1"
+    name = export_file.export.name if export_file.export else f"export {export_file.export_webadmit_id}"
+    if on_demand.acknowledge_failure(export_file, request.user, undo=undo):
+        if undo:
+            messages.info(request, f"File {export_file.webadmit_id} of {name} needs attention again.")
+        else:
+            messages.success(request, f"Failure of {name} (file {export_file.webadmit_id}) acknowledged.")
+    else:
+        messages.info(
+            request, f"File {export_file.webadmit_id} of {name} has not failed: there is nothing to acknowledge."
+        )
+    return files_changed(after_action(request))

@@ -1,23 +1,28 @@
 """The Recent Files page and its live poll: the full page, its htmx fragments, and what changed since.
 
 A page tells its poller, in the poller's URL, the version it shows and which rows are on screen; the poll answers
-204 when nothing changed, else only the changed rows and the page's summary, out of band.
+204 when nothing changed, else only the changed rows and the page's summary, out of band. New files are offered in
+a notice rather than inserted, so rows never move under the pointer, except where nothing can move: an empty list
+is filled in place, and a run the user just started with Run again is inserted at the top (both announced).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
+from django.db.models import Q, QuerySet
 from django.http import HttpResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
@@ -31,10 +36,11 @@ from webadmit_dash.web.common import (
     AuthenticatedHttpRequest,
     login_required_htmx,
 )
-from webadmit_dash.web.filters import FileFilters
+from webadmit_dash.web.filters import SUPERSEDED, FileFilters
 from webadmit_dash.web.freshness import SOURCES_SHOWN
-from webadmit_dash.web.listing import Counts, FileRow, Scope
+from webadmit_dash.web.listing import Counts, FileRow, Scope, for_rows
 from webadmit_dash.web.pagination import PAGE_SIZE, SortKey
+from webadmit_dash.web.templatetags.display import status_icon, svg_icon
 from webadmit_dash.webadmit.statuses import FileStatus
 
 # Polls re-render at least this often even when nothing changed, so "refreshed N min ago" and the "refreshes
@@ -46,7 +52,7 @@ def _bucket(now: datetime) -> int:
     return int(now.timestamp()) // FRESHNESS_BUCKET_SECONDS
 
 
-POLL_PARAMS = ("since", "bucket", "list", "ids", "top", "end")
+POLL_PARAMS = ("since", "bucket", "list", "ids", "top", "end", "stale")
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class PollState:
     shown_ids: tuple[int, ...]
     top: bool  # the first page, the only one where new files are offered
     end: SortKey | None  # the first page's last row, when more follow
+    stale_ids: tuple[int, ...] = ()  # identities whose rows the page shows "as of" a time (freshness.stale_since)
 
     @classmethod
     def from_params(cls, query: QueryDict) -> PollState:
@@ -70,6 +77,7 @@ class PollState:
             shown_ids=params.integers(query, "ids", limit=2 * PAGE_SIZE),
             top=params.value(query, "top") == "1",
             end=SortKey.decode(params.value(query, "end")),
+            stale_ids=params.integers(query, "stale", limit=1000),
         )
 
     def query(self, filters: FileFilters) -> str:
@@ -83,41 +91,89 @@ class PollState:
             extra.append(("top", "1"))
         if self.end:
             extra.append(("end", self.end.encode()))
+        if self.stale_ids:
+            extra.append(("stale", ",".join(map(str, self.stale_ids))))
         return filters.querystring(*extra)
 
 
-def _base_context(scope: Scope, counts: Counts, now: datetime, user: User) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Chip:
+    """One status chip of the filter form: its checkbox value, words, icon and count."""
+
+    value: str
+    label: str
+    count: int
+    icon: SafeString
+    hint: str = ""
+
+
+def _chips(counts: Counts) -> list[Chip]:
+    chips = [Chip(status.value, status.label, counts.by_status[status], status_icon(status)) for status in FileStatus]
+    chips.append(
+        Chip(
+            SUPERSEDED,
+            "Re-run",
+            counts.by_status[SUPERSEDED],
+            svg_icon("i-rerun"),
+            "Runs that failed, matched no one or never finished, whose export has since run well.",
+        )
+    )
+    return chips
+
+
+def _base_context(
+    scope: Scope,
+    counts: Counts,
+    sources: list[freshness.Source],
+    stale: Mapping[int, datetime],
+    now: datetime,
+    user: User,
+) -> dict[str, Any]:
     return {
         "now": now,
         "filters": scope.filters,
         "choices": scope.filters.choices(scope.identities),
         "filters_without_status": urlencode(scope.filters.params(without_status=True)),
         "counts": counts,
-        "status_chips": [(status, status.label, counts.by_status[status]) for status in FileStatus],
-        "sources": freshness.sources(scope.identities, now, SOURCES_SHOWN),
+        "status_chips": _chips(counts),
+        "sources": sources,
         "identity_count": len(scope.identities),
         "problems": freshness.problems(scope.identities, common.credentials(scope.identities), now, user),
-        "page_title": counts.title("Recent Files"),
-        "poll_interval": FAST_POLL_SECONDS if counts.running else SLOW_POLL_SECONDS,
+        "page_title": counts.title("Recent Files", stale=bool(stale)),
+        "favicon": static(f"img/favicon-{'stale' if stale and not counts.failed else counts.favicon}.svg"),
+        # Fast while files run, and while the list is empty: a new installation's first refresh fills it in.
+        "poll_interval": FAST_POLL_SECONDS if counts.running or not counts.total else SLOW_POLL_SECONDS,
+    }
+
+
+def _page_context(
+    scope: Scope, page: pagination.Page, counts: Counts, stale: Mapping[int, datetime], now: datetime
+) -> dict[str, Any]:
+    """What the results section shows: one page of rows, its pager, and how many the filters list."""
+    return {
+        "files": scope.rows(page.rows, now, stale),
+        "page": page,
+        "listed_total": counts.listed(scope.filters),
+        "next_query": page.next_key
+        and scope.filters.querystring(("after", page.next_key.encode()), ("from", str(page.end + 1))),
+        "previous_query": page.previous_key
+        and scope.filters.querystring(
+            ("before", page.previous_key.encode()), ("from", str(max(page.start - PAGE_SIZE, 1)))
+        ),
     }
 
 
 def _listing_context(request: AuthenticatedHttpRequest, scope: Scope, now: datetime) -> dict[str, Any]:
     counts = listing.counts(scope)
+    sources, stale = freshness.survey(scope.identities, now, SOURCES_SHOWN)
     page = pagination.page(scope.listed, request.GET)
     version = scope.version
-    context = _base_context(scope, counts, now, request.user)
+    context = _base_context(scope, counts, sources, stale, now, request.user)
+    context.update(_page_context(scope, page, counts, stale, now))
+    current_path = request.get_full_path()
     context.update(
-        files=scope.rows(page.rows, now),
-        page=page,
-        listed_total=counts.listed(scope.filters),
-        next_query=page.next_key
-        and scope.filters.querystring(("after", page.next_key.encode()), ("from", str(page.end + 1))),
-        previous_query=page.previous_key
-        and scope.filters.querystring(
-            ("before", page.previous_key.encode()), ("from", str(max(page.start - PAGE_SIZE, 1)))
-        ),
-        current_path=request.get_full_path(),
+        current_path=current_path,
+        back_query=urlencode({"next": current_path}),
         csv_query=scope.filters.querystring(("format", "csv")),
         poll_query=PollState(
             version=version,
@@ -126,6 +182,7 @@ def _listing_context(request: AuthenticatedHttpRequest, scope: Scope, now: datet
             shown_ids=tuple(row.pk for row in page.rows),
             top=page.is_first,
             end=page.next_key if page.is_first else None,
+            stale_ids=tuple(sorted(stale)),
         ).query(scope.filters),
     )
     return context
@@ -176,24 +233,66 @@ def poll_files(request: AuthenticatedHttpRequest) -> HttpResponse:
 def _poll_update(request: AuthenticatedHttpRequest, state: PollState, now: datetime) -> HttpResponse:
     scope = listing.scope(request)
     counts = listing.counts(scope)
+    sources, stale = freshness.survey(scope.identities, now, SOURCES_SHOWN)
+    # Rows on screen that changed, and those of identities that went stale (or fresh again) since: their "as of".
+    flipped = set(stale).symmetric_difference(state.stale_ids)
+    wanted = (
+        Q(change_seq__gt=state.version) | Q(identity_id__in=flipped) if flipped else Q(change_seq__gt=state.version)
+    )
     # Ids come from the browser: only rows of identities the user may see are answered.
     changed = list(
-        ExportFile.objects.filter(pk__in=state.shown_ids, change_seq__gt=state.version)
-        .filter(identity__in=access.visible_identities(request.user))
-        .select_related("export")
+        for_rows(
+            ExportFile.objects.filter(pk__in=state.shown_ids).filter(
+                wanted, identity__in=access.visible_identities(request.user)
+            )
+        )
     )
-    changed_rows = scope.rows(changed, now)
-    new_count = _new_files(scope, state)
-    context = _base_context(scope, counts, now, request.user)
+    changed_rows = scope.rows(changed, now, stale)
+    # Only rows whose file changed are announced; a row re-rendered for its "as of" alone is not news.
+    news = [row for row, file in zip(changed_rows, changed, strict=True) if file.change_seq > state.version]
+    state = replace(state, version=scope.version, bucket=_bucket(now), stale_ids=tuple(sorted(stale)))
+    context = _base_context(scope, counts, sources, stale, now, request.user)
+    context.update(oob=True, current_path=request.htmx.current_url_abs_path or reverse("recent_files"))
+    context["back_query"] = urlencode({"next": context["current_path"]})
+    fill, inserted = False, []
+    if state.top and not state.shown_ids:
+        # An empty list (a first visit before the first refresh, or filters that matched nothing yet) has no rows
+        # to move: it is filled in place.
+        page = pagination.page(scope.listed, QueryDict())
+        if page.rows:
+            fill = True
+            context.update(_page_context(scope, page, counts, stale, now))
+            ids = tuple(row.pk for row in page.rows)
+            state = replace(state, list_version=scope.version, shown_ids=ids, end=page.next_key)
+    elif state.top:
+        # Runs this user started with Run again go in at the top at once: they asked for them, and expect them.
+        own = list(
+            _new_candidates(scope, state)
+            .filter(started_by__user=request.user)
+            .distinct()
+            .order_by(*pagination.ORDER)[:PAGE_SIZE]
+        )
+        if own:
+            inserted = scope.rows(own, now, stale)
+            state = replace(state, shown_ids=(*(row.pk for row in own), *state.shown_ids)[: 2 * PAGE_SIZE])
+    new_count = 0 if fill else _new_files(scope, state)
     context.update(
-        oob=True,
         changed=changed_rows,
+        fill=fill,
+        inserted=inserted,
         new_count=new_count,
-        current_path=request.htmx.current_url_abs_path or reverse("recent_files"),
-        poll_query=replace(state, version=scope.version, bucket=_bucket(now)).query(scope.filters),
-        announcement=_announcement(changed_rows, new_count),
+        poll_query=state.query(scope.filters),
+        announcement=_announcement(news, new_count, listed=len(context["files"]) if fill else 0, inserted=inserted),
     )
     return render(request, "files/recent.html#poll_update", context)
+
+
+def _new_candidates(scope: Scope, state: PollState) -> QuerySet[ExportFile]:
+    """Files listed since the page's rows were, not on screen, that belong above its last row."""
+    candidates = scope.listed.filter(change_seq__gt=state.list_version).exclude(pk__in=state.shown_ids)
+    if state.end is not None:
+        candidates = candidates.exclude(state.end.after())
+    return candidates
 
 
 def _new_files(scope: Scope, state: PollState) -> int:
@@ -203,15 +302,19 @@ def _new_files(scope: Scope, state: PollState) -> int:
     """
     if not state.top:
         return 0
-    candidates = scope.listed.filter(change_seq__gt=state.list_version).exclude(pk__in=state.shown_ids)
-    if state.end is not None:
-        candidates = candidates.exclude(state.end.after())
-    return candidates.count()
+    return _new_candidates(scope, state).count()
 
 
-def _announcement(changed: Sequence[FileRow], new_count: int) -> str:
-    """What a screen reader hears: each changed file's new status (a summary when many change at once)."""
+def _announcement(
+    changed: Sequence[FileRow], new_count: int, *, listed: int = 0, inserted: Sequence[FileRow] = ()
+) -> str:
+    """What a screen reader hears: files listed or inserted, each changed file's new status (a summary when many
+    change at once), and new files waiting behind the notice."""
     parts = []
+    if listed:
+        parts.append(f"{listed} file{'s' if listed != 1 else ''} listed.")
+    for row in inserted:
+        parts.append(f"Your new run of {row.name}, file {row.webadmit_id}, is listed first: {row.status.label}.")
     if len(changed) <= 3:
         for row in changed:
             parts.append(f"{row.name}, file {row.webadmit_id}: {row.status.label}.")
