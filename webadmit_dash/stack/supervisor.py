@@ -60,6 +60,7 @@ class Supervisor:
         self.log = log
         self.clock = clock
         self.children: list[Child] = []
+        self.stopping = False
 
     def start(self, name: str, command: Sequence[str]) -> Child:
         child = Child(name, list(command))
@@ -76,6 +77,8 @@ class Supervisor:
 
     def check(self) -> None:
         """One round: notice children that stopped (scheduling their restart) and restart those that are due."""
+        if self.stopping:
+            return
         now = self.clock()
         for child in self.children:
             if child.restart_at is None and child.process is not None and child.process.poll() is not None:
@@ -104,6 +107,7 @@ class Supervisor:
 
     def stop_all(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM to every running child, then SIGKILL to those still running after `timeout`."""
+        self.stopping = True
         running = [child.process for child in self.children if child.process is not None]
         for process in running:
             if process.poll() is None:
