@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 FAST_ENGINE = {
     "WEBADMIT_DISPATCH_EVERY": "1",
     "WEBADMIT_FAST_INTERVAL": "1",
-    "WEBADMIT_SLOW_INTERVAL": "2",
+    "WEBADMIT_SLOW_FLOOR": "2",
     "WEBADMIT_CONNECT_TIMEOUT": "1",
     "WEBADMIT_READ_TIMEOUT": "2",
 }

@@ -38,6 +38,7 @@ IDENTITY_FIELDS = (
     "paused",
     "refresh_queued_at",
     "refreshing_until",
+    "next_refresh_at",
     "last_success_at",
     "error_kind",
     "error_message",
@@ -87,7 +88,9 @@ def identities(user: User) -> list[UserIdentity]:
 
 def credentials(identities: Sequence[UserIdentity]) -> dict[int, Credential]:
     # Looked up by id where needed: attaching one to each of 500 identities costs more than the rest of the page.
-    return Credential.objects.only("name", "health").in_bulk({identity.credential_id for identity in identities})
+    return Credential.objects.only("name", "health", "next_check_at", "last_checked_at").in_bulk(
+        {identity.credential_id for identity in identities}
+    )
 
 
 def get_identity_for_user(user: User, pk: int) -> UserIdentity:

@@ -14,13 +14,17 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.urls import reverse
+from django.utils import timezone
 
 from webadmit_dash.core.models import Credential, EngineHeartbeat, UserIdentity
-from webadmit_dash.core.problems import ErrorKind, kind_of, meaning
+from webadmit_dash.core.problems import NEXT_CHECK_AT, NEXT_CHECK_SOON, ErrorKind, kind_of, meaning
 from webadmit_dash.web.templatetags.display import describe_span
 
 # Identities shown in the freshness strip; the rest are one click away on the Identities page.
 SOURCES_SHOWN = 6
+# The engine stretches no cadence beyond an hour (engine.schedule.MAX_INTERVAL), plus its 10 % jitter: an identity
+# without a success for twice that is late whatever its schedule says.
+LONGEST_CADENCE = timedelta(minutes=66)
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class Source:
         return {"ok": "Up to date", "late": "Late"}.get(self.state, self.note)
 
 
-def _source(identity: UserIdentity, now: datetime, default_slow: int) -> Source:
+def _source(identity: UserIdentity, now: datetime, grace: timedelta) -> Source:
     busy = bool(identity.refresh_queued_at or (identity.refreshing_until and identity.refreshing_until > now))
     kind = kind_of(identity.error_kind).label if identity.error_kind else ""
     if identity.paused:
@@ -52,16 +56,18 @@ def _source(identity: UserIdentity, now: datetime, default_slow: int) -> Source:
         return Source(identity, "error", f"Last refresh failed ({kind})", busy)
     if identity.last_success_at is None:
         return Source(identity, "new", "Not refreshed yet", busy)
-    # Three missed slow refreshes, plus a minute of slack, before an identity calls itself late.
-    late_after = timedelta(seconds=3 * (identity.slow_interval or default_slow) + 60)
-    if now - identity.last_success_at > late_after:
+    # Late: its refresh is overdue (the engine's cadence adapts to the budget, so its own schedule is what to hold it
+    # to), or, whatever the schedule says, nothing succeeded for twice the longest cadence.
+    overdue = identity.next_refresh_at is not None and now - identity.next_refresh_at > grace
+    longest = max(timedelta(seconds=identity.slow_interval or 0) * 1.1, LONGEST_CADENCE)
+    if overdue or now - identity.last_success_at > 2 * longest + grace:
         return Source(identity, "late", "Late: last refreshed", busy)
     return Source(identity, "ok", "Refreshed", busy)
 
 
 def sources(identities: Sequence[UserIdentity], now: datetime, limit: int | None) -> list[Source]:
-    default_slow = settings.WEBADMIT_SLOW_INTERVAL  # read once: settings lookups add up over 500 identities
-    sources = [_source(identity, now, default_slow) for identity in identities]
+    grace = _late_grace()  # read once: settings lookups add up over 500 identities
+    sources = [_source(identity, now, grace) for identity in identities]
     if limit is None or len(sources) <= limit:
         return sources
     # Too many to show: those needing attention first, then the least recently refreshed.
@@ -95,7 +101,7 @@ def problems(
     """The banners for these identities; `credentials` maps their credential ids (common.credentials)."""
     problems: list[Problem] = []
     beat = EngineHeartbeat.last_beat()
-    late_after = timedelta(seconds=max(60, 6 * settings.WEBADMIT_DISPATCH_EVERY))
+    late_after = _late_grace()
     if identities and beat is None:
         problems.append(
             Problem(
@@ -129,11 +135,33 @@ def problems(
             group = identity.credential_id if kind == ErrorKind.KEY_REJECTED else 0
             by_kind[(kind, group)].append(identity)
     for (kind, _), affected in by_kind.items():
-        problems.append(_identity_problem(kind, affected, credentials[affected[0].credential_id], user))
+        problems.append(_identity_problem(kind, affected, credentials[affected[0].credential_id], now, user))
     return problems
 
 
-def _identity_problem(kind: str, affected: Sequence[UserIdentity], credential: Credential, user: User) -> Problem:
+def _late_grace() -> timedelta:
+    # A few missed dispatcher runs, at least a minute: less is ordinary queueing.
+    return timedelta(seconds=max(60, 6 * settings.WEBADMIT_DISPATCH_EVERY))
+
+
+def _next_check(kind: str, affected: Sequence[UserIdentity], credential: Credential, now: datetime) -> str:
+    """When WebAdMIT is asked again about paused identities, in words: their key's check for a rejected key (the
+    first comes a while after the rejection), else the soonest of their own checks."""
+    if kind == ErrorKind.KEY_REJECTED:
+        when = credential.next_check_at
+        if when is None and credential.last_checked_at is not None:
+            when = credential.last_checked_at + timedelta(seconds=settings.WEBADMIT_PAUSE_CHECK_FIRST)
+    else:
+        times = [identity.next_refresh_at for identity in affected if identity.next_refresh_at is not None]
+        when = min(times) if times else None
+    if when is None or when <= now:
+        return NEXT_CHECK_SOON
+    return NEXT_CHECK_AT.format(time=timezone.localtime(when).strftime("%H:%M"))
+
+
+def _identity_problem(
+    kind: str, affected: Sequence[UserIdentity], credential: Credential, now: datetime, user: User
+) -> Problem:
     """The banner for identities that failed alike, in the words of the error table (core.problems)."""
     explained = meaning(kind)
     fill = {
@@ -141,6 +169,7 @@ def _identity_problem(kind: str, affected: Sequence[UserIdentity], credential: C
         "credential": credential.name,
         "detail": affected[0].error_message or "unexpected response",
         "these_identities": "these identities" if len(affected) > 1 else "this identity",
+        "next_check": _next_check(kind, affected, credential, now) if explained.pauses else "",
     }
     link = ""
     if kind == ErrorKind.KEY_REJECTED and user.is_staff and user.has_perm("dashboard.change_credential"):
