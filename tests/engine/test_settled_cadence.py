@@ -1,6 +1,7 @@
 """Fresher when settled, within the budget: identities whose files are all settled are refreshed as often as the
 key's settled share (WEBADMIT_SETTLED_SHARE, 25 % of its hourly limit) allows, never more often than the floor
-(WEBADMIT_SLOW_FLOOR, 30 s), and never spending more than that share."""
+(WEBADMIT_SLOW_FLOOR, 30 s), and never spending more than that share, their hourly E3 resyncs included (up to the
+hour cap: past about 600 settled identities on one key, refreshing slows to hourly but never stops)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,13 @@ from webadmit_dash.simulator.data import SimulatedWorld
 pytestmark = pytest.mark.django_db
 
 
-def settled_demand(count: int, *, own: float = 0.0) -> schedule.Demand:
-    return schedule.Demand(settled_own=own, settled_shared=count)
+def settled_demand(count: int) -> schedule.Demand:
+    return schedule.Demand(settled_shared=count)
 
 
 @pytest.mark.parametrize(
     ("identities", "interval"),
-    [(1, 30), (6, 30), (10, 30), (50, 144), (200, 576), (1000, 2880), (5000, 3600)],
+    [(1, 30), (6, 30), (10, 30), (50, 150), (200, 3600 * 200 / 1050), (600, 3600 * 600 / 650), (1000, 3600)],
 )
 def test_the_settled_cadence_shrinks_to_the_floor_while_the_share_allows(credential, identities, interval):
     now = timezone.now()
@@ -31,30 +32,34 @@ def test_the_settled_cadence_shrinks_to_the_floor_while_the_share_allows(credent
     seconds = schedule.shared_settled_interval(credential, settled_demand(identities), now)
 
     assert seconds == pytest.approx(interval)
-    calls_per_hour = identities * 3600 / seconds
+    calls_per_hour = identities * 3600 / seconds + identities  # E6 at the cadence, E3 hourly
     if seconds < 3600:  # the hour cap: refreshing slows, but never stops
         assert calls_per_hour <= 0.25 * 5000 + 1e-6, "never more than the settled share"
 
 
 def test_identities_with_their_own_settled_cadence_spend_the_share_first(credential):
-    # 10 identities every 60 s spend 600 of the 1,250 calls; 50 others share the remaining 650.
-    seconds = schedule.shared_settled_interval(credential, settled_demand(50, own=10 * 60), timezone.now())
+    # 10 identities every 60 s spend 600 of the 1,250 calls, the 60 identities' resyncs 60; 50 share the other 590.
+    demand = schedule.Demand(settled_own=10 * 60, settled_own_count=10, settled_shared=50)
 
-    assert seconds == pytest.approx(3600 * 50 / 650)
+    seconds = schedule.shared_settled_interval(credential, demand, timezone.now())
+
+    assert seconds == pytest.approx(3600 * 50 / 590)
 
 
 def test_a_key_someone_else_is_spending_shrinks_the_share_too(credential):
     now = timezone.now()
     credential.rate_limit_remaining, credential.rate_limit_seen_at = 375, now  # half of the low-water mark left
 
-    assert schedule.shared_settled_interval(credential, settled_demand(50), now) == pytest.approx(288)
+    assert schedule.shared_settled_interval(credential, settled_demand(50), now) == pytest.approx(3600 * 50 / 575)
 
 
 def test_the_share_and_the_floor_are_settings(credential, settings):
     settings.WEBADMIT_SETTLED_SHARE, settings.WEBADMIT_SLOW_FLOOR = 50, 10
 
     assert schedule.shared_settled_interval(credential, settled_demand(6), timezone.now()) == 10
-    assert schedule.shared_settled_interval(credential, settled_demand(50), timezone.now()) == pytest.approx(72)
+    assert schedule.shared_settled_interval(credential, settled_demand(50), timezone.now()) == pytest.approx(
+        3600 * 50 / 2450
+    )
 
 
 def test_the_dispatcher_gives_each_key_its_settled_cadence_and_refreshes_follow_it(credential, identity):

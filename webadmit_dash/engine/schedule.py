@@ -206,19 +206,26 @@ class Demand:
 
     running: float = 0.0  # identities with a running file (or a run just started), at the fast cadence
     settled_own: float = 0.0  # settled identities with their own slow_interval
+    settled_own_count: int = 0  # how many those are
     settled_shared: int = 0  # settled identities on the key's shared settled cadence: how many
     checks: float = 0.0  # paused identities' checks and the key's own
 
     def total(self, settled_interval: float) -> float:
+        """E6 calls and checks; the hourly E3 resyncs live in the rest of the budget (BUDGET_SHARE)."""
         return self.running + self.settled_own + self.settled_shared * 3600 / settled_interval + self.checks
+
+    @property
+    def settled_resyncs(self) -> float:
+        """The settled identities' hourly E3 resyncs: part of what they spend of their share."""
+        return (self.settled_shared + self.settled_own_count) * 3600 / EXPORTS_RESYNC_EVERY.total_seconds()
 
 
 def shared_settled_interval(credential: Credential, demand: Demand, now: datetime) -> float:
     """Seconds between refreshes of the key's settled identities: as short as WEBADMIT_SLOW_FLOOR while their calls
-    fit WEBADMIT_SETTLED_SHARE percent of the key's limit (less what overrides spend), longer as they grow, and at
-    most MAX_INTERVAL: refreshing slows but never stops."""
+    fit WEBADMIT_SETTLED_SHARE percent of the key's limit (less what overrides and the settled identities' hourly
+    E3 resyncs spend), longer as they grow, and at most MAX_INTERVAL: refreshing slows but never stops."""
     share = settings.WEBADMIT_SETTLED_SHARE / 100 * hourly_limit(credential) * usable_fraction(credential, now)
-    room = share - demand.settled_own
+    room = share - demand.settled_own - demand.settled_resyncs
     longest = MAX_INTERVAL.total_seconds()
     if room <= 0:
         return longest
@@ -242,6 +249,7 @@ def _demands(now: datetime) -> dict[int, Demand]:
             demand.running += 3600 / fast_interval(identity)
         elif identity.slow_interval:
             demand.settled_own += 3600 / identity.slow_interval
+            demand.settled_own_count += 1
         else:
             demand.settled_shared += 1
     for credential_id, failed in Credential.objects.filter(health=Credential.Health.KEY_REJECTED).values_list(
