@@ -162,7 +162,12 @@ HELD_BACK: dict[ErrorKind, str] = {
         "WebAdMIT's hourly call limit for credential “{credential}” has been reached. Try again in a few minutes."
     ),
 }
-BUSY = "WebAdMIT is slow to answer right now, and other requests are already waiting for it. Try again in a minute."
+# No call was made because this web server process already has as many as it allows waiting on WebAdMIT.
+BUSY = Words(
+    "WebAdMIT is busy",
+    "Other requests to WebAdMIT are already waiting for an answer, so this one was not sent, to keep the pages "
+    "quick. Try again in a moment.",
+)
 
 # What a Download click ended in: the three outcomes that are not a failed WebAdMIT call, then one per error kind
 # (same value, the download page's title as its label), so the table above is the only list of kinds.

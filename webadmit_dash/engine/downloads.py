@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from webadmit_dash.core.models import DownloadEvent, ExportFile
-from webadmit_dash.core.problems import DownloadOutcome, kind_of, meaning
+from webadmit_dash.core.problems import BUSY, DownloadOutcome, kind_of, meaning
 from webadmit_dash.core.validators import is_loopback_host
 from webadmit_dash.engine import interactive
 from webadmit_dash.webadmit.errors import RateLimited, WebAdmitError
@@ -108,7 +108,7 @@ def _not_downloadable(title: str, status: FileStatus) -> DownloadAttempt:
 
 def _refusal(error: WebAdmitError, credential_name: str) -> DownloadAttempt:
     """The page for a failed E5, in the words of the error table."""
-    words = meaning(error.kind).download
+    words = BUSY if isinstance(error, interactive.Busy) else meaning(error.kind).download
     return DownloadAttempt(
         kind_of(error.kind),
         words.title,

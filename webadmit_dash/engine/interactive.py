@@ -31,6 +31,10 @@ from webadmit_dash.webadmit.errors import KeyRejected, RateLimited, UpstreamUnav
 logger = logging.getLogger(__name__)
 
 
+class Busy(UpstreamUnavailable):
+    """No call was made: this process already has WEBADMIT_INTERACTIVE_CALLS calls waiting on WebAdMIT."""
+
+
 @cache
 def _slots(size: int) -> threading.BoundedSemaphore:
     # One per process (and per configured size, so that tests changing the setting get their own).
@@ -47,7 +51,7 @@ def calling(credential: Credential) -> Iterator[WebAdmitClient]:
     slots = _slots(settings.WEBADMIT_INTERACTIVE_CALLS)
     if not slots.acquire(blocking=False):
         logger.info("Credential %s: interactive call refused, every slot is waiting on WebAdMIT", credential.pk)
-        raise UpstreamUnavailable(BUSY)
+        raise Busy(BUSY.detail)
     try:
         refusal = held_back(credential, timezone.now())
         if refusal is not None:
