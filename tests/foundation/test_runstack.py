@@ -240,6 +240,7 @@ def test_a_worker_killed_with_sigkill_comes_back_and_refreshes_while_the_web_ans
         back_within = time.monotonic() - started
         time.sleep(1)  # a last look at the web server
 
+    print(f"worker restarted and refreshing {back_within:.0f} s after SIGKILL; web answered {web.answered} times")
     assert back_within < 90
     assert web.failures == [], "the web server answered throughout"
     assert web.answered > 4 * back_within * 0.5  # it really was asked, every quarter second or so
