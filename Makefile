@@ -52,6 +52,7 @@ benchmark: install
 	$(BIN)/python -m benchmarks.dashboard
 	$(BIN)/python -m benchmarks.broker
 	$(BIN)/python -m benchmarks.csv_export
+	$(BIN)/python -m benchmarks.web_threads
 
 clean:
 	rm -rf $(VENV) var

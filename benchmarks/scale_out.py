@@ -250,7 +250,7 @@ def main() -> None:
         logs = Path(data_dir)
         # Every process started below inherits these: an hour's cadence, so each identity is due once per sweep.
         os.environ.update(
-            WEBADMIT_FAST_INTERVAL=HOUR, WEBADMIT_SLOW_INTERVAL=HOUR, WEBADMIT_DISPATCH_EVERY=str(args.dispatch_every),
+            WEBADMIT_FAST_INTERVAL=HOUR, WEBADMIT_SLOW_FLOOR=HOUR, WEBADMIT_DISPATCH_EVERY=str(args.dispatch_every),
             METRICS_TOKEN=METRICS_TOKEN, LOG_LEVEL="warning",
         )  # fmt: skip
         setup_throwaway_django(logs, database_url=args.database_url, broker_url=args.broker_url)

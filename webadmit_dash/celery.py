@@ -4,8 +4,10 @@ import os
 import sys
 
 from celery import Celery
+from celery.signals import beat_embedded_init
 
 from webadmit_dash.config import ConfigError, exit_on_config_error
+from webadmit_dash.lifeline import die_with_parent
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webadmit_dash.settings")
 
@@ -26,3 +28,10 @@ def _load_settings_or_exit() -> None:
 
 if os.path.basename(sys.argv[0]) == "celery":
     _load_settings_or_exit()
+
+
+@beat_embedded_init.connect
+def _embedded_beat_dies_with_its_worker(**kwargs: object) -> None:
+    # `worker --beat` runs beat in a child process. A worker killed with SIGKILL would leave it behind, still
+    # queueing work, and a restarted worker would add a second scheduler beside it.
+    die_with_parent()

@@ -58,7 +58,7 @@ class Env:
             return False
         raise ConfigError(f"{name}: expected true or false, got {raw!r}")
 
-    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
+    def integer(self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
         raw = self.environ.get(name, "").strip()
         if not raw:
             return default
@@ -68,6 +68,8 @@ class Env:
             raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
         if value < minimum:
             raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{name}: must be at most {maximum}, got {value}")
         return value
 
     def strings(self, name: str, default: list[str]) -> list[str]:

@@ -165,13 +165,33 @@ WEBADMIT_DEFAULT_BASE_URL = "https://api.webadmit.org"
 WEBADMIT_ALLOWED_HOSTS = [host.lower().lstrip(".") for host in env.strings("WEBADMIT_ALLOWED_HOSTS", ["webadmit.org"])]
 # Loopback base URLs (the bundled simulator) are refused unless the operator opts in for local testing.
 WEBADMIT_ALLOW_LOOPBACK = env.boolean("WEBADMIT_ALLOW_LOOPBACK", default=False)
-WEBADMIT_FAST_INTERVAL = env.integer("WEBADMIT_FAST_INTERVAL", 15, minimum=1)
-WEBADMIT_SLOW_INTERVAL = env.integer("WEBADMIT_SLOW_INTERVAL", 300, minimum=1)
-WEBADMIT_RATE_LIMIT_PER_HOUR = env.integer("WEBADMIT_RATE_LIMIT_PER_HOUR", 5000, minimum=1)
+WEBADMIT_FAST_INTERVAL = env.integer("WEBADMIT_FAST_INTERVAL", 15, minimum=1, maximum=3600)
+if env.string("WEBADMIT_SLOW_INTERVAL"):
+    # Its fixed cadence became a floor plus a budget share; a silently ignored value would mislead whoever set it.
+    raise ConfigError(
+        "WEBADMIT_SLOW_INTERVAL: no longer used; settled identities are now refreshed as often as "
+        "WEBADMIT_SETTLED_SHARE of the key's budget allows, but never more often than WEBADMIT_SLOW_FLOOR seconds"
+    )
+# Settled identities (no file running) are refreshed as often as their share of the key's hourly budget allows,
+# never more often than the floor.
+WEBADMIT_SLOW_FLOOR = env.integer("WEBADMIT_SLOW_FLOOR", 30, minimum=1, maximum=86400)
+WEBADMIT_SETTLED_SHARE = env.integer("WEBADMIT_SETTLED_SHARE", 25, minimum=1, maximum=100)  # percent
+WEBADMIT_RATE_LIMIT_PER_HOUR = env.integer("WEBADMIT_RATE_LIMIT_PER_HOUR", 5000, minimum=1, maximum=1_000_000)
 WEBADMIT_RETENTION_DAYS = env.integer("WEBADMIT_RETENTION_DAYS", 30, minimum=1)
-WEBADMIT_DISPATCH_EVERY = env.integer("WEBADMIT_DISPATCH_EVERY", 5, minimum=1)
-WEBADMIT_CONNECT_TIMEOUT = env.integer("WEBADMIT_CONNECT_TIMEOUT", 5, minimum=1)
-WEBADMIT_READ_TIMEOUT = env.integer("WEBADMIT_READ_TIMEOUT", 20, minimum=1)
+WEBADMIT_DISPATCH_EVERY = env.integer("WEBADMIT_DISPATCH_EVERY", 5, minimum=1, maximum=300)
+WEBADMIT_CONNECT_TIMEOUT = env.integer("WEBADMIT_CONNECT_TIMEOUT", 5, minimum=1, maximum=300)
+WEBADMIT_READ_TIMEOUT = env.integer("WEBADMIT_READ_TIMEOUT", 20, minimum=1, maximum=300)
+# A paused key (rejected) or identity (not found) is checked again by itself: first after this many seconds, then
+# after twice as long each time, up to the maximum.
+WEBADMIT_PAUSE_CHECK_FIRST = env.integer("WEBADMIT_PAUSE_CHECK_FIRST", 60, minimum=1, maximum=86400)
+WEBADMIT_PAUSE_CHECK_MAX = env.integer("WEBADMIT_PAUSE_CHECK_MAX", 900, minimum=1, maximum=86400)
+# Calls a person waits for (Download, Run again) hold a web server thread, so they get shorter timeouts of their
+# own, at most this many run at once in one web process (keep it below gunicorn's --threads), and while a key's
+# WebAdMIT is known not to answer they are refused at once for WEBADMIT_CIRCUIT_PAUSE seconds, then one is tried.
+WEBADMIT_INTERACTIVE_CONNECT_TIMEOUT = env.integer("WEBADMIT_INTERACTIVE_CONNECT_TIMEOUT", 3, minimum=1, maximum=60)
+WEBADMIT_INTERACTIVE_READ_TIMEOUT = env.integer("WEBADMIT_INTERACTIVE_READ_TIMEOUT", 8, minimum=1, maximum=120)
+WEBADMIT_INTERACTIVE_CALLS = env.integer("WEBADMIT_INTERACTIVE_CALLS", 2, minimum=1, maximum=1000)
+WEBADMIT_CIRCUIT_PAUSE = env.integer("WEBADMIT_CIRCUIT_PAUSE", 30, minimum=1, maximum=3600)
 
 # The dispatcher's heartbeat older than this means beat (or every worker) has stopped: the pages' "Refreshes are
 # late" banner and /readyz's beat check both use it.

@@ -40,7 +40,8 @@ def seconds(delta: timedelta) -> float:
 
 
 def test_fast_while_a_file_runs_and_slow_when_all_are_settled(identity, now, settings):
-    settings.WEBADMIT_FAST_INTERVAL, settings.WEBADMIT_SLOW_INTERVAL = 15, 300
+    settings.WEBADMIT_FAST_INTERVAL = 15
+    identity.credential.settled_interval = 300  # what the key's settled share allows
 
     assert schedule.base_interval(identity, running=True, now=now) == 15
     assert schedule.base_interval(identity, running=False, now=now) == 300
@@ -55,6 +56,7 @@ def test_an_identity_overrides_the_site_cadence(identity, now):
 
 def test_a_run_just_started_keeps_the_fast_cadence_before_webadmit_lists_it(identity, now, settings):
     settings.WEBADMIT_FAST_INTERVAL = 15
+    Credential.objects.filter(pk=identity.credential_id).update(settled_interval=300)
     identity.next_refresh_at = now + timedelta(minutes=5)
     identity.save()
 
@@ -66,8 +68,8 @@ def test_a_run_just_started_keeps_the_fast_cadence_before_webadmit_lists_it(iden
     assert schedule.base_interval(identity, running=False, now=now + timedelta(minutes=3)) == 300
 
 
-def test_jitter_spreads_the_next_refresh_within_ten_percent(identity, now, settings):
-    settings.WEBADMIT_SLOW_INTERVAL = 300
+def test_jitter_spreads_the_next_refresh_within_ten_percent(identity, now):
+    identity.credential.settled_interval = 300
     delays = {seconds(schedule.next_refresh_at(identity, running=False, now=now) - now) for _ in range(200)}
 
     assert min(delays) >= 270 and max(delays) <= 330
@@ -75,7 +77,8 @@ def test_jitter_spreads_the_next_refresh_within_ten_percent(identity, now, setti
 
 
 def test_the_credentials_stretch_slows_the_cadence_but_never_beyond_an_hour(identity, now, settings):
-    settings.WEBADMIT_FAST_INTERVAL, settings.WEBADMIT_SLOW_INTERVAL = 15, 600
+    settings.WEBADMIT_FAST_INTERVAL = 15
+    identity.credential.settled_interval = 600
     identity.credential.cadence_factor = 3.0
     assert 40 <= seconds(schedule.next_refresh_at(identity, running=True, now=now) - now) <= 50
 

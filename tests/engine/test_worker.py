@@ -3,8 +3,12 @@ through redelivered tasks and a worker killed with SIGKILL in the middle of a re
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -20,7 +24,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 FAST_ENGINE = {
     "WEBADMIT_DISPATCH_EVERY": "1",
     "WEBADMIT_FAST_INTERVAL": "1",
-    "WEBADMIT_SLOW_INTERVAL": "2",
+    "WEBADMIT_SLOW_FLOOR": "2",
     "WEBADMIT_CONNECT_TIMEOUT": "1",
     "WEBADMIT_READ_TIMEOUT": "2",
 }
@@ -148,3 +152,44 @@ def test_a_worker_killed_mid_refresh_loses_nothing_and_the_next_one_finishes_the
     assert steps_of(file_id)[-1][1] == "failed"
     identity = UserIdentity.objects.get(pk=target.pk)
     assert identity.error_kind == "" and not identity.paused
+
+
+def test_an_embedded_beat_dies_with_its_worker_killed_with_sigkill():
+    """`worker --beat` (the README's one-line setup) runs beat in a child process; a worker killed with SIGKILL
+    used to leave it behind, still queueing work, and each restart added another scheduler."""
+    purge_queue()
+    worker = CeleryWorker(beat=True, env=FAST_ENGINE)
+    try:
+        worker.start()
+        worker.wait_for_log("beat: Starting")
+        beats = wait_for_children(worker.pid)
+
+        os.kill(worker.pid, signal.SIGKILL)  # the worker alone, as the OOM killer or a crash would
+
+        wait_until(lambda: not any(alive(pid) for pid in beats), timeout=10, what="the embedded beat to stop")
+    finally:
+        worker.close()
+
+
+def wait_for_children(pid: int) -> list[int]:
+    found: list[int] = []
+
+    def children() -> bool:
+        result = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+        found[:] = [int(line) for line in result.stdout.split()]
+        return bool(found)
+
+    wait_until(children, timeout=20, what="the embedded beat process")
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (dead, not yet reaped by init) counts as stopped.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

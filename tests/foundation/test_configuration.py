@@ -54,6 +54,11 @@ def production_env(**overrides: str) -> dict[str, str]:
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG: expected true or false"),
         ({"TIME_ZONE": "Mars/Olympus"}, "TIME_ZONE: unknown time zone"),
         ({"CELERY_BROKER_URL": "kafka://x"}, "CELERY_BROKER_URL: unsupported scheme"),
+        ({"WEBADMIT_SLOW_INTERVAL": "300"}, "WEBADMIT_SLOW_INTERVAL: no longer used; settled identities are now"),
+        ({"WEBADMIT_SETTLED_SHARE": "0"}, "WEBADMIT_SETTLED_SHARE: must be at least 1, got 0"),
+        ({"WEBADMIT_SETTLED_SHARE": "150"}, "WEBADMIT_SETTLED_SHARE: must be at most 100, got 150"),
+        ({"WEBADMIT_RATE_LIMIT_PER_HOUR": "0"}, "WEBADMIT_RATE_LIMIT_PER_HOUR: must be at least 1, got 0"),
+        ({"WEBADMIT_INTERACTIVE_CALLS": "0"}, "WEBADMIT_INTERACTIVE_CALLS: must be at least 1, got 0"),
     ],
 )
 def test_bad_configuration_prints_one_line_naming_the_variable(tmp_path, env, expected):

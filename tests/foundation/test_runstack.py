@@ -1,14 +1,19 @@
-"""`make run`'s command: web server, worker with beat and simulator start together and stop together."""
+"""`make run`'s command: web server, worker, beat and simulator start together, a child that dies comes back while
+the others go on, and Ctrl-C stops them all."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -40,6 +45,89 @@ def children_of(pid: int) -> list[int]:
     return [int(line) for line in result.stdout.split()]
 
 
+def command_line(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def child_running(runstack_pid: int, word: str) -> int | None:
+    """The pid of runstack's child whose command line has `word` (e.g. "worker"), if one is running."""
+    for pid in children_of(runstack_pid):
+        if word in command_line(pid):
+            return pid
+    return None
+
+
+def stack_processes(data_dir: Path, runstack_pid: int) -> dict[int, list[str]]:
+    """Every process of this stack, wherever it was re-parented: those started with its (unique) DATA_DIR in their
+    environment, runstack itself aside. A beat orphaned by a killed worker would still be counted here."""
+    mark = f"DATA_DIR={data_dir}".encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == runstack_pid:
+            continue
+        try:
+            if mark in (entry / "environ").read_bytes().split(b"\0"):
+                found[int(entry.name)] = command_line(int(entry.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours
+    return found
+
+
+def last_refresh(data_dir: Path) -> datetime | None:
+    """The newest successful refresh in the stack's database (read-only, from this test's own connection)."""
+    database = data_dir / "db.sqlite3"
+    if not database.exists():
+        return None
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10) as connection:
+        try:
+            (value,) = connection.execute("SELECT MAX(last_success_at) FROM dashboard_useridentity").fetchone()
+        except sqlite3.OperationalError:
+            return None  # not migrated yet
+    return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
+
+
+def wait_until(condition, timeout: float, what: str, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class WebWatcher:
+    """Asks the web server for the sign-in page every quarter second, noting every failure, until stopped."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.answered = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as response:  # noqa: S310 - our loopback server
+                    response.read()
+                    self.answered += 1
+            except OSError as error:
+                self.failures.append(f"{time.strftime('%H:%M:%S')} {error}")
+            self._stop.wait(0.25)
+
+    def __enter__(self) -> WebWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 def ping_worker(env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
     """`celery inspect ping`, retried: the worker may still be starting after the web server answers."""
     deadline = time.monotonic() + timeout
@@ -68,30 +156,57 @@ def stack_env(tmp_path) -> dict[str, str]:
     return env
 
 
-def test_runstack_serves_login_page_answers_ping_and_stops_everything_on_ctrl_c(stack_env, tmp_path):
+class RunningStack:
+    def __init__(self, process: subprocess.Popen, log_path: Path, web_port: int) -> None:
+        self.process, self.log_path, self.web_port = process, log_path, web_port
+        self.login_url = f"http://127.0.0.1:{web_port}/accounts/login/"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def runstack(stack_env, tmp_path) -> Iterator[RunningStack]:
+    """`manage.py runstack` in its own process group (as a terminal runs it), stopped by Ctrl-C afterwards."""
     web_port, simulator_port = free_port(), free_port()
-    log = open(tmp_path / "runstack.log", "w+")  # noqa: SIM115 - read back after the process ends
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runstack", "--port", str(web_port), "--simulator-port", str(simulator_port)],
-        cwd=PROJECT_ROOT,
-        env=stack_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    log_path = tmp_path / "runstack.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "runstack", "--port", str(web_port), "--simulator-port", str(simulator_port)],
+            cwd=PROJECT_ROOT,
+            env=stack_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    stack = RunningStack(process, log_path, web_port)
     try:
-        page = wait_for_login_page(f"http://127.0.0.1:{web_port}/accounts/login/", process)
-        assert 'name="password"' in page
-        ping = ping_worker(stack_env)
-        assert "pong" in ping.stdout, ping.stdout + ping.stderr
-        children = children_of(process.pid)
-        assert len(children) == 3  # simulator, web, worker with beat
+        yield stack
     finally:
-        # Ctrl-C in a terminal reaches the whole foreground process group.
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=30)
-    log.seek(0)
-    output = log.read()
+        if process.poll() is None:
+            # Ctrl-C in a terminal reaches the whole foreground process group.
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def test_runstack_serves_login_page_answers_ping_and_stops_everything_on_ctrl_c(runstack, stack_env):
+    process = runstack.process
+    page = wait_for_login_page(runstack.login_url, process)
+    assert 'name="password"' in page
+    ping = ping_worker(stack_env)
+    assert "pong" in ping.stdout, ping.stdout + ping.stderr
+    children = children_of(process.pid)
+    assert all(child_running(process.pid, name) for name in ("simulate_webadmit", "runserver", "worker", "beat"))
+    assert len(children) == 4  # simulator, web, worker, beat
+
+    # Ctrl-C in a terminal reaches the whole foreground process group.
+    os.killpg(process.pid, signal.SIGINT)
+    process.wait(timeout=30)
+    output = runstack.log()
     assert process.returncode == 0, output[-2000:]
     assert "Stopping..." in output
     assert "Sign in as 'admin' with password:" in output
@@ -99,3 +214,42 @@ def test_runstack_serves_login_page_answers_ping_and_stops_everything_on_ctrl_c(
     for child in children:
         with pytest.raises(ProcessLookupError):
             os.kill(child, 0)
+
+
+def test_a_worker_killed_with_sigkill_comes_back_and_refreshes_while_the_web_answers_and_beat_stays_one(
+    runstack, tmp_path
+):
+    process = runstack.process
+    wait_for_login_page(runstack.login_url, process)
+    wait_until(lambda: last_refresh(tmp_path), timeout=90, what="the first refresh")
+    worker = wait_until(lambda: child_running(process.pid, "worker"), timeout=10, what="the worker")
+    assert len(stack_processes(tmp_path, process.pid)) == 4
+
+    with WebWatcher(runstack.login_url) as web:
+        killed_at = datetime.now(UTC)
+        os.kill(worker, signal.SIGKILL)
+        started = time.monotonic()
+        new_worker = wait_until(
+            lambda: (pid := child_running(process.pid, "worker")) not in (None, worker) and pid,
+            timeout=30,
+            what="the worker to be started again",
+        )
+        wait_until(
+            lambda: (last_refresh(tmp_path) or killed_at) > killed_at, timeout=90, what="a refresh by the new worker"
+        )
+        back_within = time.monotonic() - started
+        time.sleep(1)  # a last look at the web server
+
+    print(f"worker restarted and refreshing {back_within:.0f} s after SIGKILL; web answered {web.answered} times")
+    assert back_within < 90
+    assert web.failures == [], "the web server answered throughout"
+    assert web.answered > 4 * back_within * 0.5  # it really was asked, every quarter second or so
+    assert process.poll() is None, "runstack itself goes on"
+    log = runstack.log()
+    assert "worker stopped unexpectedly (killed by SIGKILL); restarting it in 1 s" in log
+    assert f"worker started again (pid {new_worker}, restart #1)" in log
+    stack = stack_processes(tmp_path, process.pid)
+    beats = [pid for pid, command in stack.items() if "beat" in command]
+    assert len(beats) == 1, f"exactly one scheduler: {stack}"
+    assert len(stack) == 4, f"simulator, web, worker and beat, nothing left over: {stack}"
+    assert child_running(process.pid, "beat") == beats[0]

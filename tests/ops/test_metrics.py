@@ -121,13 +121,10 @@ def test_counters_move_after_a_refresh_a_429_and_a_download_across_gunicorn_work
             assert server.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 403
             before = scrape()
 
-            # A refresh, then a refresh that WebAdMIT answers with 429.
+            # A refresh; a download, through the web server (the API's, with the page's checks and audit); then a
+            # refresh that WebAdMIT answers with 429 (after which downloads of that key wait out the limit at once).
             run_refresh.delay(identity_id=first.pk)
             wait(lambda: ExportFile.objects.filter(webadmit_id=upstream_file.id).exists(), "the first refresh")
-            world.add_fault("rate_limited", identity_id=second.webadmit_id, endpoint="E6")
-            run_refresh.delay(identity_id=second.pk)
-            wait(lambda: UserIdentity.objects.get(pk=second.pk).error_kind == "rate_limited", "the 429")
-            # A download, through the web server (the API's, with the page's checks and audit).
             export_file = ExportFile.objects.get(webadmit_id=upstream_file.id)
             download = server.get(
                 f"/api/v1/files/{export_file.pk}/download",
@@ -135,6 +132,9 @@ def test_counters_move_after_a_refresh_a_429_and_a_download_across_gunicorn_work
                 allow_redirects=False,
             )
             assert download.status_code == 302
+            world.add_fault("rate_limited", identity_id=second.webadmit_id, endpoint="E6")
+            run_refresh.delay(identity_id=second.pk)
+            wait(lambda: UserIdentity.objects.get(pk=second.pk).error_kind == "rate_limited", "the 429")
 
             def moved() -> bool:
                 after = scrape()

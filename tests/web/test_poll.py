@@ -157,7 +157,8 @@ def test_an_identity_error_shows_in_the_banner_on_the_next_poll(client, page, id
     )
     html = client.get(page["poll"], **HTMX).content.decode()
     assert "WebAdMIT rejected the API key “Nursing”" in html
-    assert "An administrator needs to enter a new key" in html
+    assert "WebAdMIT is asked again in a moment" in html
+    assert "an administrator enters the new one" in html
 
 
 def test_the_poll_url_keeps_the_pages_filters(client, staff_granted, identity):

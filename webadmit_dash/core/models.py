@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
@@ -21,6 +22,16 @@ STATUS_CHOICES = [(status.value, status.label) for status in FileStatus]
 NEEDS_ATTENTION = Q(superseded_by__isnull=True) & (
     Q(status__in=RUNNING) | Q(status=FileStatus.FAILED, acknowledged_at__isnull=True)
 )
+
+
+# What the admin accepts, so that no value the scheduler divides by or adds to a date can stop it.
+MAX_RATE_LIMIT_PER_HOUR = 1_000_000
+MAX_FAST_INTERVAL = 3600  # an hour: slower than that, the file is not "running" in any useful sense
+MAX_SLOW_INTERVAL = 86400  # a day
+
+
+def _at_least_one_second(field: str) -> MinValueValidator:
+    return MinValueValidator(1, f"The {field} cadence is at least 1 second (leave it blank for the site default).")
 
 
 def default_rate_limit_per_hour() -> int:
@@ -50,6 +61,12 @@ class Credential(models.Model):
     api_key_last4 = models.CharField(max_length=4, editable=False)
     rate_limit_per_hour = models.PositiveIntegerField(
         default=default_rate_limit_per_hour,
+        validators=[
+            MinValueValidator(1, "WebAdMIT allows at least 1 call an hour (5,000 today)."),
+            MaxValueValidator(
+                MAX_RATE_LIMIT_PER_HOUR, f"At most {MAX_RATE_LIMIT_PER_HOUR:,} calls an hour (WebAdMIT allows 5,000)."
+            ),
+        ],
         help_text="WebAdMIT's call budget for this key (5,000 per hour today).",
     )
     health = models.CharField(max_length=16, choices=Health.choices, default=Health.UNCHECKED)
@@ -63,6 +80,14 @@ class Credential(models.Model):
     # dispatcher recomputes it from the identities' demand; each refresh reads it with the credential it already
     # loads, so scheduling the next refresh needs no aggregate query.
     cadence_factor = models.FloatField(default=1.0, editable=False)
+    # Seconds between refreshes of a settled identity that the key's settled share allows now (the dispatcher's).
+    settled_interval = models.FloatField(null=True, blank=True, editable=False)
+    # A rejected key is checked again by itself at next_check_at (one cheap call); each failed check doubles the wait.
+    next_check_at = models.DateTimeField(null=True, blank=True, editable=False)
+    failed_checks = models.PositiveIntegerField(default=0, editable=False)
+    # While WebAdMIT does not answer this key, Download and Run again are answered at once until then (a circuit
+    # breaker kept in the row, so that every web server process sees it).
+    circuit_open_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -132,9 +157,26 @@ class UserIdentity(IdentityNames, models.Model):
     missing_upstream_since = models.DateTimeField(
         null=True, blank=True, help_text="Set when the credential's identity list stopped including this one."
     )
-    # Cadence overrides (seconds); blank uses the site-wide WEBADMIT_FAST_INTERVAL / WEBADMIT_SLOW_INTERVAL.
-    fast_interval = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds while files run.")
-    slow_interval = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds when all are settled.")
+    # Cadence overrides (seconds); blank uses WEBADMIT_FAST_INTERVAL, and for settled identities the cadence the
+    # key's budget allows (see engine.schedule).
+    fast_interval = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[
+            _at_least_one_second("running"),
+            MaxValueValidator(MAX_FAST_INTERVAL, f"The running cadence is at most {MAX_FAST_INTERVAL} seconds."),
+        ],
+        help_text="Seconds while files run.",
+    )
+    slow_interval = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[
+            _at_least_one_second("settled"),
+            MaxValueValidator(MAX_SLOW_INTERVAL, f"The settled cadence is at most {MAX_SLOW_INTERVAL} seconds."),
+        ],
+        help_text="Seconds when all are settled; blank: as often as the key's budget allows.",
+    )
     # Refresh state, written by the engine.
     paused = models.BooleanField(default=False, help_text="Refreshes stop until the problem is fixed.")
     next_refresh_at = models.DateTimeField(null=True, blank=True)

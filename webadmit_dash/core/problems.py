@@ -28,7 +28,8 @@ class ErrorKind(models.TextChoices):
 @dataclass(frozen=True)
 class Words:
     """What a person reads: a title, what happened, and what to do next. `{names}` (the identities affected),
-    `{credential}` (its name) and `{detail}` (the client's message) are filled in where the words are shown."""
+    `{credential}` (its name), `{detail}` (the client's message) and `{next_check}` (when a paused identity is
+    checked again: NEXT_CHECK_AT or NEXT_CHECK_SOON) are filled in where the words are shown."""
 
     title: str
     detail: str
@@ -39,7 +40,9 @@ class Words:
 class Meaning:
     """What one kind of failure means for an identity, for a download, and for the person reading about it."""
 
-    pauses: bool  # refreshes of the identity stop until WebAdMIT accepts again: retrying the same call cannot help
+    # Refreshes of the identity stop until WebAdMIT accepts again: retrying the same call soon cannot help. A paused
+    # identity (or, for a rejected key, its credential) is checked again by itself, less and less often.
+    pauses: bool
     level: str  # the banner's: "error" needs a person, "warning" passes by itself
     banner: Words  # about the identities whose refresh failed
     download_status: int  # the HTTP status of a download refused for this reason
@@ -53,8 +56,8 @@ MEANINGS: dict[ErrorKind, Meaning] = {
         banner=Words(
             "WebAdMIT rejected the API key “{credential}”",
             "Files of {names} are not being refreshed.",
-            "An administrator needs to enter a new key for this credential (Admin → Credentials). "
-            "Refreshes resume by themselves once WebAdMIT accepts it.",
+            "WebAdMIT is asked again {next_check}; refreshes resume by themselves the moment it accepts the key. "
+            "If the key was replaced, an administrator enters the new one (Admin → Credentials).",
         ),
         download_status=502,
         download=Words(
@@ -70,7 +73,9 @@ MEANINGS: dict[ErrorKind, Meaning] = {
             "WebAdMIT no longer knows {these_identities}",
             "WebAdMIT answered that {names} does not exist or has no API Access; this usually happens when an "
             "admissions cycle ends.",
-            "Ask an administrator to check the user's API Access in WebAdMIT, or to disable the identity here.",
+            "WebAdMIT is asked again {next_check}; refreshes resume by themselves if it knows the identity again. "
+            "Otherwise ask an administrator to check the user's API Access in WebAdMIT, or to disable the identity "
+            "here.",
         ),
         download_status=410,
         download=Words(
@@ -128,7 +133,7 @@ MEANINGS: dict[ErrorKind, Meaning] = {
         banner=Words(
             "WebAdMIT refused the refresh of {names}",
             "WebAdMIT said: {detail}",
-            "Retrying cannot help; tell whoever runs webadmit-dash.",
+            "WebAdMIT is asked again {next_check}; if it keeps refusing, tell whoever runs webadmit-dash.",
         ),
         download_status=502,
         download=Words(
@@ -137,6 +142,32 @@ MEANINGS: dict[ErrorKind, Meaning] = {
         ),
     ),
 }
+
+# {next_check} on a paused identity's banner.
+NEXT_CHECK_AT = "at {time}"
+NEXT_CHECK_SOON = "in a moment"
+
+# Why Download or Run again was answered without asking WebAdMIT (these calls hold a web server thread, so they do
+# not wait on a WebAdMIT that is known not to answer). Downloads show the table's download words for the kind.
+HELD_BACK: dict[ErrorKind, str] = {
+    ErrorKind.UNAVAILABLE: (
+        "WebAdMIT did not answer for credential “{credential}” a moment ago, so it was not asked again yet. "
+        "Try again in a minute."
+    ),
+    ErrorKind.KEY_REJECTED: (
+        "WebAdMIT rejected the API key of credential “{credential}”, so nothing can be asked with it until WebAdMIT "
+        "accepts it again (it is checked by itself)."
+    ),
+    ErrorKind.RATE_LIMITED: (
+        "WebAdMIT's hourly call limit for credential “{credential}” has been reached. Try again in a few minutes."
+    ),
+}
+# No call was made because this web server process already has as many as it allows waiting on WebAdMIT.
+BUSY = Words(
+    "WebAdMIT is busy",
+    "Other requests to WebAdMIT are already waiting for an answer, so this one was not sent, to keep the pages "
+    "quick. Try again in a moment.",
+)
 
 # What a Download click ended in: the three outcomes that are not a failed WebAdMIT call, then one per error kind
 # (same value, the download page's title as its label), so the table above is the only list of kinds.

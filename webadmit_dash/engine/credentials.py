@@ -1,15 +1,17 @@
-"""Everything the engine writes about a credential (one API key): a client for it, its health, its share of the
-rate budget, and the identities it sees (Test connection, Import identities).
+"""Everything the engine writes about a credential (one API key): a client for it, its health and the checks of
+a rejected key, the circuit that spares interactive calls an unanswering WebAdMIT, its share of the rate budget,
+and the identities it sees (Test connection, Import identities).
 
-The one module that writes Credential's engine fields (health, last_error, rate samples, backoff, cadence factor),
-so that what the admin and the pages show about a key has one source.
+The one module that writes Credential's engine fields (health, last_error, key checks, circuit, rate samples,
+backoff, cadence), so that what the admin and the pages show about a key has one source. When to write them is
+decided elsewhere (`schedule`, `healing`, `interactive`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 
 import requests
@@ -33,12 +35,18 @@ def _shared_session() -> requests.Session:
     return make_session(pool_maxsize=32)
 
 
-def client_for(credential: Credential) -> WebAdmitClient:
+def client_for(credential: Credential, *, interactive: bool = False) -> WebAdmitClient:
+    """A client for the credential's key. `interactive` (a person is waiting, holding a web server thread) gives
+    the short timeouts of WEBADMIT_INTERACTIVE_*; the engine's own calls may wait longer."""
+    if interactive:
+        timeout = (settings.WEBADMIT_INTERACTIVE_CONNECT_TIMEOUT, settings.WEBADMIT_INTERACTIVE_READ_TIMEOUT)
+    else:
+        timeout = (settings.WEBADMIT_CONNECT_TIMEOUT, settings.WEBADMIT_READ_TIMEOUT)
     return WebAdmitClient(
         credential.base_url,
         credential.get_api_key(),
         credential_name=credential.name,
-        timeout=(float(settings.WEBADMIT_CONNECT_TIMEOUT), float(settings.WEBADMIT_READ_TIMEOUT)),
+        timeout=(float(timeout[0]), float(timeout[1])),
         session=_shared_session(),
     )
 
@@ -46,8 +54,15 @@ def client_for(credential: Credential) -> WebAdmitClient:
 # --- Health ------------------------------------------------------------------------------------------------------
 
 
-def record_health(credential: Credential, error: WebAdmitError | None) -> None:
-    """Stores the outcome of a call made with this credential, as the admin and the dashboard show it."""
+def record_health(
+    credential: Credential, error: WebAdmitError | None, *, circuit: bool = False, now: datetime | None = None
+) -> None:
+    """Stores the outcome of a call made with this credential, as the admin and the dashboard show it.
+
+    A key newly rejected starts being checked by itself (`schedule.claim_due_key_checks` counts the first wait from
+    last_checked_at); a key accepted again resumes the identities its rejection paused. With `circuit` (an
+    interactive call) the outcome also opens or closes the credential's circuit.
+    """
     if error is None:
         health, message = Credential.Health.OK, ""
     elif isinstance(error, KeyRejected):
@@ -57,11 +72,92 @@ def record_health(credential: Credential, error: WebAdmitError | None) -> None:
     else:
         # Other errors (a 404 for one identity, a rate limit) say nothing about the key itself.
         health, message = Credential.Health.OK, error.message
+    now = now or timezone.now()
     was_rejected = credential.health == Credential.Health.KEY_REJECTED
-    credential.health, credential.last_error, credential.last_checked_at = health, message, timezone.now()
-    credential.save(update_fields=["health", "last_error", "last_checked_at", "updated_at"])
+    credential.health, credential.last_error, credential.last_checked_at = health, message, now
+    fields = ["health", "last_error", "last_checked_at", "updated_at"]
+    if was_rejected != (health == Credential.Health.KEY_REJECTED):
+        # Rejected just now, or accepted again: either way the checks start (or end) from scratch.
+        credential.next_check_at, credential.failed_checks = None, 0
+        fields += ["next_check_at", "failed_checks"]
+    if circuit:
+        opened = (
+            now + timedelta(seconds=settings.WEBADMIT_CIRCUIT_PAUSE)
+            if health == Credential.Health.UNREACHABLE
+            else None
+        )
+        if opened != credential.circuit_open_until:
+            credential.circuit_open_until = opened
+            fields.append("circuit_open_until")
+            if opened:
+                logger.warning(
+                    "Credential %s: WebAdMIT did not answer; Download and Run again are answered at once until %s",
+                    credential.pk,
+                    opened.isoformat(timespec="seconds"),
+                )
+    credential.save(update_fields=fields)
     if was_rejected and health == Credential.Health.OK:
         resume_identities(credential)
+
+
+# --- A rejected key's checks ---------------------------------------------------------------------------------------
+
+
+def claim_key_check(credential: Credential, until: datetime) -> bool:
+    """Claims the due check of a rejected key for one dispatcher, by moving its time to `until` (a lease: if the
+    check is lost, it falls due again then). False when another dispatcher claimed it first."""
+    claimed = Credential.objects.filter(
+        pk=credential.pk, health=Credential.Health.KEY_REJECTED, next_check_at=credential.next_check_at
+    ).update(next_check_at=until)
+    if claimed:
+        credential.next_check_at = until
+    return bool(claimed)
+
+
+def schedule_key_check(credential: Credential, *, at: datetime, failed_checks: int) -> None:
+    """After a check that did not find the key accepted: when to ask again, and how many checks have failed."""
+    Credential.objects.filter(pk=credential.pk, health=Credential.Health.KEY_REJECTED).update(
+        next_check_at=at, failed_checks=failed_checks
+    )
+    credential.next_check_at, credential.failed_checks = at, failed_checks
+    # Open pages show when the next check is: a new change sequence on the paused identities re-renders banners.
+    with transaction.atomic():
+        UserIdentity.objects.filter(credential=credential, paused=True, error_kind=ErrorKind.KEY_REJECTED).update(
+            change_seq=ChangeCounter.next_value()
+        )
+
+
+def force_key_check(credential: Credential) -> None:
+    """An administrator asked: check a rejected key at the dispatcher's next run rather than at its scheduled time."""
+    Credential.objects.filter(pk=credential.pk, health=Credential.Health.KEY_REJECTED).update(
+        next_check_at=timezone.now()
+    )
+
+
+# --- The circuit of interactive calls ------------------------------------------------------------------------------
+
+
+def claim_circuit_trial(credential: Credential, now: datetime, until: datetime) -> bool:
+    """The circuit is half-open (its pause is over): the first caller, in whichever web process, moves the pause
+    to `until` and makes the one trial call; the others keep being answered at once meanwhile."""
+    opened = credential.circuit_open_until
+    if opened is None or opened > now:
+        return False
+    claimed = Credential.objects.filter(pk=credential.pk, circuit_open_until=opened).update(circuit_open_until=until)
+    if claimed:
+        credential.circuit_open_until = until
+    return bool(claimed)
+
+
+def note_new_key(credential: Credential) -> int:
+    """An administrator entered a new key: nothing is known about it yet (no health, no checks, no circuit), and
+    the identities the old key's rejection paused resume, to find out. Returns how many resumed."""
+    credential.health, credential.last_error = Credential.Health.UNCHECKED, ""
+    credential.next_check_at, credential.failed_checks, credential.circuit_open_until = None, 0, None
+    credential.save(
+        update_fields=["health", "last_error", "next_check_at", "failed_checks", "circuit_open_until", "updated_at"]
+    )
+    return resume_identities(credential)
 
 
 def resume_identities(credential: Credential) -> int:
@@ -100,10 +196,12 @@ def note_rate_limited(credential: Credential, *, until: datetime, factor: float,
     credential.cadence_factor = factor
 
 
-def save_cadence_factor(credential: Credential, factor: float) -> None:
-    Credential.objects.filter(pk=credential.pk).update(cadence_factor=factor)
-    credential.cadence_factor = factor
-    logger.info("Credential %s: cadences stretched x%.2f to stay within budget", credential.pk, factor)
+def save_cadence(credential: Credential, *, factor: float, settled_interval: float) -> None:
+    """The dispatcher's cadence for the key: the stretch of every cadence, and the settled identities' interval."""
+    Credential.objects.filter(pk=credential.pk).update(cadence_factor=factor, settled_interval=settled_interval)
+    if factor != credential.cadence_factor:
+        logger.info("Credential %s: cadences stretched x%.2f to stay within budget", credential.pk, factor)
+    credential.cadence_factor, credential.settled_interval = factor, settled_interval
 
 
 # --- Test connection and Import identities -----------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 The pre-signed URL is a bearer credential that dies within 30 seconds. It lives only in the return value of
 `prepare_download` until the view puts it in one Location header: it is never stored (the audit keeps the
-outcome, not the URL), logged, or rendered into a page.
+outcome, not the URL), logged, or rendered into a page. The call to WebAdMIT is an interactive one (`interactive`):
+short timeouts, and answered at once while the credential's WebAdMIT is known not to answer.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from webadmit_dash.core.models import DownloadEvent, ExportFile
-from webadmit_dash.core.problems import DownloadOutcome, kind_of, meaning
+from webadmit_dash.core.problems import BUSY, DownloadOutcome, kind_of, meaning
 from webadmit_dash.core.validators import is_loopback_host
-from webadmit_dash.engine import credentials
+from webadmit_dash.engine import interactive
 from webadmit_dash.webadmit.errors import RateLimited, WebAdmitError
 from webadmit_dash.webadmit.statuses import FileStatus
 
@@ -83,12 +84,10 @@ def _attempt(export_file: ExportFile) -> DownloadAttempt:
         return _not_downloadable("Nothing to download", status)
     credential = export_file.identity.credential
     try:
-        with credentials.client_for(credential) as client:
+        with interactive.calling(credential) as client:
             link = client.get_download_link(export_file.export_webadmit_id, export_file.webadmit_id)
     except WebAdmitError as error:
-        credentials.record_health(credential, error)
         return _refusal(error, credential.name)
-    credentials.record_health(credential, None)
     if link.url is None:
         return _not_downloadable("Not ready to download", link.file.status)
     if not is_followable(link.url):
@@ -109,7 +108,7 @@ def _not_downloadable(title: str, status: FileStatus) -> DownloadAttempt:
 
 def _refusal(error: WebAdmitError, credential_name: str) -> DownloadAttempt:
     """The page for a failed E5, in the words of the error table."""
-    words = meaning(error.kind).download
+    words = BUSY if isinstance(error, interactive.Busy) else meaning(error.kind).download
     return DownloadAttempt(
         kind_of(error.kind),
         words.title,

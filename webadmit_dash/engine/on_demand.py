@@ -1,5 +1,5 @@
-"""What people ask of the engine: Refresh now, Run again and acknowledging a failure (a download link is
-`downloads`).
+"""What people ask of the engine: Refresh now, Run again, acknowledging a failure, and an administrator's Check now
+of a paused identity (a download link is `downloads`).
 
 The pages and the admin call these functions; they are the engine's only doors for them, so every request a person
 makes passes the same checks (paused, already queued, the credential's rate-limit wait) as the engine's own work.
@@ -14,8 +14,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from webadmit_dash.core.models import ChangeCounter, ExportFile, RunRequest, UserIdentity
-from webadmit_dash.engine import apply, credentials, schedule, tasks
+from webadmit_dash.core.models import ChangeCounter, Credential, ExportFile, RunRequest, UserIdentity
+from webadmit_dash.engine import apply, credentials, interactive, schedule, tasks
 from webadmit_dash.webadmit.errors import WebAdmitError
 from webadmit_dash.webadmit.statuses import FileStatus
 from webadmit_dash.webadmit.types import ExportFile as UpstreamFile
@@ -35,6 +35,20 @@ def request_refresh(identity: UserIdentity, *, now: datetime | None = None) -> b
     return True
 
 
+def check_now(identity: UserIdentity) -> bool:
+    """Check now: a paused identity's check (or its key's, when the key was rejected) runs at the dispatcher's next
+    turn, seconds away, instead of at its scheduled time. False when the identity is not paused for a reason that
+    heals by itself (disabled, paused by hand, or not paused at all)."""
+    credential = identity.credential
+    if not identity.enabled:
+        return False
+    if identity.paused and credential.health == Credential.Health.KEY_REJECTED:
+        credentials.force_key_check(credential)
+        return True
+    paused = UserIdentity.objects.filter(pk=identity.pk, paused=True, error_kind__in=schedule.HEALING_KINDS)
+    return bool(paused.update(next_refresh_at=timezone.now(), refresh_queued_at=None))
+
+
 @dataclass(frozen=True)
 class RunStarted:
     """What Run again got: the run WebAdMIT is making, and whether it is one we already knew (WebAdMIT answers a
@@ -49,7 +63,8 @@ def start_run(export_file: ExportFile, user: User | None = None) -> RunStarted:
     """Run again: asks WebAdMIT (E4) for a new run of this file's export, stores the run at once (so pages show it
     without waiting for a refresh), records who asked (RunRequest, refusals included), and switches the identity
     to the fast cadence so the run's progress shows within seconds. Raises the client's WebAdmitError, after
-    recording it."""
+    recording it, or at once while the credential's WebAdMIT is known not to answer (an interactive call: see
+    `interactive`)."""
     identity = export_file.identity
     audit = RunRequest(
         user=user,
@@ -59,14 +74,12 @@ def start_run(export_file: ExportFile, user: User | None = None) -> RunStarted:
         export_webadmit_id=export_file.export_webadmit_id,
     )
     try:
-        with credentials.client_for(identity.credential) as client:
+        with interactive.calling(identity.credential) as client:
             run = client.start_export_run(identity.webadmit_id, export_file.export_webadmit_id)
     except WebAdmitError as error:
-        credentials.record_health(identity.credential, error)
         audit.message = error.message
         audit.save()
         raise
-    credentials.record_health(identity.credential, None)
     now = timezone.now()
     note_run_started(identity, now)
     known = ExportFile.objects.filter(identity=identity, webadmit_id=run.id).exists()

@@ -4,7 +4,9 @@ result, and record what happened where pages can show it. A plain function; the 
 Every call is made before anything is written, and whatever fails, nothing already known is deleted or
 overwritten: a failure only writes the identity's error state and schedule (and, for a rejected key or a rate
 limit, the credential's). A failed E3 alone does not fail the refresh: the statuses E6 gave are stored, and files
-whose export has no name yet show its id until E3 answers.
+whose export has no name yet show its id until E3 answers. A failure that retrying soon cannot help (an identity
+WebAdMIT does not know) pauses the identity; its refreshes then become checks, less and less often, and the first
+that succeeds resumes it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ logger = logging.getLogger(__name__)
 class Outcome(enum.StrEnum):
     REFRESHED = "refreshed"
     FAILED = "failed"
-    SKIPPED = "skipped"  # locked by another refresh, paused, disabled or deleted
+    SKIPPED = "skipped"  # locked by another refresh, paused by hand, disabled or deleted
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def _acquire_lock(identity_id: int, now: datetime) -> datetime | None:
     returns the lock's expiry, which doubles as the token that proves ownership later."""
     until = now + lock_ttl()
     taken = (
-        UserIdentity.objects.filter(pk=identity_id, enabled=True, paused=False)
+        UserIdentity.objects.filter(schedule.REFRESHABLE, pk=identity_id, enabled=True)
         .filter(Q(refreshing_until__isnull=True) | Q(refreshing_until__lte=now))
         .update(refreshing_until=until, refresh_queued_at=None)
     )
@@ -99,6 +101,10 @@ def _acquire_lock(identity_id: int, now: datetime) -> datetime | None:
 
 def _refresh_locked(identity: UserIdentity, token: datetime, now: datetime) -> RefreshOutcome:
     credential = identity.credential
+    if identity.paused and credential.health == Credential.Health.KEY_REJECTED:
+        # Paused with its key (a task queued before the rejection): only the key's check asks WebAdMIT now.
+        _release_with(identity.pk, token, {"refreshing_until": None})
+        return RefreshOutcome(identity.pk, Outcome.SKIPPED)
     with credentials.client_for(credential) as client:
         try:
             fetched = _fetch(client, identity, now)
@@ -166,7 +172,11 @@ def _record_success(identity: UserIdentity, fetched: _Fetched, token: datetime, 
         # A failed E3 counts as asked, so it is not asked again within the minute (an answered one is stored by
         # apply_exports, which stamps the same field).
         fields["exports_checked_at"] = now
-    if identity.error_kind or identity.error_message or identity.consecutive_failures:
+    if identity.paused:
+        # This refresh was the check of a paused identity, and WebAdMIT answered: it resumes.
+        fields.update(paused=False, error_kind=ErrorKind.NONE, error_message="", consecutive_failures=0)
+        logger.info("Identity %s resumed: WebAdMIT answered its check", identity.pk)
+    elif identity.error_kind or identity.error_message or identity.consecutive_failures:
         # Only an error there is to clear: read after our lock was taken, a clean identity can since have been
         # given one only by a sibling's pause, which the CASE would keep anyway. Most refreshes find nothing to
         # clear and skip compiling three CASEs (most of the CPU this UPDATE costs).
@@ -190,7 +200,7 @@ def _record_success(identity: UserIdentity, fetched: _Fetched, token: datetime, 
             _release_with(identity.pk, token, fields)
     if identity.credential.health != Credential.Health.OK:
         # Also resumes identities paused by an earlier key rejection: the key evidently works now.
-        credentials.record_health(identity.credential, None)
+        credentials.record_health(identity.credential, None, now=now)
     return result
 
 
@@ -203,6 +213,9 @@ def _unless_paused(field: str, value: object) -> Case:
 
 
 def _record_failure(identity: UserIdentity, error: WebAdmitError, token: datetime, now: datetime) -> None:
+    if identity.paused and not isinstance(error, KeyRejected):
+        _record_failed_check(identity, error, token, now)
+        return
     failures = identity.consecutive_failures + 1
     kind = kind_of(error.kind)
     fields: dict[str, object] = {
@@ -217,9 +230,12 @@ def _record_failure(identity: UserIdentity, error: WebAdmitError, token: datetim
         _note_rate_limited(identity.credential, until=now + wait, now=now)
         fields["next_refresh_at"] = now + wait
     elif MEANINGS[kind].pauses:
-        # A rejected key, an identity WebAdMIT does not know, a refused request: retrying the same call cannot
-        # help, so the identity pauses with the message that says what to do.
+        # A rejected key, an identity WebAdMIT does not know, a refused request: retrying the same call soon cannot
+        # help, so the identity pauses with the message that says what to do, and is checked again by itself a
+        # minute later, then less and less often (a rejected key's identities wait for their key's check).
         fields["paused"] = True
+        fields["consecutive_failures"] = 1
+        fields["next_refresh_at"] = schedule.next_check_at(identity, 0, now)
     else:
         fields["next_refresh_at"] = now + schedule.backoff_delay(identity, failures)
     with transaction.atomic():
@@ -229,7 +245,32 @@ def _record_failure(identity: UserIdentity, error: WebAdmitError, token: datetim
         if isinstance(error, KeyRejected):
             _pause_siblings(identity, error, seq)
     if isinstance(error, KeyRejected):
-        credentials.record_health(identity.credential, error)
+        credentials.record_health(identity.credential, error, now=now)
+
+
+def _record_failed_check(identity: UserIdentity, error: WebAdmitError, token: datetime, now: datetime) -> None:
+    """A paused identity's check failed: it stays paused for the reason it paused (the one a person must act on,
+    even if WebAdMIT now fails otherwise) and is checked again after twice as long, up to the longest step."""
+    failures = identity.consecutive_failures + 1
+    if isinstance(error, RateLimited):
+        wait = schedule.rate_limited_wait(identity, error.retry_after, failures)
+        _note_rate_limited(identity.credential, until=now + wait, now=now)
+        next_check = now + max(wait, schedule.pause_check_delay(failures - 1))
+    else:
+        next_check = schedule.next_check_at(identity, failures - 1, now)
+    fields: dict[str, object] = {
+        "refreshing_until": None,
+        "last_attempt_at": now,
+        "consecutive_failures": failures,
+        "next_refresh_at": next_check,
+    }
+    if kind_of(error.kind) == identity.error_kind:
+        fields["error_message"] = error.message
+    with transaction.atomic():
+        # Open pages show when the next check is.
+        fields["change_seq"] = ChangeCounter.next_value()
+        _release_with(identity.pk, token, fields)
+    logger.info("Identity %s is still paused (%s); checked again at %s", identity.pk, error.kind, next_check)
 
 
 def _pause_siblings(identity: UserIdentity, error: KeyRejected, seq: int) -> None:

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from webadmit_dash.engine import apply, refresh, schedule
+from webadmit_dash.engine import apply, healing, refresh, schedule
 
 logger = logging.getLogger(__name__)
 
@@ -25,15 +25,16 @@ _REFRESH_LIMIT = refresh.refresh_time_limit()
 
 @shared_task(name="webadmit_dash.engine.tasks.dispatch_due_refreshes", acks_late=False, ignore_result=True)
 def dispatch_due_refreshes() -> int:
-    """Beat runs this every few seconds: one refresh task per identity that is due. Not acknowledged late: if
-    it is lost, the next beat a few seconds later does the same work."""
-    now = timezone.now()
-    schedule.update_cadence_factors(now)
-    identity_ids = schedule.claim_due_identities(now)
-    for identity_id in identity_ids:
+    """Beat runs this every few seconds: one refresh task per identity that is due (a paused identity's check is
+    its refresh), and one check per rejected key that is due. Not acknowledged late: if it is lost, the next beat a
+    few seconds later does the same work. A credential whose row holds nonsense is logged and skipped by the
+    schedule's steps, never stopping the others."""
+    dispatched = schedule.dispatch(timezone.now())
+    for identity_id in dispatched.identity_ids:
         enqueue_refresh(identity_id)
-    schedule.record_heartbeat(now)
-    return len(identity_ids)
+    for credential_id in dispatched.key_check_ids:
+        enqueue_key_check(credential_id)
+    return len(dispatched.identity_ids)
 
 
 @shared_task(
@@ -55,6 +56,19 @@ def run_refresh(*, identity_id: int) -> str:
     return refresh.refresh_identity(identity_id).outcome.value
 
 
+@shared_task(
+    name="webadmit_dash.engine.tasks.check_key",
+    acks_late=True,
+    soft_time_limit=_REFRESH_LIMIT,
+    time_limit=_REFRESH_LIMIT + 5,
+    ignore_result=True,
+)
+def check_key(*, credential_id: int) -> bool | None:
+    """The check of a rejected key (one call); a lost or repeated one is harmless: the claim expires, and a
+    check of a key accepted meanwhile does nothing."""
+    return healing.check_key(credential_id)
+
+
 @shared_task(name="webadmit_dash.engine.tasks.prune_history", ignore_result=True)
 def prune_history() -> dict[str, int]:
     keep = timedelta(days=settings.WEBADMIT_RETENTION_DAYS)
@@ -66,3 +80,7 @@ def prune_history() -> dict[str, int]:
 def enqueue_refresh(identity_id: int) -> None:
     """Sends a refresh once the current transaction commits, so the worker sees what the caller just wrote."""
     transaction.on_commit(lambda: run_refresh.delay(identity_id=identity_id))
+
+
+def enqueue_key_check(credential_id: int) -> None:
+    transaction.on_commit(lambda: check_key.delay(credential_id=credential_id))

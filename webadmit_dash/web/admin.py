@@ -90,15 +90,21 @@ class CredentialForm(forms.ModelForm):
         new_key = self.cleaned_data.get("api_key")
         if new_key:
             credential.set_api_key(new_key)
-            credential.health = Credential.Health.UNCHECKED
-            credential.last_error = ""
         if commit:
             credential.save()
         return credential
 
 
 # What the engine writes on a credential: shown read-only, and only once it has something to say.
-CREDENTIAL_ENGINE_FIELDS = ("health", "last_error", "last_checked_at", "rate_limit_remaining")
+CREDENTIAL_ENGINE_FIELDS = (
+    "health",
+    "last_error",
+    "last_checked_at",
+    "next_check_at",
+    "rate_limit_remaining",
+    "settled_interval",
+    "circuit_open_until",
+)
 
 
 @admin.register(Credential)
@@ -136,8 +142,8 @@ class CredentialAdmin(SiteModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Credential, form: CredentialForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        if change and form.cleaned_data.get("api_key"):
-            resumed = credentials.resume_identities(obj)
+        if form.cleaned_data.get("api_key"):
+            resumed = credentials.note_new_key(obj)
             if resumed:
                 self.message_user(request, f"New key saved; {resumed} paused identities will refresh again.")
 
@@ -208,7 +214,7 @@ class UserIdentityAdmin(SiteModelAdmin):
         ),
     ]
     readonly_fields = ["error_kind", "error_message", "consecutive_failures", "last_attempt_at", "last_success_at"]
-    actions = ["refresh_now"]
+    actions = ["refresh_now", "check_now"]
 
     @admin.action(description="Refresh now")
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[UserIdentity]) -> None:
@@ -221,6 +227,20 @@ class UserIdentityAdmin(SiteModelAdmin):
                 request,
                 f"{len(identities) - queued} not queued: a refresh is already queued, the identity is paused or "
                 "disabled (fix what its error says, then un-pause it), or WebAdMIT's rate limit is being waited out.",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Check paused identities now")
+    def check_now(self, request: HttpRequest, queryset: QuerySet[UserIdentity]) -> None:
+        identities = list(queryset.select_related("credential"))
+        checked = sum(on_demand.check_now(identity) for identity in identities)
+        if checked:
+            self.message_user(request, f"{checked} paused identities (or their key) will be checked within seconds.")
+        if checked < len(identities):
+            self.message_user(
+                request,
+                f"{len(identities) - checked} not checked: they are not paused by a WebAdMIT problem (disabled, "
+                "not paused, or paused by hand: un-pause those in the identity's page).",
                 messages.WARNING,
             )
 

@@ -113,7 +113,9 @@ def identity_rows(identities: QuerySet[UserIdentity]) -> list[IdentityRow]:
 
 def credentials(identities: Sequence[IdentityRow]) -> dict[int, Credential]:
     # Looked up by id where needed: attaching one to each of 500 identities costs more than the rest of the page.
-    return Credential.objects.only("name", "health").in_bulk({identity.credential_id for identity in identities})
+    return Credential.objects.only("name", "health", "next_check_at", "last_checked_at").in_bulk(
+        {identity.credential_id for identity in identities}
+    )
 
 
 # Primary keys are signed 64-bit columns; a larger id from the URL would make the database driver raise.

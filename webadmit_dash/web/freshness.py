@@ -14,14 +14,18 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.urls import reverse
+from django.utils import timezone
 
 from webadmit_dash.core.models import Credential, EngineHeartbeat, UserIdentity
-from webadmit_dash.core.problems import ErrorKind, kind_of, meaning
+from webadmit_dash.core.problems import NEXT_CHECK_AT, NEXT_CHECK_SOON, ErrorKind, kind_of, meaning
 from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.templatetags.display import describe_span
 
 # Identities shown in the freshness strip; the rest are one click away on the Identities page.
 SOURCES_SHOWN = 6
+# The engine stretches no cadence beyond an hour (engine.schedule.MAX_INTERVAL), plus its 10 % jitter: an identity
+# without a success for twice that is late whatever its schedule says.
+LONGEST_CADENCE = timedelta(minutes=66)
 
 
 @dataclass(frozen=True)
@@ -47,18 +51,24 @@ class Source:
 
 @dataclass(frozen=True)
 class Cadence:
-    """The site's default refresh intervals, read once: settings lookups add up over 500 identities."""
+    """What lateness is measured against, read once: settings lookups add up over 500 identities."""
 
-    fast: int
-    slow: int
+    fast: int  # the site's fast interval (WEBADMIT_FAST_INTERVAL), for identities without their own
+    grace: timedelta  # a few missed dispatcher runs, at least a minute: less is ordinary queueing
 
     @classmethod
     def current(cls) -> Cadence:
-        return cls(settings.WEBADMIT_FAST_INTERVAL, settings.WEBADMIT_SLOW_INTERVAL)
+        return cls(settings.WEBADMIT_FAST_INTERVAL, timedelta(seconds=settings.BEAT_LATE_AFTER))
 
-    def late_after(self, identity: IdentityRow | UserIdentity) -> timedelta:
-        # Three missed slow refreshes, plus a minute of slack, before an identity calls itself late.
-        return timedelta(seconds=3 * (identity.slow_interval or self.slow) + 60)
+    def is_late(self, identity: IdentityRow | UserIdentity, now: datetime) -> bool:
+        """Its refresh is overdue (the engine's cadence adapts to the budget, so its own schedule is what to hold it
+        to), or, whatever the schedule says, nothing succeeded for twice the longest cadence."""
+        last = identity.last_success_at
+        if last is None:
+            return False
+        overdue = identity.next_refresh_at is not None and now - identity.next_refresh_at > self.grace
+        longest = max(timedelta(seconds=identity.slow_interval or 0) * 1.1, LONGEST_CADENCE)
+        return overdue or now - last > 2 * longest + self.grace
 
 
 def stale_since(identity: IdentityRow | UserIdentity, now: datetime, cadence: Cadence) -> datetime | None:
@@ -66,17 +76,16 @@ def stale_since(identity: IdentityRow | UserIdentity, now: datetime, cadence: Ca
 
     Older than it should be: its refreshes fail (or are paused) and two fast refreshes have been missed since the
     last good one, so a single failed refresh between good ones does not flash; or, failing or not, it is late
-    (see Cadence.late_after). Its rows then say "as of 14:05" and the page's title is marked.
+    (see Cadence.is_late). Its rows then say "as of 14:05" and the page's title is marked.
     """
     last = identity.last_success_at
     if last is None:
         return None  # never refreshed: it has no files to be stale
-    age = now - last
-    if (identity.error_kind or identity.paused) and age > timedelta(
+    if (identity.error_kind or identity.paused) and now - last > timedelta(
         seconds=2 * (identity.fast_interval or cadence.fast)
     ):
         return last
-    return last if age > cadence.late_after(identity) else None
+    return last if cadence.is_late(identity, now) else None
 
 
 def _source(identity: IdentityRow, now: datetime, cadence: Cadence) -> Source:
@@ -90,7 +99,7 @@ def _source(identity: IdentityRow, now: datetime, cadence: Cadence) -> Source:
         return Source(identity, "error", f"Last refresh failed ({kind})", busy, stale_since(identity, now, cadence))
     if identity.last_success_at is None:
         return Source(identity, "new", "Not refreshed yet", busy)
-    if now - identity.last_success_at > cadence.late_after(identity):
+    if cadence.is_late(identity, now):
         # Late is stale (stale_since): its files are as of its last good refresh.
         return Source(identity, "late", "Late: last refreshed", busy, identity.last_success_at)
     return Source(identity, "ok", "Refreshed", busy)
@@ -183,11 +192,28 @@ def problems(
             group = identity.credential_id if kind == ErrorKind.KEY_REJECTED else 0
             by_kind[(kind, group)].append(identity)
     for (kind, _), affected in by_kind.items():
-        problems.append(_identity_problem(kind, affected, credentials[affected[0].credential_id], user))
+        problems.append(_identity_problem(kind, affected, credentials[affected[0].credential_id], now, user))
     return problems
 
 
-def _identity_problem(kind: str, affected: Sequence[IdentityRow], credential: Credential, user: User) -> Problem:
+def _next_check(kind: str, affected: Sequence[IdentityRow], credential: Credential, now: datetime) -> str:
+    """When WebAdMIT is asked again about paused identities, in words: their key's check for a rejected key (the
+    first comes a while after the rejection), else the soonest of their own checks."""
+    if kind == ErrorKind.KEY_REJECTED:
+        when = credential.next_check_at
+        if when is None and credential.last_checked_at is not None:
+            when = credential.last_checked_at + timedelta(seconds=settings.WEBADMIT_PAUSE_CHECK_FIRST)
+    else:
+        times = [identity.next_refresh_at for identity in affected if identity.next_refresh_at is not None]
+        when = min(times) if times else None
+    if when is None or when <= now:
+        return NEXT_CHECK_SOON
+    return NEXT_CHECK_AT.format(time=timezone.localtime(when).strftime("%H:%M"))
+
+
+def _identity_problem(
+    kind: str, affected: Sequence[IdentityRow], credential: Credential, now: datetime, user: User
+) -> Problem:
     """The banner for identities that failed alike, in the words of the error table (core.problems)."""
     explained = meaning(kind)
     fill = {
@@ -195,6 +221,7 @@ def _identity_problem(kind: str, affected: Sequence[IdentityRow], credential: Cr
         "credential": credential.name,
         "detail": affected[0].error_message or "unexpected response",
         "these_identities": "these identities" if len(affected) > 1 else "this identity",
+        "next_check": _next_check(kind, affected, credential, now) if explained.pauses else "",
     }
     link = ""
     if kind == ErrorKind.KEY_REJECTED and user.is_staff and user.has_perm("dashboard.change_credential"):

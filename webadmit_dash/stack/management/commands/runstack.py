@@ -1,7 +1,9 @@
 """`manage.py runstack`: the whole product on one machine, for `make run`.
 
-Starts the bundled WebAdMIT simulator (with demo data on first run), the web server, and a Celery worker with
-embedded beat, prints where to sign in, and stops every process it started on Ctrl-C.
+Starts the bundled WebAdMIT simulator (with demo data on first run), the web server, a Celery worker and Celery
+beat (its own process, so that it never outlives the worker's restarts as an embedded one could), prints where to
+sign in, keeps them running (`supervisor`: a process that stops is restarted, with a loud line in the log, while
+the others go on), and stops every process it started on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from webadmit_dash.simulator import DEMO_API_KEY
 from webadmit_dash.stack import demo
+from webadmit_dash.stack.supervisor import Supervisor
 from webadmit_dash.webadmit.errors import WebAdmitError
 
 
@@ -35,7 +37,10 @@ def wait_for_port(host: str, port: int, timeout: float) -> bool:
 
 
 class Command(BaseCommand):
-    help = "Runs the web server, a Celery worker with beat and the WebAdMIT simulator; Ctrl-C stops them all."
+    help = (
+        "Runs the web server, a Celery worker, Celery beat and the WebAdMIT simulator, restarting any that stops; "
+        "Ctrl-C stops them all."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -53,7 +58,7 @@ class Command(BaseCommand):
         os.environ.setdefault("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
         python = sys.executable
         celery = str(Path(python).with_name("celery"))
-        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.supervisor = Supervisor(Path(settings.BASE_DIR), self._log_event)
         # Ctrl-C and SIGTERM both mean "stop everything". Installed explicitly because a shell that starts us in
         # the background without job control leaves SIGINT ignored, and the children would then stop on their own.
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -61,39 +66,41 @@ class Command(BaseCommand):
         try:
             if not options["no_simulator"]:
                 self._start_simulator(python, options["host"], options["simulator_port"])
-            self._start("web", [python, "manage.py", "runserver", f"{options['host']}:{options['port']}", "--noreload"])
-            self._start(
+            self.supervisor.start(
+                "web", [python, "manage.py", "runserver", f"{options['host']}:{options['port']}", "--noreload"]
+            )
+            self.supervisor.start(
                 "worker",
                 [
                     celery,
                     "-A",
                     "webadmit_dash",
                     "worker",
-                    "--beat",
                     "--pool=threads",
                     f"--concurrency={options['concurrency']}",
                     "--loglevel=INFO",
                 ],
             )
+            # Exactly one scheduler, whatever happens to the worker: while the worker is down, beat's dispatches
+            # expire unread (they carry an expiry), and the restarted worker picks up from the database.
+            self.supervisor.start("beat", [celery, "-A", "webadmit_dash", "beat", "--loglevel=INFO"])
             if not wait_for_port(options["host"], options["port"], 30):
                 raise CommandError(f"The web server did not start on port {options['port']}.")
             self.stdout.write(
                 self.style.SUCCESS(f"\nwebadmit-dash is running at http://{options['host']}:{options['port']}/")
             )
-            self.stdout.write("Press Ctrl-C to stop the web server, the worker and the simulator.\n")
-            self._watch()
+            self.stdout.write("Press Ctrl-C to stop the web server, the worker, beat and the simulator.\n")
+            self.supervisor.watch()
         except KeyboardInterrupt:
             self.stdout.write("\nStopping...")
         finally:
-            self._stop_all()
+            self.supervisor.stop_all()
 
-    def _start(self, name: str, command: list[str]) -> subprocess.Popen:
-        process = subprocess.Popen(command, cwd=settings.BASE_DIR)
-        self.children.append((name, process))
-        return process
+    def _log_event(self, line: str) -> None:
+        self.stderr.write(self.style.ERROR(line) if "ERROR" in line else self.style.WARNING(line))
 
     def _start_simulator(self, python: str, host: str, port: int) -> None:
-        self._start(
+        self.supervisor.start(
             "simulator",
             [
                 python,
@@ -112,9 +119,6 @@ class Command(BaseCommand):
                 "30",
             ],
         )
-        # Runs the simulator starts on its own are only seen at the slow cadence; keep that short for the demo
-        # (the worker started next inherits it) unless the operator chose a value.
-        os.environ.setdefault("WEBADMIT_SLOW_INTERVAL", "30")
         if not wait_for_port(host, port, 20):
             raise CommandError(f"The WebAdMIT simulator did not start on port {port}.")
         try:
@@ -131,23 +135,3 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(f"Sign in as '{login.username}' with the password you set.")
-
-    def _watch(self) -> None:
-        while True:
-            for name, process in self.children:
-                if process.poll() is not None:
-                    raise CommandError(
-                        f"The {name} process stopped (exit code {process.returncode}); stopping the rest."
-                    )
-            time.sleep(0.5)
-
-    def _stop_all(self) -> None:
-        for _, process in self.children:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _, process in self.children:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
