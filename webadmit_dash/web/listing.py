@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
@@ -17,7 +17,7 @@ from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, Qu
 from django.urls import reverse
 from django.utils.safestring import SafeString
 
-from webadmit_dash.core import access
+from webadmit_dash.core import access, stuck
 from webadmit_dash.core.models import ATTENTION_STATUSES, ExportFile, UserIdentity
 from webadmit_dash.web import common
 from webadmit_dash.web.common import AuthenticatedHttpRequest
@@ -49,7 +49,13 @@ class Scope:
     def rows(self, files: Iterable[ExportFile], now: datetime) -> list[FileRow]:
         """Table rows, each with its identity from the list already loaded (no join, no query per row)."""
         by_id = {identity.pk: identity for identity in self.identities}
-        return [FileRow.of(export_file, by_id[export_file.identity_id], now) for export_file in files]
+        files = list(files)
+        # Stuck thresholds in one query for the page's long-running files, none when there are none.
+        thresholds = stuck.thresholds({stuck.key_of(f) for f in files if stuck.may_be_stuck(f, now)})
+        return [
+            FileRow.of(export_file, by_id[export_file.identity_id], now, thresholds.get(stuck.key_of(export_file)))
+            for export_file in files
+        ]
 
 
 @dataclass(frozen=True)
@@ -75,9 +81,12 @@ class FileRow:
     action: str  # download | gone | empty | failed | unknown | running
     download_url: str
     run_again_url: str  # finished runs only: starting an unfinished one again returns the same run
+    stuck: SafeString | str  # "42 min" (running that long, far past its export's usual time), else ""
 
     @classmethod
-    def of(cls, export_file: ExportFile, identity: UserIdentity, now: datetime) -> FileRow:
+    def of(
+        cls, export_file: ExportFile, identity: UserIdentity, now: datetime, stuck_after: timedelta | None = None
+    ) -> FileRow:
         status = export_file.status_enum
         export = export_file.export
         if export_file.gone_at:
@@ -103,7 +112,15 @@ class FileRow:
             action=action,
             download_url=reverse("download_file", args=[export_file.pk]) if action == "download" else "",
             run_again_url=reverse("run_again", args=[export_file.pk]) if status.is_finished else "",
+            stuck=_stuck_mark(export_file, stuck_after, now),
         )
+
+
+def _stuck_mark(export_file: ExportFile, threshold: timedelta | None, now: datetime) -> SafeString | str:
+    running = stuck.stuck_for(export_file, threshold, now)
+    if running is None or threshold is None:
+        return ""
+    return time_lasting(export_file.first_seen_at, now)
 
 
 _ACTIONS = {FileStatus.EMPTY_LIST: "empty", FileStatus.FAILED: "failed", FileStatus.UNKNOWN: "unknown"}

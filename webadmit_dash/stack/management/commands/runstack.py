@@ -75,12 +75,21 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(f"\nwebadmit-dash is running at http://{options['host']}:{options['port']}/")
             )
+            self.stdout.write(self._mail_note())
             self.stdout.write("Press Ctrl-C to stop the web server, the worker and the simulator.\n")
             self._watch()
         except KeyboardInterrupt:
             self.stdout.write("\nStopping...")
         finally:
             self._stop_all()
+
+    def _mail_note(self) -> str:
+        if settings.EMAIL_HOST:
+            return f"Notifications are e-mailed through {settings.EMAIL_HOST}:{settings.EMAIL_PORT}."
+        return (
+            f"E-mail: no EMAIL_HOST is set, so notifications are written to files in {settings.EMAIL_FILE_PATH}/ "
+            "(one file per batch of messages) instead of being sent."
+        )
 
     def _start(self, name: str, command: list[str]) -> subprocess.Popen:
         process = subprocess.Popen(command, cwd=settings.BASE_DIR)
@@ -117,6 +126,8 @@ class Command(BaseCommand):
         except WebAdmitError as error:
             raise CommandError(f"Could not load the demo data from the simulator: {error.message}") from None
         login = demo.ensure_demo_admin()
+        if demo.ensure_demo_subscription():
+            self.stdout.write(f"'{login.username}' is subscribed to every notification, by e-mail.")
         if login.password:
             self.stdout.write(
                 self.style.SUCCESS(
