@@ -175,6 +175,8 @@ SITE_URL = parse_site_url(
 )
 # Beat's pace for turning recorded transitions into notifications, and for retries, digests and stuck runs.
 NOTIFY_FAN_OUT_EVERY = env.integer("NOTIFY_FAN_OUT_EVERY", 5, minimum=1)
+# How long a sender's claim on deliveries holds; a sender killed mid-send frees its deliveries after this long.
+NOTIFY_SEND_LEASE_SECONDS = env.integer("NOTIFY_SEND_LEASE_SECONDS", 300, minimum=5)
 # "WebAdMIT unreachable" is news once an identity's refreshes have failed to reach it for this long.
 NOTIFY_UNREACHABLE_AFTER_MINUTES = env.integer("NOTIFY_UNREACHABLE_AFTER_MINUTES", 30, minimum=1)
 

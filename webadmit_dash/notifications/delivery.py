@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import requests
+from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import Q
@@ -36,8 +37,6 @@ from webadmit_dash.notifications.words import identity_short_name
 logger = logging.getLogger(__name__)
 
 CLAIM_SIZE = 50
-# Outlives the longest a claim can take to send (CLAIM_SIZE messages is bounded by SEND_BUDGET, plus one slow one).
-LEASE = timedelta(minutes=5)
 SEND_BUDGET_SECONDS = 40.0  # within the task's soft time limit; what is left is released for the next run
 MAX_ATTEMPTS = 12  # backoff from 30 s doubling to an hour: about seven hours of trying
 BACKOFF_BASE = timedelta(seconds=30)
@@ -62,6 +61,11 @@ class SendResult:
         self.errors += other.errors
 
 
+def lease() -> timedelta:
+    """How long a claim is held: longer than a claim takes to send (SEND_BUDGET_SECONDS plus one slow message)."""
+    return timedelta(seconds=settings.NOTIFY_SEND_LEASE_SECONDS)
+
+
 def backoff(attempts: int) -> timedelta:
     ceiling = min(BACKOFF_BASE * 2 ** min(attempts - 1, 20), BACKOFF_CAP)
     return ceiling * random.uniform(0.5, 1.0)
@@ -72,10 +76,11 @@ def deliver_due(now: datetime | None = None, *, budget_seconds: float = SEND_BUD
     started = time.monotonic()
     total = SendResult()
     while time.monotonic() - started < budget_seconds:
-        claimed = claim(now or timezone.now())
+        at = now or timezone.now()
+        claimed = claim(at)
         if not claimed:
             break
-        total.add(send_claimed(claimed, deadline=started + budget_seconds))
+        total.add(send_claimed(claimed, at, deadline=started + budget_seconds))
     return total
 
 
@@ -97,7 +102,7 @@ def claim(now: datetime, size: int = CLAIM_SIZE) -> list[Delivery]:
         picked = {pk for pk, digest, _ in ids if not digest}
         if digest_users:
             picked |= set(due.filter(digest=True, user_id__in=digest_users).values_list("pk", flat=True)[:1000])
-        Delivery.objects.filter(free, pk__in=picked).update(lease=token, lease_until=now + LEASE)
+        Delivery.objects.filter(free, pk__in=picked).update(lease=token, lease_until=now + lease())
     return list(
         Delivery.objects.filter(lease=token)
         .select_related("event__credential", "user", "webhook", "subscription")
@@ -105,18 +110,18 @@ def claim(now: datetime, size: int = CLAIM_SIZE) -> list[Delivery]:
     )
 
 
-def send_claimed(claimed: list[Delivery], *, deadline: float) -> SendResult:
+def send_claimed(claimed: list[Delivery], now: datetime, *, deadline: float) -> SendResult:
     result = SendResult()
     allowed, why_not = _still_allowed(claimed)
     for delivery in claimed:
         if delivery.pk not in allowed:
-            _finish(delivery, Delivery.State.CANCELLED, why_not.get(delivery.pk, "no longer wanted"))
+            _finish(delivery, Delivery.State.CANCELLED, why_not.get(delivery.pk, "no longer wanted"), now)
             result.cancelled += 1
     emails = [d for d in claimed if d.pk in allowed and d.channel == Delivery.Channel.EMAIL]
     hooks = [d for d in claimed if d.pk in allowed and d.channel == Delivery.Channel.WEBHOOK]
     names = _identity_names(claimed)
-    result.add(_send_emails(emails, allowed, names, deadline))
-    result.add(_send_webhooks(hooks, allowed, names, deadline))
+    result.add(_send_emails(emails, allowed, names, now, deadline))
+    result.add(_send_webhooks(hooks, allowed, names, now, deadline))
     return result
 
 
@@ -171,7 +176,7 @@ def _identity_names(claimed: Iterable[Delivery]) -> dict[int, str]:
 
 
 def _send_emails(
-    deliveries: list[Delivery], allowed: dict[int, list[int]], names: dict[int, str], deadline: float
+    deliveries: list[Delivery], allowed: dict[int, list[int]], names: dict[int, str], now: datetime, deadline: float
 ) -> SendResult:
     result = SendResult()
     if not deliveries:
@@ -205,10 +210,10 @@ def _send_emails(
                 connection.close()
                 opened = False
                 for delivery in group:
-                    result.add(_failed(delivery, error))
+                    result.add(_failed(delivery, error, now))
             else:
                 for delivery in group:
-                    _finish(delivery, Delivery.State.SENT, "")
+                    _finish(delivery, Delivery.State.SENT, "", now)
                 result.sent += len(group)
     finally:
         connection.close()
@@ -216,7 +221,7 @@ def _send_emails(
 
 
 def _send_webhooks(
-    deliveries: list[Delivery], allowed: dict[int, list[int]], names: dict[int, str], deadline: float
+    deliveries: list[Delivery], allowed: dict[int, list[int]], names: dict[int, str], now: datetime, deadline: float
 ) -> SendResult:
     result = SendResult()
     if not deliveries:
@@ -229,7 +234,7 @@ def _send_webhooks(
             assert delivery.webhook is not None
             event = delivery.event
             event_names = [names.get(pk, "") for pk in allowed[delivery.pk]] if not event.identity_id else []
-            body = messages.webhook_body(delivery.webhook, event, event_names, sent_at=timezone.now())
+            body = messages.webhook_body(delivery.webhook, event, event_names, sent_at=now)
             try:
                 transports.post_webhook(
                     delivery.webhook,
@@ -239,25 +244,23 @@ def _send_webhooks(
                     session=session,
                 )
             except DeliveryError as error:
-                result.add(_failed(delivery, error))
+                result.add(_failed(delivery, error, now))
             else:
-                _finish(delivery, Delivery.State.SENT, "")
+                _finish(delivery, Delivery.State.SENT, "", now)
                 result.sent += 1
     return result
 
 
-def _failed(delivery: Delivery, error: DeliveryError) -> SendResult:
+def _failed(delivery: Delivery, error: DeliveryError, now: datetime) -> SendResult:
     attempts = delivery.attempts + 1
     if error.permanent:
-        _finish(delivery, Delivery.State.FAILED, error.message, attempts=attempts)
+        _finish(delivery, Delivery.State.FAILED, error.message, now, attempts=attempts)
         logger.warning("Delivery %s failed for good: %s", delivery.pk, error.message)
         return SendResult(failed=1, errors=[error.message])
     if attempts >= MAX_ATTEMPTS:
-        _finish(
-            delivery, Delivery.State.FAILED, f"gave up after {attempts} attempts: {error.message}", attempts=attempts
-        )
+        reason = f"gave up after {attempts} attempts: {error.message}"
+        _finish(delivery, Delivery.State.FAILED, reason, now, attempts=attempts)
         return SendResult(failed=1, errors=[error.message])
-    now = timezone.now()
     Delivery.objects.filter(pk=delivery.pk, lease=delivery.lease).update(
         attempts=attempts, last_error=error.message, due_at=now + backoff(attempts), lease="", lease_until=None
     )
@@ -265,10 +268,10 @@ def _failed(delivery: Delivery, error: DeliveryError) -> SendResult:
     return SendResult(retrying=1, errors=[error.message])
 
 
-def _finish(delivery: Delivery, state: str, reason: str, *, attempts: int | None = None) -> None:
+def _finish(delivery: Delivery, state: str, reason: str, now: datetime, *, attempts: int | None = None) -> None:
     fields: dict[str, object] = {"state": state, "last_error": reason, "lease": "", "lease_until": None}
     if state == Delivery.State.SENT:
-        fields["sent_at"] = timezone.now()
+        fields["sent_at"] = now
         fields["attempts"] = delivery.attempts + 1
     elif attempts is not None:
         fields["attempts"] = attempts
