@@ -14,7 +14,26 @@ from webadmit_dash.notifications.models import EventKind, Subscription, Webhook
 SCOPE_CHOICES = [("all", "Every identity I may see, including ones granted later"), ("some", "Only these identities")]
 
 
-class IdentityChoiceField(forms.ModelMultipleChoiceField):
+MAX_ID = 2**63 - 1
+
+
+class IdChoiceField(forms.ModelMultipleChoiceField):
+    """Ids from the browser are checked to fit a signed 64-bit column before any query (SQLite raises on larger)."""
+
+    def _check_values(self, value: Any) -> Any:
+        for pk in value:
+            try:
+                number = int(str(pk).strip())
+            except ValueError:
+                continue  # Django refuses it with invalid_pk_value
+            if not -MAX_ID <= number <= MAX_ID:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                )
+        return super()._check_values(value)
+
+
+class IdentityChoiceField(IdChoiceField):
     def label_from_instance(self, obj: UserIdentity) -> str:
         return obj.display_name
 
@@ -50,12 +69,15 @@ class SubscriptionForm(forms.ModelForm):
     digest_time = forms.TimeField(
         label="Digest time", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
     )
-    webhooks = forms.ModelMultipleChoiceField(
+    webhooks = IdChoiceField(
         queryset=Webhook.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
         label="Webhooks",
-        error_messages={"invalid_choice": "Webhook %(value)s is not offered to you."},
+        error_messages={
+            "invalid_choice": "Webhook %(value)s is not offered to you.",
+            "invalid_pk_value": "“%(pk)s” is not a webhook.",
+        },
     )
 
     class Meta:
