@@ -60,7 +60,7 @@ def test_a_webhook_answering_500_then_200_gets_the_event_once(upstream, staff, r
     _one_event(upstream)
     assert delivery.deliver_due().retrying == 1
     [pending] = Delivery.objects.all()
-    assert pending.last_error == f"127.0.0.1 answered 500" and webhook.get_url() not in pending.last_error
+    assert pending.last_error == "127.0.0.1 answered 500" and webhook.get_url() not in pending.last_error
 
     delivery.deliver_due(now=timezone.now() + timedelta(hours=1))
     delivery.deliver_due(now=timezone.now() + timedelta(hours=2))
@@ -107,9 +107,7 @@ def test_an_unavailable_address_is_retried_not_failed(upstream, staff, mail_to_s
 
 @pytest.mark.worker
 @pytest.mark.timeout(240)
-def test_a_worker_killed_between_commit_and_send_delivers_once_after_restart(
-    transactional_db, upstream, staff, smtp
-):
+def test_a_worker_killed_between_commit_and_send_delivers_once_after_restart(transactional_db, upstream, staff, smtp):
     """The transition commits; the worker fans it out and starts sending; it is SIGKILLed while the mail server
     holds it at RCPT (nothing delivered). A new worker sends the message once its dead predecessor's lease ends."""
     subscribe(staff)

@@ -9,7 +9,12 @@ from webadmit_dash.notifications.models import Subscription
 
 
 def _form(**fields) -> dict[str, object]:
-    data: dict[str, object] = {"scope": "all", "events": ["available", "failed"], "delivery": "immediate", "email": "on"}
+    data: dict[str, object] = {
+        "scope": "all",
+        "events": ["available", "failed"],
+        "delivery": "immediate",
+        "email": "on",
+    }
     data.update(fields)
     return data
 

@@ -73,7 +73,12 @@ def test_an_inactive_user_gets_nothing(upstream, granted, mail_to_smtp):
 
 
 def _form(**fields) -> dict[str, object]:
-    data: dict[str, object] = {"scope": "all", "events": ["available", "failed"], "delivery": "immediate", "email": "on"}
+    data: dict[str, object] = {
+        "scope": "all",
+        "events": ["available", "failed"],
+        "delivery": "immediate",
+        "email": "on",
+    }
     data.update(fields)
     return data
 
@@ -100,7 +105,7 @@ def test_a_crafted_export_name_or_unoffered_webhook_is_refused(client, upstream,
     client.force_login(granted)
     response = client.post("/notifications/", _form(export_names=["Someone Else's Export"], webhooks=[str(webhook.pk)]))
     assert response.status_code == 400
-    assert "is not an export of the identities you may see".encode() in response.content
+    assert b"is not an export of the identities you may see" in response.content
     assert f"Webhook {webhook.pk} is not offered to you.".encode() in response.content
     assert not Subscription.objects.exists()
 

@@ -7,7 +7,6 @@ import itertools
 from datetime import datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -82,12 +81,15 @@ def test_quick_exports_are_never_stuck_before_thirty_minutes(identity, clock):
     export = make_export(identity, 42)
     earlier_run(identity, export, timedelta(minutes=2), clock - timedelta(hours=3))
     assert stuck.thresholds({(identity.pk, 42)})[(identity.pk, 42)] == timedelta(minutes=30)
-    assert stuck.stuck_for(running_run(identity, export, clock - timedelta(minutes=29)), timedelta(minutes=30), clock) is None
+    assert (
+        stuck.stuck_for(running_run(identity, export, clock - timedelta(minutes=29)), timedelta(minutes=30), clock)
+        is None
+    )
 
 
 def test_without_history_the_site_wide_fallback_applies(identity, clock, settings):
     settings.WEBADMIT_STUCK_AFTER_MINUTES = 90
-    export = make_export(identity, 43)
+    make_export(identity, 43)
     other = make_export(identity, 44)
     earlier_run(identity, other, timedelta(minutes=20), clock - timedelta(hours=3))  # another export's history
     assert stuck.thresholds({(identity.pk, 43)}) == {(identity.pk, 43): timedelta(minutes=90)}
@@ -115,7 +117,10 @@ def test_a_stuck_run_is_told_once(identity, staff_granted, clock, settings):
     assert watch.watch(later + timedelta(hours=5)).stuck == 0
     event = Event.objects.get(kind="stuck")
     assert event.export_file == run
-    assert event.detail == "It was first seen 1 h 5 min ago and is still Queued; runs of this export count as stuck after 1 h."
+    assert (
+        event.detail
+        == "It was first seen 1 h 5 min ago and is still Queued; runs of this export count as stuck after 1 h."
+    )
     assert Delivery.objects.filter(event=event, user=staff_granted).count() == 1
 
 
@@ -175,5 +180,3 @@ def test_a_user_who_cannot_see_the_identity_hears_nothing_of_its_stuck_run(ident
     watch.watch(clock)
     assert Event.objects.filter(kind="stuck").count() == 1
     assert not Delivery.objects.exists()
-
-

@@ -20,8 +20,8 @@ MAX_ID = 2**63 - 1
 class IdChoiceField(forms.ModelMultipleChoiceField):
     """Ids from the browser are checked to fit a signed 64-bit column before any query (SQLite raises on larger)."""
 
-    def _check_values(self, value: Any) -> Any:
-        for pk in value:
+    def clean(self, value: Any) -> Any:
+        for pk in value if isinstance(value, list | tuple) else []:
             try:
                 number = int(str(pk).strip())
             except ValueError:
@@ -30,7 +30,7 @@ class IdChoiceField(forms.ModelMultipleChoiceField):
                 raise forms.ValidationError(
                     self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
                 )
-        return super()._check_values(value)
+        return super().clean(value)
 
 
 class IdentityChoiceField(IdChoiceField):
