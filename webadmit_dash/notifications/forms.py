@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 from django import forms
@@ -65,9 +66,17 @@ class SubscriptionForm(forms.ModelForm):
         label="Tell me when",
         error_messages={"required": "Choose at least one event to hear about."},
     )
-    delivery = forms.ChoiceField(choices=Subscription.Delivery.choices, widget=forms.RadioSelect, label="How often")
+    delivery = forms.ChoiceField(
+        choices=Subscription.Delivery.choices,
+        widget=forms.RadioSelect,
+        label="How often",
+        initial=Subscription.Delivery.IMMEDIATE,
+    )
     digest_time = forms.TimeField(
-        label="Digest time", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+        label="Digest time",
+        required=False,
+        initial=time(8, 0),
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
     )
     webhooks = IdChoiceField(
         queryset=Webhook.objects.none(),
