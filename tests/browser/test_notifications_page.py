@@ -90,3 +90,29 @@ def test_a_user_subscribes_and_the_mail_reaches_the_smtp_server(stack, page, smt
     finally:
         phone.close()
     assert len(smtp.received()) == 1
+
+
+def test_a_stuck_run_is_marked_on_its_recent_files_row(stack, page, browser):
+    from datetime import timedelta
+
+    from webadmit_dash.core.models import ExportFile
+
+    running = ExportFile.objects.filter(status__in=["initializing", "queued", "in_progress"]).first()
+    assert running is not None, "the simulated world has a running file"
+    ExportFile.objects.filter(pk=running.pk).update(first_seen_at=timezone.now() - timedelta(hours=3, minutes=5))
+    sign_in(page, stack.base_url, stack.user.username, stack.password)
+    mark = page.locator(f"#file-{running.pk} .file__stuck")
+    assert mark.inner_text() == "Stuck for 3 h 5 min"
+    mark.scroll_into_view_if_needed()
+    screenshot(page, "recent-files-stuck-light", full_page=False)
+    phone = browser.new_context(viewport=PHONE, locale="en-US", is_mobile=True, color_scheme="dark")
+    try:
+        tab = phone.new_page()
+        sign_in(tab, stack.base_url, stack.user.username, stack.password)
+        tab.locator(f"#file-{running.pk}").scroll_into_view_if_needed()
+        assert tab.locator(f"#file-{running.pk} .file__stuck").is_visible()
+        box = tab.locator(f"#file-{running.pk} .file__stuck").bounding_box()
+        assert box is not None and box["x"] + box["width"] <= PHONE["width"]  # the mark fits on a phone's row
+        screenshot(tab, "recent-files-stuck-phone", full_page=False)
+    finally:
+        phone.close()
