@@ -50,6 +50,7 @@ format: install
 benchmark: install
 	$(BIN)/python -m benchmarks.refresh
 	$(BIN)/python -m benchmarks.dashboard
+	$(BIN)/python -m benchmarks.notifications
 
 clean:
 	rm -rf $(VENV) var
