@@ -84,7 +84,7 @@ def tell(event: Event, identity_names: list[str] | None = None) -> Told:
     sentence = f"{SENTENCE[kind]} {event.detail}".strip()
     return Told(
         f"{HEADLINE[kind]}: {event.export_name} · {event.identity_name}",
-        f"{what}: {sentence}",
+        f"{what}: {sentence[0].lower()}{sentence[1:]}",
         file_link(event),
         "Open it on the dashboard",
     )

@@ -46,6 +46,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         call_command("migrate", interactive=False, verbosity=0)
+        # Links in notifications point at this server unless the operator named another address.
+        os.environ.setdefault("SITE_URL", f"http://{options['host']}:{options['port']}")
         python = sys.executable
         celery = str(Path(python).with_name("celery"))
         self.children: list[tuple[str, subprocess.Popen]] = []
