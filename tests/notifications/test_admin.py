@@ -114,3 +114,15 @@ def test_the_demo_admin_is_subscribed_once(db):
         "stuck",
         "credential",
     }
+
+
+def test_key_rotation_reencrypts_webhook_addresses_and_secrets(webhook, receiver, settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    new_key = Fernet.generate_key().decode()
+    settings.ENCRYPTION_KEYS = [new_key, *settings.ENCRYPTION_KEYS]
+    call_command("rotate_encryption_keys", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    settings.ENCRYPTION_KEYS = [new_key]  # the old key removed
+    webhook.refresh_from_db()
+    assert webhook.get_url() == receiver.url and webhook.get_secret() == WEBHOOK_SECRET

@@ -7,3 +7,9 @@ class CoreConfig(AppConfig):
     # permissions ("dashboard.change_credential") keep their names, so existing databases carry on unchanged.
     label = "dashboard"
     verbose_name = "WebAdMIT dashboard"
+
+    def ready(self) -> None:
+        from webadmit_dash.core import crypto
+        from webadmit_dash.core.models import Credential
+
+        crypto.register(Credential, "api_key_encrypted")
