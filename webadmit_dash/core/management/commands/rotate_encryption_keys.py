@@ -22,7 +22,7 @@ class Command(BaseCommand):
                     try:
                         new = {field: crypto.reencrypt(token) for field, token in zip(fields, tokens, strict=True)}
                     except crypto.UndecryptableSecret as error:
-                        raise CommandError(f"{model._meta.verbose_name.capitalize()} #{pk}: {error}") from None
+                        raise CommandError(f"{model._meta.label} #{pk}: {error}") from None
                     model._default_manager.filter(pk=pk).update(**new)
                     rotated += 1
         self.stdout.write(
