@@ -53,6 +53,7 @@ benchmark: install
 	$(BIN)/python -m benchmarks.broker
 	$(BIN)/python -m benchmarks.csv_export
 	$(BIN)/python -m benchmarks.web_threads
+	$(BIN)/python -m benchmarks.notifications
 
 clean:
 	rm -rf $(VENV) var

@@ -153,6 +153,20 @@ def parse_database_url(url: str, *, name: str = "DATABASE_URL") -> dict[str, Any
     raise ConfigError(f"{name}: unsupported scheme {shown!r}; use sqlite:///path or postgres://user@host/db")
 
 
+def parse_site_url(raw: str, *, name: str = "SITE_URL") -> str:
+    """The dashboard's own address, for links in notifications: http(s)://host[:port][/path], no trailing slash."""
+    try:
+        parts = urlsplit(raw.strip())
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        raise ConfigError(f"{name}: malformed URL ({exc})") from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"{name}: expected the dashboard's address, e.g. https://dash.example.edu, got {raw!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{name}: give the address without ?query or #fragment, got {raw!r}")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
 def parse_fernet_keys(raw: str, *, name: str = "ENCRYPTION_KEYS") -> list[str]:
     """Comma-separated Fernet keys, newest first: the first encrypts, all decrypt (key rotation)."""
     keys = [key.strip() for key in raw.split(",") if key.strip()]

@@ -18,6 +18,7 @@ from webadmit_dash.config import (
     generated_secret,
     parse_database_url,
     parse_fernet_keys,
+    parse_site_url,
     private_directory,
 )
 
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "webadmit_dash.api",
     "webadmit_dash.ops",
     "webadmit_dash.accounts",
+    "webadmit_dash.notifications",
     "webadmit_dash.stack",
     "webadmit_dash.simulator",
 ]
@@ -196,6 +198,34 @@ WEBADMIT_CIRCUIT_PAUSE = env.integer("WEBADMIT_CIRCUIT_PAUSE", 30, minimum=1, ma
 # The dispatcher's heartbeat older than this means beat (or every worker) has stopped: the pages' "Refreshes are
 # late" banner and /readyz's beat check both use it.
 BEAT_LATE_AFTER = env.integer("BEAT_LATE_AFTER", max(60, 6 * WEBADMIT_DISPATCH_EVERY), minimum=1)
+# A run with no finished earlier run of its export is stuck after this long (core/stuck.py; never under 30).
+WEBADMIT_STUCK_AFTER_MINUTES = env.integer("WEBADMIT_STUCK_AFTER_MINUTES", 120, minimum=30)
+
+# --- E-mail and notifications -------------------------------------------------------------------------------------
+EMAIL_HOST = env.string("EMAIL_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env.integer("EMAIL_PORT", 25, minimum=1)
+    EMAIL_HOST_USER = env.string("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env.string("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env.boolean("EMAIL_USE_TLS", default=False)
+    EMAIL_TIMEOUT = 20
+else:
+    # No mail server (a laptop, `make run`): each message is written to a file in DATA_DIR/mail/ instead.
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(DATA_DIR / "mail")
+DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "webadmit-dash <webadmit-dash@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where the links in notifications point: the address staff open the dashboard at.
+SITE_URL = parse_site_url(
+    env.string("SITE_URL") or (f"https://{ALLOWED_HOSTS[0]}" if PRODUCTION else "http://127.0.0.1:8000")
+)
+# Beat's pace for turning recorded transitions into notifications, and for retries, digests and stuck runs.
+NOTIFY_FAN_OUT_EVERY = env.integer("NOTIFY_FAN_OUT_EVERY", 5, minimum=1)
+# How long a sender's claim on deliveries holds; a sender killed mid-send frees its deliveries after this long.
+NOTIFY_SEND_LEASE_SECONDS = env.integer("NOTIFY_SEND_LEASE_SECONDS", 300, minimum=5)
+# "WebAdMIT unreachable" is news once an identity's refreshes have failed to reach it for this long.
+NOTIFY_UNREACHABLE_AFTER_MINUTES = env.integer("NOTIFY_UNREACHABLE_AFTER_MINUTES", 30, minimum=1)
 
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-refreshes": {
@@ -205,6 +235,26 @@ CELERY_BEAT_SCHEDULE = {
     },
     "prune-history": {
         "task": "webadmit_dash.engine.tasks.prune_history",
+        "schedule": 3600.0,
+    },
+    # Notifications: the outbox is read often (an unchanged look is one indexed query); state is read each minute.
+    "notify-fan-out": {
+        "task": "webadmit_dash.notifications.tasks.fan_out",
+        "schedule": float(NOTIFY_FAN_OUT_EVERY),
+        "options": {"expires": NOTIFY_FAN_OUT_EVERY * 2},
+    },
+    "notify-deliver-due": {
+        "task": "webadmit_dash.notifications.tasks.deliver_due",
+        "schedule": 15.0,
+        "options": {"expires": 30},
+    },
+    "notify-watch": {
+        "task": "webadmit_dash.notifications.tasks.watch",
+        "schedule": 60.0,
+        "options": {"expires": 120},
+    },
+    "notify-prune": {
+        "task": "webadmit_dash.notifications.tasks.prune",
         "schedule": 3600.0,
     },
 }

@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("webadmit_dash.api.urls")),
+    path("notifications/", include("webadmit_dash.notifications.urls")),
     path("", include("webadmit_dash.web.urls")),
 ]
 if settings.OIDC_ENABLED:

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from webadmit_dash.api.models import ApiToken
+from webadmit_dash.web.admin_base import SiteModelAdmin
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(SiteModelAdmin):
     """Read-only: an administrator can see who has tokens and revoke them (by setting Revoked at), never read one."""
 
     list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")

@@ -9,4 +9,10 @@ class CoreConfig(AppConfig):
     verbose_name = "WebAdMIT dashboard"
 
     def ready(self) -> None:
-        from webadmit_dash.core import private_files  # noqa: F401 - connects its signal receiver
+        from webadmit_dash.core import (
+            crypto,
+            private_files,  # noqa: F401 - connects its signal receiver
+        )
+        from webadmit_dash.core.models import Credential
+
+        crypto.register(Credential, "api_key_encrypted")

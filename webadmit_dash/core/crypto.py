@@ -1,13 +1,15 @@
-"""Encryption at rest for API keys: Fernet tokens under the keys in settings.ENCRYPTION_KEYS.
+"""Encryption at rest for API keys (and other secrets): Fernet tokens under the keys in settings.ENCRYPTION_KEYS.
 
 The first key encrypts; every key decrypts, so an operator rotates by putting a new key first, running
-`manage.py rotate_encryption_keys`, then dropping the old key.
+`manage.py rotate_encryption_keys`, then dropping the old key. Every model field holding such a token is registered
+here (`register`), so the rotation re-encrypts them all, whichever app they belong to.
 """
 
 from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.db import models
 
 
 class UndecryptableSecret(Exception):
@@ -43,3 +45,12 @@ def reencrypt(token: str) -> str:
         return _current().rotate(token.encode("ascii")).decode("ascii")
     except InvalidToken:
         raise UndecryptableSecret("A stored API key cannot be decrypted with any key in ENCRYPTION_KEYS.") from None
+
+
+# (model, names of its fields holding tokens), registered by each app that stores secrets.
+ENCRYPTED_FIELDS: list[tuple[type[models.Model], tuple[str, ...]]] = []
+
+
+def register(model: type[models.Model], *fields: str) -> None:
+    if (model, fields) not in ENCRYPTED_FIELDS:
+        ENCRYPTED_FIELDS.append((model, fields))

@@ -303,10 +303,18 @@ class StatusChange(models.Model):
     new_status = models.CharField(max_length=24, choices=STATUS_CHOICES)
     raw_status = models.CharField(max_length=100)
     changed_at = models.DateTimeField(default=timezone.now)
+    # The outbox of notifications: written NULL in the transaction that records the transition, stamped once the
+    # transition has been turned into notifications (in that job's own transaction). A flag rather than an id
+    # cursor, because ids commit out of order on PostgreSQL: a reader past id N could miss N-1 committed later.
+    fanned_out_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-changed_at", "-id"]
-        indexes = [models.Index(fields=["changed_at"], name="status_change_time_idx")]
+        indexes = [
+            models.Index(fields=["changed_at"], name="status_change_time_idx"),
+            # Holds only the rows not fanned out yet: a handful at any time, so finding them costs nothing.
+            models.Index(fields=["id"], name="status_change_outbox_idx", condition=Q(fanned_out_at__isnull=True)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.old_status or '∅'} → {self.new_status}"

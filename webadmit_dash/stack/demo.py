@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 
 from webadmit_dash.core.models import Credential
 from webadmit_dash.engine import credentials
+from webadmit_dash.notifications.models import EventKind, Subscription
 
 DEMO_CREDENTIAL_NAME = "Demo (simulator)"
 DEMO_USERNAME = "admin"
@@ -36,6 +37,22 @@ def ensure_demo_credential(base_url: str, api_key: str) -> Credential:
     return credential
 
 
+DEMO_EMAIL = "admin@localhost"
+
+
+def ensure_demo_subscription() -> bool:
+    """Subscribes the demo admin to every event of every identity, by e-mail, unless they chose for themselves:
+    with no EMAIL_HOST the messages land in DATA_DIR/mail/, where a newcomer sees them arrive."""
+    admin = get_user_model().objects.filter(username=DEMO_USERNAME).first()
+    if admin is None or Subscription.objects.filter(user=admin).exists():
+        return False
+    if not admin.email:
+        admin.email = DEMO_EMAIL
+        admin.save(update_fields=["email"])
+    Subscription.objects.create(user=admin, all_identities=True, events=list(EventKind.values), email=True)
+    return True
+
+
 def ensure_demo_admin() -> DemoLogin:
     """Creates a superuser with a random password on first run; the password is kept owner-only in DATA_DIR.
 
@@ -47,7 +64,7 @@ def ensure_demo_admin() -> DemoLogin:
         password = password_file.read_text(encoding="utf-8").strip() if password_file.exists() else ""
         return DemoLogin(DEMO_USERNAME, password, created=False, saved_in=password_file)
     password = secrets.token_urlsafe(12)
-    user_model.objects.create_superuser(DEMO_USERNAME, email="", password=password)
+    user_model.objects.create_superuser(DEMO_USERNAME, email=DEMO_EMAIL, password=password)
     password_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

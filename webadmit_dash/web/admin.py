@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -23,34 +20,12 @@ from webadmit_dash.core.models import (
 )
 from webadmit_dash.core.validators import validate_api_key
 from webadmit_dash.engine import credentials, on_demand
+from webadmit_dash.web.admin_base import ReadOnlyAdmin, SiteModelAdmin
 from webadmit_dash.webadmit.errors import WebAdmitError
 
 admin.site.site_header = "webadmit-dash administration"
 admin.site.site_title = "webadmit-dash admin"
 admin.site.index_title = "Credentials, identities and access"
-
-
-class SiteModelAdmin(admin.ModelAdmin):
-    """What every admin of ours shares: an add form's initial values from the URL are checked first.
-
-    Django's admin fills an add form from the query (?credential=3) without checking it, and some of its widgets
-    crash on a value they cannot read (a date that is not a date): values the form's own fields refuse are
-    dropped instead, so a hand-edited link opens a blank field rather than a 500.
-    """
-
-    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        initial = super().get_changeform_initial_data(request)
-        fields = self.get_form(request).base_fields
-        checked = {}
-        for name, value in initial.items():
-            field = fields.get(name)
-            if field is None:
-                continue
-            try:
-                checked[name] = field.clean(value)
-            except ValidationError:
-                continue
-        return checked
 
 
 class CredentialForm(forms.ModelForm):
@@ -252,17 +227,6 @@ class StatusChangeInline(admin.TabularInline):
     readonly_fields = ["old_status", "new_status", "raw_status", "changed_at"]
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class ReadOnlyAdmin(SiteModelAdmin):
-    """Rows written by the refresh engine or the audit: inspectable, never added or edited by hand (the admin then
-    answers its add page, GET or POST, with 403)."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from webadmit_dash.core import access
+from webadmit_dash.core import access, stuck
 from webadmit_dash.core.models import ExportFile, UserIdentity
 from webadmit_dash.web import common, params
 from webadmit_dash.web.common import AuthenticatedHttpRequest, IdentityRow
@@ -59,8 +59,18 @@ class Scope:
         by_id = {identity.pk: identity for identity in self.identities}
         stale = stale or {}
         urls = RowUrls.current()
+        files = list(files)
+        # Stuck thresholds in one query for the page's long-running files, none when there are none.
+        thresholds = stuck.thresholds({stuck.key_of(f) for f in files if stuck.may_be_stuck(f, now)})
         return [
-            FileRow.of(export_file, by_id[export_file.identity_id], now, stale.get(export_file.identity_id), urls)
+            FileRow.of(
+                export_file,
+                by_id[export_file.identity_id],
+                now,
+                stale.get(export_file.identity_id),
+                urls,
+                thresholds.get(stuck.key_of(export_file)),
+            )
             for export_file in files
         ]
 
@@ -112,6 +122,7 @@ class FileRow:
     acknowledged: SafeString  # "acknowledged by alice 10:40"
     acknowledge_url: str  # failed runs not superseded: acknowledge (or take the acknowledgement back)
     as_of: SafeString  # "14:05" when the identity's files are stale (see freshness.stale_since)
+    stuck: SafeString | str  # "42 min" (running that long, far past its export's usual time), else ""
 
     @classmethod
     def of(
@@ -121,6 +132,7 @@ class FileRow:
         now: datetime,
         stale_since: datetime | None = None,
         urls: RowUrls | None = None,
+        stuck_after: timedelta | None = None,
     ) -> FileRow:
         urls = urls or RowUrls.current()
         status = export_file.status_enum
@@ -163,7 +175,16 @@ class FileRow:
             acknowledged=acknowledged,
             acknowledge_url=urls.acknowledge.format(pk) if status is FileStatus.FAILED and not rerun else "",
             as_of=clock_time(stale_since, now) if stale_since else SafeString(""),
+            # A run a later one has superseded is over, whatever it still says: no "stuck" mark on it.
+            stuck="" if rerun else _stuck_mark(export_file, stuck_after, now),
         )
+
+
+def _stuck_mark(export_file: ExportFile, threshold: timedelta | None, now: datetime) -> SafeString | str:
+    running = stuck.stuck_for(export_file, threshold, now)
+    if running is None or threshold is None:
+        return ""
+    return time_lasting(export_file.first_seen_at, now)
 
 
 _ACTIONS = {FileStatus.EMPTY_LIST: "empty", FileStatus.FAILED: "failed", FileStatus.UNKNOWN: "unknown"}

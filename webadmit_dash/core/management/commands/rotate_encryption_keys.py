@@ -1,4 +1,5 @@
-"""`manage.py rotate_encryption_keys`: re-encrypts every stored API key under the first ENCRYPTION_KEYS key.
+"""`manage.py rotate_encryption_keys`: re-encrypts every stored secret (API keys, webhook addresses and secrets)
+under the first ENCRYPTION_KEYS key.
 
 Rotation: put the new key first in ENCRYPTION_KEYS (keeping the old one after it), run this, then remove the
 old key.
@@ -8,20 +9,22 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from webadmit_dash.core import crypto
-from webadmit_dash.core.models import Credential
 
 
 class Command(BaseCommand):
-    help = "Re-encrypts every stored WebAdMIT API key with the newest key in ENCRYPTION_KEYS."
+    help = "Re-encrypts every stored secret (WebAdMIT API keys, webhooks) with the newest key in ENCRYPTION_KEYS."
 
     def handle(self, *args, **options) -> None:
         rotated = 0
         with transaction.atomic():
-            for credential in Credential.objects.select_for_update().only("pk", "api_key_encrypted"):
-                try:
-                    token = crypto.reencrypt(credential.api_key_encrypted)
-                except crypto.UndecryptableSecret as error:
-                    raise CommandError(f"Credential #{credential.pk}: {error}") from None
-                Credential.objects.filter(pk=credential.pk).update(api_key_encrypted=token)
-                rotated += 1
-        self.stdout.write(self.style.SUCCESS(f"Re-encrypted {rotated} API key(s) with the newest encryption key."))
+            for model, fields in crypto.ENCRYPTED_FIELDS:
+                for pk, *tokens in model._default_manager.select_for_update().values_list("pk", *fields):
+                    try:
+                        new = {field: crypto.reencrypt(token) for field, token in zip(fields, tokens, strict=True)}
+                    except crypto.UndecryptableSecret as error:
+                        raise CommandError(f"{model._meta.label} #{pk}: {error}") from None
+                    model._default_manager.filter(pk=pk).update(**new)
+                    rotated += 1
+        self.stdout.write(
+            self.style.SUCCESS(f"Re-encrypted {rotated} stored secret(s) with the newest encryption key.")
+        )

@@ -56,6 +56,8 @@ class Command(BaseCommand):
             stale.unlink(missing_ok=True)
         # On a laptop, /metrics answers this machine (curl localhost:8000/metrics); production chooses its own.
         os.environ.setdefault("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+        # Links in notifications point at this server unless the operator named another address.
+        os.environ.setdefault("SITE_URL", f"http://{options['host']}:{options['port']}")
         python = sys.executable
         celery = str(Path(python).with_name("celery"))
         self.supervisor = Supervisor(Path(settings.BASE_DIR), self._log_event)
@@ -89,6 +91,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(f"\nwebadmit-dash is running at http://{options['host']}:{options['port']}/")
             )
+            self.stdout.write(self._mail_note())
             self.stdout.write("Press Ctrl-C to stop the web server, the worker, beat and the simulator.\n")
             self.supervisor.watch()
         except KeyboardInterrupt:
@@ -98,6 +101,14 @@ class Command(BaseCommand):
 
     def _log_event(self, line: str) -> None:
         self.stderr.write(self.style.ERROR(line) if "ERROR" in line else self.style.WARNING(line))
+
+    def _mail_note(self) -> str:
+        if settings.EMAIL_HOST:
+            return f"Notifications are e-mailed through {settings.EMAIL_HOST}:{settings.EMAIL_PORT}."
+        return (
+            f"E-mail: no EMAIL_HOST is set, so notifications are written to files in {settings.EMAIL_FILE_PATH}/ "
+            "(one file per batch of messages) instead of being sent."
+        )
 
     def _start_simulator(self, python: str, host: str, port: int) -> None:
         self.supervisor.start(
@@ -126,6 +137,8 @@ class Command(BaseCommand):
         except WebAdmitError as error:
             raise CommandError(f"Could not load the demo data from the simulator: {error.message}") from None
         login = demo.ensure_demo_admin()
+        if demo.ensure_demo_subscription():
+            self.stdout.write(f"'{login.username}' is subscribed to every notification, by e-mail.")
         if login.password:
             self.stdout.write(
                 self.style.SUCCESS(

@@ -1,0 +1,94 @@
+"""When a run is stuck: how long an export's runs usually take, from the status history already stored.
+
+A run (a file still Initializing, Queued or In Progress) is stuck once it has been running longer than its export's
+threshold: three times the median time that export's earlier runs took from first sight to an outcome, never less
+than thirty minutes, and the site-wide fallback (WEBADMIT_STUCK_AFTER_MINUTES) while the export has no finished
+run in the history. The Recent Files row ("stuck for 42 min") and the notifications' stuck event both ask here,
+so they always agree.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from webadmit_dash.core.models import ExportFile, StatusChange
+from webadmit_dash.webadmit.statuses import OUTCOMES, UNFINISHED, FileStatus
+
+FACTOR = 3
+FLOOR = timedelta(minutes=30)
+# An export is named by its identity and WebAdMIT's export id: both are on every file, named by E3 or not.
+ExportKey = tuple[int, int]
+
+
+def fallback() -> timedelta:
+    return max(FLOOR, timedelta(minutes=settings.WEBADMIT_STUCK_AFTER_MINUTES))
+
+
+def key_of(export_file: ExportFile) -> ExportKey:
+    return export_file.identity_id, export_file.export_webadmit_id
+
+
+def may_be_stuck(export_file: ExportFile, now: datetime) -> bool:
+    """Whether the file could be stuck at all (running past the floor); only those need a threshold, so a page of
+    fresh or finished files costs no query."""
+    return (
+        export_file.gone_at is None
+        and FileStatus(export_file.status) in UNFINISHED
+        and now - export_file.first_seen_at > FLOOR
+    )
+
+
+def thresholds(keys: Collection[ExportKey]) -> dict[ExportKey, timedelta]:
+    """Each export's stuck threshold, in one query whatever the number of exports.
+
+    A run's duration is from its file's first sight to its first outcome; runs first seen already finished (those
+    of an identity's first listing) took an unknown time and are left out.
+    """
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    finishes = (
+        StatusChange.objects.filter(
+            export_file__identity_id__in={identity_id for identity_id, _ in wanted},
+            export_file__export_webadmit_id__in={export_id for _, export_id in wanted},
+            new_status__in=[status.value for status in OUTCOMES],
+        )
+        .exclude(old_status="")
+        .order_by()
+        .values_list(
+            "export_file__identity_id",
+            "export_file__export_webadmit_id",
+            "export_file_id",
+            "changed_at",
+            "export_file__first_seen_at",
+        )
+    )
+    first_outcome: dict[int, tuple[ExportKey, timedelta]] = {}
+    for identity_id, export_id, file_id, changed_at, first_seen_at in finishes:
+        key = (identity_id, export_id)
+        if key not in wanted:
+            continue  # the IN lists select a superset: another identity's export with a shared id
+        took = changed_at - first_seen_at
+        if file_id not in first_outcome or took < first_outcome[file_id][1]:
+            first_outcome[file_id] = (key, took)
+    seconds: dict[ExportKey, list[float]] = defaultdict(list)
+    for key, took in first_outcome.values():
+        seconds[key].append(took.total_seconds())
+    default = fallback()
+    return {
+        key: max(FLOOR, FACTOR * timedelta(seconds=statistics.median(seconds[key]))) if seconds[key] else default
+        for key in wanted
+    }
+
+
+def stuck_for(export_file: ExportFile, threshold: timedelta | None, now: datetime) -> timedelta | None:
+    """How long a stuck file has been running; None when it is not stuck."""
+    if threshold is None or not may_be_stuck(export_file, now):
+        return None
+    running = now - export_file.first_seen_at
+    return running if running > threshold else None

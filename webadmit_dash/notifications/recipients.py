@@ -1,0 +1,139 @@
+"""Who is owed a message about which event: the subscriptions an event matches, limited to what each user may see.
+
+`core.access.visible_identities` decides, here when the deliveries are recorded and again in `delivery` just before
+each is sent, so a grant revoked in between stops the message.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta, tzinfo
+
+from django.conf import settings
+from django.contrib.auth.models import User
+
+from webadmit_dash.core import access
+from webadmit_dash.core.models import UserPreference
+from webadmit_dash.notifications.models import Delivery, Event, EventKind, Subscription
+
+
+def event_identity_ids(event: Event) -> list[int]:
+    """The identities an event is about: its file's, or a credential problem's affected ones."""
+    return [event.identity_id] if event.identity_id else list(event.affected_identity_ids)
+
+
+def visible_among(user: User, identity_ids: Iterable[int]) -> set[int]:
+    """The given identities this user may see (one query)."""
+    wanted = set(identity_ids)
+    if not wanted:
+        return set()
+    return set(access.visible_identities(user).filter(pk__in=wanted).values_list("pk", flat=True))
+
+
+def in_scope(subscription: Subscription, identity_ids: Iterable[int], subscribed: set[int] | None = None) -> set[int]:
+    """Which of the identities the subscription covers (before asking what the user may see)."""
+    ids = set(identity_ids)
+    if subscription.all_identities:
+        return ids
+    chosen = subscribed if subscribed is not None else {identity.pk for identity in subscription.identities.all()}
+    return ids & chosen
+
+
+def matches(subscription: Subscription, event: Event, covered: set[int]) -> bool:
+    """Whether the subscription wants this event, given the event's identities it covers and the user may see."""
+    if event.kind not in subscription.events or not covered:
+        return False
+    if event.kind == EventKind.CREDENTIAL or not subscription.export_names:
+        return True
+    return event.export_name.casefold() in subscription.export_keys
+
+
+def user_zone(preference_zone: str) -> tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(preference_zone or settings.TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def next_digest_at(subscription: Subscription, zone: tzinfo, now: datetime) -> datetime:
+    """The next time of day the subscription's digest goes, in the user's zone (a day has 23 or 25 hours twice a
+    year: the wall-clock time is kept)."""
+    local = now.astimezone(zone)
+    day = local.date()
+    for offset in range(3):
+        candidate = datetime.combine(day + timedelta(days=offset), subscription.digest_time, tzinfo=zone)
+        if candidate > local:
+            return candidate
+    raise AssertionError("unreachable: a time of day comes within two days")
+
+
+def deliveries_for(events: Sequence[Event], now: datetime) -> list[Delivery]:
+    """Every message owed for these events, not yet saved (the caller inserts them, ignoring keys already there)."""
+    if not events:
+        return []
+    subscriptions = list(
+        Subscription.objects.filter(user__is_active=True)
+        .select_related("user")
+        .prefetch_related("identities", "webhooks")
+    )
+    if not subscriptions:
+        return []
+    all_ids = {identity_id for event in events for identity_id in event_identity_ids(event)}
+    users = {subscription.user_id: subscription.user for subscription in subscriptions}
+    visible = {user_id: visible_among(user, all_ids) for user_id, user in users.items()}
+    zones = dict(UserPreference.objects.filter(user_id__in=users).values_list("user_id", "time_zone"))
+    owed: dict[str, Delivery] = {}
+    for subscription in subscriptions:
+        chosen = {identity.pk for identity in subscription.identities.all()}
+        webhooks = [webhook for webhook in subscription.webhooks.all() if webhook.enabled]
+        email = subscription.email and bool(subscription.user.email)
+        if not email and not webhooks:
+            continue
+        due = next_digest_at(subscription, user_zone(zones.get(subscription.user_id, "")), now)
+        for event in events:
+            covered = in_scope(subscription, event_identity_ids(event), chosen) & visible[subscription.user_id]
+            if not matches(subscription, event, covered):
+                continue
+            for delivery in _channels(subscription, event, email, webhooks, due, now):
+                owed.setdefault(delivery.key, delivery)
+    return list(owed.values())
+
+
+def _channels(
+    subscription: Subscription, event: Event, email: bool, webhooks: list, digest_due: datetime, now: datetime
+) -> Iterable[Delivery]:
+    if email:
+        mode = "digest" if subscription.is_digest else "now"
+        yield Delivery(
+            key=f"email:{subscription.user_id}:{event.pk}:{mode}",
+            event=event,
+            user_id=subscription.user_id,
+            subscription=subscription,
+            channel=Delivery.Channel.EMAIL,
+            digest=subscription.is_digest,
+            due_at=digest_due if subscription.is_digest else now,
+            created_at=now,
+        )
+    if subscription.is_digest:
+        return  # digests go by e-mail; the form does not let a digest choose webhooks
+    for webhook in webhooks:
+        # One call per webhook and event, however many subscribers chose it: it is one shared channel.
+        yield Delivery(
+            key=f"webhook:{webhook.pk}:{event.pk}",
+            event=event,
+            user_id=subscription.user_id,
+            subscription=subscription,
+            channel=Delivery.Channel.WEBHOOK,
+            webhook=webhook,
+            due_at=now,
+            created_at=now,
+        )
+
+
+def group_by_user(deliveries: Iterable[Delivery]) -> dict[int, list[Delivery]]:
+    grouped: dict[int, list[Delivery]] = defaultdict(list)
+    for delivery in deliveries:
+        grouped[delivery.user_id].append(delivery)
+    return grouped

@@ -1,0 +1,90 @@
+"""What a notification says, in words: the headline ("Ready: Nightly Banner Export · SOPHAS 2026 \N{EN DASH} 2027"), one
+sentence about what happened, and the dashboard link. Shared by the e-mail and the webhook bodies.
+
+Nothing here ever says a download address, an API key or what is in a file: a message links to the dashboard's row
+(behind sign-in), and the file is fetched from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.urls import reverse
+
+from webadmit_dash.core.models import UserIdentity
+from webadmit_dash.notifications.models import Event, EventKind
+
+EN_DASH = "\N{EN DASH}"  # "2026 - 2027" reads as a range: 2026 \N{EN DASH} 2027
+HEADLINE = {
+    EventKind.AVAILABLE: "Ready",
+    EventKind.SUCCESS_WITH_ERRORS: "Ready with errors",
+    EventKind.EMPTY_LIST: "Empty list",
+    EventKind.FAILED: "Failed",
+    EventKind.STUCK: "Stuck",
+}
+# A credential event's `status` is the problem (CredentialAlert.Kind).
+CREDENTIAL_HEADLINE = {"key_rejected": "Key rejected", "unreachable": "WebAdMIT unreachable"}
+SENTENCE = {
+    EventKind.AVAILABLE: "The run finished and its file is ready to download on the dashboard.",
+    EventKind.SUCCESS_WITH_ERRORS: (
+        "The run finished and its file is ready, but WebAdMIT reported errors while generating it."
+    ),
+    EventKind.EMPTY_LIST: "The run finished, but the list matched no applicants, so there is no file.",
+    EventKind.FAILED: "WebAdMIT could not generate the file. Run the export again from the dashboard.",
+    EventKind.STUCK: "The run has not finished for much longer than this export's runs usually take.",
+}
+
+
+def identity_short_name(identity: UserIdentity) -> str:
+    """ "SOPHAS 2026 \N{EN DASH} 2027": the CAS and cycle, as staff say them (or the label an administrator gave)."""
+    if identity.label:
+        return identity.label
+    name = identity.association or identity.organization or identity.institution or f"Identity {identity.webadmit_id}"
+    cycle = identity.cycle.replace(" - ", f" {EN_DASH} ")
+    return f"{name} {cycle}".strip()
+
+
+def absolute(path: str) -> str:
+    return f"{settings.SITE_URL}{path}"
+
+
+def file_link(event: Event) -> str:
+    """The file's row on Recent Files (found by its WebAdMIT id, expired ones included), behind sign-in."""
+    query = urlencode({"q": event.file_webadmit_id, "expired": 1})
+    anchor = f"#file-{event.export_file_id}" if event.export_file_id else ""
+    return absolute(f"{reverse('recent_files')}?{query}{anchor}")
+
+
+@dataclass(frozen=True)
+class Told:
+    """One event as a person reads it."""
+
+    headline: str
+    sentence: str
+    link: str
+    link_text: str
+
+
+def tell(event: Event, identity_names: list[str] | None = None) -> Told:
+    """The words for one event; for a credential problem, `identity_names` are the affected identities the
+    recipient may see (they hear of no other)."""
+    kind = EventKind(event.kind)
+    if kind is EventKind.CREDENTIAL:
+        names = identity_names or []
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        sentence = f"{event.detail} Affected: {shown}." if shown else event.detail
+        problem = CREDENTIAL_HEADLINE.get(event.status, "Credential problem")
+        credential = event.credential.name if event.credential else ""
+        return Told(
+            f"{problem}: {credential}", sentence, absolute(reverse("identities")), "See the identities on the dashboard"
+        )
+    what = f"“{event.export_name}” (file {event.file_webadmit_id}) for {event.identity_name}"
+    sentence = f"{SENTENCE[kind]} {event.detail}".strip()
+    return Told(
+        f"{HEADLINE[kind]}: {event.export_name} · {event.identity_name}",
+        f"{what}: {sentence[0].lower()}{sentence[1:]}",
+        file_link(event),
+        "Open it on the dashboard",
+    )
