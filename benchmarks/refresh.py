@@ -137,8 +137,10 @@ def _sweep(workers: list[Worker], identity_count: int) -> dict[str, float]:
     from webadmit_dash.core.models import UserIdentity
     from webadmit_dash.engine.tasks import dispatch_due_refreshes
 
+    # Identities refreshed early in the previous sweep fall due again before it ends (the cadence is 15 s while a
+    # file runs) and are sent again: let those refreshes finish, then start every sweep clean.
+    _wait(lambda: not UserIdentity.objects.filter(refreshing_until__gt=timezone.now()).exists(), 120)
     since = timezone.now()
-    # A straggler re-dispatched at the end of the previous sweep may still be marked queued; start every sweep clean.
     UserIdentity.objects.update(next_refresh_at=since, refresh_queued_at=None)
     cpu, own, started = _cpu_seconds(workers), time.process_time(), time.monotonic()
     dispatched = dispatch_due_refreshes()

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from webadmit_dash.core.models import ChangeCounter, Export, ExportFile, StatusChange, UserIdentity
+from webadmit_dash.engine import first_sight
 from webadmit_dash.webadmit import types
 from webadmit_dash.webadmit.statuses import DOWNLOADABLE, FileStatus
 
@@ -252,35 +253,8 @@ def _export_pks(identity: UserIdentity, export_ids: set[int]) -> dict[int, int]:
 def _create(
     identity: UserIdentity, items: list[types.ExportFile], export_pks: dict[int, int], seq: int, now: datetime
 ) -> int:
-    """Inserts new files and their first history rows: two bulk statements whatever their number."""
-    if not items:
-        return 0
-    files = ExportFile.objects.bulk_create(
-        ExportFile(
-            identity=identity,
-            webadmit_id=item.id,
-            export_webadmit_id=item.export_id,
-            export_id=export_pks.get(item.export_id),
-            href=item.href,
-            status=item.status.value,
-            raw_status=item.raw_status,
-            first_seen_at=now,
-            status_changed_at=now,
-            change_seq=seq,
-        )
-        for item in items
-    )
-    StatusChange.objects.bulk_create(
-        StatusChange(
-            export_file_id=export_file.pk,
-            old_status="",
-            new_status=export_file.status,
-            raw_status=export_file.raw_status,
-            changed_at=now,
-        )
-        for export_file in files
-    )
-    return len(files)
+    """Inserts new files and their first history rows (engine.first_sight: the first sweep's hot path)."""
+    return first_sight.insert(identity, items, export_pks, seq, now)
 
 
 def _update(changed: list[tuple[_Row, types.ExportFile]], seq: int, now: datetime) -> tuple[int, int]:
