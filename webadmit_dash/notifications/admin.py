@@ -81,13 +81,18 @@ class WebhookAdmin(SiteModelAdmin):
     @admin.action(description="Send a test message")
     def send_test(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> None:
         for webhook in queryset:
-            body = mail.test_webhook_body(webhook, sent_at=timezone.now())
-            try:
-                status = transports.post_webhook(webhook, body, delivery_id="test", event_type="test")
-            except DeliveryError as error:
-                self.message_user(request, f"“{webhook.name}”: {error.message}", messages.ERROR)
-            else:
-                self.message_user(request, f"“{webhook.name}”: the test message was accepted ({status}).")
+            _send_test_to(webhook, self, request)
+
+
+def _send_test_to(webhook: Webhook, model_admin: admin.ModelAdmin, request: HttpRequest) -> None:
+    """Posts a test message to one webhook and says how it went, for the webhook's and a subscription's action."""
+    body = mail.test_webhook_body(webhook, sent_at=timezone.now())
+    try:
+        status = transports.post_webhook(webhook, body, delivery_id="test", event_type="test")
+    except DeliveryError as error:
+        model_admin.message_user(request, f"“{webhook.name}”: {error.message}", messages.ERROR)
+    else:
+        model_admin.message_user(request, f"“{webhook.name}”: the test message was accepted ({status}).")
 
 
 @admin.register(Subscription)
@@ -125,13 +130,7 @@ class SubscriptionAdmin(SiteModelAdmin):
             elif subscription.email:
                 self.message_user(request, f"{user} has no e-mail address.", messages.WARNING)
             for webhook in subscription.webhooks.all():
-                body = mail.test_webhook_body(webhook, sent_at=timezone.now())
-                try:
-                    status = transports.post_webhook(webhook, body, delivery_id="test", event_type="test")
-                except DeliveryError as error:
-                    self.message_user(request, f"“{webhook.name}”: {error.message}", messages.ERROR)
-                else:
-                    self.message_user(request, f"“{webhook.name}”: the test message was accepted ({status}).")
+                _send_test_to(webhook, self, request)
 
 
 @admin.register(Delivery)
