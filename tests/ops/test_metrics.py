@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import pytest
 from django.utils import timezone
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.prometheus import Samples, parse, value
 from tests.support.webserver import GunicornServer
 from tests.support.worker import CeleryWorker, purge_queue
 from tests.web.conftest import make_file
@@ -25,19 +25,6 @@ from webadmit_dash.engine.tasks import run_refresh
 from webadmit_dash.webadmit.statuses import FileStatus
 
 METRICS_TOKEN = "scrape-token-for-tests-0123456789"
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def parse(text: str) -> Samples:
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 @pytest.fixture

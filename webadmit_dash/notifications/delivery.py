@@ -29,7 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from webadmit_dash.core.models import UserIdentity
-from webadmit_dash.notifications import messages, recipients, transports
+from webadmit_dash.notifications import messages, recipients, signals, transports
 from webadmit_dash.notifications.models import Delivery, Subscription
 from webadmit_dash.notifications.transports import DeliveryError
 from webadmit_dash.notifications.words import identity_short_name
@@ -261,9 +261,10 @@ def _failed(delivery: Delivery, error: DeliveryError, now: datetime) -> SendResu
         reason = f"gave up after {attempts} attempts: {error.message}"
         _finish(delivery, Delivery.State.FAILED, reason, now, attempts=attempts)
         return SendResult(failed=1, errors=[error.message])
-    Delivery.objects.filter(pk=delivery.pk, lease=delivery.lease).update(
+    recorded = Delivery.objects.filter(pk=delivery.pk, lease=delivery.lease).update(
         attempts=attempts, last_error=error.message, due_at=now + backoff(attempts), lease="", lease_until=None
     )
+    _announce(delivery, signals.RETRYING, recorded)
     logger.info("Delivery %s will be retried (attempt %s): %s", delivery.pk, attempts, error.message)
     return SendResult(retrying=1, errors=[error.message])
 
@@ -276,7 +277,13 @@ def _finish(delivery: Delivery, state: str, reason: str, now: datetime, *, attem
     elif attempts is not None:
         fields["attempts"] = attempts
     # Only while this sender still holds the lease: a sender that outlived it must not overwrite another's outcome.
-    Delivery.objects.filter(pk=delivery.pk, lease=delivery.lease).update(**fields)
+    recorded = Delivery.objects.filter(pk=delivery.pk, lease=delivery.lease).update(**fields)
+    _announce(delivery, state, recorded)
+
+
+def _announce(delivery: Delivery, outcome: str, recorded: int) -> None:
+    if recorded:
+        signals.delivery_recorded.send(sender=Delivery, channel=delivery.channel, outcome=outcome)
 
 
 def _release(deliveries: list[Delivery]) -> int:

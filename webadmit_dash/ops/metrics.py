@@ -2,18 +2,19 @@
 
 Two kinds, chosen by where the truth lives:
 
-- Events (WebAdMIT calls by endpoint and status, refreshes by outcome and their duration, downloads by outcome)
-  happen in gunicorn workers and Celery workers alike, so each process counts its own in prometheus-client's
-  multiprocess mode: values live in small memory-mapped files in METRICS_DIR (PROMETHEUS_MULTIPROC_DIR), which
-  /metrics adds up. Files of exited processes keep their counts, so totals never go backwards when a worker
-  restarts. A process is named by host and pid, so containers sharing the folder never write to the same file.
+- Events (WebAdMIT calls by endpoint and status, refreshes by outcome and their duration, downloads by outcome,
+  notification delivery attempts by channel and outcome) happen in gunicorn workers and Celery workers alike, so
+  each process counts its own in prometheus-client's multiprocess mode: values live in small memory-mapped files in
+  METRICS_DIR (PROMETHEUS_MULTIPROC_DIR), which /metrics adds up. Files of exited processes keep their counts, so
+  totals never go backwards when a worker restarts. A process is named by host and pid, so containers sharing the
+  folder never write to the same file.
 - State (identities by freshness, files by status, each key's rate budget, the queue's depth, the age of beat's
-  heartbeat) is already in the database and the broker: it is read when Prometheus scrapes, so it is right
-  whichever process answers and costs nothing between scrapes.
+  heartbeat, the notifications still owed and how long the oldest has waited) is already in the database and the
+  broker: it is read when Prometheus scrapes, so it is right whichever process answers and costs nothing between
+  scrapes.
 
 The hooks are here and nowhere else: the WebAdMIT client's call observer, Celery's task signals around the refresh
-task, and the download audit row's post_save. Notification deliveries (issue 12) are not counted yet: when their
-model exists, a post_save receiver like `_count_download` belongs here.
+task, the download audit row's post_save, and the notifications app's `delivery_recorded` signal.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from prometheus_client.registry import Collector
 from webadmit_dash.core.models import Credential, DownloadEvent, EngineHeartbeat, ExportFile, UserIdentity
 from webadmit_dash.core.problems import DownloadOutcome
 from webadmit_dash.engine.refresh import Outcome
+from webadmit_dash.notifications import signals as notification_signals
+from webadmit_dash.notifications.models import Delivery
 from webadmit_dash.ops import health
 from webadmit_dash.web import common, freshness
 from webadmit_dash.webadmit import client
@@ -72,13 +75,20 @@ REFRESH_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 DOWNLOADS = Counter(f"{PREFIX}_downloads", "Download clicks (and API downloads) by outcome.", ["outcome"])
+NOTIFICATION_DELIVERIES = Counter(
+    f"{PREFIX}_notification_deliveries",
+    "Attempts to deliver a notification by channel (email, webhook) and outcome (retrying: a transient error, "
+    "tried again later; failed: for good).",
+    ["channel", "outcome"],
+)
 
 _installed = False
 _install_lock = threading.Lock()
 
 
 def install() -> None:
-    """Connects the hooks (once per process): the client's calls, the refresh task, the download audit."""
+    """Connects the hooks (once per process): the client's calls, the refresh task, the download audit, the
+    notification deliveries."""
     global _installed
     with _install_lock:
         if _installed:
@@ -90,11 +100,17 @@ def install() -> None:
     task_prerun.connect(_refresh_started, weak=False, dispatch_uid="ops.refresh_started")
     task_postrun.connect(_refresh_ended, weak=False, dispatch_uid="ops.refresh_ended")
     post_save.connect(_count_download, sender=DownloadEvent, weak=False, dispatch_uid="ops.count_download")
+    notification_signals.delivery_recorded.connect(
+        _count_delivery, sender=Delivery, weak=False, dispatch_uid="ops.count_delivery"
+    )
     # Outcomes show as 0 before the first one happens, so rate() and alerts work from the first scrape.
     for outcome in [*Outcome, "crashed"]:
         REFRESHES.labels(outcome=str(outcome))
     for download_outcome in DownloadOutcome:
         DOWNLOADS.labels(outcome=download_outcome.value)
+    for channel in Delivery.Channel.values:
+        for delivery_outcome in notification_signals.OUTCOMES:
+            NOTIFICATION_DELIVERIES.labels(channel=channel, outcome=delivery_outcome)
 
 
 def _count_call(endpoint: str, status: str, seconds: float) -> None:
@@ -127,6 +143,10 @@ def _count_download(sender: Any, instance: DownloadEvent, created: bool, **kwarg
         DOWNLOADS.labels(outcome=instance.outcome).inc()
 
 
+def _count_delivery(sender: Any, channel: str, outcome: str, **kwargs: Any) -> None:
+    NOTIFICATION_DELIVERIES.labels(channel=str(channel), outcome=str(outcome)).inc()
+
+
 # --- Scraping ------------------------------------------------------------------------------------------------------
 
 
@@ -139,6 +159,7 @@ class StateCollector(Collector):
         yield from self._files()
         yield from self._budgets()
         yield from self._engine(now)
+        yield from self._notifications(now)
 
     def _identities(self, now: Any) -> Iterator[Metric]:
         identities = common.identity_rows(UserIdentity.objects.filter(enabled=True))
@@ -208,6 +229,27 @@ class StateCollector(Collector):
         family = GaugeMetricFamily(f"{PREFIX}_queue_depth", "Tasks waiting in the broker's queue.", labels=["queue"])
         family.add_metric([health.QUEUE], depth)
         yield family
+
+    def _notifications(self, now: Any) -> Iterator[Metric]:
+        # Pending deliveries are the few rows of a partial index (state = pending), so this stays cheap however many
+        # have been sent. The oldest immediate one's age grows while SMTP or a webhook keeps failing (its retries
+        # back off) or while nothing sends; digests wait for their time of day by design, so they are left out.
+        pending = Delivery.objects.filter(state=Delivery.State.PENDING)
+        owed = dict(pending.order_by().values_list("channel").annotate(n=Count("pk")).values_list("channel", "n"))
+        family = GaugeMetricFamily(
+            f"{PREFIX}_notifications_pending",
+            "Notification deliveries not yet sent (new, awaiting a retry, or waiting for a digest), by channel.",
+            labels=["channel"],
+        )
+        for channel in Delivery.Channel.values:
+            family.add_metric([channel], owed.get(channel, 0))
+        yield family
+        oldest = pending.filter(digest=False).order_by("created_at").values_list("created_at", flat=True).first()
+        yield GaugeMetricFamily(
+            f"{PREFIX}_notifications_oldest_pending_seconds",
+            "How long the oldest immediate notification not yet delivered has been owed (0: none is).",
+            value=max((now - oldest).total_seconds(), 0.0) if oldest else 0.0,
+        )
 
 
 def exposition() -> bytes:
