@@ -58,7 +58,7 @@ def test_refresh_now_updates_the_row_without_a_reload(stack, celery_worker_proce
     page.locator(f"#{button_id}").focus()
     page.evaluate(f"document.getElementById('{button_id}').dataset.beforeSwap = 'yes'")
     page.evaluate("htmx.trigger(document.body, 'identities-changed')")
-    page.wait_for_function(f"!document.getElementById('{button_id}').dataset.beforeSwap")  # a new button
+    page.wait_for_function(f"() => !document.getElementById('{button_id}').dataset.beforeSwap")  # a new button
     assert page.evaluate("document.activeElement.id") == button_id
 
     page.set_viewport_size(PHONE)

@@ -121,7 +121,7 @@ def test_refresh_now_and_filters_work_from_the_keyboard(stack, page):
     page.locator("#messages .message", has_text="Refreshing").wait_for()
     assert UserIdentity.objects.get(pk=identity.pk).refresh_queued_at is not None
     # Disabled while in flight, the button lost focus; it gets it back once the answer is in (app.js).
-    page.wait_for_function(f"document.activeElement && document.activeElement.id === 'refresh-{identity.pk}'")
+    page.wait_for_function(f"() => document.activeElement && document.activeElement.id === 'refresh-{identity.pk}'")
     screenshot(page, "filtered-and-refresh-now")
 
 

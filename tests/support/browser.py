@@ -2,9 +2,12 @@
 
     from tests.support.browser import browser, page  # in a conftest.py: re-exports the fixtures
 
-Every test using `page` fails on any Content-Security-Policy violation (see watch_csp). Playwright cannot
-download its own browser here, so it launches /usr/bin/chromium. Without it the browser tests are skipped on a
-laptop (with the command that installs it) and fail in CI, where a skip would hide them.
+Every test using `page` fails on any Content-Security-Policy violation (see watch_csp). So `wait_for_function`
+takes a function ("() => ..."), never a bare expression: Playwright evals a bare expression in the page on each
+poll, which the CSP refuses whenever the condition is not already true at the first look (a flaky failure).
+
+Playwright cannot download its own browser here, so it launches /usr/bin/chromium. Without it the browser tests are
+skipped on a laptop (with the command that installs it) and fail in CI, where a skip would hide them.
 """
 
 from __future__ import annotations
