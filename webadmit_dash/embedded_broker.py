@@ -136,3 +136,9 @@ def write_whole(path: str, data: bytes) -> None:
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+    @property
+    def default_connection_params(self) -> dict[str, Any]:
+        # Folders on this machine: there is no host. kombu's virtual transports default to 'localhost' and warn
+        # "No hostname was supplied" for every new connection, which was a WARNING line per task the web process sent.
+        return {"port": self.default_port}

@@ -199,3 +199,11 @@ def test_four_producers_and_two_worker_processes_lose_and_duplicate_nothing(tmp_
     assert counts == dict.fromkeys(counts, 0), result.logs
     assert result.received == 4000
     assert result.answered_ping == 2, "both workers still answer the remote control"
+
+
+def test_a_connection_does_not_warn_about_a_missing_hostname(folders, caplog):
+    # The folders need no host; kombu's default of 'localhost' came with a warning for every task sent.
+    with caplog.at_level(logging.WARNING), connect(folders) as connection:
+        connection.default_channel.basic_publish(message(1), exchange="", routing_key=QUEUE)
+        assert connection.info()["hostname"] is None
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
