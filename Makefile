@@ -49,6 +49,7 @@ format: install
 
 benchmark: install
 	$(BIN)/python -m benchmarks.refresh
+	$(BIN)/python -m benchmarks.cold_refresh
 	$(BIN)/python -m benchmarks.dashboard
 	$(BIN)/python -m benchmarks.broker
 	$(BIN)/python -m benchmarks.csv_export
