@@ -136,7 +136,7 @@ def _write(plan: ListingPlan, now: datetime) -> ApplyResult:
         seq = ChangeCounter.next_value()
         # Read here rather than when planning: E3 may have named the new files' exports in between.
         export_pks = _export_pks(identity, {item.export_id for item in diff.new})
-        created = _create(identity, diff.new, export_pks, seq, now)
+        created = first_sight.insert(identity, diff.new, export_pks, seq, now)  # the first sweep's hot path
         transitions, updated = _update(diff.changed, seq, now)
         gone = _mark_gone(diff.gone, seq, now)
         superseded = supersede(identity.pk, _exports_touched(diff), seq)
@@ -248,13 +248,6 @@ def _export_pks(identity: UserIdentity, export_ids: set[int]) -> dict[int, int]:
         return {}
     found = Export.objects.filter(identity=identity, webadmit_id__in=export_ids).values_list("webadmit_id", "pk")
     return dict(found)
-
-
-def _create(
-    identity: UserIdentity, items: list[types.ExportFile], export_pks: dict[int, int], seq: int, now: datetime
-) -> int:
-    """Inserts new files and their first history rows (engine.first_sight: the first sweep's hot path)."""
-    return first_sight.insert(identity, items, export_pks, seq, now)
 
 
 def _update(changed: list[tuple[_Row, types.ExportFile]], seq: int, now: datetime) -> tuple[int, int]:
