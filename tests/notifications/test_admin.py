@@ -97,7 +97,7 @@ def test_slack_and_teams_webhooks_get_their_own_shapes(upstream, receiver, webho
     content = card["attachments"][0]["content"]
     assert card["type"] == "message" and content["type"] == "AdaptiveCard"
     assert content["body"][0]["text"].startswith("Ready with errors: ")
-    assert "/?q=" in content["actions"][0]["url"]
+    assert "/files/" in content["actions"][0]["url"]
 
 
 def test_the_demo_admin_is_subscribed_once(db):

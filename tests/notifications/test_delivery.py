@@ -13,9 +13,9 @@ from django.test import Client
 
 from tests.conftest import SIMULATOR_KEY
 from tests.notifications.conftest import WEBHOOK_SECRET, grant, subscribe
-from webadmit_dash.core.models import UserPreference
-from webadmit_dash.notifications import delivery, fanout
-from webadmit_dash.notifications.models import Delivery, Subscription
+from webadmit_dash.core.models import ExportFile, UserPreference
+from webadmit_dash.notifications import delivery, fanout, words
+from webadmit_dash.notifications.models import Delivery, Event, Subscription
 from webadmit_dash.notifications.transports import SIGNATURE_HEADER
 
 
@@ -60,7 +60,7 @@ def test_a_status_change_sends_exactly_one_mail_and_one_signed_webhook_call(
     cycle = identity.cycle.replace(" - ", " \N{EN DASH} ")
     assert header(message, "Subject") == f"Ready: {export_name} · {identity.association} {cycle}"
     assert header(message, "To") == "erin@example.edu"
-    link = f"https://dash.example.edu/?q={run.webadmit_id}&expired=1#file-{run.pk}"
+    link = f"https://dash.example.edu/files/{run.pk}/"
     text, html = _text(message), _html(message)
     assert text.startswith(f"Ready: {export_name}")
     assert link in text and link.replace("&", "&amp;") in html
@@ -79,6 +79,32 @@ def test_a_status_change_sends_exactly_one_mail_and_one_signed_webhook_call(
     assert body["file"]["webadmit_id"] == run.webadmit_id
     assert SIMULATOR_KEY.encode() not in call.body
     assert set(Delivery.objects.values_list("state", flat=True)) == {"sent"}
+
+
+def test_the_link_opens_the_file_page_and_once_the_file_is_pruned_the_list_searched_by_its_id(
+    upstream, staff, mail_to_smtp
+):
+    subscribe(staff)
+    run = upstream.new_run(upstream.identities[0])
+    upstream.finish(run, "Available")
+    fanout.fan_out()
+    delivery.deliver_due()
+    [message] = mail_to_smtp.received()
+    link = next(word for word in _text(message).split() if word.startswith("https://dash.example.edu/"))
+    browser = Client()
+    browser.force_login(staff)
+    assert link == f"https://dash.example.edu/files/{run.pk}/"
+    page = browser.get(urlsplit(link).path)
+    assert page.status_code == 200
+    assert b'id="timeline"' in page.content and f"download-{run.pk}".encode() in page.content
+
+    # A message told later (a retry, a digest) about a file pruned since: the list, searched by its WebAdMIT id.
+    event = Event.objects.get(export_file=run)
+    ExportFile.objects.filter(pk=run.pk).delete()
+    event.refresh_from_db()
+    link = words.tell(event).link
+    assert link == f"https://dash.example.edu/?q={run.webadmit_id}&expired=1"
+    assert browser.get(f"/?{urlsplit(link).query}").status_code == 200
 
 
 def test_a_run_first_seen_already_finished_is_news_but_the_first_listing_is_not(upstream, staff, mail_to_smtp):
@@ -122,7 +148,7 @@ def test_the_digest_collects_a_days_events_into_one_mail(upstream, staff, mail_t
     assert header(message, "Subject") == "2 notifications from webadmit-dash"
     text = _text(message)
     assert "Ready: " in text and "Empty list: " in text
-    assert text.count("https://dash.example.edu/?q=") == 2
+    assert text.count("https://dash.example.edu/files/") == 2
 
 
 def test_unsubscribe_works_from_the_link_without_signing_in(upstream, staff, mail_to_smtp):

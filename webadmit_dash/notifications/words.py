@@ -51,10 +51,12 @@ def absolute(path: str) -> str:
 
 
 def file_link(event: Event) -> str:
-    """The file's row on Recent Files (found by its WebAdMIT id, expired ones included), behind sign-in."""
+    """The file's own page (its timeline, Download and Run again), behind sign-in; once the file has been pruned,
+    its row on Recent Files found by its WebAdMIT id, expired ones included, which says it is no longer there."""
+    if event.export_file_id:
+        return absolute(reverse("file_detail", args=[event.export_file_id]))
     query = urlencode({"q": event.file_webadmit_id, "expired": 1})
-    anchor = f"#file-{event.export_file_id}" if event.export_file_id else ""
-    return absolute(f"{reverse('recent_files')}?{query}{anchor}")
+    return absolute(f"{reverse('recent_files')}?{query}")
 
 
 @dataclass(frozen=True)
