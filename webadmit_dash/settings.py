@@ -361,6 +361,9 @@ STORAGES = {
         )
     },
 }
+# Outside production the files are served from the project's folders, with or without DEBUG (collectstatic is a
+# deployment step): `DJANGO_DEBUG=false make run` must not lose its stylesheet.
+WHITENOISE_USE_FINDERS = not PRODUCTION
 
 # --- Security ---------------------------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

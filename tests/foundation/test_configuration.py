@@ -157,3 +157,12 @@ def test_processes_starting_together_on_a_fresh_folder_agree_on_one_generated_se
     assert values == {path.read_text(encoding="utf-8").strip()}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["secret_key"], "no draft left behind"
+
+
+def test_the_stylesheet_is_served_outside_production_with_debug_off(tmp_path):
+    """`DJANGO_DEBUG=false make run` (to see the real error pages, say) still gets its CSS and scripts: WhiteNoise
+    serves them from the project's folders, as runserver would with DEBUG on; production serves collectstatic's."""
+    code = "from django.test import Client; print(Client(HTTP_HOST='127.0.0.1').get('/static/css/app.css').status_code)"
+    result = run_manage("shell", "-c", code, env={"DJANGO_DEBUG": "false"}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "200"  # after the shell's line about its automatic imports
