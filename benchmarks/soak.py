@@ -6,8 +6,9 @@ Starts `manage.py runstack` (simulator with demo data, web server, worker, beat)
 DATA_DIR, signs `--clients` browsers in as the demo admin, and has each do what an open tab does: load Recent Files,
 poll it every `--poll-seconds` with the address each answer gives (as htmx does), reload it every few minutes, open
 a file's page now and then and click Download on a ready file. Every minute it prints one line: the requests of that
-minute (and how many were not answered as expected), poll and page latencies, the database's size, the files in the
-broker's folders (messages not yet consumed), the mail files written, /readyz, and each process's resident memory.
+minute (and how many were not answered as expected), poll and page latencies, the database's size (its write-ahead
+log included: one that only grows means checkpoints are starved), the files in the broker's folders (messages not
+yet consumed), the mail files written, /readyz, and each process's resident memory.
 
 What it is for: defects that only show after an hour (memory that grows, a folder that fills, a poll that slows as
 history accumulates, a process the supervisor keeps restarting). The last line compares the first and last minutes.
@@ -248,11 +249,12 @@ def _soak(args: argparse.Namespace, data_dir: Path, stack: subprocess.Popen[byte
         minutes.append((minute, memory))
         bad_total += len(minute.unexpected)
         polls, pages = minute.polls or [0.0], minute.pages or [0.0]
+        database = _size(data_dir / "db.sqlite3") + _size(data_dir / "db.sqlite3-wal")
         print(
             f"  {len(minutes):>3} {sum(minute.statuses.values()):>8} {len(minute.unexpected):>4}"
             f" {statistics.median(polls):>6.1f}ms {_p99(polls):>4.0f}ms"
             f" {statistics.median(pages):>6.1f}ms {_p99(pages):>4.0f}ms"
-            f" {_size(data_dir / 'db.sqlite3') / 2**20:>6.1f} {_count(data_dir / 'celery'):>6}"
+            f" {database / 2**20:>6.1f} {_count(data_dir / 'celery'):>6}"
             f" {_count(data_dir / 'mail'):>5} {ready:>5}  "
             + " ".join(f"{name} {_mb(kb)}" for name, kb in sorted(memory.items())),
             flush=True,
