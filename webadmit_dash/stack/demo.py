@@ -27,12 +27,19 @@ class DemoLogin:
 
 
 def ensure_demo_credential(base_url: str, api_key: str) -> Credential:
-    """Creates the demo credential on first run and (re)imports its identities from the simulator."""
+    """Creates the demo credential on first run and (re)imports its identities from the simulator.
+
+    The credential is the simulator's: when runstack starts it on another port than last time (`--simulator-port`),
+    the credential follows it, rather than the stack refusing to start over an address nothing answers any more.
+    """
     credential = Credential.objects.filter(name=DEMO_CREDENTIAL_NAME).first()
     if credential is None:
         credential = Credential(name=DEMO_CREDENTIAL_NAME, base_url=base_url)
         credential.set_api_key(api_key)
         credential.save()
+    elif credential.base_url != base_url:
+        credential.base_url = base_url
+        credential.save(update_fields=["base_url"])
     credentials.import_identities(credential)
     return credential
 
