@@ -3,6 +3,7 @@ the others go on, and Ctrl-C stops them all."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -193,7 +194,7 @@ def runstack(stack_env, tmp_path) -> Iterator[RunningStack]:
                 process.wait()
 
 
-def test_runstack_serves_login_page_answers_ping_and_stops_everything_on_ctrl_c(runstack, stack_env):
+def test_runstack_serves_login_page_answers_ping_and_stops_everything_on_ctrl_c(runstack, stack_env, tmp_path):
     process = runstack.process
     page = wait_for_login_page(runstack.login_url, process)
     assert 'name="password"' in page
@@ -214,6 +215,8 @@ def test_runstack_serves_login_page_answers_ping_and_stops_everything_on_ctrl_c(
     for child in children:
         with pytest.raises(ProcessLookupError):
             os.kill(child, 0)
+    # The simulator saved its world on the way out, for the next `make run` to resume (simulator/journal.py).
+    assert json.loads((tmp_path / "simulator-world.json").read_text())["epoch"] > 0
 
 
 def test_a_worker_killed_with_sigkill_comes_back_and_refreshes_while_the_web_answers_and_beat_stays_one(

@@ -5,6 +5,10 @@ clock (Initializing -> Queued -> In Progress -> outcome, one step per `pace` sec
 `new_run_every` seconds since the world was built, and runs older than `retention` drop off. Reading the world is
 therefore enough to move it, and a fake clock (or `advance`) moves it in tests without sleeping.
 
+Built again with the same seed, epoch and world time, and with the runs started through the API replayed
+(`StartedRun`, all a seed cannot redraw), a world is the same world: the same files with the same ids and statuses.
+That is how the simulator carries on across restarts (simulator/journal.py).
+
 Statuses are kept in their canonical snake_case form here; the HTTP layer chooses the spelling. They are spelled out
 again rather than imported from the client on purpose: the simulator is the client's contract test, and sharing the
 table would let one mistake pass on both sides.
@@ -133,6 +137,16 @@ class _Run:
 
 
 @dataclass(frozen=True, slots=True)
+class StartedRun:
+    """A run started through E4 or the control API, as a world records it for a later replay."""
+
+    started_at: float
+    identity_id: int
+    export_id: int
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
 class FileState:
     """An export file as of one instant. `status` is canonical snake_case, or raw text when forced to one."""
 
@@ -183,7 +197,13 @@ class SimulatedWorld:
         retention: float = 7 * 24 * 3600.0,
         initial: Literal["mix", "settled"] = "mix",
         clock: Callable[[], float] = time.time,
+        epoch: float | None = None,
+        world_time: float | None = None,
+        on_start: Callable[[StartedRun], None] | None = None,
     ) -> None:
+        """`epoch` is when the world began (default: now) and `world_time` the instant it resumes at (default: the
+        clock's), so a world rebuilt after a pause carries on where it stopped rather than jumping over the pause.
+        `on_start` hears of every run started through E4 or the control API."""
         if identities < 1 or files_per_identity < 0:
             raise ValueError("a world needs at least one identity, and no negative number of files")
         if initial not in ("mix", "settled"):
@@ -193,7 +213,9 @@ class SimulatedWorld:
         self.new_run_every = new_run_every if new_run_every and new_run_every > 0 else None
         self.retention = retention
         self._clock = clock
-        self._offset = 0.0
+        self._offset = 0.0 if world_time is None else world_time - clock()
+        self._on_start = on_start
+        self.started_here: list[StartedRun] = []
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._identities: dict[int, SimIdentity] = {}
@@ -203,7 +225,7 @@ class SimulatedWorld:
         self._runs_of: dict[int, list[_Run]] = {}
         self._faults: list[Fault] = []
         self._fault_serial = 0
-        self.created_at = self._clock()
+        self.created_at = self.now() if epoch is None else epoch
         self._last_prune = self.created_at
         self._scheduled = 0  # how many of the periodic new runs exist so far
         rng = random.Random(seed)
@@ -296,9 +318,10 @@ class SimulatedWorld:
             self._offset += seconds
             return self.now()
 
-    def _catch_up(self) -> float:
-        """Bring the world to now: add the periodic runs that are due, drop expired ones. Call under the lock."""
-        now = self.now()
+    def _catch_up(self, until: float | None = None) -> float:
+        """Bring the world to now (or to `until`, when replaying): add the periodic runs that are due, drop expired
+        ones. Call under the lock."""
+        now = self.now() if until is None else until
         if self.new_run_every is not None:
             due = int((now - self.created_at) // self.new_run_every)
             # Runs that would already be past retention are never created, so a long jump stays cheap.
@@ -389,7 +412,7 @@ class SimulatedWorld:
             for run in reversed(self._prune(identity_id, now)):
                 if run.export_id == export_id and self._status(run, now) in UNFINISHED:
                     return self._state(run, now)
-            return self._state(self._new_run(identity_id, export_id, now), now)
+            return self._state(self._started_here(identity_id, export_id, now), now)
 
     def add_run(self, identity_id: int, export_id: int | None = None, outcome: str | None = None) -> FileState:
         """Control API: always add a new run (of a chosen or deterministic export), starting now."""
@@ -403,7 +426,34 @@ class SimulatedWorld:
                 export_id = exports[int(_roll(self.seed, "pick", self._next_file_id) * len(exports))].id
             self._check_export(identity_id, export_id)
             now = self._catch_up()
-            return self._state(self._new_run(identity_id, export_id, now, outcome), now)
+            return self._state(self._started_here(identity_id, export_id, now, outcome), now)
+
+    def _started_here(self, identity_id: int, export_id: int, now: float, outcome: str | None = None) -> _Run:
+        run = self._new_run(identity_id, export_id, now, outcome)
+        started = StartedRun(run.started_at, identity_id, export_id, run.outcome)
+        self.started_here.append(started)
+        if self._on_start is not None:
+            self._on_start(started)
+        return run
+
+    def started_within_retention(self) -> tuple[float, list[StartedRun]]:
+        """The world's time and the runs started through the API that are still listed, for the journal."""
+        with self._lock:
+            now = self.now()
+            return now, [run for run in self.started_here if now - run.started_at <= self.retention]
+
+    def replay(self, runs: list[StartedRun]) -> None:
+        """Starts again, at their times and in their order, runs an earlier life of this world started through the
+        API: interleaved with the periodic runs as they were, they get the ids they had (WebAdMIT's ids grow with
+        time). Runs of exports this world does not have (another seed) are skipped."""
+        with self._lock:
+            for run in sorted(runs, key=lambda run: run.started_at):
+                export = self._exports.get(run.export_id)
+                if export is None or export.identity_id != run.identity_id:
+                    continue
+                self._catch_up(until=run.started_at)
+                self._new_run(run.identity_id, run.export_id, run.started_at, run.outcome)
+                self.started_here.append(run)
 
     def force_status(self, file_id: int, raw_status: str) -> FileState:
         """Control API: pin a file's status. Known statuses in any spelling are normalised; others stay raw."""

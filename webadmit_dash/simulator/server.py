@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import socket
 import socketserver
 import sys
@@ -23,6 +24,7 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from .app import E4_STATUSES, SimulatorApp
 from .data import FAULT_KINDS, SimulatedWorld
+from .journal import Journal
 
 logger = logging.getLogger(__name__)
 
@@ -211,10 +213,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="what starting a run (E4) answers: 200 as production does (default), or 201 as the docs say",
     )
     parser.add_argument("--fault", action="append", default=[], choices=FAULT_KINDS, help="inject a fault at start-up")
+    parser.add_argument(
+        "--state-file",
+        metavar="PATH",
+        help="keep the world here and resume it on the next start (see simulator/journal.py); default: a new world",
+    )
 
 
-def build_server(options: dict[str, Any]) -> SimulatorServer:
-    """A server (not yet started) from parsed command-line options."""
+def build_server(options: dict[str, Any], journal: Journal | None = None) -> SimulatorServer:
+    """A server (not yet started) from parsed command-line options; with a journal, its world resumes the one the
+    journal describes and every run started through the API is saved at once."""
+    resumed = journal.resume() if journal is not None else None
     world = SimulatedWorld(
         seed=options["seed"],
         identities=options["identities"],
@@ -223,7 +232,12 @@ def build_server(options: dict[str, Any]) -> SimulatorServer:
         new_run_every=options["new_run_every"],
         retention=options["retention_days"] * 24 * 3600,
         initial=options["initial"],
+        epoch=resumed.epoch if resumed else None,
+        world_time=resumed.world_time if resumed else None,
+        on_start=(lambda _run: journal.save(world)) if journal is not None else None,
     )
+    if resumed:
+        world.replay(resumed.runs)
     for kind in options["fault"]:
         world.add_fault(kind)
     keys = options["api_keys"] or [os.environ.get(API_KEY_ENV) or DEMO_API_KEY]
@@ -245,14 +259,29 @@ def banner(server: SimulatorServer) -> str:
     return f"WebAdMIT simulator at {server.base_url} (identities {ids}); Ctrl-C to stop."
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run(options: dict[str, Any], out: Any = sys.stdout) -> None:
     """Build, announce and serve until Ctrl-C."""
-    server = build_server(options)
+    journal = Journal.for_options(options)
+    server = build_server(options, journal)
     out.write(banner(server) + "\n")
     out.flush()
+    saving = None
+    if journal is not None:
+        journal.save(server.world)  # at once, so even a simulator killed in its first seconds resumes its world
+        saving = journal.keep_saving(server.world)
+    # A supervisor's or `docker stop`'s SIGTERM stops it as Ctrl-C does, saving the world on the way out.
+    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        if journal is not None and saving is not None:
+            saving.set()
+            journal.save(server.world)
         server.stop()

@@ -128,6 +128,9 @@ class Command(BaseCommand):
                 "30",
                 "--new-run-every",
                 "30",
+                # The world resumes where it stopped when `make run` starts again (simulator/journal.py).
+                "--state-file",
+                str(Path(settings.DATA_DIR) / "simulator-world.json"),
             ],
         )
         if not wait_for_port(host, port, 20):
