@@ -71,9 +71,13 @@ def test_a_user_subscribes_and_the_mail_reaches_the_smtp_server(stack, page, smt
     assert str(message["Subject"]).strip().startswith("Ready: ")
     assert str(message["To"]) == stack.user.email
     text = message.get_body(preferencelist=("plain",)).get_content()
-    assert f"{stack.base_url}/?q={run}&expired=1#file-" in text
+    link = f"{stack.base_url}/files/{identity.files.get(webadmit_id=run).pk}/"
+    assert link in text
+    page.goto(link)  # the mail's link opens the file's page, its Download ready
+    page.locator("#timeline").wait_for()
+    assert page.locator("a.btn--primary", has_text="Download").is_visible()
 
-    page.reload()
+    page.goto(f"{stack.base_url}/notifications/")
     page.get_by_role("cell", name="Sent").first.wait_for()
     screenshot(page, "notifications-light", also=_docs_copy("notifications-light"))
     page.emulate_media(color_scheme="dark")
