@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from benchmarks._django import setup_throwaway_django
+from benchmarks._page import poll_path
 
 FIRST_PAGE_TARGET_MS = 30.0
 POLL_TARGET_MS = 3.0
@@ -202,9 +203,9 @@ def _queries(fetch: Callable[[], Any]) -> tuple[int, Any]:
 
 
 def _poll_url(html: str) -> str:
-    found = re.search(r'<div id="poller"[^>]*hx-get="([^"]+)"', html, re.S)
-    assert found, "the page has no poller"
-    return found.group(1).replace("&amp;", "&")
+    path = poll_path(html)
+    assert path, "the page has no poller"
+    return path
 
 
 class _Poller:

@@ -23,29 +23,22 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
+from benchmarks._page import free_port, poll_path
+
 HOST = "127.0.0.1"
-POLLER = re.compile(r'<div id="poller"[^>]*hx-get="([^"]+)"', re.S)
 DOWNLOAD = re.compile(r'href="(/files/\d+/download/)[^"]*"')
 FILE_PAGE = re.compile(r'href="(/files/\d+/)"')
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -54,14 +47,14 @@ class Minute:
 
     polls: list[float] = field(default_factory=list)
     pages: list[float] = field(default_factory=list)
-    statuses: Counter[str] = field(default_factory=Counter)
+    sent: int = 0  # requests made, whatever came back
     unexpected: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, kind: str, seconds: float, status: int, expected: set[int], url: str) -> None:
         with self.lock:
             (self.polls if kind == "poll" else self.pages).append(seconds * 1000)
-            self.statuses[f"{kind} {status}"] += 1
+            self.sent += 1
             if status not in expected:
                 self.unexpected.append(f"{status} {url}")
 
@@ -102,16 +95,16 @@ class Client(threading.Thread):
         htmx = {"HX-Request": "true", "HX-Current-URL": f"{self.base}/"}
         while not self.stop.is_set():
             page = self._get("page", "/", {200})
-            if page is None or not (found := POLLER.search(page.text)):
+            poll = poll_path(page.text) if page is not None else None
+            if page is None or poll is None:
                 self.stop.wait(5)
                 continue
-            poll = found.group(1).replace("&amp;", "&")
             reload_at = time.monotonic() + self.rng.uniform(120, 300)
             while not self.stop.is_set() and time.monotonic() < reload_at:
                 self.stop.wait(self.poll_seconds)
                 answer = self._get("poll", poll, {200, 204}, **htmx)
-                if answer is not None and answer.status_code == 200 and (found := POLLER.search(answer.text)):
-                    poll = found.group(1).replace("&amp;", "&")
+                if answer is not None and answer.status_code == 200:
+                    poll = poll_path(answer.text) or poll
             if self.rng.random() < 0.5 and (files := FILE_PAGE.findall(page.text)):
                 self._get("page", self.rng.choice(files), {200})
             if self.rng.random() < 0.3 and (downloads := DOWNLOAD.findall(page.text)):
@@ -163,8 +156,8 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
-def _mb(kb_or_bytes: float, unit: int = 1024) -> str:
-    return f"{kb_or_bytes / unit:.0f}"
+def _mb(kb: int) -> str:
+    return f"{kb / 1024:.0f}"
 
 
 def _count(folder: Path) -> int:
@@ -181,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data_dir = args.keep or Path(tempfile.mkdtemp(prefix="webadmit-soak-"))
     data_dir.mkdir(parents=True, exist_ok=args.keep is None)
-    port, simulator_port = _free_port(), _free_port()
+    port, simulator_port = free_port(), free_port()
     env = {
         **os.environ,
         "DATA_DIR": str(data_dir),
@@ -251,7 +244,7 @@ def _soak(args: argparse.Namespace, data_dir: Path, stack: subprocess.Popen[byte
         polls, pages = minute.polls or [0.0], minute.pages or [0.0]
         database = _size(data_dir / "db.sqlite3") + _size(data_dir / "db.sqlite3-wal")
         print(
-            f"  {len(minutes):>3} {sum(minute.statuses.values()):>8} {len(minute.unexpected):>4}"
+            f"  {len(minutes):>3} {minute.sent:>8} {len(minute.unexpected):>4}"
             f" {statistics.median(polls):>6.1f}ms {_p99(polls):>4.0f}ms"
             f" {statistics.median(pages):>6.1f}ms {_p99(pages):>4.0f}ms"
             f" {database / 2**20:>6.1f} {_count(data_dir / 'celery'):>6}"

@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,15 +40,11 @@ from typing import Any
 
 import requests
 
+from benchmarks._page import free_port, poll_path
+
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "0123456789abcdef0123456789abcdef"
 POLL_P99_TARGET_MS = 100.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for(url: str, timeout: float = 60) -> None:
@@ -154,10 +148,10 @@ class Load:
 
     def poll_url(self) -> str:
         html = self._session().get(f"{self.base_url}/", timeout=30).text
-        found = re.search(r'<div id="poller"[^>]*hx-get="([^"]+)"', html, re.S)
-        if not found:
+        path = poll_path(html)
+        if not path:
             raise SystemExit("benchmark: the Recent Files page has no poller (not signed in?)")
-        return self.base_url + found.group(1).replace("&amp;", "&")
+        return self.base_url + path
 
     def poll(self, url: str, due: float) -> None:
         """`due`: seconds into the measurement; the latency counts from then, not from when a thread got to it."""
@@ -225,7 +219,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         os.environ.update(env)
         if args.throwaway_database_url:
             _empty_schema(args.throwaway_database_url)
-        sim_port, web_port = _free_port(), _free_port()
+        sim_port, web_port = free_port(), free_port()
         simulator = subprocess.Popen(
             [sys.executable, "-m", "webadmit_dash.simulator", "--port", str(sim_port), "--api-key", API_KEY,
              "--identities", "2", "--files-per-identity", "10", "--pace", "86400", "--new-run-every", "0",

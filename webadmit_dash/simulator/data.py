@@ -437,10 +437,12 @@ class SimulatedWorld:
         return run
 
     def started_within_retention(self) -> tuple[float, list[StartedRun]]:
-        """The world's time and the runs started through the API that are still listed, for the journal."""
+        """The world's time and the runs started through the API that are still listed, for the journal (the
+        others are forgotten here, so a long-running simulator does not keep them all)."""
         with self._lock:
             now = self.now()
-            return now, [run for run in self.started_here if now - run.started_at <= self.retention]
+            self.started_here = [run for run in self.started_here if now - run.started_at <= self.retention]
+            return now, list(self.started_here)
 
     def replay(self, runs: list[StartedRun]) -> None:
         """Starts again, at their times and in their order, runs an earlier life of this world started through the

@@ -269,7 +269,6 @@ def run(options: dict[str, Any], out: Any = sys.stdout) -> None:
     server = build_server(options, journal)
     out.write(banner(server) + "\n")
     out.flush()
-    saving = None
     if journal is not None:
         journal.save(server.world)  # at once, so even a simulator killed in its first seconds resumes its world
         saving = journal.keep_saving(server.world)
@@ -281,7 +280,7 @@ def run(options: dict[str, Any], out: Any = sys.stdout) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        if journal is not None and saving is not None:
+        if journal is not None:
             saving.set()
             journal.save(server.world)
         server.stop()
