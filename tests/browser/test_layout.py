@@ -83,3 +83,28 @@ def test_on_a_phone_no_page_scrolls_sideways_and_every_chip_is_in_reach(stack, b
 def _assert_no_sideways_scroll(page, name: str) -> None:
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] == widths[1] == PHONE["width"], (name, widths)
+
+
+# The narrowest labelled cell of the identities table, in CSS pixels.
+NARROWEST_IDENTITY_CELL = """() => Math.min(
+  ...[...document.querySelectorAll('.identities td[data-label]')].map(cell => cell.getBoundingClientRect().width)
+)"""
+
+
+def test_on_a_phone_the_identities_stay_readable_while_refreshes_fail(stack, browser):
+    """An error message in the State cell once took the room of the row, leaving the identity's name a letter wide."""
+    UserIdentity.objects.update(
+        error_kind="unavailable",
+        error_message="WebAdMIT is unavailable (HTTP 503) for credential 'Demo (simulator)'. Will try again later.",
+    )
+    context = browser.new_context(viewport=PHONE, locale="en-US")
+    page = context.new_page()
+    try:
+        sign_in(page, stack.base_url, stack.user.username, stack.password)
+        page.goto(stack.base_url + "/identities/")
+        screenshot(page, "phone-identities-outage", full_page=False)
+        narrowest = page.evaluate(NARROWEST_IDENTITY_CELL)
+        assert narrowest >= 120, f"an identities cell is {narrowest:.0f}px wide on a phone"
+        _assert_no_sideways_scroll(page, "identities-outage")
+    finally:
+        context.close()
