@@ -4,7 +4,7 @@ real webhook receiver on loopback, and subscriptions of the shared users."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pytest
@@ -102,6 +102,17 @@ def webhook(db, receiver: WebhookReceiver) -> Webhook:
     hook.set_secret(WEBHOOK_SECRET)
     hook.save()
     return hook
+
+
+def name_exports(sim: SimulatorControl, identity: UserIdentity, name: str) -> None:
+    """Renames every export of the identity in (simulated) WebAdMIT, as a person there could, to any text at all;
+    the next refresh reads the names again, as the hourly resync would."""
+    world = sim.world
+    with world._lock:
+        renamed = [replace(export, name=name) for export in world._exports_of[identity.webadmit_id]]
+        world._exports_of[identity.webadmit_id] = renamed
+        world._exports.update({export.id: export for export in renamed})
+    UserIdentity.objects.filter(pk=identity.pk).update(exports_checked_at=None, exports_synced_at=None)
 
 
 def grant(user: User, identity: UserIdentity) -> None:

@@ -29,6 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from webadmit_dash.core.models import UserIdentity
+from webadmit_dash.core.text import one_line
 from webadmit_dash.notifications import messages, recipients, signals, transports
 from webadmit_dash.notifications.models import Delivery, Subscription
 from webadmit_dash.notifications.transports import DeliveryError
@@ -197,10 +198,10 @@ def _send_emails(
                 continue
             first = group[0]
             items = [(d.event, [names.get(pk, "") for pk in allowed[d.pk] if not d.event.identity_id]) for d in group]
-            message = messages.event_mail(
-                first.user, items, [d.subscription_id for d in group if d.subscription_id], [d.key for d in group]
-            )
             try:
+                message = messages.event_mail(
+                    first.user, items, [d.subscription_id for d in group if d.subscription_id], [d.key for d in group]
+                )
                 if not opened:
                     # One connection for the whole claim; after an error the next message opens a fresh one.
                     transports.open_connection(connection)
@@ -211,6 +212,10 @@ def _send_emails(
                 opened = False
                 for delivery in group:
                     result.add(_failed(delivery, error, now))
+            except Exception as error:  # one bad message must not hold back the rest of the claim
+                connection.close()
+                opened = False
+                result.add(_failed_unexpectedly(group, _mail_error_reason(error), now))
             else:
                 for delivery in group:
                     _finish(delivery, Delivery.State.SENT, "", now)
@@ -234,8 +239,8 @@ def _send_webhooks(
             assert delivery.webhook is not None
             event = delivery.event
             event_names = [names.get(pk, "") for pk in allowed[delivery.pk]] if not event.identity_id else []
-            body = messages.webhook_body(delivery.webhook, event, event_names, sent_at=now)
             try:
+                body = messages.webhook_body(delivery.webhook, event, event_names, sent_at=now)
                 transports.post_webhook(
                     delivery.webhook,
                     body,
@@ -245,10 +250,31 @@ def _send_webhooks(
                 )
             except DeliveryError as error:
                 result.add(_failed(delivery, error, now))
+            except Exception as error:  # one bad message must not hold back the rest of the claim
+                # Only the error's kind: its text could quote the webhook's address, which is a secret.
+                reason = f"an unexpected error stopped it ({type(error).__name__})"
+                result.add(_failed_unexpectedly([delivery], reason, now, log_details=False))
             else:
                 _finish(delivery, Delivery.State.SENT, "", now)
                 result.sent += 1
     return result
+
+
+def _mail_error_reason(error: Exception) -> str:
+    """What went wrong with one mail, for the Notifications page and the admin (a mail's error quotes at most the
+    message's own headers, such as a recipient address that holds a line break)."""
+    return f"an unexpected error stopped it ({type(error).__name__}: {one_line(str(error), 300)})"
+
+
+def _failed_unexpectedly(
+    deliveries: list[Delivery], reason: str, now: datetime, *, log_details: bool = True
+) -> SendResult:
+    """Fails deliveries for good on an error no transport foresaw: trying again would fail the same way, and left
+    pending, they would come back every lease to crash the sender and hold back everyone else's messages."""
+    logger.error("Deliveries %s failed for good: %s", [d.pk for d in deliveries], reason, exc_info=log_details)
+    for delivery in deliveries:
+        _finish(delivery, Delivery.State.FAILED, reason, now, attempts=delivery.attempts + 1)
+    return SendResult(failed=len(deliveries), errors=[reason])
 
 
 def _failed(delivery: Delivery, error: DeliveryError, now: datetime) -> SendResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,11 @@ from webadmit_dash.notifications.models import Event, Webhook
 from webadmit_dash.notifications.words import Told, absolute, tell
 
 UNSUBSCRIBE_SALT = "webadmit_dash.notifications.unsubscribe"
+# Slack reads "<...>" as a mention or a link (<!channel>, <https://x|click>): its own rule is to escape these three.
+_SLACK_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# What starts markup in a Teams card's markdown (emphasis, links, headings, quotes, code, tags), escaped with a
+# backslash as Markdown does.
+_TEAMS_MARKUP = re.compile(r"([\\`*_\[\]()#<>~|])")
 
 
 def unsubscribe_token(user_id: int, subscription_ids: Sequence[int]) -> str:
@@ -100,7 +106,7 @@ def webhook_body(webhook: Webhook, event: Event, names: list[str], *, sent_at: d
     told = tell(event, names)
     payload: dict[str, Any]
     if webhook.kind == Webhook.Kind.SLACK:
-        payload = {"text": f"*{told.headline}*\n{told.sentence}\n<{told.link}|{told.link_text}>"}
+        payload = _slack_message(told)
     elif webhook.kind == Webhook.Kind.TEAMS:
         payload = _teams_card(told)
     else:
@@ -133,7 +139,7 @@ def test_webhook_body(webhook: Webhook, *, sent_at: datetime) -> bytes:
         "Open the dashboard",
     )
     if webhook.kind == Webhook.Kind.SLACK:
-        payload: dict[str, Any] = {"text": f"*{told.headline}*\n{told.sentence}\n<{told.link}|{told.link_text}>"}
+        payload: dict[str, Any] = _slack_message(told)
     elif webhook.kind == Webhook.Kind.TEAMS:
         payload = _teams_card(told)
     else:
@@ -141,8 +147,24 @@ def test_webhook_body(webhook: Webhook, *, sent_at: datetime) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def slack_text(text: str) -> str:
+    """Text shown literally in a Slack message: a name holding <!channel> or <https://x|click> stays words."""
+    return text.translate(_SLACK_ESCAPES)
+
+
+def teams_text(text: str) -> str:
+    """Text shown literally in a Teams card's markdown: a name holding [x](https://…) or **bold** stays words."""
+    return _TEAMS_MARKUP.sub(r"\\\1", text)
+
+
+def _slack_message(told: Told) -> dict[str, Any]:
+    headline, sentence, link_text = (slack_text(text) for text in (told.headline, told.sentence, told.link_text))
+    return {"text": f"*{headline}*\n{sentence}\n<{told.link}|{link_text}>"}
+
+
 def _teams_card(told: Told) -> dict[str, Any]:
-    """An Adaptive Card message, as Teams' Workflows ("When a Teams webhook request is received") accept it."""
+    """An Adaptive Card message, as Teams' Workflows ("When a Teams webhook request is received") accept it; its
+    text blocks are markdown, the action's title plain text."""
     return {
         "type": "message",
         "attachments": [
@@ -153,8 +175,8 @@ def _teams_card(told: Told) -> dict[str, Any]:
                     "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
                     "version": "1.4",
                     "body": [
-                        {"type": "TextBlock", "text": told.headline, "weight": "Bolder", "wrap": True},
-                        {"type": "TextBlock", "text": told.sentence, "wrap": True},
+                        {"type": "TextBlock", "text": teams_text(told.headline), "weight": "Bolder", "wrap": True},
+                        {"type": "TextBlock", "text": teams_text(told.sentence), "wrap": True},
                     ],
                     "actions": [{"type": "Action.OpenUrl", "title": told.link_text, "url": told.link}],
                 },

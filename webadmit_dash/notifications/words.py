@@ -3,6 +3,9 @@ sentence about what happened, and the dashboard link. Shared by the e-mail and t
 
 Nothing here ever says a download address, an API key or what is in a file: a message links to the dashboard's row
 (behind sign-in), and the file is fetched from there.
+
+Names come from WebAdMIT (or an administrator) and are free text: each is put on one line, and cut, before it is told,
+so a line break in an export's name can never reach a mail header or split a webhook's title.
 """
 
 from __future__ import annotations
@@ -14,8 +17,13 @@ from django.conf import settings
 from django.urls import reverse
 
 from webadmit_dash.core.models import UserIdentity
+from webadmit_dash.core.text import one_line
 from webadmit_dash.notifications.models import Event, EventKind
 
+# A name longer than this is cut with an ellipsis in what is told (the event keeps it whole); a headline too, as it
+# becomes a mail subject.
+NAME_MAX = 200
+HEADLINE_MAX = 250
 EN_DASH = "\N{EN DASH}"  # "2026 - 2027" reads as a range: 2026 \N{EN DASH} 2027
 HEADLINE = {
     EventKind.AVAILABLE: "Ready",
@@ -69,23 +77,32 @@ class Told:
     link_text: str
 
 
+def one_line_name(value: str) -> str:
+    """A name as a message tells it: on one line, cut to NAME_MAX."""
+    return one_line(value, NAME_MAX)
+
+
 def tell(event: Event, identity_names: list[str] | None = None) -> Told:
     """The words for one event; for a credential problem, `identity_names` are the affected identities the
     recipient may see (they hear of no other)."""
     kind = EventKind(event.kind)
     if kind is EventKind.CREDENTIAL:
-        names = identity_names or []
+        names = [one_line_name(each) for each in identity_names or []]
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         sentence = f"{event.detail} Affected: {shown}." if shown else event.detail
         problem = CREDENTIAL_HEADLINE.get(event.status, "Credential problem")
-        credential = event.credential.name if event.credential else ""
+        credential = one_line_name(event.credential.name) if event.credential else ""
         return Told(
-            f"{problem}: {credential}", sentence, absolute(reverse("identities")), "See the identities on the dashboard"
+            one_line(f"{problem}: {credential}", HEADLINE_MAX),
+            sentence,
+            absolute(reverse("identities")),
+            "See the identities on the dashboard",
         )
-    what = f"“{event.export_name}” (file {event.file_webadmit_id}) for {event.identity_name}"
+    export_name, identity_name = one_line_name(event.export_name), one_line_name(event.identity_name)
+    what = f"“{export_name}” (file {event.file_webadmit_id}) for {identity_name}"
     sentence = f"{SENTENCE[kind]} {event.detail}".strip()
     return Told(
-        f"{HEADLINE[kind]}: {event.export_name} · {event.identity_name}",
+        one_line(f"{HEADLINE[kind]}: {export_name} · {identity_name}", HEADLINE_MAX),
         f"{what}: {sentence[0].lower()}{sentence[1:]}",
         file_link(event),
         "Open it on the dashboard",
