@@ -17,6 +17,8 @@ if "DATA_DIR" not in os.environ:
     # Marks the folder as this run's to delete; a DATA_DIR given from outside is left alone.
     os.environ["WEBADMIT_TEST_OWN_DATA_DIR"] = os.environ["DATA_DIR"]
 os.environ.setdefault("WEBADMIT_ALLOW_LOOPBACK", "true")
+# The tests' webhook receivers listen on loopback.
+os.environ.setdefault("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
 os.environ.setdefault("DJANGO_ENV", "test")
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.mail import get_connection
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -67,16 +68,36 @@ class WebhookForm(forms.ModelForm):
 
 @admin.register(Webhook)
 class WebhookAdmin(SiteModelAdmin):
+    """Anyone with the webhook permission may add one; a shared webhook is changed, tested or deleted only by its
+    owner or a superuser (others see it read-only)."""
+
     form = WebhookForm
-    list_display = ["name", "kind", "url_host", "masked_secret", "enabled", "offered"]
+    list_display = ["name", "kind", "url_host", "masked_secret", "enabled", "offered", "owner"]
     list_filter = ["kind", "enabled", "offered"]
     search_fields = ["name"]
-    readonly_fields = ["url_host", "masked_secret"]
+    readonly_fields = ["url_host", "masked_secret", "owner"]
     actions = ["send_test"]
 
     @admin.display(description="Secret")
     def masked_secret(self, webhook: Webhook) -> str:
         return webhook.masked_secret
+
+    def has_change_permission(self, request: HttpRequest, obj: Webhook | None = None) -> bool:
+        return super().has_change_permission(request, obj) and (obj is None or obj.may_be_managed_by(request.user))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Webhook | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and (obj is None or obj.may_be_managed_by(request.user))
+
+    def save_model(self, request: HttpRequest, obj: Webhook, form: forms.ModelForm, change: bool) -> None:
+        if not change:
+            obj.owner = request.user if request.user.is_authenticated else None
+        super().save_model(request, obj, form, change)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> None:
+        # "Delete selected" asks has_delete_permission without a webhook: each one is checked here.
+        if not all(webhook.may_be_managed_by(request.user) for webhook in queryset):
+            raise PermissionDenied("Only a webhook's owner or a superuser may delete it.")
+        super().delete_queryset(request, queryset)
 
     @admin.action(description="Send a test message")
     def send_test(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> None:
@@ -86,6 +107,11 @@ class WebhookAdmin(SiteModelAdmin):
 
 def _send_test_to(webhook: Webhook, model_admin: admin.ModelAdmin, request: HttpRequest) -> None:
     """Posts a test message to one webhook and says how it went, for the webhook's and a subscription's action."""
+    if not webhook.may_be_managed_by(request.user):
+        model_admin.message_user(
+            request, f"“{webhook.name}”: only its owner or a superuser may send it a test message.", messages.ERROR
+        )
+        return
     body = mail.test_webhook_body(webhook, sent_at=timezone.now())
     try:
         status = transports.post_webhook(webhook, body, delivery_id="test", event_type="test")

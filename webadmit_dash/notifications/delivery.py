@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import requests
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
@@ -30,7 +29,7 @@ from django.utils import timezone
 
 from webadmit_dash.core.models import UserIdentity
 from webadmit_dash.core.text import one_line
-from webadmit_dash.notifications import messages, recipients, signals, transports
+from webadmit_dash.notifications import destinations, messages, recipients, signals, transports
 from webadmit_dash.notifications.models import Delivery, Subscription
 from webadmit_dash.notifications.transports import DeliveryError
 from webadmit_dash.notifications.words import identity_short_name
@@ -231,7 +230,7 @@ def _send_webhooks(
     result = SendResult()
     if not deliveries:
         return result
-    with requests.Session() as session:
+    with destinations.session() as session:
         for delivery in deliveries:
             if time.monotonic() > deadline:
                 result.released += _release([delivery])

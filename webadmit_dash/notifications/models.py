@@ -6,6 +6,7 @@ from datetime import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -13,6 +14,8 @@ from django.utils import timezone
 
 from webadmit_dash.core import crypto
 from webadmit_dash.core.models import Credential, ExportFile, UserIdentity
+from webadmit_dash.core.validators import is_loopback_host
+from webadmit_dash.notifications import destinations
 
 
 class EventKind(models.TextChoices):
@@ -30,19 +33,24 @@ def validate_webhook_url(url: str) -> None:
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise ValidationError("This is not a valid address.") from None
-    if parts.scheme == "https" and host:
-        return
-    if parts.scheme == "http" and host in {"127.0.0.1", "localhost", "::1"}:
-        return  # a receiver on this machine (tests, a local relay): nothing crosses the network in clear text
-    raise ValidationError("Webhook addresses must start with https:// (plain http only to this machine).")
+    # Plain http only to a receiver on this machine (tests, a local relay): nothing crosses the network in clear text.
+    if not host or not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(host))):
+        raise ValidationError("Webhook addresses must start with https:// (plain http only to this machine).")
+    try:
+        destinations.check_on_save(host, port)
+    except destinations.RefusedDestination as refused:
+        raise ValidationError(refused.message) from None
 
 
 class Webhook(models.Model):
     """An address that receives notifications as JSON, defined by an administrator and offered to users.
 
     The address and the secret are both stored encrypted: a Slack or Teams webhook address is itself a credential.
+    It is shared (every subscriber who chose it hears through it), so only its owner or a superuser may re-point,
+    test or delete it: anyone else with the webhook permission could otherwise redirect other people's messages.
     """
 
     class Kind(models.TextChoices):
@@ -59,6 +67,15 @@ class Webhook(models.Model):
     enabled = models.BooleanField(default=True, help_text="Disabled webhooks receive nothing.")
     offered = models.BooleanField(
         "offered to users", default=True, help_text="Users may choose it on their Notifications page."
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        help_text="Who added it; only they and superusers may change, test or delete it.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -83,6 +100,10 @@ class Webhook(models.Model):
 
     def get_secret(self) -> str:
         return crypto.decrypt(self.secret_encrypted)
+
+    def may_be_managed_by(self, user: AbstractBaseUser | AnonymousUser) -> bool:
+        """Whether this user may change, test or delete it: its owner or a superuser."""
+        return bool(getattr(user, "is_superuser", False)) or (self.owner_id is not None and self.owner_id == user.pk)
 
     @property
     def masked_secret(self) -> str:

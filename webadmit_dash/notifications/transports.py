@@ -16,6 +16,7 @@ import requests
 from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 
+from webadmit_dash.notifications import destinations
 from webadmit_dash.notifications.models import Webhook
 
 CONNECT_TIMEOUT = 5.0
@@ -47,7 +48,11 @@ def sign(secret: str, body: bytes) -> str:
 def post_webhook(
     webhook: Webhook, body: bytes, *, delivery_id: str, event_type: str, session: requests.Session | None = None
 ) -> int:
-    """POSTs one JSON body; returns the HTTP status, or raises DeliveryError."""
+    """POSTs one JSON body, only ever to a checked address (see `destinations`); returns the HTTP status, or raises
+    DeliveryError."""
+    if session is None:
+        with destinations.session() as own:
+            return post_webhook(webhook, body, delivery_id=delivery_id, event_type=event_type, session=own)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": _user_agent(),
@@ -57,13 +62,16 @@ def post_webhook(
         "X-Webadmit-Delivery": delivery_id,
     }
     try:
-        response = (session or requests).post(
+        response = session.post(
             webhook.get_url(),
             data=body,
             headers=headers,
             timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
             allow_redirects=False,  # a redirect could carry the signed body to another host
         )
+    except destinations.RefusedDestination as refused:
+        # Permanent: the address is refused the same way until an administrator changes it or allows the host.
+        raise DeliveryError(refused.message, permanent=True) from None
     except requests.Timeout:
         raise DeliveryError(f"{webhook.url_host} did not answer within {READ_TIMEOUT:.0f} s", permanent=False) from None
     except requests.RequestException as error:
