@@ -216,3 +216,37 @@ def test_news_about_an_identity_does_not_reach_the_webhook_of_a_subscriber_who_l
     delivery.deliver_due()
     assert receiver.received() == []
     assert Delivery.objects.get().state == "cancelled"
+
+
+def test_a_webhook_owned_by_a_staff_member_carries_news_only_of_identities_they_may_see(upstream, receiver, keeper):
+    # The staff member's webhook is offered to everyone; someone who sees the identity chooses it.
+    hook = _webhook(receiver.url, owner=keeper)
+    user = User.objects.create_user("nia", "", "password")
+    grant(user, upstream.identities[0])
+    subscribe(user, email=False, webhooks=[hook])
+    upstream.finish(upstream.new_run(upstream.identities[0]), "Available")
+    fanout.fan_out()
+    delivery.deliver_due()
+    assert receiver.received() == []
+    cancelled = Delivery.objects.get()
+    assert cancelled.state == "cancelled" and "owner may not see this identity" in cancelled.last_error
+
+    grant(keeper, upstream.identities[0])
+    upstream.finish(upstream.new_run(upstream.identities[0]), "Failed")
+    fanout.fan_out()
+    delivery.deliver_due()
+    assert [call.json()["type"] for call in receiver.received()] == ["file.failed"]
+
+
+def test_a_subscription_given_to_someone_else_before_sending_does_not_carry_the_news(upstream, receiver, webhook):
+    user = User.objects.create_user("ola", "", "password")
+    grant(user, upstream.identities[0])
+    subscription = subscribe(user, email=False, webhooks=[webhook])
+    upstream.finish(upstream.new_run(upstream.identities[0]), "Available")
+    fanout.fan_out()
+    # An administrator hands the subscription to someone who may not see the identity.
+    subscription.user = User.objects.create_user("pat", "", "password")
+    subscription.save()
+    delivery.deliver_due()
+    assert receiver.received() == []
+    assert Delivery.objects.get().state == "cancelled"

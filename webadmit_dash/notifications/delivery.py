@@ -105,7 +105,7 @@ def claim(now: datetime, size: int = CLAIM_SIZE) -> list[Delivery]:
         Delivery.objects.filter(free, pk__in=picked).update(lease=token, lease_until=now + lease())
     return list(
         Delivery.objects.filter(lease=token)
-        .select_related("event__credential", "user", "webhook", "subscription")
+        .select_related("event__credential", "user", "webhook__owner", "subscription")
         .order_by("pk")
     )
 
@@ -140,6 +140,7 @@ def _still_allowed(claimed: list[Delivery]) -> tuple[dict[int, list[int]], dict[
         subscription_id__in=subscription_ids
     ).values_list("subscription_id", "webhook_id"):
         webhooks[subscription_id].add(webhook_id)
+    owners_see = _webhook_owners_see(claimed)
     for deliveries in recipients.group_by_user(claimed).values():
         user = deliveries[0].user
         wanted = {pk for d in deliveries for pk in recipients.event_identity_ids(d.event)}
@@ -148,6 +149,9 @@ def _still_allowed(claimed: list[Delivery]) -> tuple[dict[int, list[int]], dict[
             subscription = delivery.subscription
             if subscription is None:
                 why_not[delivery.pk] = "the subscription was deleted"
+                continue
+            if subscription.user_id != delivery.user_id:
+                why_not[delivery.pk] = "the subscription was given to someone else before it was sent"
                 continue
             if delivery.channel == Delivery.Channel.EMAIL and not (subscription.email and user.email):
                 why_not[delivery.pk] = "e-mail was turned off (or the user has no address) before it was sent"
@@ -164,8 +168,29 @@ def _still_allowed(claimed: list[Delivery]) -> tuple[dict[int, list[int]], dict[
             if not recipients.matches(subscription, delivery.event, covered):
                 why_not[delivery.pk] = "the recipient may no longer see this identity, or no longer chose this event"
                 continue
-            allowed[delivery.pk] = sorted(covered)
+            owner_sees = owners_see.get(delivery.webhook_id or 0)
+            if owner_sees is not None and not recipients.matches(subscription, delivery.event, covered & owner_sees):
+                why_not[delivery.pk] = "the webhook's owner may not see this identity, so it does not carry its news"
+                continue
+            allowed[delivery.pk] = sorted(covered if owner_sees is None else covered & owner_sees)
     return allowed, why_not
+
+
+def _webhook_owners_see(claimed: list[Delivery]) -> dict[int, set[int]]:
+    """For each webhook owned by someone other than a superuser, the event identities its owner may see.
+
+    Whoever owns a webhook decides where it sends: it carries news only of identities they may see themselves, so
+    a webhook offered by a staff member who sees nothing cannot collect other people's news. A webhook with no
+    owner (added before owners were recorded; only superusers manage it) is not limited.
+    """
+    hooks = {d.webhook.pk: d.webhook for d in claimed if d.webhook is not None and d.webhook.owner is not None}
+    wanted = {pk for d in claimed if d.webhook_id in hooks for pk in recipients.event_identity_ids(d.event)}
+    seen: dict[int, set[int]] = {}
+    for pk, webhook in hooks.items():
+        owner = webhook.owner
+        if owner is not None and not (owner.is_superuser and owner.is_active):
+            seen[pk] = recipients.visible_among(owner, wanted)
+    return seen
 
 
 def _identity_names(claimed: Iterable[Delivery]) -> dict[int, str]:
