@@ -100,3 +100,12 @@ def test_teams_cards_keep_markdown_and_links_in_names_literal(upstream, staff, r
     escaped = r"\[x\]\(https://evil.example\) \*\*bold\*\* \_it\_ \# \<b\>"
     assert escaped in headline and escaped in sentence
     assert "/files/" in content["actions"][0]["url"]  # our own link is still one
+
+
+def test_a_mail_servers_refusal_holding_a_nul_is_recorded_without_it(upstream, staff, mail_to_smtp):
+    subscribe(staff)
+    mail_to_smtp.refused["ines@example.edu"] = "550 5.1.1 No such\x00 mailbox"
+    _one_event(upstream)
+    assert delivery.deliver_due().failed == 1
+    failed = Delivery.objects.get()
+    assert failed.state == "failed" and "550 5.1.1 No such mailbox" in failed.last_error

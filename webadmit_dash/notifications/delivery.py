@@ -28,7 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from webadmit_dash.core.models import UserIdentity
-from webadmit_dash.core.text import one_line
+from webadmit_dash.core.text import clean, one_line
 from webadmit_dash.notifications import destinations, messages, recipients, signals, transports
 from webadmit_dash.notifications.models import Delivery, Subscription
 from webadmit_dash.notifications.transports import DeliveryError
@@ -312,7 +312,7 @@ def _failed(delivery: Delivery, error: DeliveryError, now: datetime) -> SendResu
         _finish(delivery, Delivery.State.FAILED, reason, now, attempts=attempts)
         return SendResult(failed=1, errors=[error.message])
     recorded = Delivery.objects.filter(pk=delivery.pk, lease=delivery.lease).update(
-        attempts=attempts, last_error=error.message, due_at=now + backoff(attempts), lease="", lease_until=None
+        attempts=attempts, last_error=clean(error.message), due_at=now + backoff(attempts), lease="", lease_until=None
     )
     _announce(delivery, signals.RETRYING, recorded)
     logger.info("Delivery %s will be retried (attempt %s): %s", delivery.pk, attempts, error.message)
@@ -320,7 +320,8 @@ def _failed(delivery: Delivery, error: DeliveryError, now: datetime) -> SendResu
 
 
 def _finish(delivery: Delivery, state: str, reason: str, now: datetime, *, attempts: int | None = None) -> None:
-    fields: dict[str, object] = {"state": state, "last_error": reason, "lease": "", "lease_until": None}
+    # A reason may quote a mail server's answer, which PostgreSQL refuses to store if it holds a NUL.
+    fields: dict[str, object] = {"state": state, "last_error": clean(reason), "lease": "", "lease_until": None}
     if state == Delivery.State.SENT:
         fields["sent_at"] = now
         fields["attempts"] = delivery.attempts + 1
