@@ -4,11 +4,21 @@ deleted only by its owner or a superuser; and it carries news only to subscriber
 
 from __future__ import annotations
 
+import datetime
 import socket
-from collections.abc import Callable
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from django.contrib.auth.models import Permission, User
 from django.core.exceptions import ValidationError
 from django.test import Client
@@ -249,3 +259,63 @@ def test_a_subscription_given_to_someone_else_before_sending_does_not_carry_the_
     delivery.deliver_due()
     assert receiver.received() == []
     assert Delivery.objects.get().state == "cancelled"
+
+
+def _self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_receiver(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """An https server on 127.0.0.1 whose certificate names localhost: (its port, the certificate to trust)."""
+    cert_path, key_path = _self_signed(tmp_path, "localhost")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], cert_path
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_to_a_checked_address_still_verifies_the_certificate_against_the_name(settings, tls_receiver):
+    port, certificate = tls_receiver
+    settings.WEBHOOK_ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
+    with destinations.session() as session:
+        answer = session.post(f"https://localhost:{port}/hook", data=b"{}", verify=str(certificate), timeout=5)
+        assert answer.status_code == 204
+        # The same server by its address: the certificate does not name it, and that is still refused.
+        with pytest.raises(requests.exceptions.SSLError):
+            session.post(f"https://127.0.0.1:{port}/hook", data=b"{}", verify=str(certificate), timeout=5)
