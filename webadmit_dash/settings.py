@@ -402,8 +402,16 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
     )
 }
 # Behind a proxy, the client's address is the last X-Forwarded-For entry (web/lockout.py), and https is told by
-# X-Forwarded-Proto (production only).
+# X-Forwarded-Proto (production only). X-Forwarded-For is believed only from TRUSTED_PROXIES.
 BEHIND_TLS_PROXY = env.boolean("BEHIND_TLS_PROXY", default=False)
+TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES")
+if BEHIND_TLS_PROXY and not TRUSTED_PROXIES:
+    # Believing the header from anyone would let a client that reaches the web port directly pick a fresh address
+    # for every guessed password; believing it from nobody would lock everyone out together at the proxy's address.
+    raise ConfigError(
+        "TRUSTED_PROXIES: required with BEHIND_TLS_PROXY=true (the addresses or networks your TLS proxy connects "
+        "from, e.g. 127.0.0.1 or 172.16.0.0/12)"
+    )
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:

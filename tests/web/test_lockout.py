@@ -3,6 +3,7 @@ from one address lock that pair out until the cool-off ends, the right password 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from datetime import timedelta
 
@@ -110,8 +111,38 @@ def test_failed_sign_ins_are_logged_without_the_password(client, admin_user, cap
 )
 def test_behind_a_proxy_the_address_is_the_one_the_proxy_added(client, admin_user, settings, forwarded, expected):
     settings.BEHIND_TLS_PROXY = True
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.1")]  # the test client's address
     client.post(DOORS["site"], {"username": "alice", "password": WRONG}, HTTP_X_FORWARDED_FOR=forwarded)
     assert AccessAttempt.objects.get().ip_address == expected
+
+
+def test_forwarded_addresses_from_a_peer_that_is_not_a_trusted_proxy_are_ignored(client, admin_user, settings):
+    """A client reaching the web port directly writes a fresh X-Forwarded-For for every guess: it is still one
+    address, locked out after the allowed failures."""
+    settings.BEHIND_TLS_PROXY = True
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.0.5.2")]
+    answers = [
+        client.post(DOORS["site"], {"username": "alice", "password": WRONG},
+                    REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR=f"198.51.100.{attempt}").status_code
+        for attempt in range(1, settings.LOGIN_FAILURES_ALLOWED + 2)
+    ]  # fmt: skip
+    assert answers == [200] * settings.LOGIN_FAILURES_ALLOWED + [429]
+    locked = client.post(DOORS["site"], {"username": "alice", "password": "password"},
+                         REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR="198.51.100.99")  # fmt: skip
+    assert locked.status_code == 429
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.7"}
+
+
+def test_a_trusted_proxy_passes_on_each_client_address(client, admin_user, settings):
+    settings.BEHIND_TLS_PROXY = True
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.0.5.0/24")]
+    for _ in range(settings.LOGIN_FAILURES_ALLOWED + 1):
+        client.post(DOORS["site"], {"username": "alice", "password": WRONG},
+                    REMOTE_ADDR="10.0.5.2", HTTP_X_FORWARDED_FOR="198.51.100.9")  # fmt: skip
+    # The guesser at 198.51.100.9 is locked out; alice at her desk, behind the same proxy, is not.
+    elsewhere = client.post(DOORS["site"], {"username": "alice", "password": "password"},
+                            REMOTE_ADDR="10.0.5.2", HTTP_X_FORWARDED_FOR="192.0.2.40")  # fmt: skip
+    assert elsewhere.status_code == 302
 
 
 def test_a_request_without_an_address_is_still_signed_in(client, admin_user):

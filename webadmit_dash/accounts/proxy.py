@@ -8,7 +8,6 @@ anyway; the allow-list is the second lock. Users are created on their first sign
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 
 from django.conf import settings
@@ -18,16 +17,13 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from webadmit_dash.accounts.groups import split, sync_groups
+from webadmit_dash.accounts.peers import peer_in
 
 logger = logging.getLogger(__name__)
 
 
 def from_trusted_proxy(request: HttpRequest) -> bool:
-    try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(address in network for network in settings.REMOTE_USER_PROXIES)
+    return peer_in(request, settings.REMOTE_USER_PROXIES)
 
 
 class TrustedProxyMiddleware(RemoteUserMiddleware):
