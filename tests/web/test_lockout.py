@@ -11,6 +11,7 @@ import pytest
 from axes.models import AccessAttempt, AccessLog
 from django.conf import settings
 from django.db.models import F
+from django.test import Client
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +151,38 @@ def test_a_request_without_an_address_is_still_signed_in(client, admin_user):
     client.force_login(admin_user)
     assert AccessLog.objects.get().ip_address is None
     assert client.get("/").status_code == 200
+
+
+def change_password(client, old_password: str, address: str = "203.0.113.7"):
+    new = "a-much-longer-passphrase-7c1d"
+    form = {"old_password": old_password, "new_password1": new, "new_password2": new}
+    return client.post("/accounts/password/", form, REMOTE_ADDR=address)
+
+
+def test_wrong_old_passwords_on_the_password_change_form_count_like_sign_ins(client, staff_granted):
+    """A signed-in session (perhaps someone else's, left open) cannot guess the password through the form."""
+    client.force_login(staff_granted)
+    for attempt in range(1, settings.LOGIN_FAILURES_ALLOWED + 1):
+        response = change_password(client, WRONG)
+        assert response.status_code == 200, f"wrong old password #{attempt} was not answered with the form"
+        assert "Your old password was entered incorrectly" in response.content.decode()
+    locked = change_password(client, WRONG)
+    assert locked.status_code == 429
+    page = locked.content.decode()
+    assert "Too many wrong passwords for “bob” from this computer." in page
+    assert 'href="/preferences/">Back to Preferences</a>' in page
+    assert change_password(client, "password").status_code == 429, "even the right old password waits"
+    staff_granted.refresh_from_db()
+    assert staff_granted.check_password("password")
+
+
+def test_the_password_change_form_and_the_sign_in_share_one_lockout(client, staff_granted):
+    client.force_login(staff_granted)
+    for _ in range(3):
+        change_password(client, WRONG)
+    signing_in = Client()
+    fail(signing_in, "site", settings.LOGIN_FAILURES_ALLOWED - 3, username="bob")
+    assert sign_in(signing_in, "site", WRONG, username="bob").status_code == 429
+    assert sign_in(signing_in, "site", "password", username="bob").status_code == 429
+    end_the_cool_off()
+    assert change_password(client, "password").status_code == 302

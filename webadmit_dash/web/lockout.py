@@ -52,6 +52,15 @@ def locked_out(request: HttpRequest, original_response: HttpResponse | None, cre
         "minutes_left": max(1, round((until - timezone.now()).total_seconds() / 60)),
         "failures_allowed": settings.LOGIN_FAILURES_ALLOWED,
         "cool_off_minutes": settings.LOGIN_COOLOFF_MINUTES,
-        "sign_in_url": reverse("admin:login") if request.path.startswith(reverse("admin:index")) else reverse("login"),
+        "back": _back_to(request.path),
     }
     return render(request, "registration/locked_out.html", context, status=429)
+
+
+def _back_to(path: str) -> tuple[str, str]:
+    """Where the lockout page's button leads, and its words: back to the form the refused attempt came from."""
+    if path.startswith(reverse("admin:index")):
+        return reverse("admin:login"), "Back to sign in"
+    if path == reverse("password_change"):
+        return reverse("preferences"), "Back to Preferences"
+    return reverse("login"), "Back to sign in"
