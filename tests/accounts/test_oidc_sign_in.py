@@ -13,7 +13,7 @@ import requests
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
-from tests.support.oidc_provider import OIDCProvider
+from tests.support.oidc_provider import OIDCProvider, configure_sign_in_with
 from tests.web.conftest import make_file
 from webadmit_dash.core.models import IdentityGrant
 from webadmit_dash.webadmit.statuses import FileStatus
@@ -24,22 +24,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def provider(settings) -> Iterator[OIDCProvider]:
     with OIDCProvider("webadmit-dash", "provider-secret-for-tests") as op:
-        for name, value in op.settings().items():
-            setattr(settings, name, value)
-        settings.OIDC_ENABLED = True
-        settings.OIDC_RP_SIGN_ALGO = "RS256"
-        settings.OIDC_RP_SCOPES = "openid email profile"
-        settings.OIDC_USERNAME_CLAIM = "preferred_username"
-        settings.OIDC_GROUPS_CLAIM = "groups"
-        settings.OIDC_USE_PKCE = True
-        settings.OIDC_TIMEOUT = 5
-        settings.OIDC_CLOCK_LEEWAY = 60
-        settings.LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"
-        settings.AUTHENTICATION_BACKENDS = [
-            "webadmit_dash.accounts.oidc.CampusOIDCBackend",
-            "django.contrib.auth.backends.ModelBackend",
-        ]
-        settings.ROOT_URLCONF = "tests.accounts.oidc_urls"
+        configure_sign_in_with(op, settings)
         yield op
 
 

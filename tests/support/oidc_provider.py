@@ -140,3 +140,23 @@ class OIDCProvider:
     ) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def configure_sign_in_with(provider: OIDCProvider, settings: Any) -> None:
+    """What the OIDC_* variables configure (settings.py), pointed at this provider; `settings` is pytest-django's."""
+    for name, value in provider.settings().items():
+        setattr(settings, name, value)
+    settings.OIDC_ENABLED = True
+    settings.OIDC_RP_SIGN_ALGO = "RS256"
+    settings.OIDC_RP_SCOPES = "openid email profile"
+    settings.OIDC_USERNAME_CLAIM = "preferred_username"
+    settings.OIDC_GROUPS_CLAIM = "groups"
+    settings.OIDC_USE_PKCE = True
+    settings.OIDC_TIMEOUT = 5
+    settings.OIDC_CLOCK_LEEWAY = 60
+    settings.LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"
+    settings.AUTHENTICATION_BACKENDS = [
+        "webadmit_dash.accounts.oidc.CampusOIDCBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    settings.ROOT_URLCONF = "tests.accounts.oidc_urls"
