@@ -1,6 +1,7 @@
 """Sign-in throttling (django-axes), as this site applies it: whose address counts, and what a locked-out person
-reads. Both sign-in forms (the site's and the admin's) go through Django's `authenticate`, where axes counts
-failures per user name and address and refuses, until the cool-off ends, once there were too many.
+reads. Both sign-in forms (the site's and the admin's) and the password change's old password go through Django's
+`authenticate`, where axes counts failures per user name and address and refuses, until the cool-off ends, once
+there were too many.
 """
 
 from __future__ import annotations
