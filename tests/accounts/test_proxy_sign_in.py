@@ -3,6 +3,7 @@ the person is and their groups in headers; only the proxy's own addresses are be
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import logging
 
@@ -10,6 +11,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
+from tests.support.webserver import GunicornServer
 from tests.web.conftest import make_file
 from webadmit_dash.core.models import IdentityGrant
 from webadmit_dash.webadmit.statuses import FileStatus
@@ -166,3 +168,16 @@ def test_a_proxy_user_name_that_does_not_fit_is_refused_with_a_message(proxy_sig
         refusal_shown(Client(), via(PROXY, name), words)
     assert not User.objects.exists()
     assert "Refused a campus sign-in" in caplog.text
+
+
+def test_a_utf8_user_name_through_the_production_web_server_is_stored_as_written(transactional_db):
+    """gunicorn, as the Dockerfile runs it, hands the header's UTF-8 bytes to Django decoded as latin-1 (PEP 3333)."""
+    env = {"REMOTE_USER_HEADER": "X-Remote-User", "REMOTE_USER_PROXIES": "127.0.0.1"}
+    with GunicornServer(workers=1, env=env) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.putrequest("GET", "/preferences/")
+        connection.putheader("X-Remote-User", "josé.müller".encode())
+        connection.endheaders()
+        assert connection.getresponse().status == 200, server.log()[-3000:]
+        connection.close()
+    assert list(User.objects.values_list("username", flat=True)) == ["josé.müller"]
