@@ -173,3 +173,13 @@ def test_names_from_the_provider_are_stored_cleaned(provider):
     assert sign_in(Client())["Location"] == "/"
     mo = User.objects.get(username="mo")
     assert mo.first_name == "Mona" and len(mo.last_name) == 150 and mo.last_name.endswith("…")
+
+
+def test_a_provider_that_refuses_the_code_ends_on_the_sign_in_page_with_a_message(provider, caplog):
+    provider.sign_in_as(sub="u-7", preferred_username="noor")
+    provider.client_secret = "rotated-at-the-provider"  # ours no longer matches: the token endpoint answers 400
+    client = Client()
+    with caplog.at_level(logging.WARNING):
+        refused_with(client, sign_in(client), "the identity provider did not answer as expected")
+    assert "HTTPError" in caplog.text
+    assert "provider-secret-for-tests" not in caplog.text
