@@ -40,13 +40,14 @@ NAME_MAX_LENGTH = 150  # first_name and last_name columns
 
 class CampusOIDCBackend(OIDCAuthenticationBackend):
     def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> User | None:
+        if request is None:
+            return None
         try:
             return super().authenticate(request, **kwargs)
         except requests.RequestException as exc:
             refusal = SignInRefused(PROVIDER_UNREACHABLE, f"the provider's answer failed ({type(exc).__name__})")
         except SignInRefused as exc:
             refusal = exc
-        assert request is not None  # the library returns at once without one
         refuse(request, refusal, via="OpenID Connect")
         # The callback redirects to the sign-in page: the message goes with the session.
         messages.error(request, refusal.message)
@@ -89,13 +90,10 @@ class CampusOIDCBackend(OIDCAuthenticationBackend):
         return user_name(value if isinstance(value, str) else "")
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:
-        return bool(self._username(claims))
+        return bool(self._username(claims))  # or SignInRefused, saying what is wrong with it
 
     def filter_users_by_claims(self, claims: dict[str, Any]) -> QuerySet[User]:
-        username = self._username(claims)
-        if not username:
-            return User.objects.none()
-        users = User.objects.filter(username=username)
+        users = User.objects.filter(username=self._username(claims))
         for user in users:
             check_campus_may_use(user)
         return users
