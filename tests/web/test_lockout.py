@@ -176,6 +176,13 @@ def test_wrong_old_passwords_on_the_password_change_form_count_like_sign_ins(cli
     assert staff_granted.check_password("password")
 
 
+def test_the_admins_password_change_is_the_sites_lockout_counted_one(client, admin_user):
+    client.force_login(admin_user)
+    response = client.post("/admin/password_change/", {"old_password": WRONG})
+    assert response.status_code == 302 and response["Location"] == "/accounts/password/"
+    assert admin_user.check_password("password")
+
+
 def test_the_password_change_form_and_the_sign_in_share_one_lockout(client, staff_granted):
     client.force_login(staff_granted)
     for _ in range(3):
