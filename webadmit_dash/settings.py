@@ -279,6 +279,8 @@ REMOTE_GROUPS_SEPARATOR = env.string("REMOTE_GROUPS_SEPARATOR", ",") or ","
 if REMOTE_USER_HEADER and not REMOTE_USER_PROXIES:
     # Anyone could otherwise send the header straight to the web server and be signed in as anybody.
     raise ConfigError("REMOTE_USER_PROXIES: required with REMOTE_USER_HEADER (the addresses of your SSO proxy)")
+# Off: a campus sign-in named like an account with its own password (the local `admin`) or a superuser is refused.
+CAMPUS_SIGN_IN_MATCHES_LOCAL_ACCOUNTS = env.boolean("CAMPUS_SIGN_IN_MATCHES_LOCAL_ACCOUNTS", default=False)
 OIDC_RP_CLIENT_ID = env.string("OIDC_RP_CLIENT_ID")
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
 if OIDC_ENABLED:
@@ -297,6 +299,8 @@ if OIDC_ENABLED:
     OIDC_USERNAME_CLAIM = env.string("OIDC_USERNAME_CLAIM", "preferred_username")
     OIDC_GROUPS_CLAIM = env.string("OIDC_GROUPS_CLAIM")
     OIDC_TIMEOUT = env.integer("OIDC_TIMEOUT", 10, minimum=1)
+    # Seconds the provider's clock may differ from ours when checking an ID token's iat, nbf and exp.
+    OIDC_CLOCK_LEEWAY = env.integer("OIDC_CLOCK_LEEWAY", 60, minimum=0, maximum=600)
     OIDC_USE_PKCE = True
     LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"  # a path: the library does not resolve URL names here
 if not LOCAL_PASSWORDS and not (REMOTE_USER_HEADER or OIDC_ENABLED):
@@ -404,8 +408,16 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
     )
 }
 # Behind a proxy, the client's address is the last X-Forwarded-For entry (web/lockout.py), and https is told by
-# X-Forwarded-Proto (production only).
+# X-Forwarded-Proto (production only). X-Forwarded-For is believed only from TRUSTED_PROXIES.
 BEHIND_TLS_PROXY = env.boolean("BEHIND_TLS_PROXY", default=False)
+TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES")
+if BEHIND_TLS_PROXY and not TRUSTED_PROXIES:
+    # Believing the header from anyone would let a client that reaches the web port directly pick a fresh address
+    # for every guessed password; believing it from nobody would lock everyone out together at the proxy's address.
+    raise ConfigError(
+        "TRUSTED_PROXIES: required with BEHIND_TLS_PROXY=true (the addresses or networks your TLS proxy connects "
+        "from, e.g. 127.0.0.1 or 172.16.0.0/12)"
+    )
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:

@@ -30,6 +30,8 @@ OIDC = {
         ({**OIDC, "OIDC_RP_SIGN_ALGO": "none"}, "OIDC_RP_SIGN_ALGO: expected one of"),
         ({"METRICS_ALLOWED_IPS": "prometheus.internal"}, "METRICS_ALLOWED_IPS: 'prometheus.internal' is not an IP"),
         ({"BEAT_LATE_AFTER": "soon"}, "BEAT_LATE_AFTER: expected a whole number"),
+        ({"BEHIND_TLS_PROXY": "true"}, "TRUSTED_PROXIES: required with BEHIND_TLS_PROXY=true"),
+        ({"BEHIND_TLS_PROXY": "true", "TRUSTED_PROXIES": "proxy"}, "TRUSTED_PROXIES: 'proxy' is not an IP"),
     ],
 )  # fmt: skip
 def test_bad_sign_in_or_operations_settings_name_the_variable(tmp_path, env, expected):

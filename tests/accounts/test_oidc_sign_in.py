@@ -4,6 +4,7 @@ and the person's groups."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,7 +13,7 @@ import requests
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
-from tests.support.oidc_provider import OIDCProvider
+from tests.support.oidc_provider import OIDCProvider, configure_sign_in_with
 from tests.web.conftest import make_file
 from webadmit_dash.core.models import IdentityGrant
 from webadmit_dash.webadmit.statuses import FileStatus
@@ -23,21 +24,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def provider(settings) -> Iterator[OIDCProvider]:
     with OIDCProvider("webadmit-dash", "provider-secret-for-tests") as op:
-        for name, value in op.settings().items():
-            setattr(settings, name, value)
-        settings.OIDC_ENABLED = True
-        settings.OIDC_RP_SIGN_ALGO = "RS256"
-        settings.OIDC_RP_SCOPES = "openid email profile"
-        settings.OIDC_USERNAME_CLAIM = "preferred_username"
-        settings.OIDC_GROUPS_CLAIM = "groups"
-        settings.OIDC_USE_PKCE = True
-        settings.OIDC_TIMEOUT = 5
-        settings.LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"
-        settings.AUTHENTICATION_BACKENDS = [
-            "webadmit_dash.accounts.oidc.CampusOIDCBackend",
-            "django.contrib.auth.backends.ModelBackend",
-        ]
-        settings.ROOT_URLCONF = "tests.accounts.oidc_urls"
+        configure_sign_in_with(op, settings)
         yield op
 
 
@@ -80,6 +67,8 @@ def test_a_new_person_is_created_with_their_groups_and_sees_their_grants(provide
 
 
 def test_an_existing_user_is_matched_by_user_name_and_their_groups_follow_the_provider(provider, staff_via_group):
+    staff_via_group.set_unusable_password()  # an account campus sign-in made: no password of this site
+    staff_via_group.save()
     provider.sign_in_as(sub="u-9", preferred_username="carol", email="carol@campus.edu", groups=[])
     client = Client()
     sign_in(client)
@@ -94,9 +83,103 @@ def test_a_person_without_a_user_name_claim_is_refused(provider):
     assert not User.objects.exists()
 
 
-def test_an_id_token_for_another_application_is_refused(provider):
+def refused_with(client: Client, response, words: str) -> None:
+    """The callback sent the person back to the sign-in page, which says why."""
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    assert words in page.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_an_id_token_for_another_application_is_refused(provider, caplog):
     provider.sign_in_as(sub="u-2", preferred_username="ivan")
     provider.audience = "another-campus-app"  # a token the provider issued to someone else
-    response = sign_in(Client())
-    assert response.status_code == 400
+    client = Client()
+    refused_with(client, sign_in(client), "did not pass this site&#x27;s checks")
     assert not User.objects.filter(username="ivan").exists()
+    assert "issued for another application" in caplog.text
+
+
+@pytest.mark.parametrize("offset", [-5, 1, 30])
+def test_a_provider_whose_clock_is_a_little_off_still_signs_people_in(provider, offset):
+    provider.sign_in_as(sub="u-3", preferred_username="jun")
+    provider.clock_offset = offset
+    client = Client()
+    done = sign_in(client)
+    assert done.status_code == 302 and done["Location"] == "/"
+    assert client.session["_auth_user_id"] == str(User.objects.get(username="jun").pk)
+
+
+@pytest.mark.parametrize(
+    ("change", "logged"),
+    [
+        ({"clock_offset": -400}, "ExpiredSignatureError"),  # expired a minute and more ago
+        ({"clock_offset": 120}, "ImmatureSignatureError"),  # issued two minutes in our future
+        ({"algorithm": "none"}, "the ID token was refused"),  # unsigned
+    ],
+)
+def test_an_id_token_that_fails_a_check_ends_on_the_sign_in_page_with_a_message(provider, caplog, change, logged):
+    provider.sign_in_as(sub="u-4", preferred_username="kim")
+    for name, value in change.items():
+        setattr(provider, name, value)
+    client = Client()
+    with caplog.at_level(logging.WARNING):
+        refused_with(client, sign_in(client), "Your campus sign-in could not be completed")
+    assert logged in caplog.text
+    assert not User.objects.filter(username="kim").exists()
+    assert provider.client_secret not in caplog.text
+
+
+def test_a_campus_account_named_like_the_local_superuser_is_refused_and_changes_nothing(provider, admin_user):
+    provider.sign_in_as(sub="u-666", preferred_username="alice", email="mallory@elsewhere.example", given_name="M")
+    client = Client()
+    refused_with(client, sign_in(client), "“alice” is an account of this site with its own password")
+    admin_user.refresh_from_db()
+    assert (admin_user.email, admin_user.first_name, admin_user.last_login) == ("alice@example.edu", "", None)
+
+
+def test_a_campus_account_named_like_a_local_one_with_a_password_is_refused_unless_allowed(
+    provider, staff_via_group, settings
+):
+    provider.sign_in_as(sub="u-9", preferred_username="carol", email="carol@campus.edu", groups=[])
+    client = Client()
+    refused_with(client, sign_in(client), "“carol” is an account of this site")
+    assert staff_via_group.groups.exists(), "a refused sign-in changes nothing"
+    settings.CAMPUS_SIGN_IN_MATCHES_LOCAL_ACCOUNTS = True
+    assert sign_in(client)["Location"] == "/"
+    assert client.session["_auth_user_id"] == str(staff_via_group.pk)
+
+
+@pytest.mark.parametrize(
+    ("claims", "words"),
+    [
+        ({"preferred_username": "h" * 151}, "longer than this site accepts (150 characters)"),
+        ({"preferred_username": "nul\x00name"}, "characters this site cannot use"),
+        ({"preferred_username": "lena", "email": "l" * 250 + "@campus.edu"}, "not one this site can keep"),
+    ],
+)
+def test_a_user_name_or_e_mail_that_does_not_fit_is_refused_with_a_message(provider, caplog, claims, words):
+    provider.sign_in_as(sub="u-5", **claims)
+    client = Client()
+    with caplog.at_level(logging.WARNING):
+        refused_with(client, sign_in(client), words)
+    assert not User.objects.exists()
+    assert "Refused a campus sign-in by OpenID Connect" in caplog.text
+
+
+def test_names_from_the_provider_are_stored_cleaned(provider):
+    provider.sign_in_as(sub="u-6", preferred_username="mo", given_name="Mo\x00na", family_name="L" * 400)
+    assert sign_in(Client())["Location"] == "/"
+    mo = User.objects.get(username="mo")
+    assert mo.first_name == "Mona" and len(mo.last_name) == 150 and mo.last_name.endswith("…")
+
+
+def test_a_provider_that_refuses_the_code_ends_on_the_sign_in_page_with_a_message(provider, caplog):
+    provider.sign_in_as(sub="u-7", preferred_username="noor")
+    provider.client_secret = "rotated-at-the-provider"  # ours no longer matches: the token endpoint answers 400
+    client = Client()
+    with caplog.at_level(logging.WARNING):
+        refused_with(client, sign_in(client), "the identity provider did not answer as expected")
+    assert "HTTPError" in caplog.text
+    assert "provider-secret-for-tests" not in caplog.text

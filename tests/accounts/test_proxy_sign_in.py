@@ -3,12 +3,15 @@ the person is and their groups in headers; only the proxy's own addresses are be
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
+import logging
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
+from tests.support.webserver import GunicornServer
 from tests.web.conftest import make_file
 from webadmit_dash.core.models import IdentityGrant
 from webadmit_dash.webadmit.statuses import FileStatus
@@ -113,3 +116,68 @@ def test_local_passwords_can_be_turned_off(proxy_sign_in, admin_user, settings):
     assert 'name="password"' not in page.content.decode()
     client.post("/accounts/login/", {"username": "alice", "password": "password"})
     assert client.get("/").status_code == 302
+
+
+def as_wsgi_gives_it(text: str) -> str:
+    """A header's UTF-8 bytes as a WSGI server hands them to Django (PEP 3333: decoded as latin-1)."""
+    return text.encode("utf-8").decode("latin-1")
+
+
+def refusal_shown(client: Client, headers: dict[str, str], words: str) -> None:
+    response = client.get("/", **headers)
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    page = client.get(response["Location"], **headers)
+    assert words in page.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_utf8_user_name_and_groups_from_the_proxy_are_read_as_written(proxy_sign_in):
+    generale = Group.objects.create(name="Pharmacie générale")
+    client = Client()
+    headers = via(PROXY, as_wsgi_gives_it("josé.müller"), as_wsgi_gives_it("Pharmacie générale;études"))
+    assert client.get("/", **headers).status_code == 200
+    jose = User.objects.get()
+    assert jose.username == "josé.müller"
+    assert list(jose.groups.all()) == [generale]
+    assert client.get("/", **headers).status_code == 200, "the next request matches the same, signed-in user"
+
+
+def test_a_proxy_user_named_like_the_local_superuser_is_refused_and_changes_nothing(proxy_sign_in, admin_user, caplog):
+    with caplog.at_level(logging.WARNING):
+        refusal_shown(Client(), via(PROXY, "alice", "Pharmacy admissions"),
+                      "“alice” is an account of this site with its own password")  # fmt: skip
+    assert "Refused a campus sign-in by the proxy's HTTP_X_REMOTE_USER" in caplog.text
+    admin_user.refresh_from_db()
+    assert admin_user.last_login is None and not admin_user.groups.exists()
+
+
+def test_a_proxy_user_named_like_a_local_account_is_signed_in_when_the_setting_allows(
+    proxy_sign_in, staff_granted, settings
+):
+    refusal_shown(Client(), via(PROXY, "bob"), "“bob” is an account of this site")
+    settings.CAMPUS_SIGN_IN_MATCHES_LOCAL_ACCOUNTS = True
+    assert Client().get("/", **via(PROXY, "bob")).context["user"] == staff_granted
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [("x" * 151, "longer than this site accepts (150 characters)"), ("nul\x00name", "characters this site cannot use")],
+)
+def test_a_proxy_user_name_that_does_not_fit_is_refused_with_a_message(proxy_sign_in, name, words, caplog):
+    with caplog.at_level(logging.WARNING):
+        refusal_shown(Client(), via(PROXY, name), words)
+    assert not User.objects.exists()
+    assert "Refused a campus sign-in" in caplog.text
+
+
+def test_a_utf8_user_name_through_the_production_web_server_is_stored_as_written(transactional_db):
+    """gunicorn, as the Dockerfile runs it, hands the header's UTF-8 bytes to Django decoded as latin-1 (PEP 3333)."""
+    env = {"REMOTE_USER_HEADER": "X-Remote-User", "REMOTE_USER_PROXIES": "127.0.0.1"}
+    with GunicornServer(workers=1, env=env) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.putrequest("GET", "/preferences/")
+        connection.putheader("X-Remote-User", "josé.müller".encode())
+        connection.endheaders()
+        assert connection.getresponse().status == 200, server.log()[-3000:]
+        connection.close()
+    assert list(User.objects.values_list("username", flat=True)) == ["josé.müller"]

@@ -43,6 +43,17 @@ def test_a_token_needs_a_name(client, staff_granted):
     assert not ApiToken.objects.exists()
 
 
+@pytest.mark.parametrize("name", ["cron\x00job", "two\nlines"])
+def test_a_token_name_with_a_control_character_is_refused_with_a_message(client, staff_granted, name):
+    client.force_login(staff_granted)
+    response = client.post("/api/tokens/", {"name": name})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Keep the name to one line of ordinary characters" in page
+    assert 'value="cron job"' in page or 'value="two lines"' in page, "the name is given back to correct"
+    assert not ApiToken.objects.exists()
+
+
 def test_revoking_a_token_stops_it_at_once(client, staff_granted):
     client.force_login(staff_granted)
     secret = new_token(client.post("/api/tokens/", {"name": "cron"}).content.decode())

@@ -30,6 +30,9 @@ class OIDCProvider:
         self.client_secret = client_secret
         self.person: dict[str, Any] = {}
         self.audience: str | None = None  # whom ID tokens are for: this client unless a test says otherwise
+        self.clock_offset = 0  # seconds the provider's clock is ahead of ours (negative: behind)
+        self.lifetime = 300  # seconds an ID token is valid for
+        self.algorithm = "RS256"  # "none": an unsigned token, as an attacker would send
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._codes: dict[str, dict[str, Any]] = {}
         self._tokens: dict[str, dict[str, Any]] = {}
@@ -116,13 +119,13 @@ class OIDCProvider:
             if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != grant["code_challenge"]:
                 return self._answer(handler, 400, {"error": "invalid_grant", "error_description": "PKCE"})
         claims = grant["claims"]
-        now = int(time.time())
+        now = int(time.time()) + self.clock_offset
         id_token = jwt.encode(
             {"iss": self.url, "aud": self.audience or self.client_id, "sub": claims.get("sub", "x"), "iat": now,
-             "exp": now + 300, "nonce": grant.get("nonce")},
-            self._key,
-            algorithm="RS256",
-            headers={"kid": "test-key"},
+             "exp": now + self.lifetime, "nonce": grant.get("nonce")},
+            None if self.algorithm == "none" else self._key,
+            algorithm=self.algorithm,
+            headers=None if self.algorithm == "none" else {"kid": "test-key"},
         )  # fmt: skip
         access_token = secrets.token_urlsafe(16)
         self._tokens[access_token] = claims
@@ -137,3 +140,23 @@ class OIDCProvider:
     ) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def configure_sign_in_with(provider: OIDCProvider, settings: Any) -> None:
+    """What the OIDC_* variables configure (settings.py), pointed at this provider; `settings` is pytest-django's."""
+    for name, value in provider.settings().items():
+        setattr(settings, name, value)
+    settings.OIDC_ENABLED = True
+    settings.OIDC_RP_SIGN_ALGO = "RS256"
+    settings.OIDC_RP_SCOPES = "openid email profile"
+    settings.OIDC_USERNAME_CLAIM = "preferred_username"
+    settings.OIDC_GROUPS_CLAIM = "groups"
+    settings.OIDC_USE_PKCE = True
+    settings.OIDC_TIMEOUT = 5
+    settings.OIDC_CLOCK_LEEWAY = 60
+    settings.LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"
+    settings.AUTHENTICATION_BACKENDS = [
+        "webadmit_dash.accounts.oidc.CampusOIDCBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    settings.ROOT_URLCONF = "tests.accounts.oidc_urls"

@@ -3,6 +3,7 @@ from one address lock that pair out until the cool-off ends, the right password 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ import pytest
 from axes.models import AccessAttempt, AccessLog
 from django.conf import settings
 from django.db.models import F
+from django.test import Client
 
 pytestmark = pytest.mark.django_db
 
@@ -110,8 +112,38 @@ def test_failed_sign_ins_are_logged_without_the_password(client, admin_user, cap
 )
 def test_behind_a_proxy_the_address_is_the_one_the_proxy_added(client, admin_user, settings, forwarded, expected):
     settings.BEHIND_TLS_PROXY = True
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("127.0.0.1")]  # the test client's address
     client.post(DOORS["site"], {"username": "alice", "password": WRONG}, HTTP_X_FORWARDED_FOR=forwarded)
     assert AccessAttempt.objects.get().ip_address == expected
+
+
+def test_forwarded_addresses_from_a_peer_that_is_not_a_trusted_proxy_are_ignored(client, admin_user, settings):
+    """A client reaching the web port directly writes a fresh X-Forwarded-For for every guess: it is still one
+    address, locked out after the allowed failures."""
+    settings.BEHIND_TLS_PROXY = True
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.0.5.2")]
+    answers = [
+        client.post(DOORS["site"], {"username": "alice", "password": WRONG},
+                    REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR=f"198.51.100.{attempt}").status_code
+        for attempt in range(1, settings.LOGIN_FAILURES_ALLOWED + 2)
+    ]  # fmt: skip
+    assert answers == [200] * settings.LOGIN_FAILURES_ALLOWED + [429]
+    locked = client.post(DOORS["site"], {"username": "alice", "password": "password"},
+                         REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR="198.51.100.99")  # fmt: skip
+    assert locked.status_code == 429
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.7"}
+
+
+def test_a_trusted_proxy_passes_on_each_client_address(client, admin_user, settings):
+    settings.BEHIND_TLS_PROXY = True
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.0.5.0/24")]
+    for _ in range(settings.LOGIN_FAILURES_ALLOWED + 1):
+        client.post(DOORS["site"], {"username": "alice", "password": WRONG},
+                    REMOTE_ADDR="10.0.5.2", HTTP_X_FORWARDED_FOR="198.51.100.9")  # fmt: skip
+    # The guesser at 198.51.100.9 is locked out; alice at her desk, behind the same proxy, is not.
+    elsewhere = client.post(DOORS["site"], {"username": "alice", "password": "password"},
+                            REMOTE_ADDR="10.0.5.2", HTTP_X_FORWARDED_FOR="192.0.2.40")  # fmt: skip
+    assert elsewhere.status_code == 302
 
 
 def test_a_request_without_an_address_is_still_signed_in(client, admin_user):
@@ -119,3 +151,45 @@ def test_a_request_without_an_address_is_still_signed_in(client, admin_user):
     client.force_login(admin_user)
     assert AccessLog.objects.get().ip_address is None
     assert client.get("/").status_code == 200
+
+
+def change_password(client, old_password: str, address: str = "203.0.113.7"):
+    new = "a-much-longer-passphrase-7c1d"
+    form = {"old_password": old_password, "new_password1": new, "new_password2": new}
+    return client.post("/accounts/password/", form, REMOTE_ADDR=address)
+
+
+def test_wrong_old_passwords_on_the_password_change_form_count_like_sign_ins(client, staff_granted):
+    """A signed-in session (perhaps someone else's, left open) cannot guess the password through the form."""
+    client.force_login(staff_granted)
+    for attempt in range(1, settings.LOGIN_FAILURES_ALLOWED + 1):
+        response = change_password(client, WRONG)
+        assert response.status_code == 200, f"wrong old password #{attempt} was not answered with the form"
+        assert "Your old password was entered incorrectly" in response.content.decode()
+    locked = change_password(client, WRONG)
+    assert locked.status_code == 429
+    page = locked.content.decode()
+    assert "Too many wrong passwords for “bob” from this computer." in page
+    assert 'href="/preferences/">Back to Preferences</a>' in page
+    assert change_password(client, "password").status_code == 429, "even the right old password waits"
+    staff_granted.refresh_from_db()
+    assert staff_granted.check_password("password")
+
+
+def test_the_admins_password_change_is_the_sites_lockout_counted_one(client, admin_user):
+    client.force_login(admin_user)
+    response = client.post("/admin/password_change/", {"old_password": WRONG})
+    assert response.status_code == 302 and response["Location"] == "/accounts/password/"
+    assert admin_user.check_password("password")
+
+
+def test_the_password_change_form_and_the_sign_in_share_one_lockout(client, staff_granted):
+    client.force_login(staff_granted)
+    for _ in range(3):
+        change_password(client, WRONG)
+    signing_in = Client()
+    fail(signing_in, "site", settings.LOGIN_FAILURES_ALLOWED - 3, username="bob")
+    assert sign_in(signing_in, "site", WRONG, username="bob").status_code == 429
+    assert sign_in(signing_in, "site", "password", username="bob").status_code == 429
+    end_the_cool_off()
+    assert change_password(client, "password").status_code == 302

@@ -3,12 +3,12 @@ sends their user name in a header (REMOTE_USER_HEADER) and, optionally, their gr
 
 Only requests coming from the proxy's own addresses (REMOTE_USER_PROXIES) are believed: the same header from
 anywhere else is ignored, since anyone can send any header. Put the web server where only the proxy can reach it
-anyway; the allow-list is the second lock. Users are created on their first sign-in.
+anyway; the allow-list is the second lock. Users are created on their first sign-in; what names are refused, and
+which accounts a campus sign-in may not open, is campus.py's to say.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 
 from django.conf import settings
@@ -17,17 +17,24 @@ from django.contrib.auth.middleware import RemoteUserMiddleware
 from django.contrib.auth.models import User
 from django.http import HttpRequest
 
+from webadmit_dash.accounts.campus import SignInRefused, check_campus_may_use, refuse, user_name
 from webadmit_dash.accounts.groups import split, sync_groups
+from webadmit_dash.accounts.peers import peer_in
 
 logger = logging.getLogger(__name__)
 
 
 def from_trusted_proxy(request: HttpRequest) -> bool:
+    return peer_in(request, settings.REMOTE_USER_PROXIES)
+
+
+def header_text(value: str) -> str:
+    """A header's text as the proxy wrote it. WSGI (PEP 3333) hands headers over as their bytes decoded as
+    latin-1, while proxies send names like `josé` in UTF-8: decoded again, unless the bytes are not UTF-8."""
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    return any(address in network for network in settings.REMOTE_USER_PROXIES)
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 class TrustedProxyMiddleware(RemoteUserMiddleware):
@@ -49,6 +56,9 @@ class TrustedProxyMiddleware(RemoteUserMiddleware):
             groups_header = settings.REMOTE_GROUPS_HEADER
             if groups_header:
                 request.META.pop(groups_header, None)
+        for header in (self.header, settings.REMOTE_GROUPS_HEADER):
+            if header and header in request.META:
+                request.META[header] = header_text(request.META[header])
         super().process_request(request)
 
 
@@ -67,7 +77,15 @@ class TrustedProxyBackend(RemoteUserBackend):
     def authenticate(self, request: HttpRequest | None, remote_user: str) -> User | None:  # type: ignore[override]
         if request is None or not from_trusted_proxy(request):
             return None
-        user = super().authenticate(request, remote_user)
+        try:
+            name = user_name(remote_user)
+            existing = User.objects.filter(username=name).first()
+            if existing is not None:
+                check_campus_may_use(existing)
+        except SignInRefused as refusal:
+            refuse(request, refusal, via=f"the proxy's {settings.REMOTE_USER_HEADER}")
+            return None
+        user = super().authenticate(request, name)
         groups_header = settings.REMOTE_GROUPS_HEADER
         if user is not None and groups_header:
             sync_groups(user, split(request.META.get(groups_header, ""), settings.REMOTE_GROUPS_SEPARATOR))

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from webadmit_dash.api import tokens
 from webadmit_dash.api.models import ApiToken
+from webadmit_dash.core.text import has_line_breaks_or_controls, one_line
 from webadmit_dash.web.common import AuthenticatedHttpRequest
 
 MAX_ACTIVE_TOKENS = 20
@@ -32,6 +33,8 @@ def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         active = ApiToken.objects.filter(user=request.user, revoked_at__isnull=True).count()
         if not name:
             error = "Give the token a name that says what will use it, e.g. 'SIS reconciliation'."
+        elif has_line_breaks_or_controls(name):
+            error = "Keep the name to one line of ordinary characters: it held a line break or a control character."
         elif len(name) > 100:
             error = "Keep the name under 100 characters."
         elif active >= MAX_ACTIVE_TOKENS:
@@ -42,7 +45,8 @@ def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         "tokens": ApiToken.objects.filter(user=request.user),
         "created": created,
         "error": error,
-        "name": request.POST.get("name", "") if error else "",
+        # Given back to correct, with what made it wrong made visible as spaces (a NUL cannot go into the page).
+        "name": one_line(request.POST.get("name", "")) if error else "",
     }
     return render(request, "api/tokens.html", context, status=400 if error else 200)
 

@@ -23,6 +23,11 @@ def without_nul(value: str) -> str:
     return value.replace("\x00", "")
 
 
+def has_line_breaks_or_controls(value: str) -> bool:
+    """Whether the text holds anything one_line would replace: fine in a name shown on a page, not in an identifier."""
+    return _LINE_BREAKS_AND_CONTROLS.search(value) is not None
+
+
 def fit(value: str, max_length: int) -> str:
     """The text cut to max_length characters, ending in an ellipsis when it was cut."""
     if len(value) <= max_length:

@@ -10,10 +10,11 @@ does not exist or belongs to someone else, so ids cannot be probed.
 from webadmit_dash.web.views.actions import refresh_now, run_again
 from webadmit_dash.web.views.files import acknowledge_file, download_file, file_detail
 from webadmit_dash.web.views.identities import identity_list
-from webadmit_dash.web.views.preferences import preferences
+from webadmit_dash.web.views.preferences import PasswordChangeView, preferences
 from webadmit_dash.web.views.recent import poll_files, recent_files
 
 __all__ = [
+    "PasswordChangeView",
     "acknowledge_file",
     "download_file",
     "file_detail",
