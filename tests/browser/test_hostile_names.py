@@ -219,3 +219,20 @@ def test_a_mail_and_webhooks_about_a_hostile_file_have_one_line_titles_and_escap
         assert message["Bcc"] is None
         assert "<!channel>" not in message.get_body(preferencelist=("html",)).get_content()
     assert any("Decision Letters Bcc: everyone@example.org" in str(message["Subject"]) for message in messages)
+
+
+def test_a_subscription_to_exports_with_hostile_names_is_saved_with_those_names(stack, page):
+    sign_in(page, stack.base_url, stack.user.username, stack.password)
+    page.goto(f"{stack.base_url}/notifications/")
+    page.get_by_label("Every identity I may see, including ones granted later").check()
+    for name in (LINE_BREAKS, SCRIPT, FORMULA):
+        # The checkbox whose value is the name (HTML reads its CR/LF as LF; a form sends it back as CR/LF).
+        page.evaluate(
+            "(name) => { [...document.querySelectorAll('input[name=export_names]')]"
+            ".find((box) => box.value === name.replace(/\\r\\n?/g, '\\n')).checked = true; }",
+            name,
+        )
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_text("Subscription saved.").wait_for()
+    assert sorted(Subscription.objects.get(user=stack.user).export_names) == sorted([LINE_BREAKS, SCRIPT, FORMULA])
+    assert not _scripts_running(page)
