@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from webadmit_dash.simulator import DEMO_API_KEY, SimulatedWorld, SimulatorServer
+from webadmit_dash.simulator.data import HOSTILE_NAMES
 from webadmit_dash.simulator.management.commands.simulate_webadmit import Command
 from webadmit_dash.simulator.server import add_arguments, banner, build_server
 
@@ -203,3 +204,27 @@ def test_the_module_runs_as_a_program_and_prints_where_it_serves() -> None:
     finally:
         process.terminate()
         process.wait(timeout=5)
+
+
+def test_hostile_names_name_every_identity_and_export_with_text_hostile_to_some_medium() -> None:
+    assert parse([])["hostile_names"] is False
+    server = build_server(parse(["--port=0", "--hostile-names", "--identities=2"]))
+    try:
+        world = server.world
+        export_names = {export.name for export in world.exports()}
+        assert export_names == set(HOSTILE_NAMES), "two identities of five exports name every hostile name"
+        associations = {identity.association for identity in world.identities()}
+        assert associations == {"Decision Letters\r\nBcc: everyone@example.org", "Nightly\x00Banner Export"}
+        assert any(len(name) == 10_000 for name in export_names)
+        # Downloads still work: a file name is one line, cut short.
+        available = next(
+            state
+            for identity in world.identities()
+            for state in world.files(identity.id)
+            if state.status == "available"
+        )
+        download = world.download(available.id)
+        assert download is not None and "\r" not in download.filename and "\x00" not in download.filename
+        assert len(download.filename) <= 104
+    finally:
+        server.stop()

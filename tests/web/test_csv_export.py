@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
+import subprocess
 
 import pytest
 
@@ -80,6 +82,74 @@ def test_a_name_that_is_a_formula_comes_out_as_text(client, admin_user, identity
     _, rows = download(client)
     names = {row[1] for row in rows[1:]}
     assert names == {"'=cmd|' /C calc'!A0", "'+1+1", "'-2+3", "'@SUM(A1)", "'\tTabbed", "Plain = fine"}
+
+
+# (what an export is named, what the CSV cell must read once parsed): every value a spreadsheet could read as a
+# formula, after OWASP's CSV-injection guidance, and values that must pass unchanged.
+FORMULA_NAMES = [
+    ("=1+1", "'=1+1"),
+    ("+1+1", "'+1+1"),
+    ("-2+3", "'-2+3"),
+    ("@SUM(A1)", "'@SUM(A1)"),
+    (" =1+1", "' =1+1"),
+    ("  \t =cmd|' /C calc'!A0", "'  \t =cmd|' /C calc'!A0"),
+    ("\n=1+1", "'\n'=1+1"),
+    ("\r\n+1", "'\r\n'+1"),
+    ("\tTabbed", "'\tTabbed"),
+    ("\nLine", "'\nLine"),
+    ("\uff1d1+1", "'\uff1d1+1"),  # fullwidth =
+    ("\uff0b1", "'\uff0b1"),  # fullwidth +
+    ("\uff0d1", "'\uff0d1"),  # fullwidth -
+    ("\uff20SUM(A1)", "'\uff20SUM(A1)"),  # fullwidth @
+    ("\u202e=1+1", "'\u202e=1+1"),  # a right-to-left override before it
+    ('=HYPERLINK("http://evil.example","x")', '\'=HYPERLINK("http://evil.example","x")'),
+    ("Report;=1+1", "Report;'=1+1"),
+    ("Report; @SUM(A1)", "Report; '@SUM(A1)"),
+    ("Report\n=1+1", "Report\n'=1+1"),
+]
+PLAIN_NAMES = ["Plain = fine", "Deposit; list", "Fall-2026", "Décisions \u2019 🎓", 'Say "hi", then go']
+
+
+@pytest.fixture
+def formula_csv(client, admin_user, identity) -> bytes:
+    """The Recent Files CSV of one file per name of FORMULA_NAMES and PLAIN_NAMES, as the product writes it."""
+    for n, name in enumerate([name for name, _ in FORMULA_NAMES] + PLAIN_NAMES):
+        make_file(identity, FileStatus.AVAILABLE, export=make_export(identity, 100 + n, name))
+    client.force_login(admin_user)
+    return b"".join(client.get("/", {"format": "csv"}).streaming_content)
+
+
+def test_every_cell_that_could_start_a_formula_reads_back_as_text_starting_with_an_apostrophe(formula_csv):
+    rows = list(csv.reader(io.StringIO(formula_csv.decode("utf-8-sig"), newline="")))
+    assert sorted(row[1] for row in rows[1:]) == sorted([cell for _, cell in FORMULA_NAMES] + PLAIN_NAMES)
+
+
+def test_every_cell_is_quoted_so_a_separator_inside_a_name_never_starts_a_cell(formula_csv):
+    lines = formula_csv.decode("utf-8-sig").split("\r\n")
+    assert lines[0].startswith('"File id","Export",')
+    assert '"Say ""hi"", then go"' in formula_csv.decode("utf-8-sig"), "embedded quotes doubled"
+
+
+@pytest.mark.parametrize("separator", [",", ";"])
+def test_libreoffice_opening_the_csv_with_formulas_evaluated_finds_no_formula(formula_csv, tmp_path, separator):
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        pytest.skip(
+            "LibreOffice is not installed (apt-get install libreoffice-calc-nogui); the csv-module tests still run"
+        )
+    source = tmp_path / "recent-files.csv"
+    source.write_bytes(formula_csv)
+    # LibreOffice's CSV import options: separator, quote, UTF-8, from line 1, ..., and "evaluate formulas" on, as a
+    # person opening the file could choose; split on `;` too, as Excel does in much of Europe.
+    options = f"{ord(separator)},34,76,1,,1033,false,true,false,false,false,-1,true"
+    subprocess.run(
+        [soffice, f"-env:UserInstallation=file://{tmp_path}/profile", "--headless", f"--infilter=CSV:{options}",
+         "--convert-to", "fods", "--outdir", str(tmp_path), str(source)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    sheet = (tmp_path / "recent-files.fods").read_text(encoding="utf-8")
+    assert "table:formula=" not in sheet
+    assert "Plain = fine" in sheet, "the sheet was read"
 
 
 def test_numbers_are_not_escaped():

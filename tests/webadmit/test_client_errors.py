@@ -61,6 +61,14 @@ def test_404_carries_webadmits_message(client: WebAdmitClient, mocked: responses
     assert error.upstream_message == "User identity '999' not found."
 
 
+def test_webadmits_words_come_on_one_line_without_nul(client: WebAdmitClient, mocked: responses.RequestsMock) -> None:
+    mocked.get(URL, status=404, json={"message": "User identity\x00 '999'\r\nnot   found."})
+
+    error = call_and_catch(client)
+
+    assert error.message == "WebAdMIT says: User identity '999' not found. (credential 'Nursing')"
+
+
 def test_the_generic_404_reads_as_a_sentence(client: WebAdmitClient, mocked: responses.RequestsMock) -> None:
     mocked.get(URL, status=404, body=raw_payload("error_404_generic.json"))
 

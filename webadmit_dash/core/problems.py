@@ -23,6 +23,8 @@ class ErrorKind(models.TextChoices):
     UNAVAILABLE = "unavailable", "WebAdMIT unavailable"
     BAD_RESPONSE = "bad_response", "Unexpected response"
     REQUEST_REJECTED = "request_rejected", "Request rejected"
+    # Not WebAdMIT's: it answered, but storing its answer failed (the database refused it).
+    NOT_STORED = "not_stored", "Answer not stored"
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,23 @@ MEANINGS: dict[ErrorKind, Meaning] = {
         download=Words(
             "WebAdMIT refused the request",
             "WebAdMIT refused to make a download link ({detail}). Tell whoever runs webadmit-dash.",
+        ),
+    ),
+    ErrorKind.NOT_STORED: Meaning(
+        pauses=False,
+        level="error",
+        banner=Words(
+            "What WebAdMIT sent about {names} could not be stored",
+            "WebAdMIT answered the last refresh, but the database refused to store the answer: {detail}",
+            "Refreshes keep retrying, and the other identities are not affected. If this lasts, tell whoever runs "
+            "webadmit-dash (the worker's log has the details).",
+        ),
+        # A download never stores WebAdMIT's answer, so no download ends this way; the table wants words anyway.
+        download_status=500,
+        download=Words(
+            "WebAdMIT's answer could not be stored",
+            "WebAdMIT answered, but its answer could not be stored. Try again in a minute; if it keeps happening, "
+            "tell whoever runs webadmit-dash.",
         ),
     ),
 }

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from webadmit_dash.core.models import ChangeCounter, Export, ExportFile, StatusChange, UserIdentity
-from webadmit_dash.engine import first_sight
+from webadmit_dash.engine import first_sight, incoming
 from webadmit_dash.webadmit import types
 from webadmit_dash.webadmit.statuses import DOWNLOADABLE, FileStatus
 
@@ -106,6 +106,9 @@ def apply_listing(identity: UserIdentity, listing: list[types.ExportFile], now: 
 
 
 def plan_listing(identity: UserIdentity, listing: list[types.ExportFile]) -> ListingPlan:
+    # Compared and stored as the columns hold them (NUL removed, cut to fit), so a hostile text is stored once and
+    # not seen as changed again on every refresh.
+    listing = [incoming.export_file(item) for item in listing]
     # WebAdMIT should never list a file twice; if it does, the last entry wins rather than the unique constraint.
     listed = {item.id: item for item in listing}
     rows = {row.webadmit_id: row for row in _stored_rows(identity)}
@@ -193,6 +196,7 @@ def record_started_run(identity: UserIdentity, run: types.ExportFile, now: datet
     """Stores a run that Run again just started (E4's answer), so that it shows at once rather than on the next
     refresh; returns its row's pk. The next listing then finds it and carries on from there. A run already stored
     (a refresh listed it first, or WebAdMIT answered with a run already under way) is left as it is."""
+    run = incoming.export_file(run)
     existing = ExportFile.objects.filter(identity=identity, webadmit_id=run.id).values_list("pk", flat=True).first()
     if existing is not None:
         return existing
@@ -350,7 +354,7 @@ def _export_fields(export: Export) -> tuple[str, str, str, str]:
 
 
 def _export_fields_of(item: types.Export) -> tuple[str, str, str, str]:
-    return item.name, item.list_type or "", item.format or "", item.mime_type or ""
+    return incoming.export_fields(item)
 
 
 def _export_row(identity: UserIdentity, item: types.Export, now: datetime) -> Export:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from webadmit_dash.core.models import ChangeCounter, Credential, UserIdentity
 from webadmit_dash.core.problems import ErrorKind
+from webadmit_dash.engine import incoming
 from webadmit_dash.webadmit.client import WebAdmitClient, make_session
 from webadmit_dash.webadmit.errors import KeyRejected, UpstreamUnavailable, WebAdmitError
 from webadmit_dash.webadmit.types import UserIdentity as UpstreamIdentity
@@ -238,14 +239,7 @@ def import_identities(credential: Credential) -> ImportResult:
     created = updated = 0
     with transaction.atomic():
         for item in upstream:
-            fields = {
-                "type": item.type or "",
-                "association": item.association or "",
-                "institution": item.institution or "",
-                "organization": item.organization or "",
-                "cycle": item.cycle or "",
-                "missing_upstream_since": None,
-            }
+            fields: dict[str, object] = {**incoming.identity_fields(item), "missing_upstream_since": None}
             _, was_created = UserIdentity.objects.update_or_create(
                 credential=credential, webadmit_id=item.id, defaults=fields
             )

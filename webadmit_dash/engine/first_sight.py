@@ -47,7 +47,8 @@ def insert(
     identity: UserIdentity, items: Sequence[types.ExportFile], export_pks: dict[int, int], seq: int, now: datetime
 ) -> int:
     """Inserts the new files and their first history rows, two statements whatever their number; call inside the
-    apply step's transaction."""
+    apply step's transaction. `items` come cleaned and cut to their columns (engine.incoming, applied when a listing
+    is planned and to a run Run again started): these statements bypass the ORM but never that."""
     if not items:
         return 0
     at = connection.ops.adapt_datetimefield_value(now)

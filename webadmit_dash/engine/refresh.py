@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Case, F, Field, Q, Value, When
 from django.utils import timezone
 
+from webadmit_dash.core import text
 from webadmit_dash.core.models import ChangeCounter, Credential, UserIdentity
 from webadmit_dash.core.problems import MEANINGS, ErrorKind, kind_of
 from webadmit_dash.engine import apply, credentials, schedule
@@ -119,7 +120,11 @@ def _refresh_locked(identity: UserIdentity, token: datetime, now: datetime) -> R
             # any 429, and this identity's statuses are stored all the same.
             wait = schedule.rate_limited_wait(identity, fetched.exports_error.retry_after, failures=1)
             _note_rate_limited(credential, until=now + wait, now=now)
-        result = _record_success(identity, fetched, token, now)
+        try:
+            result = _record_success(identity, fetched, token, now)
+        except DatabaseError as error:
+            _record_not_stored(identity, error, token, now)
+            return RefreshOutcome(identity.pk, Outcome.FAILED, calls=client.calls_made)
         return RefreshOutcome(
             identity.pk, Outcome.REFRESHED, applied=result, calls=client.calls_made, exports_error=fetched.exports_error
         )
@@ -246,6 +251,30 @@ def _record_failure(identity: UserIdentity, error: WebAdmitError, token: datetim
             _pause_siblings(identity, error, seq)
     if isinstance(error, KeyRejected):
         credentials.record_health(identity.credential, error, now=now)
+
+
+def _record_not_stored(identity: UserIdentity, error: DatabaseError, token: datetime, now: datetime) -> None:
+    """WebAdMIT answered but the database refused what it sent (its transaction rolled back, nothing half-written):
+    the identity shows the failure in words and retries with backoff like any failed refresh, rather than crashing
+    and staying "Not refreshed yet" with no reason given. Other identities are refreshed by their own tasks."""
+    logger.exception("Refresh of identity %s: WebAdMIT's answer could not be stored", identity.pk)
+    failures = identity.consecutive_failures + 1
+    # The database's own first line says what it refused (a value too long, a NUL) without repeating the value.
+    reason = text.one_line(str(error).split("\n", 1)[0], 300) or type(error).__name__
+    with transaction.atomic():
+        _release_with(
+            identity.pk,
+            token,
+            {
+                "refreshing_until": None,
+                "last_attempt_at": now,
+                "error_kind": ErrorKind.NOT_STORED,
+                "error_message": reason,
+                "consecutive_failures": failures,
+                "next_refresh_at": now + schedule.backoff_delay(identity, failures),
+                "change_seq": ChangeCounter.next_value(),
+            },
+        )
 
 
 def _record_failed_check(identity: UserIdentity, error: WebAdmitError, token: datetime, now: datetime) -> None:

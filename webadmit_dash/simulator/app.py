@@ -320,7 +320,7 @@ class SimulatorApp:
     def _mint_url(self, environ: Environ, state: FileState) -> str:
         export = self.world.export(state.export_id)
         assert export is not None  # a file's export never disappears
-        filename = f"{export.name}.{export.extension}"
+        filename = export.file_name
         key = f"exports/{export.id}/files/{state.id}/{quote(filename)}"
         expires = math.floor(self.world.now() + self.url_ttl)
         disposition = f'attachment; filename="{filename}"'

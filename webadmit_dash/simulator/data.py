@@ -101,6 +101,21 @@ _APPLICANTS = (
     ("Maria", "Smith"),
     ("Renée", "Brontë"),
 )
+# Free text people can type into WebAdMIT, each hostile to one medium the dashboard writes to: a mail header (CR/LF),
+# PostgreSQL (NUL, 10,000 characters for a varchar), HTML, a spreadsheet (a formula), Slack (<!channel>), Teams
+# (markdown links), a reader (a right-to-left override that reverses what follows), and plain Unicode. A world built
+# with hostile_names=True names its identities and exports with these (`--hostile-names`).
+HOSTILE_NAMES = (
+    "Decision Letters\r\nBcc: everyone@example.org",
+    "Nightly\x00Banner Export",
+    "Long name " * 1_000,
+    "<script>alert(1)</script>",
+    '=HYPERLINK("http://evil.example","x")',
+    "<!channel> Deposit Report",
+    "[Click here](https://evil.example)",
+    "Roster \u202etxt.exe",
+    "Décisions d\u2019admission 🎓",
+)
 _COLLEGES = ("Universidad de Sevilla", "Université Laval", "Ohio State University", "Technische Universität Wien")
 _DECISIONS = ("Admitted", "Waitlisted", "Denied", "Under Review")
 
@@ -124,6 +139,12 @@ class SimExport:
     format: str
     mime_type: str
     extension: str
+
+    @property
+    def file_name(self) -> str:
+        """The download's file name: the export's name on one line and cut short, as a file name must be."""
+        line = "".join(" " if ord(char) < 32 or char == "\x7f" else char for char in self.name)
+        return f"{' '.join(line.split())[:100]}.{self.extension}"
 
 
 @dataclass(slots=True)
@@ -196,6 +217,7 @@ class SimulatedWorld:
         new_run_every: float | None = 60.0,
         retention: float = 7 * 24 * 3600.0,
         initial: Literal["mix", "settled"] = "mix",
+        hostile_names: bool = False,
         clock: Callable[[], float] = time.time,
         epoch: float | None = None,
         world_time: float | None = None,
@@ -209,6 +231,7 @@ class SimulatedWorld:
         if initial not in ("mix", "settled"):
             raise ValueError(f"initial must be 'mix' or 'settled', not {initial!r}")
         self.seed = seed
+        self.hostile_names = hostile_names
         self.pace = max(pace, 0.0)
         self.new_run_every = new_run_every if new_run_every and new_run_every > 0 else None
         self.retention = retention
@@ -254,6 +277,8 @@ class SimulatedWorld:
             self._add_identity(index, identity_id, rng)
             # One export of each format, so every format the SPEC lists can be downloaded from every identity.
             names = rng.sample(_EXPORT_NAMES, len(_FORMATS))
+            if self.hostile_names:
+                names = [_hostile(index * len(_FORMATS) + number) for number in range(len(_FORMATS))]
             for number, ((fmt, mime, ext), name) in enumerate(zip(_FORMATS, names, strict=True)):
                 # Programs carry 14-digit ids in WebAdMIT; give some exports such ids too.
                 export_id = fresh(10**13, 10**14) if (index + number) % 7 == 6 else fresh(100_000, 1_000_000)
@@ -281,6 +306,8 @@ class SimulatedWorld:
     def _add_identity(self, index: int, identity_id: int, rng: random.Random) -> None:
         program = _PROGRAMS[index] if index < len(_PROGRAMS) else rng.choice(_PROGRAMS)
         association, institution, organization = program[0], program[1], program[2]
+        if self.hostile_names:
+            association, institution, organization = _hostile(index), _hostile(index + 2), _hostile(index + 4)
         institution_or_none: str | None = institution
         organization_or_none: str | None = organization
         kind = "Admissions User"
@@ -566,8 +593,7 @@ class SimulatedWorld:
             return None
         export = self._exports[state.export_id]  # exports never change after the build
         rows = _applicant_rows(random.Random(f"{self.seed}:{file_id}"))
-        filename = f"{export.name}.{export.extension}"
-        return Download(_render(export, rows), export.mime_type, filename)
+        return Download(_render(export, rows), export.mime_type, export.file_name)
 
     def summary(self) -> dict[str, Any]:
         with self._lock:
@@ -593,6 +619,10 @@ class SimulatedWorld:
                 "identities": identities,
                 "faults": [fault.as_dict() for fault in self._faults],
             }
+
+
+def _hostile(number: int) -> str:
+    return HOSTILE_NAMES[number % len(HOSTILE_NAMES)]
 
 
 def _roll(seed: int, salt: str, number: int) -> float:
@@ -671,8 +701,9 @@ def _render(export: SimExport, rows: list[list[str]]) -> bytes:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             half = max(len(rows) // 2, 1)
-            archive.writestr(f"{export.name}_1.csv", _csv(rows[:half]))
-            archive.writestr(f"{export.name}_2.csv", _csv(rows[half:]))
+            stem = export.file_name.removesuffix(".zip")
+            archive.writestr(f"{stem}_1.csv", _csv(rows[:half]))
+            archive.writestr(f"{stem}_2.csv", _csv(rows[half:]))
         return buffer.getvalue()
     cells = "".join(f"<th>{escape(column)}</th>" for column in _COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)

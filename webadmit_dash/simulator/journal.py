@@ -45,7 +45,13 @@ class Journal:
     @classmethod
     def for_options(cls, options: dict[str, Any]) -> Journal | None:
         state_file = options.get("state_file")
-        return cls(Path(state_file), {name: options[name] for name in SHAPE}) if state_file else None
+        if not state_file:
+            return None
+        shape = {name: options[name] for name in SHAPE}
+        if options.get("hostile_names"):
+            # Only when set, so the journals written before this option existed still describe their world.
+            shape["hostile_names"] = True
+        return cls(Path(state_file), shape)
 
     def resume(self) -> Resumed | None:
         """Where the world described here stopped, or None for a new world (no file, an unreadable one, or one

@@ -201,6 +201,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--new-run-every", type=float, default=60.0, help="seconds; 0 turns new runs off")
     parser.add_argument("--retention-days", type=float, default=7.0, help="days a file stays listed")
     parser.add_argument("--initial", choices=("mix", "settled"), default="mix", help="initial files' state")
+    parser.add_argument(
+        "--hostile-names",
+        action="store_true",
+        help="name identities and exports with CR/LF, NUL, 10,000 characters, markup and formulas (for testing)",
+    )
     parser.add_argument("--lowercase-statuses", action="store_true", help="old documented spelling")
     parser.add_argument("--rate-limit", type=int, default=5000, help="calls per key per hour")
     parser.add_argument("--url-ttl", type=float, default=25.0, help="seconds a download URL lives")
@@ -232,6 +237,7 @@ def build_server(options: dict[str, Any], journal: Journal | None = None) -> Sim
         new_run_every=options["new_run_every"],
         retention=options["retention_days"] * 24 * 3600,
         initial=options["initial"],
+        hostile_names=options.get("hostile_names", False),
         epoch=resumed.epoch if resumed else None,
         world_time=resumed.world_time if resumed else None,
         on_start=(lambda _run: journal.save(world)) if journal is not None else None,

@@ -2,9 +2,10 @@
 of it, in the page's order.
 
 - UTF-8 with a byte-order mark, so Excel opens accents and non-Latin names correctly.
-- Safe to open in a spreadsheet: a text cell starting with =, +, -, @ (or a tab or carriage return, which some
-  spreadsheets skip before reading a formula) gets a leading apostrophe, so an export named `=HYPERLINK(...)` is
-  shown as text instead of run as a formula (OWASP's advice for CSV injection).
+- Safe to open in a spreadsheet, following OWASP's advice on CSV injection (safe_cell): a text cell that a
+  spreadsheet could read as a formula gets a leading apostrophe, so an export named `=HYPERLINK(...)` is shown as
+  text instead of run; and every cell is quoted (embedded quotes doubled), so a `,` or `;` inside a name never
+  starts a cell of its own.
 - Streamed: the rows are read in keyset pages of CHUNK (pagination.rows_after) and written as they are read, so
   memory stays the same for 100 or 100,000 rows, and no long-lived cursor holds the database.
 """
@@ -12,6 +13,7 @@ of it, in the page's order.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -25,7 +27,19 @@ CHUNK = 2000
 # Lines handed to the server at once: one write per line would cost a system call per row.
 LINES_PER_WRITE = 200
 BOM = "\ufeff"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What a formula starts with, in ASCII and in the fullwidth forms that spreadsheets in East Asian locales read as
+# the same; and the invisible characters a spreadsheet may skip before it (zero-width spaces, bidi marks, a BOM).
+_FORMULA_CHARACTER = "[=+\\-@\uff1d\uff0b\uff0d\uff20]"
+_INVISIBLE = "\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff"
+# A cell that starts a formula once leading whitespace (spaces, tabs, line breaks) and invisible characters are
+# skipped.
+_FORMULA = re.compile(f"[\\s{_INVISIBLE}]*{_FORMULA_CHARACTER}")
+# Some spreadsheets skip a leading tab or line break before reading a formula, and some read one as a new cell.
+_CONTROL_STARTS = ("\t", "\r", "\n")
+# Where a spreadsheet may start a new cell inside ours: Excel splits on `;` where it is the list separator (much of
+# Europe), and reading this comma-separated file that way it no longer keeps the quoting, so a line break inside a
+# cell starts a new row too. What follows one of them and would start a formula there gets an apostrophe as well.
+_FORMULA_INSIDE = re.compile(f"([;\\r\\n][ \\t{_INVISIBLE}]*)(?={_FORMULA_CHARACTER})")
 HEADER = [
     "File id",
     "Export",
@@ -44,7 +58,10 @@ HEADER = [
 
 def safe_cell(value: object) -> object:
     """A text cell a spreadsheet will not run as a formula; numbers and empty cells pass unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    if not isinstance(value, str):
+        return value
+    value = _FORMULA_INSIDE.sub(r"\1'", value)
+    if value.startswith(_CONTROL_STARTS) or _FORMULA.match(value):
         return "'" + value
     return value
 
@@ -89,7 +106,8 @@ class _Line:
 
 
 def lines(scope: Scope) -> Iterator[str]:
-    writer = csv.writer(_Line())
+    # Every cell quoted (OWASP): numbers too, which spreadsheets still read as numbers.
+    writer = csv.writer(_Line(), quoting=csv.QUOTE_ALL)
     yield BOM + writer.writerow(HEADER)
     batch: list[str] = []
     for row in rows(scope):

@@ -372,17 +372,24 @@ def _upstream_text(response: requests.Response, limit: int = 300) -> str | None:
         return None
     message = body.get("message")
     if isinstance(message, str) and message.strip():
-        return message.strip()[:limit]
+        return _one_plain_line(message)[:limit]
     errors = body.get("errors")
     if isinstance(errors, dict):
         parts = []
         for key, value in errors.items():
             texts = value if isinstance(value, list) else [value]
             parts.append(f"{key}: " + " ".join(str(text) for text in texts))
-        return "; ".join(parts)[:limit] or None
+        return _one_plain_line("; ".join(parts))[:limit] or None
     if isinstance(errors, list) and errors:
-        return "; ".join(str(text) for text in errors)[:limit]
+        return _one_plain_line("; ".join(str(text) for text in errors))[:limit]
     return None
+
+
+def _one_plain_line(text: str) -> str:
+    """WebAdMIT's words as they can go into a message that is logged, stored (PostgreSQL refuses NUL) and shown on
+    one line: NUL removed, every run of whitespace (line breaks included) one space. The product's core.text does
+    this for the rest of the product; the client, which knows nothing of the product, does its own."""
+    return " ".join(text.replace("\x00", "").split())
 
 
 # --- Parsing: strict about what we use, silent about everything else ----------------------------------------
