@@ -196,6 +196,11 @@ WEBADMIT_INTERACTIVE_CONNECT_TIMEOUT = env.integer("WEBADMIT_INTERACTIVE_CONNECT
 WEBADMIT_INTERACTIVE_READ_TIMEOUT = env.integer("WEBADMIT_INTERACTIVE_READ_TIMEOUT", 8, minimum=1, maximum=120)
 WEBADMIT_INTERACTIVE_CALLS = env.integer("WEBADMIT_INTERACTIVE_CALLS", 2, minimum=1, maximum=1000)
 WEBADMIT_CIRCUIT_PAUSE = env.integer("WEBADMIT_CIRCUIT_PAUSE", 30, minimum=1, maximum=3600)
+# Interactive calls spend the key's hourly budget, which refreshes everyone's files: one person may make at most this
+# many a minute (answered 429 past it), and all of them together at most this percent of a key's hourly limit (the
+# scheduled refreshes plan with 80 percent, so more than 20 would eat into theirs).
+WEBADMIT_INTERACTIVE_PER_MINUTE = env.integer("WEBADMIT_INTERACTIVE_PER_MINUTE", 30, minimum=1, maximum=10_000)
+WEBADMIT_INTERACTIVE_SHARE = env.integer("WEBADMIT_INTERACTIVE_SHARE", 10, minimum=1, maximum=20)  # percent
 
 # The dispatcher's heartbeat older than this means beat (or every worker) has stopped: the pages' "Refreshes are
 # late" banner and /readyz's beat check both use it.
