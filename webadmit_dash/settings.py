@@ -75,6 +75,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: /healthz, /readyz and /metrics answer before host validation and the https redirect (ops/middleware.py).
     "webadmit_dash.ops.middleware.OpsEndpointsMiddleware",
+    # Outside everything that may reach the database: a request that failed because it is unreachable is a 503 in
+    # words with Retry-After, not a 500 (ops/outage.py).
+    "webadmit_dash.ops.outage.DatabaseOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",

@@ -1,0 +1,85 @@
+"""A PostgreSQL outage: every page, poll and API call answers 503 in words with Retry-After (not an instant 500),
+and the web server recovers by itself when the database is back.
+
+For real: a PostgreSQL of the test's own (tests/support/postgres.py), migrated, served by the production gunicorn
+(tests/support/webserver.py), then stopped and started again under it. Runs the same on either suite backend.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+
+from tests.support.postgres import OwnPostgres, manage, migrated_postgres
+from tests.support.webserver import GunicornServer
+
+pytestmark = pytest.mark.services
+
+USER, PASSWORD = "quinn", "correct horse battery staple"
+HTMX = {"HX-Request": "true"}
+MAKE_USER_AND_TOKEN = f"""
+from django.contrib.auth.models import User
+from webadmit_dash.api import tokens
+user = User.objects.create_superuser({USER!r}, "quinn@example.edu", {PASSWORD!r})
+print(tokens.create(user, "outage test").secret)
+"""
+
+
+@pytest.fixture
+def postgres() -> Iterator[OwnPostgres]:
+    with migrated_postgres() as server:
+        yield server
+
+
+def signed_in(server: GunicornServer) -> requests.Session:
+    session = requests.Session()
+    session.get(f"{server.url}/accounts/login/", timeout=10)
+    answer = session.post(
+        f"{server.url}/accounts/login/",
+        {"username": USER, "password": PASSWORD, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        timeout=10,
+    )
+    assert answer.url.rstrip("/") == server.url, "signed in"
+    return session
+
+
+def eventually(check: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+def test_while_postgresql_is_down_pages_polls_and_the_api_answer_503_in_words_then_recover_by_themselves(postgres):
+    token = manage(postgres.url, "shell", "-c", MAKE_USER_AND_TOKEN).strip().splitlines()[-1]
+    api = {"Authorization": f"Bearer {token}"}
+    with GunicornServer(workers=2, env={"DATABASE_URL": postgres.url}) as server:
+        browser = signed_in(server)
+        assert browser.get(f"{server.url}/", timeout=10).status_code == 200
+        assert server.get("/api/v1/files", headers=api).status_code == 200
+
+        postgres.stop()
+        # Several of each, so that both gunicorn processes (and their kept connections) are seen failing.
+        for _ in range(4):
+            page = browser.get(f"{server.url}/", timeout=10)
+            assert page.status_code == 503, page.text[:500]
+            assert "The database is not answering; this page will retry." in page.text
+            assert page.headers["Retry-After"] == "15" and '<meta http-equiv="refresh" content="15">' in page.text
+
+            poll = browser.get(f"{server.url}/files/poll/", headers=HTMX, timeout=10)
+            assert poll.status_code == 503 and poll.headers["Retry-After"] == "15"
+            assert poll.text == "The database is not answering; this page will retry."
+
+            answer = server.get("/api/v1/files", headers=api)
+            assert answer.status_code == 503 and answer.headers["Retry-After"] == "15"
+            assert answer.json() == {"detail": "The database is not answering; try again in a moment."}
+        assert "Internal Server Error" not in page.text and PASSWORD not in page.text
+
+        postgres.start()
+        eventually(lambda: browser.get(f"{server.url}/", timeout=10).status_code == 200)
+        for _ in range(4):
+            assert browser.get(f"{server.url}/", timeout=10).status_code == 200
+            assert server.get("/api/v1/files", headers=api).status_code == 200
