@@ -433,6 +433,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"database_outages": {"()": "webadmit_dash.ops.outage.HideDatabaseOutages"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
@@ -440,5 +441,7 @@ LOGGING = {
         "celery": {"level": "INFO"},
         # Failed and locked-out sign-ins (user name, address, path; never the password).
         "axes": {"level": "WARNING"},
+        # A database outage is logged once by ops/outage.py, not as a traceback per request.
+        "django.request": {"filters": ["database_outages"]},
     },
 }

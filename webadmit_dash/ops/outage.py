@@ -7,12 +7,18 @@ catch it; so a receiver of `got_request_exception` marks the request when the ex
 unreachable, and the middleware, outside all the others, answers for it. Nothing here touches the database. The
 web process recovers by itself: Django closes a connection that failed at the end of its request, and the next
 request connects again.
+
+Each web process logs one line when the database stops answering and one when it answers again, rather than
+Django's traceback for every request meanwhile (HideDatabaseOutages, on the django.request logger).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +32,7 @@ RETRY_AFTER = 15  # seconds: the page's own refresh, and what the API and the po
 PAGE_WORDS = "The database is not answering; this page will retry."
 API_WORDS = "The database is not answering; try again in a moment."
 _MARK = "_webadmit_database_unreachable"
+logger = logging.getLogger(__name__)
 
 
 def is_database_unreachable(error: BaseException | None) -> bool:
@@ -44,8 +51,10 @@ def _lost(raw: Any) -> bool:
 
 
 def _note_unreachable_database(sender: object, request: HttpRequest | None = None, **kwargs: object) -> None:
-    if request is not None and is_database_unreachable(sys.exc_info()[1]):
-        setattr(request, _MARK, True)
+    error = sys.exc_info()[1]
+    if request is not None and is_database_unreachable(error):
+        # The class says enough to start looking; the text of a connection error can carry a host or a password.
+        setattr(request, _MARK, type(error).__name__)
 
 
 got_request_exception.connect(_note_unreachable_database, dispatch_uid="webadmit_dash.ops.outage")
@@ -60,9 +69,50 @@ class DatabaseOutageMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if getattr(request, _MARK, False):
+        error = getattr(request, _MARK, None)
+        if error is not None:
+            _outage.started(error)
             return outage_response(request)
+        if _outage.since is not None:
+            _outage.ended()
         return response
+
+
+class _Outage:
+    """This process's view of the database: since when it has not answered, for one log line at each end."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self._lock = threading.Lock()
+
+    def started(self, error: str) -> None:
+        with self._lock:
+            if self.since is not None:
+                return
+            self.since = time.monotonic()
+        logger.error(
+            "The database is not answering (%s): pages, polls and the API answer 503 until it does; "
+            "this process says so here when it answers again.",
+            error,
+        )
+
+    def ended(self) -> None:
+        with self._lock:
+            if self.since is None:
+                return
+            lasted, self.since = time.monotonic() - self.since, None
+        logger.warning("The database answers again after %.0f s: pages are served as usual.", lasted)
+
+
+_outage = _Outage()
+
+
+class HideDatabaseOutages(logging.Filter):
+    """Drops Django's "Internal Server Error" traceback of a request the database outage answered: the outage is
+    logged once (DatabaseOutageMiddleware), not once per page, poll and API call while it lasts."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and is_database_unreachable(record.exc_info[1]))
 
 
 def outage_response(request: HttpRequest) -> HttpResponse:
