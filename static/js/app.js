@@ -71,9 +71,9 @@
     root.querySelectorAll("[data-poll-every]").forEach(startClock);
   }
 
-  // A poll the server could not answer (503 while the database is not answering, or no answer at all): the page
-  // keeps what it shows, says so in a notice, and polls less often, twice as long after each failure up to a
-  // minute, until an answer comes back; then the notice goes and the usual pace resumes. Never stops.
+  // A request the server could not answer (503 while the database is not answering, or no answer at all): the
+  // page keeps what it shows and says so in a notice; its pollers poll less often, twice as long after each failed
+  // poll up to a minute, until an answer comes back; then the notice goes and the usual pace resumes. Never stops.
   const MAX_POLL_DELAY = 60;
   const NO_ANSWER = "The server is not answering; this page will retry.";
   let pollBackoff = 1;
@@ -90,10 +90,6 @@
     if (el && el.matches && el.matches("[data-poll-every]")) pollRequests.add(event.detail.xhr);
   });
 
-  function isPoll(event) {
-    return pollRequests.has(event.detail.xhr);
-  }
-
   function showOutage(text) {
     const messages = document.getElementById("messages");
     if (!messages) return;
@@ -107,23 +103,23 @@
     if (notice.textContent !== text) notice.textContent = text;
   }
 
-  function pollFailed(event, text) {
-    if (!isPoll(event)) return;
-    pollBackoff = Math.min(pollBackoff * 2, MAX_POLL_DELAY);
+  function notAnswered(event, text) {
+    if (pollRequests.has(event.detail.xhr)) pollBackoff = Math.min(pollBackoff * 2, MAX_POLL_DELAY);
     showOutage(text);
   }
 
   document.addEventListener("htmx:responseError", function (event) {
     const xhr = event.detail.xhr;
-    if (xhr.status < 500) return;
-    // Our 503 says why in plain words (ops/outage.py); a proxy's error page is HTML and is not shown.
+    // Our 503 says why in plain words (ops/outage.py). A 500 is a fault of its own, shown as before; a polled
+    // proxy's error page (502, 504: the web server is down) is HTML, so it gets the general words.
     const plain = (xhr.getResponseHeader("Content-Type") || "").indexOf("text/plain") === 0;
-    pollFailed(event, plain && xhr.responseText ? xhr.responseText : NO_ANSWER);
+    if (xhr.status === 503 && plain && xhr.responseText) notAnswered(event, xhr.responseText);
+    else if (xhr.status > 500 && pollRequests.has(xhr)) notAnswered(event, NO_ANSWER);
   });
-  document.addEventListener("htmx:sendError", function (event) { pollFailed(event, NO_ANSWER); });
+  document.addEventListener("htmx:sendError", function (event) { notAnswered(event, NO_ANSWER); });
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (!isPoll(event) || !event.detail.successful) return;
-    pollBackoff = 1;
+    if (!event.detail.successful) return;
+    if (pollRequests.has(event.detail.xhr)) pollBackoff = 1;
     const notice = document.querySelector("#messages [data-outage]");
     if (notice) notice.remove();
   });
