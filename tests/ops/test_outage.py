@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+from django.db import InterfaceError, OperationalError, connection
 
 from tests.support.postgres import OwnPostgres, manage, migrated_postgres
 from tests.support.webserver import GunicornServer
+from webadmit_dash.ops.outage import is_database_unreachable
 
 pytestmark = pytest.mark.services
 
@@ -89,3 +91,14 @@ def test_while_postgresql_is_down_pages_polls_and_the_api_answer_503_in_words_th
     assert log.count("The database is not answering (OperationalError)") == 1, log[-4000:]
     assert log.count("The database answers again after") == 1, log[-4000:]
     assert "Traceback" not in log and "Internal Server Error" not in log, log[-4000:]
+
+
+@pytest.mark.django_db
+def test_a_query_that_fails_on_a_connection_that_works_is_not_an_outage():
+    """A lock timeout or a deadlock stays the 500 it was: only a connection that is gone, or could not be made,
+    turns pages into "the database is not answering"."""
+    connection.ensure_connection()
+
+    assert not is_database_unreachable(OperationalError("deadlock detected"))
+    assert not is_database_unreachable(ValueError("not a database error"))
+    assert is_database_unreachable(InterfaceError("connection already closed"))
