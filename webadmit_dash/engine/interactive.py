@@ -137,7 +137,8 @@ def count_call(credential: Credential, user: User | None, now: datetime) -> None
     past their calls a minute, or the key's interactive calls past their share of its hourly limit.
 
     The call is written first and then counted with the calls recorded before it (a lower id), so two web
-    processes counting at once never both take the last place: at worst both are refused.
+    processes asking at once see each other and the later one is refused (only a call whose insert has not yet
+    committed, a window of milliseconds, is missed: a limit exceeded by one at most, never a flood).
     """
     call = InteractiveCall.objects.create(user=user, credential=credential, made_at=now)
     refusal = _over_limit(call, credential, now)
