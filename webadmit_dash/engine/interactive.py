@@ -138,7 +138,7 @@ def count_call(credential: Credential, user: User | None, now: datetime) -> None
 
     The call is written first and then counted with the calls recorded before it (a lower id), so two web
     processes asking at once see each other and the later one is refused (only a call whose insert has not yet
-    committed, a window of milliseconds, is missed: a limit exceeded by one at most, never a flood).
+    committed, a window of milliseconds, is missed: a limit exceeded by the few calls in flight, never a flood).
     """
     call = InteractiveCall.objects.create(user=user, credential=credential, made_at=now)
     refusal = _over_limit(call, credential, now)
