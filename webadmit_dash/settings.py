@@ -75,6 +75,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: /healthz, /readyz and /metrics answer before host validation and the https redirect (ops/middleware.py).
     "webadmit_dash.ops.middleware.OpsEndpointsMiddleware",
+    # Outside everything that may reach the database: a request that failed because it is unreachable is a 503 in
+    # words with Retry-After, not a 500 (ops/outage.py).
+    "webadmit_dash.ops.outage.DatabaseOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
@@ -159,6 +162,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Celery's file-kept schedule, logging a broker outage once rather than a traceback per task (webadmit_dash/beat.py).
+CELERY_BEAT_SCHEDULER = "webadmit_dash.beat:Scheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -194,6 +199,11 @@ WEBADMIT_INTERACTIVE_CONNECT_TIMEOUT = env.integer("WEBADMIT_INTERACTIVE_CONNECT
 WEBADMIT_INTERACTIVE_READ_TIMEOUT = env.integer("WEBADMIT_INTERACTIVE_READ_TIMEOUT", 8, minimum=1, maximum=120)
 WEBADMIT_INTERACTIVE_CALLS = env.integer("WEBADMIT_INTERACTIVE_CALLS", 2, minimum=1, maximum=1000)
 WEBADMIT_CIRCUIT_PAUSE = env.integer("WEBADMIT_CIRCUIT_PAUSE", 30, minimum=1, maximum=3600)
+# Interactive calls spend the key's hourly budget, which refreshes everyone's files: one person may make at most this
+# many a minute (answered 429 past it), and all of them together at most this percent of a key's hourly limit (the
+# scheduled refreshes plan with 80 percent, so more than 20 would eat into theirs).
+WEBADMIT_INTERACTIVE_PER_MINUTE = env.integer("WEBADMIT_INTERACTIVE_PER_MINUTE", 30, minimum=1, maximum=10_000)
+WEBADMIT_INTERACTIVE_SHARE = env.integer("WEBADMIT_INTERACTIVE_SHARE", 10, minimum=1, maximum=20)  # percent
 
 # The dispatcher's heartbeat older than this means beat (or every worker) has stopped: the pages' "Refreshes are
 # late" banner and /readyz's beat check both use it.
@@ -437,6 +447,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"database_outages": {"()": "webadmit_dash.ops.outage.HideDatabaseOutages"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
@@ -444,5 +455,7 @@ LOGGING = {
         "celery": {"level": "INFO"},
         # Failed and locked-out sign-ins (user name, address, path; never the password).
         "axes": {"level": "WARNING"},
+        # A database outage is logged once by ops/outage.py, not as a traceback per request.
+        "django.request": {"filters": ["database_outages"]},
     },
 }

@@ -47,12 +47,18 @@
   function startClock(el) {
     if (clocks.has(el)) return;
     clocks.add(el);
+    let waited = 0;
     const schedule = function () {
       const seconds = Number(el.dataset.pollEvery);
       if (!(seconds > 0)) return;
       setTimeout(function () {
         if (!el.isConnected) return; // swapped out: its replacement runs its own clock
-        if (document.visibilityState === "visible") poll(el);
+        // Ticks at the page's pace; after failed polls, only every few ticks poll (pollDelay), from the next one on.
+        waited += seconds;
+        if (waited >= pollDelay(seconds) && document.visibilityState === "visible") {
+          waited = 0;
+          poll(el);
+        }
         schedule();
       }, seconds * 1000);
     };
@@ -64,6 +70,59 @@
     if (root.matches("[data-poll-every]")) startClock(root);
     root.querySelectorAll("[data-poll-every]").forEach(startClock);
   }
+
+  // A request the server could not answer (503 while the database is not answering, or no answer at all): the
+  // page keeps what it shows and says so in a notice; its pollers poll less often, twice as long after each failed
+  // poll up to a minute, until an answer comes back; then the notice goes and the usual pace resumes. Never stops.
+  const MAX_POLL_DELAY = 60;
+  const NO_ANSWER = "The server is not answering; this page will retry.";
+  let pollBackoff = 1;
+
+  function pollDelay(seconds) {
+    return Math.min(seconds * pollBackoff, Math.max(seconds, MAX_POLL_DELAY));
+  }
+
+  // The polls in flight. Their answer may swap the poller out of the page, and htmx then raises the request's
+  // events on an ancestor: the request, not the element, says it was a poll.
+  const pollRequests = new WeakSet();
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const el = event.detail.elt;
+    if (el && el.matches && el.matches("[data-poll-every]")) pollRequests.add(event.detail.xhr);
+  });
+
+  function showOutage(text) {
+    const messages = document.getElementById("messages");
+    if (!messages) return;
+    let notice = messages.querySelector("[data-outage]");
+    if (!notice) {
+      notice = document.createElement("div");
+      notice.className = "message message--warning";
+      notice.setAttribute("data-outage", "");
+      messages.appendChild(notice);
+    }
+    if (notice.textContent !== text) notice.textContent = text;
+  }
+
+  function notAnswered(event, text) {
+    if (pollRequests.has(event.detail.xhr)) pollBackoff = Math.min(pollBackoff * 2, MAX_POLL_DELAY);
+    showOutage(text);
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    const xhr = event.detail.xhr;
+    // Our 503 says why in plain words (ops/outage.py). A 500 is a fault of its own, shown as before; a polled
+    // proxy's error page (502, 504: the web server is down) is HTML, so it gets the general words.
+    const plain = (xhr.getResponseHeader("Content-Type") || "").indexOf("text/plain") === 0;
+    if (xhr.status === 503 && plain && xhr.responseText) notAnswered(event, xhr.responseText);
+    else if (xhr.status > 500 && pollRequests.has(xhr)) notAnswered(event, NO_ANSWER);
+  });
+  document.addEventListener("htmx:sendError", function (event) { notAnswered(event, NO_ANSWER); });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (!event.detail.successful) return;
+    if (pollRequests.has(event.detail.xhr)) pollBackoff = 1;
+    const notice = document.querySelector("#messages [data-outage]");
+    if (notice) notice.remove();
+  });
 
   // htmx raises htmx:load on <body> once it is ready, and on every element it swaps in (out-of-band ones too).
   document.addEventListener("htmx:load", function (event) { startClocks(event.detail.elt); });

@@ -230,6 +230,6 @@ def test_the_prune_task_keeps_the_configured_number_of_days(identity, settings):
     apply.apply_listing(identity, [listed(1, "Available")], now - timedelta(days=11))
     apply.apply_listing(identity, [listed(2, "Available")], now - timedelta(days=9))
 
-    assert tasks.prune_history() == {"status_changes": 1, "gone_files": 0}
+    assert tasks.prune_history() == {"status_changes": 1, "gone_files": 0, "interactive_calls": 0}
     assert history(identity) == [(2, "", "available")]
     assert ExportFile.objects.get(webadmit_id=1).gone_at is not None, "gone 9 days ago: kept for 10"

@@ -7,9 +7,6 @@ Redis (CI's second run), as the suite is configured.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -21,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from tests.support.services import service_unavailable
+from tests.support.services import own_redis
 from tests.support.webserver import GunicornServer, free_port
 from tests.support.worker import CeleryWorker, purge_queue
 from webadmit_dash.core.models import EngineHeartbeat
@@ -118,41 +115,17 @@ def test_readyz_is_503_naming_workers_when_none_answers(client, transactional_db
     assert (code, body["failing"]) == (503, ["workers"])
 
 
-@contextlib.contextmanager
-def own_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A Redis server of this test's own, on a free port, so that stopping it stops nobody else's."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        service_unavailable("redis-server", "PATH", "not installed")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
-            assert time.monotonic() < deadline, "the test's Redis did not start"
-            time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0", process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait()
-
-
 def test_readyz_is_503_naming_the_broker_when_it_stops(client, transactional_db, settings):
     EngineHeartbeat.objects.create(name=EngineHeartbeat.DISPATCHER, beat_at=timezone.now())
     if settings.CELERY_BROKER_URL.startswith("redis"):
         # With Redis: a Redis of our own, with a worker on it, which is then stopped.
-        with own_redis() as (url, redis_process):
-            settings.CELERY_BROKER_URL = url
-            worker = CeleryWorker(env={"CELERY_BROKER_URL": url}, name="readyz-redis")
+        with own_redis() as redis:
+            settings.CELERY_BROKER_URL = redis.url
+            worker = CeleryWorker(env={"CELERY_BROKER_URL": redis.url}, name="readyz-redis")
             try:
                 worker.start()
                 wait_for(lambda: readyz(client), 200)
-                redis_process.terminate()
-                redis_process.wait()
+                redis.stop()
                 started = time.monotonic()
                 code, body = readyz(client)
                 assert time.monotonic() - started < 10, "a stopped broker is reported within seconds"

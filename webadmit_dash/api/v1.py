@@ -149,8 +149,8 @@ def file_detail(request: HttpRequest, file_id: int = FileId) -> dict[str, Any]:
 
 @api.get(
     "/files/{file_id}/download",
-    response={404: Message, 409: DownloadRefused, 410: DownloadRefused, 502: DownloadRefused, 503: DownloadRefused,
-              **ERRORS},
+    response={404: Message, 409: DownloadRefused, 410: DownloadRefused, 429: DownloadRefused, 502: DownloadRefused,
+              503: DownloadRefused, **ERRORS},
     url_name="download_file",
     summary="Download a file",
     openapi_extra={
@@ -163,7 +163,8 @@ def file_detail(request: HttpRequest, file_id: int = FileId) -> dict[str, Any]:
     },
 )  # fmt: skip
 def download_file(request: HttpRequest, file_id: int = FileId) -> HttpResponse:
-    """Asks WebAdMIT for a fresh download link and redirects to it, with the page's checks and audit."""
+    """Asks WebAdMIT for a fresh download link and redirects to it, with the page's checks and audit. 429 (with
+    `Retry-After`) past WEBADMIT_INTERACTIVE_PER_MINUTE downloads a minute for the token's user."""
     export_file = common.get_file_for_user(request.user, file_id)  # type: ignore[arg-type]
     attempt = downloads.prepare_download(export_file, request.user)  # type: ignore[arg-type]
     if attempt.url is not None:

@@ -188,6 +188,19 @@ BUSY = Words(
     "quick. Try again in a moment.",
 )
 
+# No call was made because the person, or everyone together on the key, asked for too many (engine.interactive):
+# interactive calls spend the hourly budget that refreshes everyone's files.
+TOO_MANY_FOR_ONE = Words(
+    "Too many requests",
+    "You have asked WebAdMIT for {limit} downloads or runs in the last minute, as many as one person may, so that "
+    "no one person (or script) can use up the calls everyone shares. Try again in {seconds} seconds.",
+)
+SHARE_SPENT = Words(
+    "Downloads are paused for this key",
+    "Downloads and runs with credential “{credential}” have used their share of WebAdMIT's hourly call limit "
+    "({limit} calls an hour); the rest is kept for refreshing everyone's files. Try again in {minutes} minutes.",
+)
+
 # What a Download click ended in: the three outcomes that are not a failed WebAdMIT call, then one per error kind
 # (same value, the download page's title as its label), so the table above is the only list of kinds.
 DownloadOutcome = models.TextChoices(  # type: ignore[call-overload]  # django-stubs types only the class form

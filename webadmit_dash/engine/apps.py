@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class EngineConfig(AppConfig):
-    """An app so that Celery's autodiscovery finds `engine.tasks`; the engine has no models of its own."""
+    """An app so that Celery's autodiscovery finds `engine.tasks`, with one model of its own (`InteractiveCall`)."""
 
     name = "webadmit_dash.engine"
     label = "engine"

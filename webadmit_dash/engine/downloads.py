@@ -64,7 +64,7 @@ def is_followable(url: str) -> bool:
 
 def prepare_download(export_file: ExportFile, user: User) -> DownloadAttempt:
     """Mints a fresh download URL for a file the caller already checked the user may see, and audits it."""
-    attempt = _attempt(export_file)
+    attempt = _attempt(export_file, user)
     DownloadEvent.objects.create(
         user=user,
         export_file=export_file,
@@ -77,14 +77,14 @@ def prepare_download(export_file: ExportFile, user: User) -> DownloadAttempt:
     return attempt
 
 
-def _attempt(export_file: ExportFile) -> DownloadAttempt:
+def _attempt(export_file: ExportFile, user: User) -> DownloadAttempt:
     status = export_file.status_enum
     # Empty List and Failed are final: WebAdMIT cannot have a file, so spare the call (and the rate budget).
     if status.is_finished and not status.is_downloadable:
         return _not_downloadable("Nothing to download", status)
     credential = export_file.identity.credential
     try:
-        with interactive.calling(credential) as client:
+        with interactive.calling(credential, user) as client:
             link = client.get_download_link(export_file.export_webadmit_id, export_file.webadmit_id)
     except WebAdmitError as error:
         return _refusal(error, credential.name)
@@ -107,7 +107,10 @@ def _not_downloadable(title: str, status: FileStatus) -> DownloadAttempt:
 
 
 def _refusal(error: WebAdmitError, credential_name: str) -> DownloadAttempt:
-    """The page for a failed E5, in the words of the error table."""
+    """The page for a failed E5, in the words of the error table (or of our own limit, when no call was made)."""
+    if isinstance(error, interactive.OverLimit):
+        status, wait = error.http_status, error.retry_after
+        return DownloadAttempt(kind_of(error.kind), error.title, error.message, http_status=status, retry_after=wait)
     words = BUSY if isinstance(error, interactive.Busy) else meaning(error.kind).download
     return DownloadAttempt(
         kind_of(error.kind),

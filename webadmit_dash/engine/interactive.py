@@ -13,6 +13,7 @@ A hanging WebAdMIT must not take the web server with it, so these calls are boun
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,19 +21,53 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from webadmit_dash.core.models import Credential
-from webadmit_dash.core.problems import BUSY, HELD_BACK, ErrorKind
-from webadmit_dash.engine import credentials
+from webadmit_dash.core.problems import BUSY, HELD_BACK, SHARE_SPENT, TOO_MANY_FOR_ONE, ErrorKind, Words
+from webadmit_dash.engine import credentials, schedule
+from webadmit_dash.engine.models import InteractiveCall
 from webadmit_dash.webadmit.client import WebAdmitClient
 from webadmit_dash.webadmit.errors import KeyRejected, RateLimited, UpstreamUnavailable, WebAdmitError
 
 logger = logging.getLogger(__name__)
 
 
+PER_PERSON_WINDOW = timedelta(minutes=1)
+SHARE_WINDOW = timedelta(hours=1)  # WebAdMIT's own window
+
+
 class Busy(UpstreamUnavailable):
     """No call was made: this process already has WEBADMIT_INTERACTIVE_CALLS calls waiting on WebAdMIT."""
+
+
+class OverLimit(RateLimited):
+    """No call was made: it would exceed one of our own limits on interactive calls. `title` and `http_status` are
+    what a page or the API answers with; `retry_after` is when the oldest call counted leaves the window."""
+
+    words: Words
+    http_status: int
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, retry_after=retry_after, status_code=None)
+        self.title = self.words.title
+
+
+class TooManyForOne(OverLimit):
+    """This person made WEBADMIT_INTERACTIVE_PER_MINUTE interactive calls in the last minute."""
+
+    words = TOO_MANY_FOR_ONE
+    http_status = 429
+
+
+class ShareSpent(OverLimit):
+    """The key's interactive calls of the last hour reached WEBADMIT_INTERACTIVE_SHARE percent of its limit: the
+    rest is the refreshes'. A 503, like WebAdMIT's own limit: waiting is all anyone can do."""
+
+    words = SHARE_SPENT
+    http_status = 503
 
 
 @cache
@@ -42,11 +77,12 @@ def _slots(size: int) -> threading.BoundedSemaphore:
 
 
 @contextmanager
-def calling(credential: Credential) -> Iterator[WebAdmitClient]:
-    """A client with the interactive timeouts, or a WebAdmitError at once when the call should not be made.
+def calling(credential: Credential, user: User | None) -> Iterator[WebAdmitClient]:
+    """A client with the interactive timeouts for one call asked for by `user`, or a WebAdmitError at once when the
+    call should not be made.
 
     The outcome of the calls made inside is recorded on the credential (its health and its circuit); an error
-    raised here without a call (held back, or no free slot) records nothing, as nothing was learnt.
+    raised here without a call (held back, no free slot, over a limit) records nothing, as nothing was learnt.
     """
     slots = _slots(settings.WEBADMIT_INTERACTIVE_CALLS)
     if not slots.acquire(blocking=False):
@@ -56,6 +92,7 @@ def calling(credential: Credential) -> Iterator[WebAdmitClient]:
         refusal = held_back(credential, timezone.now())
         if refusal is not None:
             raise refusal
+        count_call(credential, user, timezone.now())
         with credentials.client_for(credential, interactive=True) as client:
             try:
                 yield client
@@ -90,3 +127,60 @@ def held_back(credential: Credential, now: datetime) -> WebAdmitError | None:
             logger.info("Credential %s: trying WebAdMIT again after the circuit's pause", credential.pk)
             return None
     return UpstreamUnavailable(HELD_BACK[ErrorKind.UNAVAILABLE].format(**words))
+
+
+# --- Limits on what interactive calls spend ---------------------------------------------------------------------------
+
+
+def count_call(credential: Credential, user: User | None, now: datetime) -> None:
+    """Records the call about to be made, or raises OverLimit (recording nothing) when it would take one person
+    past their calls a minute, or the key's interactive calls past their share of its hourly limit.
+
+    The call is written first and then counted with the calls recorded before it (a lower id), so two web
+    processes asking at once see each other and the later one is refused (only a call whose insert has not yet
+    committed, a window of milliseconds, is missed: a limit exceeded by the few calls in flight, never a flood).
+    """
+    call = InteractiveCall.objects.create(user=user, credential=credential, made_at=now)
+    refusal = _over_limit(call, credential, now)
+    if refusal is not None:
+        call.delete()
+        logger.info("Credential %s: interactive call for user %s refused: %s", credential.pk, user, refusal.title)
+        raise refusal
+
+
+def _over_limit(call: InteractiveCall, credential: Credential, now: datetime) -> OverLimit | None:
+    counted = InteractiveCall.objects.filter(pk__lte=call.pk)
+    if call.user_id is not None:
+        limit = settings.WEBADMIT_INTERACTIVE_PER_MINUTE
+        mine = counted.filter(user_id=call.user_id, made_at__gt=now - PER_PERSON_WINDOW)
+        if mine.count() > limit:
+            wait = _wait(mine, PER_PERSON_WINDOW, now)
+            return TooManyForOne(TOO_MANY_FOR_ONE.detail.format(limit=limit, seconds=math.ceil(wait)), retry_after=wait)
+    share = interactive_share(credential)
+    of_key = counted.filter(credential=credential, made_at__gt=now - SHARE_WINDOW)
+    if of_key.count() > share:
+        wait = _wait(of_key, SHARE_WINDOW, now)
+        detail = SHARE_SPENT.detail.format(credential=credential.name, limit=share, minutes=math.ceil(wait / 60))
+        return ShareSpent(detail, retry_after=wait)
+    return None
+
+
+def interactive_share(credential: Credential) -> int:
+    """How many interactive calls the key may make in an hour: WEBADMIT_INTERACTIVE_SHARE percent of its limit."""
+    try:
+        hourly = schedule.hourly_limit(credential)
+    except schedule.NonsenseBudget:
+        hourly = settings.WEBADMIT_RATE_LIMIT_PER_HOUR  # the dispatcher logs the row's nonsense; a download need not
+    return max(1, hourly * settings.WEBADMIT_INTERACTIVE_SHARE // 100)
+
+
+def _wait(calls: QuerySet[InteractiveCall], window: timedelta, now: datetime) -> float:
+    """Seconds until the oldest of these calls leaves the window, freeing a place."""
+    oldest = calls.order_by("made_at").values_list("made_at", flat=True).first() or now
+    return max((oldest + window - now).total_seconds(), 1.0)
+
+
+def forget_old_calls(now: datetime) -> int:
+    """Deletes the calls no limit counts any more (older than an hour); the hourly prune runs it."""
+    deleted, _ = InteractiveCall.objects.filter(made_at__lt=now - SHARE_WINDOW).delete()
+    return deleted

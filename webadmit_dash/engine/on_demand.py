@@ -74,7 +74,7 @@ def start_run(export_file: ExportFile, user: User | None = None) -> RunStarted:
         export_webadmit_id=export_file.export_webadmit_id,
     )
     try:
-        with interactive.calling(identity.credential) as client:
+        with interactive.calling(identity.credential, user) as client:
             run = client.start_export_run(identity.webadmit_id, export_file.export_webadmit_id)
     except WebAdmitError as error:
         audit.message = error.message

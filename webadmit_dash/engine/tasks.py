@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from webadmit_dash.engine import apply, healing, refresh, schedule
+from webadmit_dash.engine import apply, healing, interactive, refresh, schedule
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +72,11 @@ def check_key(*, credential_id: int) -> bool | None:
 @shared_task(name="webadmit_dash.engine.tasks.prune_history", ignore_result=True)
 def prune_history() -> dict[str, int]:
     keep = timedelta(days=settings.WEBADMIT_RETENTION_DAYS)
-    result = apply.prune_history(timezone.now(), keep=keep)
+    now = timezone.now()
+    result = apply.prune_history(now, keep=keep)
+    calls = interactive.forget_old_calls(now)
     logger.info("Pruned %s status changes and %s gone files", result.status_changes, result.gone_files)
-    return {"status_changes": result.status_changes, "gone_files": result.gone_files}
+    return {"status_changes": result.status_changes, "gone_files": result.gone_files, "interactive_calls": calls}
 
 
 def enqueue_refresh(identity_id: int) -> None:
