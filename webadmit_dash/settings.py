@@ -39,7 +39,10 @@ def _secret(name: str, file_name: str) -> str:
     if value:
         return value
     if PRODUCTION:
-        raise ConfigError(f"{name}: required when DJANGO_ENV=production (or set {name}_FILE)")
+        raise ConfigError(
+            f"{name}: required when DJANGO_ENV=production (or set {name}_FILE); "
+            "`DJANGO_ENV=development python manage.py generate_secrets` prints new ones"
+        )
     # Outside production, the one generated into the data folder; empty until a command makes it (a system check
     # says which: ops/checks.py).
     return read_secret(DATA_DIR / file_name)

@@ -84,6 +84,14 @@ def test_generate_secrets_prints_new_env_lines_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_production_without_a_secret_names_the_command_that_makes_one(tmp_path):
+    without = {name: value for name, value in PRODUCTION.items() if name != "DJANGO_SECRET_KEY"}
+    result = run("manage.py", "check", data_dir=tmp_path, **without)
+    assert result.returncode == 2
+    assert "DJANGO_SECRET_KEY: required when DJANGO_ENV=production" in result.stderr
+    assert "`DJANGO_ENV=development python manage.py generate_secrets` prints new ones" in result.stderr
+
+
 def test_generate_secrets_prints_them_in_production_and_refuses_to_write_them_there(tmp_path):
     result = run("manage.py", "generate_secrets", data_dir=tmp_path, **PRODUCTION)
     assert result.returncode == 0, result.stderr
