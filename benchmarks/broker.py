@@ -148,8 +148,7 @@ def stress(
     if transport not in ("atomic", "old"):
         raise ValueError(f"unknown transport {transport!r}")
     env = stress_environment(data_dir, transport, polling_interval)
-    # The broker's folders too: settings only name them (local_data.py makes them for `make run`).
-    for folder in ("received", "ready", "celery/queue", "celery/control"):
+    for folder in ("received", "ready"):
         (data_dir / folder).mkdir(parents=True, exist_ok=True)
     pool = [Worker(env, data_dir, f"stress{n}", concurrency) for n in range(workers)]
     crashes = 0

@@ -28,11 +28,19 @@ HOW_TO_PREPARE = (
 
 
 def missing(settings: Any) -> list[str]:
-    """What this process's settings still lack from the data folder, in words; empty in production, whose secrets
-    come from the environment (settings.py refuses to start without them)."""
+    """The secrets this process's settings still lack from the data folder, in words; none in production, whose
+    secrets come from the environment (settings.py refuses to start without them)."""
     if settings.PRODUCTION:
         return []
     return [WORDS[name] for name, _file, _kind in SECRET_FILES if not _configured(settings, name)]
+
+
+def problem(settings: Any) -> str | None:
+    """`missing` in one sentence, for the system check and for a worker started by hand; None when ready."""
+    lacking = missing(settings)
+    if not lacking:
+        return None
+    return f"{settings.DATA_DIR} is not prepared: no {' and no '.join(lacking)}. {HOW_TO_PREPARE}"
 
 
 def prepare(settings: Any) -> None:
@@ -51,9 +59,15 @@ def prepare(settings: Any) -> None:
             setattr(settings, name, [value] if name == "ENCRYPTION_KEYS" else value)
 
 
+def _broker_folders(settings: Any) -> list[Path]:
+    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        return []
+    broker = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    return [Path(broker[key]) for key in ("data_folder_in", "control_folder")]
+
+
 def _folders(settings: Any) -> list[Path]:
-    broker = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
-    folders = [Path(broker[key]) for key in ("data_folder_in", "control_folder") if key in broker]
+    folders = _broker_folders(settings)
     if not settings.PRODUCTION:
         folders.append(Path(settings.STATIC_ROOT))  # whitenoise warns at every start about a missing one
     return folders

@@ -26,13 +26,15 @@ IMPORT_SETTINGS = "import webadmit_dash.settings as s; print(bool(s.SECRET_KEY),
 
 
 def run(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """A fresh process with the product's own settings (not the tests'), on its own data folder."""
+    """Python in a fresh process with the product's own settings (not the tests'), on its own data folder."""
+    return run_program(sys.executable, *args, data_dir=data_dir, **env)
+
+
+def run_program(*command: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     base = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO", "DATABASE", "CELERY"))}
     base.pop("ENCRYPTION_KEYS", None)
     base.update({"DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "webadmit_dash.settings", **env})
-    return subprocess.run(
-        [sys.executable, *args], cwd=PROJECT_ROOT, env=base, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run(command, cwd=PROJECT_ROOT, env=base, capture_output=True, text=True, timeout=60)
 
 
 def test_importing_the_settings_creates_no_folder_and_writes_no_secret(tmp_path):
@@ -51,9 +53,29 @@ def test_a_command_that_needs_the_secrets_names_the_command_that_makes_them(tmp_
     result = run("manage.py", "migrate", data_dir=tmp_path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "No Django secret key (DJANGO_SECRET_KEY) and no encryption key (ENCRYPTION_KEYS)" in result.stderr
-    assert "python manage.py generate_secrets --write" in result.stderr
+    assert (
+        f"{tmp_path} is not prepared: no Django secret key (DJANGO_SECRET_KEY) and no encryption key "
+        "(ENCRYPTION_KEYS). Run `python manage.py generate_secrets --write` once"
+    ) in result.stderr
     assert not (tmp_path / "secret_key").exists() and not (tmp_path / "encryption_key").exists()
+
+
+def test_a_worker_started_by_hand_on_an_unprepared_folder_says_so_in_one_line(tmp_path):
+    celery = str(Path(sys.executable).with_name("celery"))
+    result = run_program(celery, "-A", "webadmit_dash", "worker", "--pool=solo", data_dir=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "configuration error" in line]
+    assert f"{tmp_path} is not prepared: no Django secret key" in line
+    assert "generate_secrets --write" in line
+
+
+def test_a_worker_with_secrets_from_the_environment_makes_the_broker_folders_it_needs(tmp_path):
+    celery = str(Path(sys.executable).with_name("celery"))
+    given = {"DJANGO_SECRET_KEY": "d" * 60, "ENCRYPTION_KEYS": PRODUCTION["ENCRYPTION_KEYS"]}
+    ping = run_program(celery, "-A", "webadmit_dash", "inspect", "ping", "--timeout", "1", data_dir=tmp_path, **given)
+    assert "Traceback" not in ping.stderr, ping.stderr
+    assert (tmp_path / "celery" / "queue").is_dir() and (tmp_path / "celery" / "control").is_dir()
 
 
 def test_generate_secrets_write_prepares_the_data_folder_and_then_migrate_runs(tmp_path):

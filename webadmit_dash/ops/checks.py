@@ -19,17 +19,9 @@ logger = logging.getLogger(__name__)
 
 
 @register()
-def local_secrets(**kwargs: Any) -> list[CheckMessage]:
-    missing = local_data.missing(settings)
-    if not missing:
-        return []
-    return [
-        Error(
-            f"No {' and no '.join(missing)}: nothing is configured and {settings.DATA_DIR} holds none yet.",
-            hint=local_data.HOW_TO_PREPARE,
-            id="webadmit_dash.E001",
-        )
-    ]
+def data_folder(**kwargs: Any) -> list[CheckMessage]:
+    problem = local_data.problem(settings)
+    return [Error(problem, id="webadmit_dash.E001")] if problem else []
 
 
 @register()
