@@ -20,7 +20,7 @@ RUN DJANGO_SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost DATA_DIR=/tmp/b
     python manage.py collectstatic --noinput
 
 RUN useradd --system --uid 10001 --home-dir /app webadmit \
-    && mkdir -p /data /metrics && chown webadmit /data /metrics
+    && mkdir -p /data /metrics && chown webadmit /data /metrics && chmod 700 /data
 USER webadmit
 VOLUME ["/data", "/metrics"]
 EXPOSE 8000

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test install chromium lint format benchmark clean
+.PHONY: run test install chromium lint format benchmark clean secrets
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ chromium:
 			|| echo "Could not install chromium; browser tests will be skipped."; \
 	else \
 		echo "Chromium is not installed: browser tests will be skipped (install it with: sudo apt-get install chromium)."; \
+	fi
+
+## make secrets: adds a new DJANGO_SECRET_KEY and ENCRYPTION_KEYS to .env for production, once: an ENCRYPTION_KEYS
+## replaced would leave the stored API keys unreadable.
+secrets: install
+	@if grep -qs '^\(DJANGO_SECRET_KEY\|ENCRYPTION_KEYS\)=.' .env; then \
+		echo ".env already holds secrets: left as they are."; \
+	else \
+		$(BIN)/python manage.py generate_secrets >> .env && echo "Added DJANGO_SECRET_KEY and ENCRYPTION_KEYS to .env."; \
 	fi
 
 lint: install

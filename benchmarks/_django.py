@@ -19,5 +19,10 @@ def setup_throwaway_django(data_dir: Path, *, database_url: str | None = None, b
         else:
             os.environ.pop(name, None)
     import django
+    from django.conf import settings
+
+    from webadmit_dash import local_data
 
     django.setup()
+    # The folder's secrets and broker folders, as `make run` makes them: settings only read (local_data.py).
+    local_data.prepare(settings)

@@ -7,6 +7,7 @@ inherit them and share the run's folder.
 """
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,8 +23,13 @@ os.environ.setdefault("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
 os.environ.setdefault("DJANGO_ENV", "test")
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
 
+from webadmit_dash import local_data
 from webadmit_dash.settings import *  # noqa: F403
 from webadmit_dash.settings import STORAGES
+
+# Settings only read: the run's data folder, its broker folders and secrets are made here, as `runstack` makes them,
+# so the worker and server subprocesses the tests start (with this DATA_DIR) read the same secrets.
+local_data.prepare(sys.modules[__name__])
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The manifest storage needs collectstatic; the live server would answer 404 for hashed names.

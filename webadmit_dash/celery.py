@@ -20,10 +20,16 @@ def _load_settings_or_exit() -> None:
     # Celery reads settings lazily, deep inside its start-up, where a bad value would surface as a traceback.
     from django.conf import settings
 
+    from webadmit_dash import local_data
+
     try:
         settings.INSTALLED_APPS  # noqa: B018 - forces the settings module to load now
+        # Celery runs no system checks: a data folder nobody prepared would otherwise end in a broker traceback.
+        problem = local_data.problem(settings)
     except ConfigError as error:
         exit_on_config_error(error)
+    if problem:
+        exit_on_config_error(ConfigError(problem))
 
 
 if os.path.basename(sys.argv[0]) == "celery":

@@ -184,17 +184,30 @@ def parse_fernet_keys(raw: str, *, name: str = "ENCRYPTION_KEYS") -> list[str]:
     return keys
 
 
+def new_secret(kind: str) -> str:
+    """A fresh random secret: a Fernet key (`fernet`, for ENCRYPTION_KEYS) or a Django secret key (`django`)."""
+    return Fernet.generate_key().decode() if kind == "fernet" else secrets.token_urlsafe(50)
+
+
+def read_secret(path: Path) -> str:
+    """A secret kept in the data folder, or "" while there is none: reading settings never creates one."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+
+
 def generated_secret(path: Path, *, kind: str) -> str:
     """Reads a secret kept in the data folder, creating it (owner-only) on first use.
 
-    This is the zero-configuration default for a laptop; production mode never calls it. The web server and the
-    worker may start at the same moment on a fresh folder: the secret is written whole under a name of its own and
-    then linked into place, so exactly one value wins and no process reads a half-written file.
+    This is the zero-configuration default for a laptop (local_data.py); production mode never calls it. Two
+    processes may prepare a fresh folder at the same moment: the secret is written whole under a name of its own
+    and then linked into place, so exactly one value wins and no process reads a half-written file.
     """
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = Fernet.generate_key().decode() if kind == "fernet" else secrets.token_urlsafe(50)
+    value = new_secret(kind)
     draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -44,6 +44,12 @@ REJECTED = "rejected"
 
 
 class Channel(filesystem.Channel):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The first process to open the broker makes its folders (kombu expects them made; settings only name them).
+        for folder in (self.data_folder_in, self.data_folder_out, self.control_folder):
+            os.makedirs(folder, exist_ok=True)
+
     # celery-types' stubs for kombu disagree with themselves here (filesystem.Channel's `payload` against
     # AbstractChannel's `message`); this follows kombu's code, which passes the message positionally.
     def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # type: ignore[override]

@@ -2,6 +2,10 @@
 
 The defaults need no server: SQLite and Celery's filesystem broker in the data folder. Production switches by
 environment: DJANGO_ENV=production, DATABASE_URL, CELERY_BROKER_URL, DJANGO_SECRET_KEY, ENCRYPTION_KEYS, ...
+
+Importing this module only reads (the environment, and the data folder's generated secrets if they exist): it
+creates no folder and writes no file, so tools that import it (mypy, `manage.py check` in CI) leave nothing behind.
+The commands that need the data folder make it (webadmit_dash/local_data.py: `runstack`, `generate_secrets --write`).
 """
 
 from __future__ import annotations
@@ -15,33 +19,38 @@ from csp.constants import NONE, SELF
 from webadmit_dash.config import (
     ConfigError,
     Env,
-    generated_secret,
     parse_database_url,
     parse_fernet_keys,
     parse_site_url,
-    private_directory,
+    read_secret,
 )
 
 env = Env()
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = private_directory(Path(env.string("DATA_DIR") or BASE_DIR / "var").resolve())
+DATA_DIR = Path(env.string("DATA_DIR") or BASE_DIR / "var").resolve()
 
 DJANGO_ENV = env.choice("DJANGO_ENV", "development", ("development", "production", "test"))
 PRODUCTION = DJANGO_ENV == "production"
 DEBUG = env.boolean("DJANGO_DEBUG", default=DJANGO_ENV == "development")
 
 
-def _secret(name: str, file_name: str, kind: str) -> str:
+def _secret(name: str, file_name: str) -> str:
     value = env.string(name)
     if value:
         return value
     if PRODUCTION:
-        raise ConfigError(f"{name}: required when DJANGO_ENV=production (or set {name}_FILE)")
-    return generated_secret(DATA_DIR / file_name, kind=kind)
+        raise ConfigError(
+            f"{name}: required when DJANGO_ENV=production (or set {name}_FILE); "
+            "`DJANGO_ENV=development python manage.py generate_secrets` prints new ones"
+        )
+    # Outside production, the one generated into the data folder; empty until a command makes it (a system check
+    # says which: ops/checks.py).
+    return read_secret(DATA_DIR / file_name)
 
 
-SECRET_KEY = _secret("DJANGO_SECRET_KEY", "secret_key", "django")
-ENCRYPTION_KEYS = parse_fernet_keys(_secret("ENCRYPTION_KEYS", "encryption_key", "fernet"))
+SECRET_KEY = _secret("DJANGO_SECRET_KEY", "secret_key")
+_encryption_keys = _secret("ENCRYPTION_KEYS", "encryption_key")
+ENCRYPTION_KEYS = parse_fernet_keys(_encryption_keys) if _encryption_keys else []
 
 ALLOWED_HOSTS = env.strings("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 if PRODUCTION and not ALLOWED_HOSTS:
@@ -68,9 +77,11 @@ INSTALLED_APPS = [
     "webadmit_dash.ops",
     "webadmit_dash.accounts",
     "webadmit_dash.notifications",
-    "webadmit_dash.stack",
-    "webadmit_dash.simulator",
 ]
+if not PRODUCTION:
+    # `runstack` and the bundled WebAdMIT simulator are for a laptop and the tests: a production server has no use
+    # for a command that serves a fake WebAdMIT.
+    INSTALLED_APPS += ["webadmit_dash.stack", "webadmit_dash.simulator"]
 
 MIDDLEWARE = [
     # First: /healthz, /readyz and /metrics answer before host validation and the https redirect (ops/middleware.py).
@@ -130,17 +141,19 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Each process's own memory, for what is cheap to recount (the dashboard's per-identity counts, web/listing.py),
+# with room for every identity of a large installation: Django's default keeps only 300 entries.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100_000}}}
+
 # --- Celery ---------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.string("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = DATA_DIR / "celery" / "queue"
     _control_dir = DATA_DIR / "celery" / "control"
-    for _folder in (_queue_dir, _control_dir):
-        _folder.mkdir(parents=True, exist_ok=True)
     # kombu's own filesystem transport can hand a worker a half-written message (kombu issue #1551): ours
     # publishes by rename. See embedded_broker.py for how, and for its limits.
     CELERY_BROKER_TRANSPORT = "webadmit_dash.embedded_broker:Transport"
-    # The web process and the worker must point at the same folders (kombu does not create them).
+    # The web process and the worker must point at the same folders (kombu does not create them; local_data does).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
@@ -168,7 +181,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- WebAdMIT and the refresh engine ----------------------------------------------------------------------------
-WEBADMIT_DEFAULT_BASE_URL = "https://api.webadmit.org"
 WEBADMIT_ALLOWED_HOSTS = [host.lower().lstrip(".") for host in env.strings("WEBADMIT_ALLOWED_HOSTS", ["webadmit.org"])]
 # Loopback base URLs (the bundled simulator) are refused unless the operator opts in for local testing.
 WEBADMIT_ALLOW_LOOPBACK = env.boolean("WEBADMIT_ALLOW_LOOPBACK", default=False)
@@ -275,7 +287,6 @@ CELERY_BEAT_SCHEDULE = {
 # prometheus-client's multiprocess mode: every process (gunicorn and Celery workers) keeps its counters in files
 # here and /metrics adds them up, so it must be one folder shared by the web and the workers of a host.
 METRICS_DIR = Path(env.string("PROMETHEUS_MULTIPROC_DIR") or DATA_DIR / "metrics").resolve()
-METRICS_DIR.mkdir(parents=True, exist_ok=True)
 # /metrics is refused unless the scraper sends this bearer token or comes from one of these addresses.
 METRICS_TOKEN = env.string("METRICS_TOKEN")
 METRICS_ALLOWED_IPS = env.networks("METRICS_ALLOWED_IPS")
@@ -365,8 +376,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.string("STATIC_ROOT") or DATA_DIR / "static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
-if not PRODUCTION:
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns at every start about a missing folder
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -12,3 +12,7 @@ try:
     application = get_wsgi_application()
 except ConfigError as error:
     exit_on_config_error(error)
+
+from webadmit_dash.ops.checks import warn_on_start  # after the apps are loaded above
+
+warn_on_start()  # gunicorn runs no system checks: a deployment mistake is logged by every web process instead

@@ -35,8 +35,11 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture
-def mailing_engine(stack, smtp: SmtpServer) -> Iterator[CeleryWorker]:
+def mailing_engine(stack, smtp: SmtpServer, settings) -> Iterator[CeleryWorker]:
     """The real worker with beat, refreshing every identity every 1-2 s and mailing through the test's server."""
+    # The web server (this process) knows the worker's mail server too, as in production: its page says "Sent".
+    for name, value in smtp.settings.items():
+        setattr(settings, name, value)
     UserIdentity.objects.update(fast_interval=1, slow_interval=2, next_refresh_at=timezone.now())
     purge_queue()
     env = {**smtp.environment, "WEBADMIT_DISPATCH_EVERY": "1", "NOTIFY_FAN_OUT_EVERY": "1", "SITE_URL": stack.base_url}

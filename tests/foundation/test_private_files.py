@@ -29,6 +29,9 @@ print("DATA_DIR", oct(os.stat(data).st_mode & 0o777))
 def run_in_django(data_dir: Path, code: str) -> dict[str, int]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO", "DATABASE", "CELERY"))}
     env.update({"DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "webadmit_dash.settings"})
+    # The data folder is made (and made private again) by the command that prepares it, as `make run` does.
+    prepare = [sys.executable, "manage.py", "generate_secrets", "--write"]
+    subprocess.run(prepare, cwd=PROJECT_ROOT, env=env, check=True, capture_output=True, umask=0o022)
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code],
         cwd=PROJECT_ROOT,

@@ -217,6 +217,10 @@ def test_runstack_serves_login_page_answers_ping_and_stops_everything_on_ctrl_c(
             os.kill(child, 0)
     # The simulator saved its world on the way out, for the next `make run` to resume (simulator/journal.py).
     assert json.loads((tmp_path / "simulator-world.json").read_text())["epoch"] > 0
+    # runstack made the data folder's secrets itself (settings only read them), owner-only, and said so once.
+    for name in ("secret_key", "encryption_key"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+    assert output.count("generated one in") == 2
 
 
 def test_a_worker_killed_with_sigkill_comes_back_and_refreshes_while_the_web_answers_and_beat_stays_one(

@@ -3,7 +3,7 @@
 SQLite creates a new database world-readable (0644, less the umask) and gives its -wal and -shm files the
 database file's permissions. So each new connection makes the three owner-only if they are not: from the first
 connection on, the files SQLite creates are born owner-only, and the data folder around them is 0700 anyway
-(settings.DATA_DIR). A few stat calls per connection; PostgreSQL connections are left alone.
+(made by local_data.py). A few stat calls per connection; PostgreSQL connections are left alone.
 """
 
 from __future__ import annotations

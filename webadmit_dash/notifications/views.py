@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from webadmit_dash.core.mail import files_folder
 from webadmit_dash.notifications import messages as mail
 from webadmit_dash.notifications.forms import SubscriptionForm
 from webadmit_dash.notifications.models import Delivery, Subscription
@@ -43,6 +44,8 @@ def _page_context(request: AuthenticatedHttpRequest, form: SubscriptionForm) -> 
         "subscriptions": subscriptions,
         "recent": recent,
         "now": timezone.now(),
+        # Without a mail server, "Sent" would claim an e-mail left this machine: the page says where it went.
+        "mail_files_folder": files_folder(),
     }
 
 

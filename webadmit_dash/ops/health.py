@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from django.utils import timezone
 from kombu import Connection, pidbox
 
 from webadmit_dash.celery import app as celery_app
+from webadmit_dash.core import mail
 from webadmit_dash.core.models import EngineHeartbeat
 
 # Seconds: how long a broker may take to answer, how long the workers are given to answer a ping, and how long
@@ -48,6 +49,8 @@ class Check:
 @dataclass(frozen=True)
 class Readiness:
     checks: list[Check]
+    # Mistakes that leave the site serving but lose something (mail written to files): said, never a 503.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failing(self) -> list[str]:
@@ -62,6 +65,7 @@ class Readiness:
             "status": "ready" if self.ready else "unavailable",
             "failing": self.failing,
             "checks": {check.name: check.as_dict() for check in self.checks},
+            "warnings": self.warnings,
         }
 
 
@@ -72,7 +76,8 @@ def readiness(now: datetime | None = None) -> Readiness:
     beat = check_beat(now) if migrations.ok else _not_checked("beat", "migrations" if database.ok else "database")
     broker = check_broker()
     workers = check_workers() if broker.ok else _not_checked("workers", "broker")
-    return Readiness([database, migrations, broker, workers, beat])
+    warnings = [warning for warning in [mail.production_warning()] if warning]
+    return Readiness([database, migrations, broker, workers, beat], warnings)
 
 
 def _not_checked(name: str, because: str) -> Check:

@@ -58,6 +58,8 @@ IDENTITY_STATES = ("ok", "late", "error", "paused", "new")
 
 # Chosen before the first metric is made: values go to per-process files that /metrics merges.
 _HOST = socket.gethostname()
+# The first process of a host to count makes the folder (settings only name it).
+settings.METRICS_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.METRICS_DIR)
 values.ValueClass = values.MultiProcessValue(lambda: f"{_HOST}-{os.getpid()}")
 

@@ -377,10 +377,10 @@ def counts(scope: Scope) -> Counts:
     if scope.filters.q:
         by_status.update(_tally(scope.files.order_by().values_list("status").annotate(**_TALLY)))
         return Counts(by_status, by_status.pop(ACKNOWLEDGED, 0))
-    # One cache entry per process-wide map {identity pk: (change_seq, counts)}, not one per identity: the default
-    # local-memory cache holds only 300 entries, fewer than the identities of a large installation.
-    key = f"dashboard:counts:v2:{int(scope.filters.expired)}"
-    known: dict[int, tuple[int, dict[str, int]]] = cache.get(key) or {}
+    # One cache entry per identity: {key: (change_seq, counts)} (settings.CACHES has room for every identity).
+    keys = {pk: f"dashboard:counts:v3:{int(scope.filters.expired)}:{pk}" for pk in scope.identity_ids}
+    cached = cache.get_many(list(keys.values()))
+    known: dict[int, tuple[int, dict[str, int]]] = {pk: cached[key] for pk, key in keys.items() if key in cached}
     versions = {identity.pk: identity.change_seq for identity in scope.identities}
     missing = [pk for pk in scope.identity_ids if known.get(pk, (None,))[0] != versions[pk]]
     if missing:
@@ -388,8 +388,9 @@ def counts(scope: Scope) -> Counts:
         recount = _current(ExportFile.objects.filter(identity_id__in=missing), scope.filters.expired)
         for identity_id, *row in recount.order_by().values_list("identity_id", "status").annotate(**_TALLY):
             per_identity[identity_id].append(tuple(row))
-        known = {**known, **{pk: (versions[pk], dict(_tally(rows))) for pk, rows in per_identity.items()}}
-        cache.set(key, known, COUNTS_CACHE_SECONDS)
+        recounted = {pk: (versions[pk], dict(_tally(rows))) for pk, rows in per_identity.items()}
+        cache.set_many({keys[pk]: value for pk, value in recounted.items()}, COUNTS_CACHE_SECONDS)
+        known.update(recounted)
     for pk in scope.identity_ids:
         for status, count in known[pk][1].items():
             by_status[status] += count

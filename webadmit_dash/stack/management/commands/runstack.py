@@ -1,9 +1,9 @@
 """`manage.py runstack`: the whole product on one machine, for `make run`.
 
-Starts the bundled WebAdMIT simulator (with demo data on first run), the web server, a Celery worker and Celery
-beat (its own process, so that it never outlives the worker's restarts as an embedded one could), prints where to
-sign in, keeps them running (`supervisor`: a process that stops is restarted, with a loud line in the log, while
-the others go on), and stops every process it started on Ctrl-C.
+Makes the data folder (local_data.py), starts the bundled WebAdMIT simulator (with demo data on first run), the web
+server, a Celery worker and Celery beat (its own process, so that it never outlives the worker's restarts as an
+embedded one could), prints where to sign in, keeps them running (`supervisor`: a process that stops is
+restarted, with a loud line in the log, while the others go on), and stops every process it started on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from webadmit_dash import local_data
 from webadmit_dash.simulator import DEMO_API_KEY
 from webadmit_dash.stack import demo
 from webadmit_dash.stack.supervisor import Supervisor
@@ -49,7 +50,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-simulator", action="store_true", help="Run without the simulator and demo data.")
         parser.add_argument("--concurrency", type=int, default=8, help="Worker threads.")
 
+    # The checks run in handle(), once the data folder they look for exists.
+    requires_system_checks: list[str] = []
+
     def handle(self, *args, **options) -> None:
+        local_data.prepare(settings)
+        self.check()
         call_command("migrate", interactive=False, verbosity=0)
         # Every process that counts metrics here is started below: an earlier run's counters would add to theirs.
         for stale in settings.METRICS_DIR.glob("*.db"):
