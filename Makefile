@@ -3,9 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test install chromium lint format benchmark clean secrets
+.PHONY: run test install test-tools lint format benchmark clean secrets
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,23 +18,23 @@ install: $(STAMP)
 run: install
 	WEBADMIT_ALLOW_LOOPBACK=$${WEBADMIT_ALLOW_LOOPBACK:-true} $(BIN)/python manage.py runstack
 
-## make test: installs what the tests need (Chromium where it can) and runs the whole suite.
-test: install chromium
+## make test: installs what the tests need (Debian's chromium and caddy where it can) and runs the whole suite.
+test: install test-tools
 	$(BIN)/python -m pytest
 
-# Debian's Chromium drives the browser tests; Playwright cannot download its own browser here.
-chromium:
-	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "Installing Debian's chromium for the browser tests..."; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-			|| echo "Could not install chromium; browser tests will be skipped."; \
-	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
-		(sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-			|| echo "Could not install chromium; browser tests will be skipped."; \
-	else \
-		echo "Chromium is not installed: browser tests will be skipped (install it with: sudo apt-get install chromium)."; \
-	fi
+# Debian packages the tests drive: Chromium for the browser tests (Playwright cannot download its own browser here)
+# and Caddy for the TLS proxy in front of the production server (tests/foundation/test_deployment.py). Without them
+# those tests are skipped on a laptop, saying so, and fail in CI.
+TEST_PACKAGES := chromium caddy
+test-tools:
+	@missing=""; for package in $(TEST_PACKAGES); do command -v $$package >/dev/null || missing="$$missing $$package"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then sudo=""; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo"; \
+	else echo "Not installed:$$missing; their tests will be skipped (install with: sudo apt-get install$$missing)."; exit 0; fi; \
+	echo "Installing Debian's$$missing for the tests..."; \
+	($$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+		|| echo "Could not install$$missing; their tests will be skipped."
 
 ## make secrets: adds a new DJANGO_SECRET_KEY and ENCRYPTION_KEYS to .env for production, once: an ENCRYPTION_KEYS
 ## replaced would leave the stored API keys unreadable.
