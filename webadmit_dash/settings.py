@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "webadmit_dash.core",
+    "webadmit_dash.shared",
     "webadmit_dash.engine",
     "webadmit_dash.web",
     "webadmit_dash.api",

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from webadmit_dash.api.models import ApiToken
-from webadmit_dash.web.admin_base import SiteModelAdmin
+from webadmit_dash.shared.admin_base import SiteModelAdmin
 
 
 @admin.register(ApiToken)

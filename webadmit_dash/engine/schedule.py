@@ -26,12 +26,12 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from webadmit_dash.core.models import Credential, EngineHeartbeat, ExportFile, UserIdentity
 from webadmit_dash.core.problems import MEANINGS, ErrorKind
 from webadmit_dash.engine import credentials
+from webadmit_dash.engine.terms import JITTER, MAX_INTERVAL
 from webadmit_dash.webadmit.statuses import RUNNING
 
 logger = logging.getLogger(__name__)
 # After "Start run" (E4) the new file may not be in E6 yet; stay fast this long regardless.
 RUN_STARTED_WINDOW = timedelta(minutes=2)
-JITTER = 0.1  # +-10% on every interval, so identities imported together drift apart instead of firing together
 BACKOFF_CAP = timedelta(minutes=15)
 RATE_LIMITED_MINIMUM_WAIT = timedelta(seconds=60)
 # A dispatched task not started within this long is assumed lost (e.g. a purged queue) and may be sent again.
@@ -46,7 +46,6 @@ BUDGET_SHARE = 0.8
 # Below this share of the limit remaining (X-RateLimit-Remaining), cadences stretch further, in proportion.
 LOW_REMAINING = 0.15
 MAX_STRETCH = 20.0
-MAX_INTERVAL = timedelta(hours=1)  # stretched cadences never exceed this: refreshing slows but never stops
 RATE_SAMPLE_EVERY = timedelta(seconds=60)
 RATE_SAMPLE_TRUSTED_FOR = timedelta(hours=1)  # WebAdMIT's window is an hour: older samples say nothing
 

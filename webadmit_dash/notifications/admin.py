@@ -16,7 +16,7 @@ from webadmit_dash.notifications import transports
 from webadmit_dash.notifications.models import Delivery, Event, Subscription, Webhook, validate_webhook_url
 from webadmit_dash.notifications.tasks import send_soon
 from webadmit_dash.notifications.transports import DeliveryError
-from webadmit_dash.web.admin_base import ReadOnlyAdmin, SiteModelAdmin
+from webadmit_dash.shared.admin_base import ReadOnlyAdmin, SiteModelAdmin
 
 
 class WebhookForm(forms.ModelForm):

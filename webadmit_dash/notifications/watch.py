@@ -25,7 +25,7 @@ from webadmit_dash.notifications import recipients
 from webadmit_dash.notifications.fanout import record_events
 from webadmit_dash.notifications.models import CredentialAlert, Delivery, Event, EventKind
 from webadmit_dash.notifications.words import identity_short_name
-from webadmit_dash.web.templatetags.display import describe_span
+from webadmit_dash.shared.templatetags.display import describe_span
 from webadmit_dash.webadmit.statuses import UNFINISHED
 
 logger = logging.getLogger(__name__)

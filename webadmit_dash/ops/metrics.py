@@ -42,7 +42,7 @@ from prometheus_client.registry import Collector
 
 from webadmit_dash.core.models import Credential, DownloadEvent, EngineHeartbeat, ExportFile, UserIdentity
 from webadmit_dash.core.problems import DownloadOutcome
-from webadmit_dash.engine.refresh import Outcome
+from webadmit_dash.engine.terms import Outcome
 from webadmit_dash.notifications import signals as notification_signals
 from webadmit_dash.notifications.models import Delivery
 from webadmit_dash.ops import health

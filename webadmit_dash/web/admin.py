@@ -20,7 +20,7 @@ from webadmit_dash.core.models import (
 )
 from webadmit_dash.core.validators import validate_api_key
 from webadmit_dash.engine import credentials, on_demand
-from webadmit_dash.web.admin_base import ReadOnlyAdmin, SiteModelAdmin
+from webadmit_dash.shared.admin_base import ReadOnlyAdmin, SiteModelAdmin
 from webadmit_dash.webadmit.errors import WebAdmitError
 
 admin.site.site_header = "webadmit-dash administration"

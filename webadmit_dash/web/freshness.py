@@ -18,14 +18,12 @@ from django.utils import timezone
 
 from webadmit_dash.core.models import Credential, EngineHeartbeat, UserIdentity
 from webadmit_dash.core.problems import NEXT_CHECK_AT, NEXT_CHECK_SOON, ErrorKind, kind_of, meaning
+from webadmit_dash.engine.terms import JITTER, LONGEST_CADENCE
+from webadmit_dash.shared.templatetags.display import describe_span
 from webadmit_dash.web.common import IdentityRow
-from webadmit_dash.web.templatetags.display import describe_span
 
 # Identities shown in the freshness strip; the rest are one click away on the Identities page.
 SOURCES_SHOWN = 6
-# The engine stretches no cadence beyond an hour (engine.schedule.MAX_INTERVAL), plus its 10 % jitter: an identity
-# without a success for twice that is late whatever its schedule says.
-LONGEST_CADENCE = timedelta(minutes=66)
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,7 @@ class Cadence:
         if last is None:
             return False
         overdue = identity.next_refresh_at is not None and now - identity.next_refresh_at > self.grace
-        longest = max(timedelta(seconds=identity.slow_interval or 0) * 1.1, LONGEST_CADENCE)
+        longest = max(timedelta(seconds=identity.slow_interval or 0) * (1 + JITTER), LONGEST_CADENCE)
         return overdue or now - last > 2 * longest + self.grace
 
 

@@ -22,10 +22,11 @@ from django.utils.safestring import SafeString
 
 from webadmit_dash.core import access, stuck
 from webadmit_dash.core.models import ExportFile, UserIdentity
+from webadmit_dash.shared.http import AuthenticatedHttpRequest
+from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting
 from webadmit_dash.web import common, params
-from webadmit_dash.web.common import AuthenticatedHttpRequest, IdentityRow
+from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.filters import SUPERSEDED, FileFilters
-from webadmit_dash.web.templatetags.display import clock_time, status_badge, time_ago, time_lasting
 from webadmit_dash.webadmit.statuses import RUNNING, FileStatus
 
 # Up to this many identities, their files are few enough to fetch by identity and sort (see scope).

@@ -18,8 +18,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
 from webadmit_dash.engine import on_demand
+from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
 from webadmit_dash.web import common, freshness, params
-from webadmit_dash.web.common import AuthenticatedHttpRequest, login_required_htmx
 from webadmit_dash.web.freshness import SOURCES_SHOWN
 from webadmit_dash.web.views.identities import IDENTITIES_CHANGED_EVENT
 from webadmit_dash.webadmit.errors import WebAdmitError

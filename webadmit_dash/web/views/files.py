@@ -22,8 +22,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from webadmit_dash.core.models import DownloadEvent, ExportFile, RunRequest, StatusChange
 from webadmit_dash.engine import downloads, on_demand
+from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
 from webadmit_dash.web import common, freshness, params
-from webadmit_dash.web.common import AuthenticatedHttpRequest, login_required_htmx
 from webadmit_dash.web.views.actions import after_action, files_changed
 from webadmit_dash.webadmit.statuses import FileStatus
 

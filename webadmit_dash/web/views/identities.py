@@ -15,14 +15,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from webadmit_dash.core.models import Credential
+from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
 from webadmit_dash.web import common, freshness
-from webadmit_dash.web.common import (
-    FAST_POLL_SECONDS,
-    SLOW_POLL_SECONDS,
-    AuthenticatedHttpRequest,
-    IdentityRow,
-    login_required_htmx,
-)
+from webadmit_dash.web.common import FAST_POLL_SECONDS, SLOW_POLL_SECONDS, IdentityRow
 from webadmit_dash.web.freshness import Source
 
 # The Identities page's table re-fetches itself by htmx (files/identities.html#identity_table): this is its id,

@@ -29,18 +29,14 @@ from django_htmx.http import push_url
 
 from webadmit_dash.core import access
 from webadmit_dash.core.models import ExportFile
+from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
+from webadmit_dash.shared.templatetags.display import status_icon, svg_icon
 from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params
-from webadmit_dash.web.common import (
-    FAST_POLL_SECONDS,
-    SLOW_POLL_SECONDS,
-    AuthenticatedHttpRequest,
-    login_required_htmx,
-)
+from webadmit_dash.web.common import FAST_POLL_SECONDS, SLOW_POLL_SECONDS
 from webadmit_dash.web.filters import SUPERSEDED, FileFilters
 from webadmit_dash.web.freshness import SOURCES_SHOWN
 from webadmit_dash.web.listing import Counts, FileRow, Scope, for_rows
 from webadmit_dash.web.pagination import PAGE_SIZE, SortKey
-from webadmit_dash.web.templatetags.display import status_icon, svg_icon
 from webadmit_dash.webadmit.statuses import FileStatus
 
 # Polls re-render at least this often even when nothing changed, so "refreshed N min ago" and the "refreshes
