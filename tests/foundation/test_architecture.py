@@ -87,3 +87,15 @@ def test_an_app_without_a_place_in_the_layers_breaks_the_contracts(product_copy)
 def test_the_real_tree_keeps_every_contract():
     linted = lint_imports(ROOT)
     assert linted.returncode == 0, linted.stdout
+
+
+def test_no_page_view_imports_another(graph):
+    """What views share (the answer to a button, the events it raises) is in web.answers, not in a view."""
+    views = {module for module in graph.find_descendants("webadmit_dash.web.views")}
+    between = {
+        (importer, imported)
+        for importer in views
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if imported in views
+    }
+    assert between == set()

@@ -288,6 +288,11 @@ class ExportFile(models.Model):
         return FileStatus(self.status)
 
     @property
+    def export_name(self) -> str:
+        """The name people read for this file: its export's, or its export's id until E3 has named it."""
+        return self.export.name if self.export else f"Export {self.export_webadmit_id}"
+
+    @property
     def needs_attention(self) -> bool:
         """NEEDS_ATTENTION, for a file already loaded."""
         if self.superseded_by_id is not None:

@@ -299,24 +299,28 @@ def rate_limited_factor(credential: Credential) -> float:
 # --- Dispatching ---------------------------------------------------------------------------------------------------
 
 
-def queueable(now: datetime) -> QuerySet[UserIdentity]:
-    """Identities a refresh may be queued for now, due or not: enabled, not paused, not already queued, and whose
-    credential is not waiting out WebAdMIT's Retry-After. (Refresh now asks for this; the dispatcher for more.)"""
+def eligible(now: datetime) -> Q:
+    """What any refresh needs, asked for by a person or by the schedule: an enabled identity, not already queued (or
+    queued so long ago the task is assumed lost), whose credential is not waiting out WebAdMIT's Retry-After."""
     return (
-        UserIdentity.objects.filter(enabled=True, paused=False)
-        .filter(Q(refresh_queued_at__isnull=True) | Q(refresh_queued_at__lt=now - QUEUED_EXPIRY))
-        .filter(Q(credential__backoff_until__isnull=True) | Q(credential__backoff_until__lte=now))
+        Q(enabled=True)
+        & (Q(refresh_queued_at__isnull=True) | Q(refresh_queued_at__lt=now - QUEUED_EXPIRY))
+        & (Q(credential__backoff_until__isnull=True) | Q(credential__backoff_until__lte=now))
     )
 
 
+def queueable(now: datetime) -> QuerySet[UserIdentity]:
+    """Identities a refresh may be queued for now, due or not: eligible and not paused. (Refresh now asks for this;
+    the dispatcher for more.)"""
+    return UserIdentity.objects.filter(eligible(now), paused=False)
+
+
 def due_identities(now: datetime) -> QuerySet[UserIdentity]:
-    """Identities to refresh now: enabled, due, neither queued nor running, whose key is neither rejected (its own
-    check comes first) nor waiting out a rate limit. A paused identity is due for its check. Most overdue first."""
+    """Identities to refresh now: eligible, due, not running, whose key is not rejected (its own check comes
+    first). A paused identity is due for its check. Most overdue first."""
     return (
-        UserIdentity.objects.filter(enabled=True)
+        UserIdentity.objects.filter(eligible(now))
         .filter(REFRESHABLE)
-        .filter(Q(refresh_queued_at__isnull=True) | Q(refresh_queued_at__lt=now - QUEUED_EXPIRY))
-        .filter(Q(credential__backoff_until__isnull=True) | Q(credential__backoff_until__lte=now))
         .filter(Q(next_refresh_at__isnull=True) | Q(next_refresh_at__lte=now))
         .filter(Q(refreshing_until__isnull=True) | Q(refreshing_until__lte=now))
         .exclude(credential__health=Credential.Health.KEY_REJECTED)

@@ -69,7 +69,6 @@ def stuck_runs(now: datetime) -> list[Event]:
         running = stuck.stuck_for(export_file, threshold, now)
         if running is None:
             continue
-        export = export_file.export
         events.append(
             Event(
                 kind=EventKind.STUCK,
@@ -77,7 +76,7 @@ def stuck_runs(now: datetime) -> list[Event]:
                 identity=export_file.identity,
                 export_file=export_file,
                 file_webadmit_id=export_file.webadmit_id,
-                export_name=export.name if export else f"Export {export_file.export_webadmit_id}",
+                export_name=export_file.export_name,
                 identity_name=identity_short_name(export_file.identity),
                 status=export_file.raw_status,
                 detail=(

@@ -156,7 +156,7 @@ class FileRow:
         return cls(
             pk=export_file.pk,
             webadmit_id=export_file.webadmit_id,
-            name=export.name if export else f"Export {export_file.export_webadmit_id}",
+            name=export_file.export_name,
             format=export.format if export else "",
             identity=identity.title,
             cycle=identity.cycle,
