@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import grimp
@@ -99,3 +100,18 @@ def test_no_page_view_imports_another(graph):
         if imported in views
     }
     assert between == set()
+
+
+def test_the_metrics_count_identities_in_the_pages_own_freshness_states():
+    """A status vocabulary is a type (freshness.SourceState) that the metrics read, not a second list of words."""
+    from typing import get_args
+
+    from webadmit_dash.ops import metrics
+    from webadmit_dash.web import freshness
+
+    assert metrics.IDENTITY_STATES == get_args(freshness.SourceState) == ("ok", "late", "error", "paused", "new")
+
+
+def test_the_type_check_is_strict():
+    with (ROOT / "pyproject.toml").open("rb") as config:
+        assert tomllib.load(config)["tool"]["mypy"]["strict"] is True

@@ -106,8 +106,9 @@ def pause_check_step(failed_checks: int) -> timedelta:
     """How long a paused key or identity waits before it is checked again: WEBADMIT_PAUSE_CHECK_FIRST (a minute),
     doubling with each check that failed, up to WEBADMIT_PAUSE_CHECK_MAX (15 min)."""
     doublings = min(max(failed_checks, 0), 30)
+    factor: int = 2**doublings  # typed: int ** int is Any to mypy (a negative power would be a float)
     return min(
-        timedelta(seconds=settings.WEBADMIT_PAUSE_CHECK_FIRST) * 2**doublings,
+        timedelta(seconds=settings.WEBADMIT_PAUSE_CHECK_FIRST) * factor,
         timedelta(seconds=settings.WEBADMIT_PAUSE_CHECK_MAX),
     )
 
@@ -127,7 +128,8 @@ def next_check_at(identity: UserIdentity, failed_checks: int, now: datetime) -> 
 def backoff_delay(identity: UserIdentity, failures: int) -> timedelta:
     """Exponential backoff from the fast interval, capped, with 'equal jitter' (half fixed, half random)."""
     doublings = min(max(failures - 1, 0), 30)  # past the cap anyway; keeps the power from overflowing
-    ceiling = min(timedelta(seconds=fast_interval(identity)) * 2**doublings, BACKOFF_CAP)
+    factor: int = 2**doublings  # typed: int ** int is Any to mypy (a negative power would be a float)
+    ceiling = min(timedelta(seconds=fast_interval(identity)) * factor, BACKOFF_CAP)
     return ceiling * random.uniform(0.5, 1.0)
 
 

@@ -67,7 +67,8 @@ def lease() -> timedelta:
 
 
 def backoff(attempts: int) -> timedelta:
-    ceiling = min(BACKOFF_BASE * 2 ** min(attempts - 1, 20), BACKOFF_CAP)
+    factor: int = 2 ** min(attempts - 1, 20)  # typed: int ** int is Any to mypy (a negative power would be a float)
+    ceiling = min(BACKOFF_BASE * factor, BACKOFF_CAP)
     return ceiling * random.uniform(0.5, 1.0)
 
 
@@ -251,7 +252,9 @@ def _failed(delivery: Delivery, error: DeliveryError, now: datetime) -> SendResu
     return SendResult(retrying=1, errors=[error.message])
 
 
-def _finish(delivery: Delivery, state: str, reason: str, now: datetime, *, attempts: int | None = None) -> None:
+def _finish(
+    delivery: Delivery, state: Delivery.State, reason: str, now: datetime, *, attempts: int | None = None
+) -> None:
     # A reason may quote a mail server's answer, which PostgreSQL refuses to store if it holds a NUL.
     fields: dict[str, object] = {"state": state, "last_error": clean(reason), "lease": "", "lease_until": None}
     if state == Delivery.State.SENT:

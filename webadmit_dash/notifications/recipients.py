@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 
 from webadmit_dash.core import access
 from webadmit_dash.core.models import UserPreference
-from webadmit_dash.notifications.models import Delivery, Event, EventKind, Subscription
+from webadmit_dash.notifications.models import Delivery, Event, EventKind, Subscription, Webhook
 
 
 def event_identity_ids(event: Event) -> list[int]:
@@ -102,7 +102,7 @@ def deliveries_for(events: Sequence[Event], now: datetime) -> list[Delivery]:
 
 
 def _channels(
-    subscription: Subscription, event: Event, email: bool, webhooks: list, digest_due: datetime, now: datetime
+    subscription: Subscription, event: Event, email: bool, webhooks: list[Webhook], digest_due: datetime, now: datetime
 ) -> Iterable[Delivery]:
     if email:
         mode = "digest" if subscription.is_digest else "now"

@@ -28,7 +28,7 @@ import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 
 from django.conf import settings
 from django.db.models import Count
@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "webadmit_dash"
 REFRESH_TASK = "webadmit_dash.engine.tasks.run_refresh"
-IDENTITY_STATES = ("ok", "late", "error", "paused", "new")
+IDENTITY_STATES: tuple[freshness.SourceState, ...] = get_args(freshness.SourceState)
 
 # Chosen before the first metric is made: values go to per-process files that /metrics merges.
 _HOST = socket.gethostname()
