@@ -12,8 +12,9 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webadmit_dash.settings")
@@ -35,7 +36,7 @@ def received_folder() -> Path:
 
 
 @app.task(bind=True, name="broker_stress.record")
-def record(self) -> None:
+def record(self: Task[[], None]) -> None:
     # One file per worker process; a single O_APPEND write of one short line is never interleaved with another's.
     fd = os.open(received_folder() / f"{os.getpid()}.ids", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
@@ -45,7 +46,7 @@ def record(self) -> None:
 
 
 @worker_ready.connect
-def _mark_ready(sender, **kwargs) -> None:
+def _mark_ready(sender: Any, **kwargs: Any) -> None:
     # A file to wait for: plainer than finding this start's " ready." line in a log that restarts append to.
     (received_folder().parent / "ready" / sender.hostname).touch()
 

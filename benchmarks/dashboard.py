@@ -27,11 +27,15 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from benchmarks._django import setup_throwaway_django
 from benchmarks._page import poll_path
+
+if TYPE_CHECKING:  # Django is set up at run time, by the benchmark itself
+    from django.contrib.auth.models import User
+    from django.test import Client
 
 FIRST_PAGE_TARGET_MS = 30.0
 POLL_TARGET_MS = 3.0
@@ -70,7 +74,7 @@ STATUS_MIX = [
 ]
 
 
-def _build(identities: int, files: int, seed: int = 42) -> dict[str, object]:
+def _build(identities: int, files: int, seed: int = 42) -> dict[str, User]:
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
     from django.db import connection
@@ -174,7 +178,7 @@ def _settle_lifecycle(identity_ids: list[int], rng: random.Random) -> None:
     ExportFile.objects.filter(pk__in=acknowledged).update(acknowledged_at=timezone.now())
 
 
-def _client(user):
+def _client(user: User) -> Client:
     from django.test import Client
 
     client = Client(HTTP_HOST=HOST)
@@ -182,7 +186,7 @@ def _client(user):
     return client
 
 
-def _time(fetch, runs: int) -> list[float]:
+def _time(fetch: Callable[[], object], runs: int) -> list[float]:
     for _ in range(3):
         fetch()  # warm caches (templates, connections) before timing
     samples = []
@@ -215,12 +219,12 @@ class _Poller:
     benchmark counts those separately and keeps the 204s for the figures.
     """
 
-    def __init__(self, client, headers: dict[str, str]) -> None:
+    def __init__(self, client: Client, headers: dict[str, Any]) -> None:
         self.client, self.headers = client, headers
         self.url = _poll_url(client.get("/").content.decode())
         self.renders = 0
 
-    def poll(self):
+    def poll(self) -> Any:
         response = self.client.get(self.url, **self.headers)
         if response.status_code == 200:
             self.renders += 1
@@ -322,7 +326,7 @@ def _run(args: argparse.Namespace) -> int:
     deep = _time(lambda: admin.get(deep_url), args.runs)
     lines.append(_row(f"page at row {args.files // 2:,} (keyset)", deep, _queries(lambda: admin.get(deep_url))[0]))
 
-    htmx = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": f"http://{HOST}/"}
+    htmx: dict[str, Any] = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": f"http://{HOST}/"}
     for label, client in (("unchanged poll (204)", admin), ("unchanged poll (204), staff", staff)):
         poller = _Poller(client, htmx)
         samples = poller.sample(args.runs * 5)
@@ -340,7 +344,7 @@ def _run(args: argparse.Namespace) -> int:
     shown = int(first_row.group(1))
     poll = _poll_url(page)
 
-    def changed_poll():
+    def changed_poll() -> Any:
         seq = ChangeCounter.next_value()
         ExportFile.objects.filter(pk=shown).update(change_seq=seq)
         UserIdentity.objects.filter(files__pk=shown).update(change_seq=seq)

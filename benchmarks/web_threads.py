@@ -81,7 +81,7 @@ def _environment(data_dir: Path, database_url: str | None) -> dict[str, str]:
 def _production_command(port: int) -> list[str]:
     """The Dockerfile's CMD, bound to a loopback port, run from this virtualenv."""
     line = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD "))
-    command = json.loads(line[4:])
+    command: list[str] = json.loads(line[4:])
     command[command.index("--bind") + 1] = f"127.0.0.1:{port}"
     command[0] = str(Path(sys.executable).with_name(command[0]))
     return command
@@ -144,7 +144,8 @@ class Load:
         if not hasattr(self.local, "session"):
             self.local.session = requests.Session()
             self.local.session.cookies.update(self.cookies)
-        return self.local.session
+        session: requests.Session = self.local.session
+        return session
 
     def poll_url(self) -> str:
         html = self._session().get(f"{self.base_url}/", timeout=30).text

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import available_timezones
 
+import django_stubs_ext
 from csp.constants import NONE, SELF
 
 from webadmit_dash.config import (
@@ -24,6 +25,10 @@ from webadmit_dash.config import (
     parse_site_url,
     read_secret,
 )
+
+# Django's generic classes take their model at run time too (ModelAdmin[Any], ModelForm[UserPreference]), as
+# mypy --strict has them written.
+django_stubs_ext.monkeypatch()
 
 env = Env()
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -71,6 +76,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "webadmit_dash.core",
+    "webadmit_dash.shared",
     "webadmit_dash.engine",
     "webadmit_dash.web",
     "webadmit_dash.api",

@@ -189,6 +189,23 @@ def test_nothing_is_due_for_a_rejected_key_or_a_credential_backing_off(credentia
     assert not schedule.due_identities(now).exists()
 
 
+def test_refresh_now_and_the_dispatcher_hold_identities_to_one_eligibility(credential, now):
+    """What any refresh needs is written once (schedule.eligible); Refresh now adds "not paused", the dispatcher
+    "due, idle, key not rejected"."""
+    idle, disabled, queued, stale_queue = make_identities(credential, 4)
+    UserIdentity.objects.filter(pk=disabled.pk).update(enabled=False)
+    UserIdentity.objects.filter(pk=queued.pk).update(refresh_queued_at=now - timedelta(seconds=30))
+    UserIdentity.objects.filter(pk=stale_queue.pk).update(refresh_queued_at=now - timedelta(minutes=5))
+
+    eligible = set(UserIdentity.objects.filter(schedule.eligible(now)).values_list("pk", flat=True))
+
+    assert eligible == {idle.pk, stale_queue.pk}
+    assert set(schedule.queueable(now).values_list("pk", flat=True)) == eligible
+    assert set(schedule.due_identities(now).values_list("pk", flat=True)) == eligible
+    Credential.objects.filter(pk=credential.pk).update(backoff_until=now + timedelta(seconds=30))
+    assert not UserIdentity.objects.filter(schedule.eligible(now)).exists()
+
+
 def test_the_dispatcher_queues_each_due_identity_once_and_records_its_heartbeat(
     credential, django_capture_on_commit_callbacks
 ):

@@ -9,6 +9,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from tests.engine.test_apply import listed
@@ -155,3 +156,17 @@ def test_the_refused_download_page_leads_back_to_the_list_with_its_filters(clien
     for elsewhere in ("https://evil.example/", "//evil.example/", "javascript:alert(1)"):
         html = client.get(f"/files/{failed.pk}/download/", {"next": elsewhere}).content.decode()
         assert '<a class="btn btn--primary" href="/">Back to Recent Files</a>' in html, elsewhere
+
+
+def test_every_page_names_a_file_whose_export_is_not_named_yet_alike(client, staff_granted, identity):
+    """Until E3 has named its export, a file is "Export <id>" everywhere (ExportFile.export_name)."""
+    export_file = make_file(identity)
+    ExportFile.objects.filter(pk=export_file.pk).update(export=None)
+    client.force_login(staff_granted)
+
+    file_page = client.get(reverse("file_detail", args=[export_file.pk])).content.decode()
+    run_again_page = client.get(reverse("run_again", args=[export_file.pk])).content.decode()
+
+    assert ExportFile.objects.get(pk=export_file.pk).export_name == "Export 29897"
+    assert "Export 29897" in file_page
+    assert "Export 29897" in run_again_page

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from webadmit_dash.web.templatetags import display as tags
+from webadmit_dash.shared.templatetags import display as tags
 from webadmit_dash.webadmit.statuses import FileStatus
 
 

@@ -43,7 +43,8 @@ class CampusOIDCBackend(OIDCAuthenticationBackend):
         if request is None:
             return None
         try:
-            return super().authenticate(request, **kwargs)
+            user: User | None = super().authenticate(request, **kwargs)
+            return user
         except requests.RequestException as exc:
             refusal = SignInRefused(PROVIDER_UNREACHABLE, f"the provider's answer failed ({type(exc).__name__})")
         except SignInRefused as exc:
@@ -55,7 +56,7 @@ class CampusOIDCBackend(OIDCAuthenticationBackend):
 
     def verify_token(self, token: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            payload = super().verify_token(token, **kwargs)
+            payload: dict[str, Any] = super().verify_token(token, **kwargs)
         except (jwt.InvalidTokenError, SuspiciousOperation, KeyError, ValueError) as exc:
             # A wrong signature, a wrong algorithm (`none` included), an expired token, a missing key id...
             reason = f"the ID token was refused ({type(exc).__name__}: {exc})"

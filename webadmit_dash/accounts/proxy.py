@@ -10,6 +10,7 @@ which accounts a campus sign-in may not open, is campus.py's to say.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.backends import RemoteUserBackend
@@ -40,7 +41,7 @@ def header_text(value: str) -> str:
 class TrustedProxyMiddleware(RemoteUserMiddleware):
     """Django's RemoteUserMiddleware, reading the configured header, and only from the proxy's addresses."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.header = settings.REMOTE_USER_HEADER  # type: ignore[misc]  # read per instance: settings can change in tests
         super().__init__(*args, **kwargs)
 

@@ -1,7 +1,8 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from webadmit_dash.api.models import ApiToken
-from webadmit_dash.web.admin_base import SiteModelAdmin
+from webadmit_dash.shared.admin_base import SiteModelAdmin
 
 
 @admin.register(ApiToken)
@@ -14,5 +15,5 @@ class ApiTokenAdmin(SiteModelAdmin):
     readonly_fields = ("user", "name", "prefix", "digest", "created_at", "last_used_at")
     fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

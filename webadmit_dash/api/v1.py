@@ -15,7 +15,10 @@ from urllib.parse import urlencode
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
-from ninja import NinjaAPI, Path, Query
+from ninja import NinjaAPI, Query
+
+# The function, not ninja.Path (an Annotated alias to type checkers): ids are declared as defaults here.
+from ninja.params.functions import Path
 
 from webadmit_dash.api.auth import BearerToken
 from webadmit_dash.api.schemas import (

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from webadmit_dash.api import tokens
 from webadmit_dash.api.models import ApiToken
 from webadmit_dash.core.text import has_line_breaks_or_controls, one_line
-from webadmit_dash.web.common import AuthenticatedHttpRequest
+from webadmit_dash.shared.http import AuthenticatedHttpRequest
 
 MAX_ACTIVE_TOKENS = 20
 

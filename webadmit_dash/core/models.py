@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -97,7 +98,7 @@ class Credential(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.base_url = normalise_base_url(self.base_url)
         super().save(*args, **kwargs)
 
@@ -288,6 +289,11 @@ class ExportFile(models.Model):
         return FileStatus(self.status)
 
     @property
+    def export_name(self) -> str:
+        """The name people read for this file: its export's, or its export's id until E3 has named it."""
+        return self.export.name if self.export else f"Export {self.export_webadmit_id}"
+
+    @property
     def needs_attention(self) -> bool:
         """NEEDS_ATTENTION, for a file already loaded."""
         if self.superseded_by_id is not None:
@@ -418,7 +424,8 @@ class ChangeCounter(models.Model):
         if not cls.objects.filter(pk=1).update(value=models.F("value") + 1):
             cls.objects.get_or_create(pk=1, defaults={"value": 0})
             cls.objects.filter(pk=1).update(value=models.F("value") + 1)
-        return cls.objects.values_list("value", flat=True).get(pk=1)
+        value: int = cls.objects.values_list("value", flat=True).get(pk=1)
+        return value
 
 
 class EngineHeartbeat(models.Model):

@@ -9,6 +9,7 @@ detail kept beside the kind, for the admin and the Identities table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from django.db import models
 
@@ -38,6 +39,10 @@ class Words:
     next_step: str = ""
 
 
+# A banner's level: "error" needs a person, "warning" passes by itself.
+BannerLevel = Literal["error", "warning"]
+
+
 @dataclass(frozen=True)
 class Meaning:
     """What one kind of failure means for an identity, for a download, and for the person reading about it."""
@@ -45,7 +50,7 @@ class Meaning:
     # Refreshes of the identity stop until WebAdMIT accepts again: retrying the same call soon cannot help. A paused
     # identity (or, for a rejected key, its credential) is checked again by itself, less and less often.
     pauses: bool
-    level: str  # the banner's: "error" needs a person, "warning" passes by itself
+    level: BannerLevel
     banner: Words  # about the identities whose refresh failed
     download_status: int  # the HTTP status of a download refused for this reason
     download: Words  # about the one file that could not be downloaded

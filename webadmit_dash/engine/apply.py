@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -385,7 +385,7 @@ def prune_history(now: datetime, *, keep: timedelta, batch_size: int = 1000) -> 
     return PruneResult(status_changes=changes, gone_files=files)
 
 
-def _delete_in_batches(queryset: QuerySet, batch_size: int) -> int:
+def _delete_in_batches(queryset: QuerySet[Any], batch_size: int) -> int:
     model = queryset.model
     deleted = 0
     while batch := list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size]):

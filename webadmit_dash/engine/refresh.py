@@ -11,7 +11,6 @@ that succeeds resumes it.
 
 from __future__ import annotations
 
-import enum
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,17 +24,12 @@ from webadmit_dash.core import text
 from webadmit_dash.core.models import ChangeCounter, Credential, UserIdentity
 from webadmit_dash.core.problems import MEANINGS, ErrorKind, kind_of
 from webadmit_dash.engine import apply, credentials, schedule
+from webadmit_dash.engine.terms import Outcome
 from webadmit_dash.webadmit.client import WebAdmitClient
 from webadmit_dash.webadmit.errors import KeyRejected, RateLimited, WebAdmitError
 from webadmit_dash.webadmit.types import Export
 
 logger = logging.getLogger(__name__)
-
-
-class Outcome(enum.StrEnum):
-    REFRESHED = "refreshed"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # locked by another refresh, paused by hand, disabled or deleted
 
 
 @dataclass(frozen=True)

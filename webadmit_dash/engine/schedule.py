@@ -26,12 +26,12 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from webadmit_dash.core.models import Credential, EngineHeartbeat, ExportFile, UserIdentity
 from webadmit_dash.core.problems import MEANINGS, ErrorKind
 from webadmit_dash.engine import credentials
+from webadmit_dash.engine.terms import JITTER, MAX_INTERVAL
 from webadmit_dash.webadmit.statuses import RUNNING
 
 logger = logging.getLogger(__name__)
 # After "Start run" (E4) the new file may not be in E6 yet; stay fast this long regardless.
 RUN_STARTED_WINDOW = timedelta(minutes=2)
-JITTER = 0.1  # +-10% on every interval, so identities imported together drift apart instead of firing together
 BACKOFF_CAP = timedelta(minutes=15)
 RATE_LIMITED_MINIMUM_WAIT = timedelta(seconds=60)
 # A dispatched task not started within this long is assumed lost (e.g. a purged queue) and may be sent again.
@@ -46,7 +46,6 @@ BUDGET_SHARE = 0.8
 # Below this share of the limit remaining (X-RateLimit-Remaining), cadences stretch further, in proportion.
 LOW_REMAINING = 0.15
 MAX_STRETCH = 20.0
-MAX_INTERVAL = timedelta(hours=1)  # stretched cadences never exceed this: refreshing slows but never stops
 RATE_SAMPLE_EVERY = timedelta(seconds=60)
 RATE_SAMPLE_TRUSTED_FOR = timedelta(hours=1)  # WebAdMIT's window is an hour: older samples say nothing
 
@@ -107,8 +106,9 @@ def pause_check_step(failed_checks: int) -> timedelta:
     """How long a paused key or identity waits before it is checked again: WEBADMIT_PAUSE_CHECK_FIRST (a minute),
     doubling with each check that failed, up to WEBADMIT_PAUSE_CHECK_MAX (15 min)."""
     doublings = min(max(failed_checks, 0), 30)
+    factor: int = 2**doublings  # typed: int ** int is Any to mypy (a negative power would be a float)
     return min(
-        timedelta(seconds=settings.WEBADMIT_PAUSE_CHECK_FIRST) * 2**doublings,
+        timedelta(seconds=settings.WEBADMIT_PAUSE_CHECK_FIRST) * factor,
         timedelta(seconds=settings.WEBADMIT_PAUSE_CHECK_MAX),
     )
 
@@ -128,7 +128,8 @@ def next_check_at(identity: UserIdentity, failed_checks: int, now: datetime) -> 
 def backoff_delay(identity: UserIdentity, failures: int) -> timedelta:
     """Exponential backoff from the fast interval, capped, with 'equal jitter' (half fixed, half random)."""
     doublings = min(max(failures - 1, 0), 30)  # past the cap anyway; keeps the power from overflowing
-    ceiling = min(timedelta(seconds=fast_interval(identity)) * 2**doublings, BACKOFF_CAP)
+    factor: int = 2**doublings  # typed: int ** int is Any to mypy (a negative power would be a float)
+    ceiling = min(timedelta(seconds=fast_interval(identity)) * factor, BACKOFF_CAP)
     return ceiling * random.uniform(0.5, 1.0)
 
 
@@ -300,24 +301,28 @@ def rate_limited_factor(credential: Credential) -> float:
 # --- Dispatching ---------------------------------------------------------------------------------------------------
 
 
-def queueable(now: datetime) -> QuerySet[UserIdentity]:
-    """Identities a refresh may be queued for now, due or not: enabled, not paused, not already queued, and whose
-    credential is not waiting out WebAdMIT's Retry-After. (Refresh now asks for this; the dispatcher for more.)"""
+def eligible(now: datetime) -> Q:
+    """What any refresh needs, asked for by a person or by the schedule: an enabled identity, not already queued (or
+    queued so long ago the task is assumed lost), whose credential is not waiting out WebAdMIT's Retry-After."""
     return (
-        UserIdentity.objects.filter(enabled=True, paused=False)
-        .filter(Q(refresh_queued_at__isnull=True) | Q(refresh_queued_at__lt=now - QUEUED_EXPIRY))
-        .filter(Q(credential__backoff_until__isnull=True) | Q(credential__backoff_until__lte=now))
+        Q(enabled=True)
+        & (Q(refresh_queued_at__isnull=True) | Q(refresh_queued_at__lt=now - QUEUED_EXPIRY))
+        & (Q(credential__backoff_until__isnull=True) | Q(credential__backoff_until__lte=now))
     )
 
 
+def queueable(now: datetime) -> QuerySet[UserIdentity]:
+    """Identities a refresh may be queued for now, due or not: eligible and not paused. (Refresh now asks for this;
+    the dispatcher for more.)"""
+    return UserIdentity.objects.filter(eligible(now), paused=False)
+
+
 def due_identities(now: datetime) -> QuerySet[UserIdentity]:
-    """Identities to refresh now: enabled, due, neither queued nor running, whose key is neither rejected (its own
-    check comes first) nor waiting out a rate limit. A paused identity is due for its check. Most overdue first."""
+    """Identities to refresh now: eligible, due, not running, whose key is not rejected (its own check comes
+    first). A paused identity is due for its check. Most overdue first."""
     return (
-        UserIdentity.objects.filter(enabled=True)
+        UserIdentity.objects.filter(eligible(now))
         .filter(REFRESHABLE)
-        .filter(Q(refresh_queued_at__isnull=True) | Q(refresh_queued_at__lt=now - QUEUED_EXPIRY))
-        .filter(Q(credential__backoff_until__isnull=True) | Q(credential__backoff_until__lte=now))
         .filter(Q(next_refresh_at__isnull=True) | Q(next_refresh_at__lte=now))
         .filter(Q(refreshing_until__isnull=True) | Q(refreshing_until__lte=now))
         .exclude(credential__health=Credential.Health.KEY_REJECTED)

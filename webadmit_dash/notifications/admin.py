@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -16,10 +18,10 @@ from webadmit_dash.notifications import transports
 from webadmit_dash.notifications.models import Delivery, Event, Subscription, Webhook, validate_webhook_url
 from webadmit_dash.notifications.tasks import send_soon
 from webadmit_dash.notifications.transports import DeliveryError
-from webadmit_dash.web.admin_base import ReadOnlyAdmin, SiteModelAdmin
+from webadmit_dash.shared.admin_base import ReadOnlyAdmin, SiteModelAdmin
 
 
-class WebhookForm(forms.ModelForm):
+class WebhookForm(forms.ModelForm[Webhook]):
     # Both write-only: a Slack or Teams address is as secret as the signing secret.
     url = forms.CharField(
         label="Address",
@@ -40,7 +42,7 @@ class WebhookForm(forms.ModelForm):
         fields = ["name", "kind", "url", "secret", "enabled", "offered"]
 
     def clean_url(self) -> str:
-        url = self.cleaned_data["url"].strip()
+        url: str = self.cleaned_data["url"].strip()
         if not url and not self.instance.url_encrypted:
             raise forms.ValidationError("Enter the webhook's address.")
         if url:
@@ -48,7 +50,7 @@ class WebhookForm(forms.ModelForm):
         return url
 
     def clean_secret(self) -> str:
-        secret = self.cleaned_data["secret"]
+        secret: str = self.cleaned_data["secret"]
         if not secret and not self.instance.secret_encrypted:
             raise forms.ValidationError("Enter a signing secret (at least 16 characters).")
         if secret and len(secret) < 16:
@@ -88,7 +90,7 @@ class WebhookAdmin(SiteModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Webhook | None = None) -> bool:
         return super().has_delete_permission(request, obj) and (obj is None or obj.may_be_managed_by(request.user))
 
-    def save_model(self, request: HttpRequest, obj: Webhook, form: forms.ModelForm, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Webhook, form: forms.ModelForm[Webhook], change: bool) -> None:
         if not change:
             obj.owner = request.user if request.user.is_authenticated else None
         super().save_model(request, obj, form, change)
@@ -105,7 +107,7 @@ class WebhookAdmin(SiteModelAdmin):
             _send_test_to(webhook, self, request)
 
 
-def _send_test_to(webhook: Webhook, model_admin: admin.ModelAdmin, request: HttpRequest) -> None:
+def _send_test_to(webhook: Webhook, model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> None:
     """Posts a test message to one webhook and says how it went, for the webhook's and a subscription's action."""
     if not webhook.may_be_managed_by(request.user):
         model_admin.message_user(

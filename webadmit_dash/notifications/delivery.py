@@ -30,7 +30,7 @@ from django.utils import timezone
 from webadmit_dash.core.models import UserIdentity
 from webadmit_dash.core.text import clean, one_line
 from webadmit_dash.notifications import destinations, messages, recipients, signals, transports
-from webadmit_dash.notifications.models import Delivery, Subscription
+from webadmit_dash.notifications.models import Delivery
 from webadmit_dash.notifications.transports import DeliveryError
 from webadmit_dash.notifications.words import identity_short_name
 
@@ -67,7 +67,8 @@ def lease() -> timedelta:
 
 
 def backoff(attempts: int) -> timedelta:
-    ceiling = min(BACKOFF_BASE * 2 ** min(attempts - 1, 20), BACKOFF_CAP)
+    factor: int = 2 ** min(attempts - 1, 20)  # typed: int ** int is Any to mypy (a negative power would be a float)
+    ceiling = min(BACKOFF_BASE * factor, BACKOFF_CAP)
     return ceiling * random.uniform(0.5, 1.0)
 
 
@@ -112,7 +113,7 @@ def claim(now: datetime, size: int = CLAIM_SIZE) -> list[Delivery]:
 
 def send_claimed(claimed: list[Delivery], now: datetime, *, deadline: float) -> SendResult:
     result = SendResult()
-    allowed, why_not = _still_allowed(claimed)
+    allowed, why_not = recipients.still_allowed(claimed)
     for delivery in claimed:
         if delivery.pk not in allowed:
             _finish(delivery, Delivery.State.CANCELLED, why_not.get(delivery.pk, "no longer wanted"), now)
@@ -123,74 +124,6 @@ def send_claimed(claimed: list[Delivery], now: datetime, *, deadline: float) -> 
     result.add(_send_emails(emails, allowed, names, now, deadline))
     result.add(_send_webhooks(hooks, allowed, names, now, deadline))
     return result
-
-
-def _still_allowed(claimed: list[Delivery]) -> tuple[dict[int, list[int]], dict[int, str]]:
-    """Deliveries that may still go, with the event's identities each recipient may see; and why the rest may not."""
-    allowed: dict[int, list[int]] = {}
-    why_not: dict[int, str] = {}
-    subscription_ids = {d.subscription_id for d in claimed if d.subscription_id}
-    chosen: dict[int, set[int]] = defaultdict(set)
-    for subscription_id, identity_id in Subscription.identities.through.objects.filter(
-        subscription_id__in=subscription_ids
-    ).values_list("subscription_id", "useridentity_id"):
-        chosen[subscription_id].add(identity_id)
-    webhooks: dict[int, set[int]] = defaultdict(set)
-    for subscription_id, webhook_id in Subscription.webhooks.through.objects.filter(
-        subscription_id__in=subscription_ids
-    ).values_list("subscription_id", "webhook_id"):
-        webhooks[subscription_id].add(webhook_id)
-    owners_see = _webhook_owners_see(claimed)
-    for deliveries in recipients.group_by_user(claimed).values():
-        user = deliveries[0].user
-        wanted = {pk for d in deliveries for pk in recipients.event_identity_ids(d.event)}
-        visible = recipients.visible_among(user, wanted) if user.is_active else set()
-        for delivery in deliveries:
-            subscription = delivery.subscription
-            if subscription is None:
-                why_not[delivery.pk] = "the subscription was deleted"
-                continue
-            if subscription.user_id != delivery.user_id:
-                why_not[delivery.pk] = "the subscription was given to someone else before it was sent"
-                continue
-            if delivery.channel == Delivery.Channel.EMAIL and not (subscription.email and user.email):
-                why_not[delivery.pk] = "e-mail was turned off (or the user has no address) before it was sent"
-                continue
-            if delivery.channel == Delivery.Channel.WEBHOOK and (
-                delivery.webhook is None
-                or not delivery.webhook.enabled
-                or delivery.webhook_id not in webhooks[subscription.pk]
-            ):
-                why_not[delivery.pk] = "the webhook was disabled or unchosen before it was sent"
-                continue
-            identity_ids = recipients.event_identity_ids(delivery.event)
-            covered = recipients.in_scope(subscription, identity_ids, chosen[subscription.pk]) & visible
-            if not recipients.matches(subscription, delivery.event, covered):
-                why_not[delivery.pk] = "the recipient may no longer see this identity, or no longer chose this event"
-                continue
-            owner_sees = owners_see.get(delivery.webhook_id or 0)
-            if owner_sees is not None and not recipients.matches(subscription, delivery.event, covered & owner_sees):
-                why_not[delivery.pk] = "the webhook's owner may not see this identity, so it does not carry its news"
-                continue
-            allowed[delivery.pk] = sorted(covered if owner_sees is None else covered & owner_sees)
-    return allowed, why_not
-
-
-def _webhook_owners_see(claimed: list[Delivery]) -> dict[int, set[int]]:
-    """For each webhook owned by someone other than a superuser, the event identities its owner may see.
-
-    Whoever owns a webhook decides where it sends: it carries news only of identities they may see themselves, so
-    a webhook offered by a staff member who sees nothing cannot collect other people's news. A webhook with no
-    owner (added before owners were recorded; only superusers manage it) is not limited.
-    """
-    hooks = {d.webhook.pk: d.webhook for d in claimed if d.webhook is not None and d.webhook.owner is not None}
-    wanted = {pk for d in claimed if d.webhook_id in hooks for pk in recipients.event_identity_ids(d.event)}
-    seen: dict[int, set[int]] = {}
-    for pk, webhook in hooks.items():
-        owner = webhook.owner
-        if owner is not None and not (owner.is_superuser and owner.is_active):
-            seen[pk] = recipients.visible_among(owner, wanted)
-    return seen
 
 
 def _identity_names(claimed: Iterable[Delivery]) -> dict[int, str]:
@@ -319,7 +252,9 @@ def _failed(delivery: Delivery, error: DeliveryError, now: datetime) -> SendResu
     return SendResult(retrying=1, errors=[error.message])
 
 
-def _finish(delivery: Delivery, state: str, reason: str, now: datetime, *, attempts: int | None = None) -> None:
+def _finish(
+    delivery: Delivery, state: Delivery.State, reason: str, now: datetime, *, attempts: int | None = None
+) -> None:
     # A reason may quote a mail server's answer, which PostgreSQL refuses to store if it holds a NUL.
     fields: dict[str, object] = {"state": state, "last_error": clean(reason), "lease": "", "lease_until": None}
     if state == Delivery.State.SENT:

@@ -86,7 +86,6 @@ def _events_of(changes: list[StatusChange], now: datetime) -> list[Event]:
             continue
         if not change.old_status and export_file.first_seen_at <= first_listed[identity.pk]:
             continue  # a run finished before the identity was first listed: history, not news
-        export = export_file.export
         events.append(
             Event(
                 kind=kind,
@@ -94,7 +93,7 @@ def _events_of(changes: list[StatusChange], now: datetime) -> list[Event]:
                 identity=identity,
                 export_file=export_file,
                 file_webadmit_id=export_file.webadmit_id,
-                export_name=export.name if export else f"Export {export_file.export_webadmit_id}",
+                export_name=export_file.export_name,
                 identity_name=identity_short_name(identity),
                 status=change.raw_status,
                 occurred_at=change.changed_at,

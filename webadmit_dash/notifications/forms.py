@@ -18,7 +18,7 @@ SCOPE_CHOICES = [("all", "Every identity I may see, including ones granted later
 MAX_ID = 2**63 - 1
 
 
-class IdChoiceField(forms.ModelMultipleChoiceField):
+class IdChoiceField(forms.ModelMultipleChoiceField[Any]):
     """Ids from the browser are checked to fit a signed 64-bit column before any query (SQLite raises on larger)."""
 
     def clean(self, value: Any) -> Any:
@@ -39,7 +39,7 @@ class IdentityChoiceField(IdChoiceField):
         return obj.display_name
 
 
-class SubscriptionForm(forms.ModelForm):
+class SubscriptionForm(forms.ModelForm[Subscription]):
     scope = forms.ChoiceField(choices=SCOPE_CHOICES, widget=forms.RadioSelect, initial="all", label="Identities")
     identities = IdentityChoiceField(
         queryset=UserIdentity.objects.none(),

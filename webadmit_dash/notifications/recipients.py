@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 
 from webadmit_dash.core import access
 from webadmit_dash.core.models import UserPreference
-from webadmit_dash.notifications.models import Delivery, Event, EventKind, Subscription
+from webadmit_dash.notifications.models import Delivery, Event, EventKind, Subscription, Webhook
 
 
 def event_identity_ids(event: Event) -> list[int]:
@@ -102,7 +102,7 @@ def deliveries_for(events: Sequence[Event], now: datetime) -> list[Delivery]:
 
 
 def _channels(
-    subscription: Subscription, event: Event, email: bool, webhooks: list, digest_due: datetime, now: datetime
+    subscription: Subscription, event: Event, email: bool, webhooks: list[Webhook], digest_due: datetime, now: datetime
 ) -> Iterable[Delivery]:
     if email:
         mode = "digest" if subscription.is_digest else "now"
@@ -137,3 +137,75 @@ def group_by_user(deliveries: Iterable[Delivery]) -> dict[int, list[Delivery]]:
     for delivery in deliveries:
         grouped[delivery.user_id].append(delivery)
     return grouped
+
+
+def still_allowed(claimed: list[Delivery]) -> tuple[dict[int, list[int]], dict[int, str]]:
+    """Deliveries that may still go, with the event's identities each recipient may see; and why the rest may not."""
+    allowed: dict[int, list[int]] = {}
+    why_not: dict[int, str] = {}
+    subscription_ids = {d.subscription_id for d in claimed if d.subscription_id}
+    chosen: dict[int, set[int]] = defaultdict(set)
+    for subscription_id, identity_id in Subscription.identities.through.objects.filter(
+        subscription_id__in=subscription_ids
+    ).values_list("subscription_id", "useridentity_id"):
+        chosen[subscription_id].add(identity_id)
+    webhooks: dict[int, set[int]] = defaultdict(set)
+    for subscription_id, webhook_id in Subscription.webhooks.through.objects.filter(
+        subscription_id__in=subscription_ids
+    ).values_list("subscription_id", "webhook_id"):
+        webhooks[subscription_id].add(webhook_id)
+    owners_see = _webhook_owners_see(claimed)
+    for deliveries in group_by_user(claimed).values():
+        user = deliveries[0].user
+        wanted = {pk for d in deliveries for pk in event_identity_ids(d.event)}
+        visible = visible_among(user, wanted) if user.is_active else set()
+        for delivery in deliveries:
+            subscription = delivery.subscription
+            refused = _channel_refused(delivery, webhooks)
+            if subscription is None or refused:
+                why_not[delivery.pk] = refused or "the subscription was deleted"
+                continue
+            identity_ids = event_identity_ids(delivery.event)
+            covered = in_scope(subscription, identity_ids, chosen[subscription.pk]) & visible
+            if not matches(subscription, delivery.event, covered):
+                why_not[delivery.pk] = "the recipient may no longer see this identity, or no longer chose this event"
+                continue
+            owner_sees = owners_see.get(delivery.webhook_id or 0)
+            if owner_sees is not None and not matches(subscription, delivery.event, covered & owner_sees):
+                why_not[delivery.pk] = "the webhook's owner may not see this identity, so it does not carry its news"
+                continue
+            allowed[delivery.pk] = sorted(covered if owner_sees is None else covered & owner_sees)
+    return allowed, why_not
+
+
+def _webhook_owners_see(claimed: list[Delivery]) -> dict[int, set[int]]:
+    """For each webhook owned by someone other than a superuser, the event identities its owner may see.
+
+    Whoever owns a webhook decides where it sends: it carries news only of identities they may see themselves, so
+    a webhook offered by a staff member who sees nothing cannot collect other people's news. A webhook with no
+    owner (added before owners were recorded; only superusers manage it) is not limited.
+    """
+    hooks = {d.webhook.pk: d.webhook for d in claimed if d.webhook is not None and d.webhook.owner is not None}
+    wanted = {pk for d in claimed if d.webhook_id in hooks for pk in event_identity_ids(d.event)}
+    seen: dict[int, set[int]] = {}
+    for pk, webhook in hooks.items():
+        owner = webhook.owner
+        if owner is not None and not (owner.is_superuser and owner.is_active):
+            seen[pk] = visible_among(owner, wanted)
+    return seen
+
+
+def _channel_refused(delivery: Delivery, webhooks: dict[int, set[int]]) -> str:
+    """Why the delivery's subscription or channel no longer takes it, in words; "" when it still does."""
+    subscription, user = delivery.subscription, delivery.user
+    if subscription is None:
+        return "the subscription was deleted"
+    if subscription.user_id != delivery.user_id:
+        return "the subscription was given to someone else before it was sent"
+    if delivery.channel == Delivery.Channel.EMAIL and not (subscription.email and user.email):
+        return "e-mail was turned off (or the user has no address) before it was sent"
+    if delivery.channel == Delivery.Channel.WEBHOOK and (
+        delivery.webhook is None or not delivery.webhook.enabled or delivery.webhook_id not in webhooks[subscription.pk]
+    ):
+        return "the webhook was disabled or unchosen before it was sent"
+    return ""

@@ -16,7 +16,7 @@ from webadmit_dash.core.mail import files_folder
 from webadmit_dash.notifications import messages as mail
 from webadmit_dash.notifications.forms import SubscriptionForm
 from webadmit_dash.notifications.models import Delivery, Subscription
-from webadmit_dash.web.common import AuthenticatedHttpRequest
+from webadmit_dash.shared.http import AuthenticatedHttpRequest
 
 MAX_ID = 2**63 - 1  # ids are signed 64-bit columns: anything larger names nothing
 RECENT_SHOWN = 10

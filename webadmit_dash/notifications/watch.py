@@ -25,7 +25,7 @@ from webadmit_dash.notifications import recipients
 from webadmit_dash.notifications.fanout import record_events
 from webadmit_dash.notifications.models import CredentialAlert, Delivery, Event, EventKind
 from webadmit_dash.notifications.words import identity_short_name
-from webadmit_dash.web.templatetags.display import describe_span
+from webadmit_dash.shared.templatetags.display import describe_span
 from webadmit_dash.webadmit.statuses import UNFINISHED
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,6 @@ def stuck_runs(now: datetime) -> list[Event]:
         running = stuck.stuck_for(export_file, threshold, now)
         if running is None:
             continue
-        export = export_file.export
         events.append(
             Event(
                 kind=EventKind.STUCK,
@@ -77,7 +76,7 @@ def stuck_runs(now: datetime) -> list[Event]:
                 identity=export_file.identity,
                 export_file=export_file,
                 file_webadmit_id=export_file.webadmit_id,
-                export_name=export.name if export else f"Export {export_file.export_webadmit_id}",
+                export_name=export_file.export_name,
                 identity_name=identity_short_name(export_file.identity),
                 status=export_file.raw_status,
                 detail=(

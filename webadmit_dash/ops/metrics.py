@@ -28,7 +28,7 @@ import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 
 from django.conf import settings
 from django.db.models import Count
@@ -42,7 +42,7 @@ from prometheus_client.registry import Collector
 
 from webadmit_dash.core.models import Credential, DownloadEvent, EngineHeartbeat, ExportFile, UserIdentity
 from webadmit_dash.core.problems import DownloadOutcome
-from webadmit_dash.engine.refresh import Outcome
+from webadmit_dash.engine.terms import Outcome
 from webadmit_dash.notifications import signals as notification_signals
 from webadmit_dash.notifications.models import Delivery
 from webadmit_dash.ops import health
@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "webadmit_dash"
 REFRESH_TASK = "webadmit_dash.engine.tasks.run_refresh"
-IDENTITY_STATES = ("ok", "late", "error", "paused", "new")
+IDENTITY_STATES: tuple[freshness.SourceState, ...] = get_args(freshness.SourceState)
 
 # Chosen before the first metric is made: values go to per-process files that /metrics merges.
 _HOST = socket.gethostname()

@@ -383,7 +383,8 @@ class SimulatorApp:
             return _json(404, {"error": f"no control endpoint {method} {path}"})
         route, ids = matched
         try:
-            return getattr(self, route.handler)(environ, **ids)
+            handler: Callable[..., Reply] = getattr(self, route.handler)
+            return handler(environ, **ids)
         except LookupError as error:
             return _json(404, {"error": str(error.args[0] if error.args else error)})
         except ValueError as error:
@@ -485,7 +486,8 @@ def _read_body(environ: Environ) -> bytes:
         length = 0
     if length <= 0:
         return b""
-    return environ["wsgi.input"].read(min(length, MAX_BODY))
+    body: bytes = environ["wsgi.input"].read(min(length, MAX_BODY))
+    return body
 
 
 def _json_object(environ: Environ) -> dict[str, Any]:

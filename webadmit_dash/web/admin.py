@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -20,7 +22,7 @@ from webadmit_dash.core.models import (
 )
 from webadmit_dash.core.validators import validate_api_key
 from webadmit_dash.engine import credentials, on_demand
-from webadmit_dash.web.admin_base import ReadOnlyAdmin, SiteModelAdmin
+from webadmit_dash.shared.admin_base import ReadOnlyAdmin, SiteModelAdmin
 from webadmit_dash.webadmit.errors import WebAdmitError
 
 admin.site.site_header = "webadmit-dash administration"
@@ -28,7 +30,7 @@ admin.site.site_title = "webadmit-dash admin"
 admin.site.index_title = "Credentials, identities and access"
 
 
-class CredentialForm(forms.ModelForm):
+class CredentialForm(forms.ModelForm[Credential]):
     # Write-only: the stored key is never rendered back, not even into the password input's value. The form shows
     # it once: this input, with the masked current key (last four characters) as its help.
     api_key = forms.CharField(
@@ -43,7 +45,7 @@ class CredentialForm(forms.ModelForm):
         model = Credential
         fields = ["name", "base_url", "api_key", "rate_limit_per_hour"]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.api_key_encrypted:
             self.fields[
@@ -53,7 +55,7 @@ class CredentialForm(forms.ModelForm):
             )
 
     def clean_api_key(self) -> str:
-        api_key = self.cleaned_data["api_key"]
+        api_key: str = self.cleaned_data["api_key"]
         if not api_key and not self.instance.api_key_encrypted:
             raise forms.ValidationError("Enter the API key for this credential.")
         if api_key:
@@ -145,7 +147,7 @@ class CredentialAdmin(SiteModelAdmin):
                 self.message_user(request, f"'{credential.name}': identities imported ({result}).")
 
 
-class IdentityGrantInline(admin.TabularInline):
+class IdentityGrantInline(admin.TabularInline[IdentityGrant, UserIdentity]):
     model = IdentityGrant
     extra = 1
     autocomplete_fields = ["user", "group"]
@@ -220,7 +222,7 @@ class UserIdentityAdmin(SiteModelAdmin):
             )
 
 
-class StatusChangeInline(admin.TabularInline):
+class StatusChangeInline(admin.TabularInline[StatusChange, ExportFile]):
     model = StatusChange
     extra = 0
     can_delete = False

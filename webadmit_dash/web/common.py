@@ -1,27 +1,20 @@
-"""What every view shares: the signed-in request, sign-in for htmx, and the user's identities.
+"""What every page of `web` shares: the user's identities, where "back" goes, the two lookups that keep the web's
+404 rule (a file or identity the user may not see is not found), and the poll intervals both polling pages use.
 
-Also the two lookups that keep the web's 404 rule (a file or identity the user may not see is not found), and the
-poll intervals that both polling pages use.
+The signed-in request and sign-in for htmx are in `shared.http`, below every feature app.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from functools import wraps
-from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.contrib.auth.views import redirect_to_login
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
-from django.http.response import HttpResponseBase
+from django.http import Http404, HttpRequest
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django_htmx.http import HttpResponseClientRedirect
-from django_htmx.middleware import HtmxDetails
 
 from webadmit_dash.core import access
 from webadmit_dash.core.models import Credential, ExportFile, IdentityNames, UserIdentity
@@ -63,33 +56,6 @@ class IdentityRow(IdentityNames):
 
 
 IDENTITY_FIELDS = tuple(field.name for field in fields(IdentityRow) if field.name != "credential")
-
-
-class AuthenticatedHttpRequest(HttpRequest):
-    user: User
-    htmx: HtmxDetails
-
-
-def login_required_htmx(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """`login_required`, except that an htmx request from a signed-out browser is sent to the sign-in page.
-
-    htmx follows a plain 302 inside its XMLHttpRequest and would swap the sign-in form into the table; an
-    HX-Redirect navigates the whole tab there instead, coming back to the page the user was on.
-    """
-    protected = login_required(view)
-
-    @wraps(view)
-    def wrapper(request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if request.htmx and not request.user.is_authenticated:
-            return sign_in_again(request)
-        return protected(request, *args, **kwargs)
-
-    return wrapper
-
-
-def sign_in_again(request: AuthenticatedHttpRequest) -> HttpResponse:
-    back_to = request.htmx.current_url_abs_path or reverse("recent_files")
-    return HttpResponseClientRedirect(redirect_to_login(back_to).url)
 
 
 def back_to(request: HttpRequest, raw: str | None) -> str:

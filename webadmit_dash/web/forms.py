@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import cast
+from typing import Any, cast
 from zoneinfo import available_timezones
 
 from django import forms
@@ -23,14 +23,14 @@ def _time_zone_choices() -> list[tuple[str, str]]:
     return [(zone, zone.replace("_", " ")) for zone in ["UTC", *zones]]
 
 
-class PreferencesForm(forms.ModelForm):
+class PreferencesForm(forms.ModelForm[UserPreference]):
     time_zone = forms.ChoiceField(required=False, label="Time zone")
 
     class Meta:
         model = UserPreference
         fields = ["time_zone"]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         institution = f"The institution's zone ({settings.TIME_ZONE.replace('_', ' ')})"
         cast(forms.ChoiceField, self.fields["time_zone"]).choices = [("", institution), *_time_zone_choices()]
@@ -46,12 +46,12 @@ class LockoutCountedPasswordChangeForm(PasswordChangeForm):
     same address) and refuses even the right one while it lasts; AxesMiddleware then answers with the lockout page.
     """
 
-    def __init__(self, user: User, request: HttpRequest, *args, **kwargs) -> None:
+    def __init__(self, user: User, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         super().__init__(user, *args, **kwargs)
         self.request = request
 
     def clean_old_password(self) -> str:
-        old_password = self.cleaned_data["old_password"]
+        old_password: str = self.cleaned_data["old_password"]
         checked = authenticate(self.request, username=self.user.get_username(), password=old_password)
         if checked is None or checked.pk != self.user.pk:
             raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")

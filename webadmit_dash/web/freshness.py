@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -17,15 +18,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from webadmit_dash.core.models import Credential, EngineHeartbeat, UserIdentity
-from webadmit_dash.core.problems import NEXT_CHECK_AT, NEXT_CHECK_SOON, ErrorKind, kind_of, meaning
+from webadmit_dash.core.problems import NEXT_CHECK_AT, NEXT_CHECK_SOON, BannerLevel, ErrorKind, kind_of, meaning
+from webadmit_dash.engine.terms import JITTER, LONGEST_CADENCE
+from webadmit_dash.shared.templatetags.display import describe_span
 from webadmit_dash.web.common import IdentityRow
-from webadmit_dash.web.templatetags.display import describe_span
+
+# How an identity's refreshing stands, as the strip and the Identities page say it.
+SourceState = Literal["ok", "late", "error", "paused", "new"]
 
 # Identities shown in the freshness strip; the rest are one click away on the Identities page.
 SOURCES_SHOWN = 6
-# The engine stretches no cadence beyond an hour (engine.schedule.MAX_INTERVAL), plus its 10 % jitter: an identity
-# without a success for twice that is late whatever its schedule says.
-LONGEST_CADENCE = timedelta(minutes=66)
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Source:
     """One identity as the freshness strip shows it."""
 
     identity: IdentityRow
-    state: str  # ok | late | error | paused | new
+    state: SourceState
     note: str
     busy: bool  # a refresh is queued or running right now
     stale_since: datetime | None = None  # see stale_since(): what its files are "as of", when not current
@@ -67,7 +69,7 @@ class Cadence:
         if last is None:
             return False
         overdue = identity.next_refresh_at is not None and now - identity.next_refresh_at > self.grace
-        longest = max(timedelta(seconds=identity.slow_interval or 0) * 1.1, LONGEST_CADENCE)
+        longest = max(timedelta(seconds=identity.slow_interval or 0) * (1 + JITTER), LONGEST_CADENCE)
         return overdue or now - last > 2 * longest + self.grace
 
 
@@ -137,7 +139,7 @@ def _shown(sources: list[Source], limit: int | None) -> list[Source]:
 class Problem:
     """A banner: what is wrong, in plain words, and what to do about it."""
 
-    level: str  # "error" or "warning"
+    level: BannerLevel
     title: str
     detail: str
     next_step: str

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from django.contrib.auth.models import User
 from django.core.cache import cache
@@ -22,10 +22,11 @@ from django.utils.safestring import SafeString
 
 from webadmit_dash.core import access, stuck
 from webadmit_dash.core.models import ExportFile, UserIdentity
+from webadmit_dash.shared.http import AuthenticatedHttpRequest
+from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting
 from webadmit_dash.web import common, params
-from webadmit_dash.web.common import AuthenticatedHttpRequest, IdentityRow
+from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.filters import SUPERSEDED, FileFilters
-from webadmit_dash.web.templatetags.display import clock_time, status_badge, time_ago, time_lasting
 from webadmit_dash.webadmit.statuses import RUNNING, FileStatus
 
 # Up to this many identities, their files are few enough to fetch by identity and sort (see scope).
@@ -92,6 +93,13 @@ class RowUrls:
         return cls(*(reverse(name, args=[marker]).replace(marker, "{}") for name in names))
 
 
+# What a row offers for its file: its download, or why there is none (the template words each).
+RowAction = Literal["download", "gone", "empty", "failed", "unknown", "running"]
+# Why a row is shown muted and sorted with the settled files, if it is: a later run replaced it, or a person
+# acknowledged its failure.
+Settled = Literal["superseded", "acknowledged", ""]
+
+
 @dataclass(frozen=True)
 class FileRow:
     """One row of the files table, with what it shows decided here: the template only lays it out.
@@ -112,12 +120,12 @@ class FileRow:
     first_seen: SafeString
     running: bool
     gone: bool
-    action: str  # download | gone | empty | failed | unknown | running
+    action: RowAction
     download_url: str
     run_again_url: str  # finished runs only: starting an unfinished one again returns the same run
     file_url: str
     # "superseded" or "acknowledged": shown muted, sorted with the settled files; "" otherwise.
-    settled: str
+    settled: Settled
     rerun: SafeString  # superseded: 're-run → Available 10:42', linking to the run that did it
     acknowledged: SafeString  # "acknowledged by alice 10:40"
     acknowledge_url: str  # failed runs not superseded: acknowledge (or take the acknowledgement back)
@@ -137,6 +145,7 @@ class FileRow:
         urls = urls or RowUrls.current()
         status = export_file.status_enum
         export = export_file.export
+        action: RowAction
         if export_file.gone_at:
             action = "gone"
         elif status.is_downloadable:
@@ -151,11 +160,11 @@ class FileRow:
             else SafeString("")
         )
         pk = export_file.pk
-        settled = "superseded" if rerun else "acknowledged" if acknowledged else ""
+        settled: Settled = "superseded" if rerun else "acknowledged" if acknowledged else ""
         return cls(
             pk=export_file.pk,
             webadmit_id=export_file.webadmit_id,
-            name=export.name if export else f"Export {export_file.export_webadmit_id}",
+            name=export_file.export_name,
             format=export.format if export else "",
             identity=identity.title,
             cycle=identity.cycle,
@@ -187,7 +196,11 @@ def _stuck_mark(export_file: ExportFile, threshold: timedelta | None, now: datet
     return time_lasting(export_file.first_seen_at, now)
 
 
-_ACTIONS = {FileStatus.EMPTY_LIST: "empty", FileStatus.FAILED: "failed", FileStatus.UNKNOWN: "unknown"}
+_ACTIONS: dict[FileStatus, RowAction] = {
+    FileStatus.EMPTY_LIST: "empty",
+    FileStatus.FAILED: "failed",
+    FileStatus.UNKNOWN: "unknown",
+}
 
 
 def _rerun(export_file: ExportFile, now: datetime, urls: RowUrls) -> SafeString:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib.auth.models import User
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
+from django.http import HttpRequest
 
 from webadmit_dash.core.models import UserPreference
 
@@ -11,7 +15,7 @@ TIME_ZONE_SESSION_KEY = "time_zone"
 
 
 @receiver(user_logged_in, dispatch_uid="web.remember_time_zone")
-def remember_time_zone(sender, request, user, **kwargs) -> None:
+def remember_time_zone(sender: object, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     """Copies the user's time zone into the session, where UserTimezoneMiddleware reads it without a query."""
     if request is None:
         return

@@ -1,27 +1,21 @@
 """Refresh now and Run again: the two buttons that ask for something, and the answer both give.
 
-An htmx request gets the messages (and the freshness strip) out of band; a plain form post goes back to its page.
-Run again asks first: app.js opens a dialog, and without JavaScript its button leads to a confirmation page.
+Both answer alike (web/answers.py): an htmx request gets the messages (and the freshness strip) out of band; a plain
+form post goes back to its page. Run again asks first: app.js opens a dialog, and without JavaScript its button
+leads to a confirmation page.
 """
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlsplit
-
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import trigger_client_event
 
 from webadmit_dash.engine import on_demand
-from webadmit_dash.web import common, freshness, params
-from webadmit_dash.web.common import AuthenticatedHttpRequest, login_required_htmx
-from webadmit_dash.web.freshness import SOURCES_SHOWN
-from webadmit_dash.web.views.identities import IDENTITIES_CHANGED_EVENT
+from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
+from webadmit_dash.web import answers, common, params
 from webadmit_dash.webadmit.errors import WebAdmitError
 
 
@@ -40,16 +34,8 @@ def refresh_now(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         )
     else:
         messages.info(request, f"{identity.display_name} is already being refreshed.")
-    response = after_action(request)
-    if request.htmx:
-        # The Identities page's table re-fetches on this at once, to show "refreshing…" (or why not). Raised on
-        # <body> rather than on the form that asked: a poll of the table may have swapped that form out meanwhile.
-        trigger_client_event(response, IDENTITIES_CHANGED_EVENT, {"target": "body"})
-    return response
-
-
-# Raised on <body> by answers that change files the page shows: the Recent Files poller then polls at once.
-FILES_CHANGED_EVENT = "files-changed"
+    response = answers.after_action(request)
+    return answers.identities_changed(response) if request.htmx else response
 
 
 @require_http_methods(["GET", "POST"])
@@ -62,7 +48,7 @@ def run_again(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     posts here directly); a POST starts the run.
     """
     export_file = common.get_file_for_user(request.user, pk)
-    name = export_file.export.name if export_file.export else f"export {export_file.export_webadmit_id}"
+    name = export_file.export_name
     if request.method == "GET":
         back = common.back_to(request, params.value(request.GET, "next"))
         return render(
@@ -74,33 +60,10 @@ def run_again(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         started = on_demand.start_run(export_file, request.user)
     except WebAdmitError as error:
         messages.error(request, f"Could not start {name}: {error.message}")
-        return after_action(request)
+        return answers.after_action(request)
     run = started.run
     if started.already_known:
         messages.info(request, f"{name} is already running as file {run.id} ({run.status.label}).")
     else:
         messages.success(request, f"WebAdMIT is running {name} as file {run.id} ({run.status.label}).")
-    return files_changed(after_action(request))
-
-
-def files_changed(response: HttpResponse) -> HttpResponse:
-    """Tells the page that asked (by htmx) that files changed, so its poller asks for them at once."""
-    return trigger_client_event(response, FILES_CHANGED_EVENT, {"target": "body"})
-
-
-def after_action(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """htmx gets the messages (and the freshness strip) out of band; a plain form post goes back to its page.
-
-    The htmx answer is a 200 even when WebAdMIT refused: htmx does not swap error responses, and the message
-    saying what went wrong is the point of the answer.
-    """
-    if request.htmx:
-        now = timezone.now()
-        current_path = request.htmx.current_url_abs_path or reverse("recent_files")
-        context: dict[str, Any] = {"now": now, "oob": True, "current_path": current_path}
-        # The freshness strip is only on Recent Files (the Identities page has its own table).
-        if urlsplit(current_path).path == reverse("recent_files"):
-            identities = common.identities(request.user)
-            context.update(sources=freshness.sources(identities, now, SOURCES_SHOWN), identity_count=len(identities))
-        return render(request, "files/recent.html#action_update", context)
-    return HttpResponseRedirect(common.back_to(request, request.POST.get("next")))
+    return answers.files_changed(answers.after_action(request))

@@ -22,9 +22,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from webadmit_dash.core.models import DownloadEvent, ExportFile, RunRequest, StatusChange
 from webadmit_dash.engine import downloads, on_demand
-from webadmit_dash.web import common, freshness, params
-from webadmit_dash.web.common import AuthenticatedHttpRequest, login_required_htmx
-from webadmit_dash.web.views.actions import after_action, files_changed
+from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
+from webadmit_dash.web import answers, common, freshness, params
 from webadmit_dash.webadmit.statuses import FileStatus
 
 # The file page lists this many downloads, newest first; the admin keeps them all.
@@ -74,7 +73,7 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         DownloadEvent.objects.filter(export_file=export_file).select_related("user")[:DOWNLOADS_SHOWN]
     )
     back = common.back_to(request, params.value(request.GET, "next"))
-    name = export_file.export.name if export_file.export else f"Export {export_file.export_webadmit_id}"
+    name = export_file.export_name
     context = {
         "now": now,
         "file": export_file,
@@ -134,7 +133,7 @@ def acknowledge_file(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
     """Acknowledge a failure (or take it back): it stops needing attention, keeping who and when."""
     export_file = common.get_file_for_user(request.user, pk)
     undo = request.POST.get("undo") == "1"
-    name = export_file.export.name if export_file.export else f"export {export_file.export_webadmit_id}"
+    name = export_file.export_name
     if on_demand.acknowledge_failure(export_file, request.user, undo=undo):
         if undo:
             messages.info(request, f"File {export_file.webadmit_id} of {name} needs attention again.")
@@ -144,4 +143,4 @@ def acknowledge_file(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         messages.info(
             request, f"File {export_file.webadmit_id} of {name} has not failed: there is nothing to acknowledge."
         )
-    return files_changed(after_action(request))
+    return answers.files_changed(answers.after_action(request))

@@ -15,20 +15,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from webadmit_dash.core.models import Credential
+from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
 from webadmit_dash.web import common, freshness
-from webadmit_dash.web.common import (
-    FAST_POLL_SECONDS,
-    SLOW_POLL_SECONDS,
-    AuthenticatedHttpRequest,
-    IdentityRow,
-    login_required_htmx,
-)
+from webadmit_dash.web.common import FAST_POLL_SECONDS, SLOW_POLL_SECONDS, IdentityRow
 from webadmit_dash.web.freshness import Source
 
 # The Identities page's table re-fetches itself by htmx (files/identities.html#identity_table): this is its id,
-# which htmx sends as HX-Target, and the event a Refresh now answer raises so that it re-fetches at once.
+# which htmx sends as HX-Target; a Refresh now answer raises answers.IDENTITIES_CHANGED_EVENT so it re-fetches at once.
 IDENTITY_TABLE_ID = "identity-table"
-IDENTITIES_CHANGED_EVENT = "identities-changed"
 
 
 @require_GET

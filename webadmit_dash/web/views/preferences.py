@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from webadmit_dash.core.models import UserPreference
-from webadmit_dash.web.common import AuthenticatedHttpRequest
+from webadmit_dash.shared.http import AuthenticatedHttpRequest
 from webadmit_dash.web.forms import LockoutCountedPasswordChangeForm, PreferencesForm
 from webadmit_dash.web.signals import TIME_ZONE_SESSION_KEY
 

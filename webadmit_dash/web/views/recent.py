@@ -29,18 +29,14 @@ from django_htmx.http import push_url
 
 from webadmit_dash.core import access
 from webadmit_dash.core.models import ExportFile
+from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
+from webadmit_dash.shared.templatetags.display import status_icon, svg_icon
 from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params
-from webadmit_dash.web.common import (
-    FAST_POLL_SECONDS,
-    SLOW_POLL_SECONDS,
-    AuthenticatedHttpRequest,
-    login_required_htmx,
-)
+from webadmit_dash.web.common import FAST_POLL_SECONDS, SLOW_POLL_SECONDS
 from webadmit_dash.web.filters import SUPERSEDED, FileFilters
 from webadmit_dash.web.freshness import SOURCES_SHOWN
 from webadmit_dash.web.listing import Counts, FileRow, Scope, for_rows
 from webadmit_dash.web.pagination import PAGE_SIZE, SortKey
-from webadmit_dash.web.templatetags.display import status_icon, svg_icon
 from webadmit_dash.webadmit.statuses import FileStatus
 
 # Polls re-render at least this often even when nothing changed, so "refreshed N min ago" and the "refreshes
@@ -231,53 +227,28 @@ def poll_files(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 def _poll_update(request: AuthenticatedHttpRequest, state: PollState, now: datetime) -> HttpResponse:
+    """What changed since the page's last poll, in three cases: an empty list is filled in place; a first page gets
+    the user's own new runs at the top; any other page only has its changed rows replaced (and a count of new files
+    offered)."""
     scope = listing.scope(request)
     counts = listing.counts(scope)
     sources, stale = freshness.survey(scope.identities, now, SOURCES_SHOWN)
-    # Rows on screen that changed, and those of identities that went stale (or fresh again) since: their "as of".
-    flipped = set(stale).symmetric_difference(state.stale_ids)
-    wanted = (
-        Q(change_seq__gt=state.version) | Q(identity_id__in=flipped) if flipped else Q(change_seq__gt=state.version)
-    )
-    # Ids come from the browser: only rows of identities the user may see are answered.
-    changed = list(
-        for_rows(
-            ExportFile.objects.filter(pk__in=state.shown_ids).filter(
-                wanted, identity__in=access.visible_identities(request.user)
-            )
-        )
-    )
-    changed_rows = scope.rows(changed, now, stale)
-    # Only rows whose file changed are announced; a row re-rendered for its "as of" alone is not news.
-    news = [row for row, file in zip(changed_rows, changed, strict=True) if file.change_seq > state.version]
+    changed, news = _changed_rows(request.user, scope, state, stale, now)
     state = replace(state, version=scope.version, bucket=_bucket(now), stale_ids=tuple(sorted(stale)))
     context = _base_context(scope, counts, sources, stale, now, request.user)
-    context.update(oob=True, current_path=request.htmx.current_url_abs_path or reverse("recent_files"))
-    context["back_query"] = urlencode({"next": context["current_path"]})
-    fill, inserted = False, []
+    current_path = request.htmx.current_url_abs_path or reverse("recent_files")
+    context.update(oob=True, current_path=current_path, back_query=urlencode({"next": current_path}))
+    filled: dict[str, Any] = {}
+    inserted: list[FileRow] = []
     if state.top and not state.shown_ids:
-        # An empty list (a first visit before the first refresh, or filters that matched nothing yet) has no rows
-        # to move: it is filled in place.
-        page = pagination.page(scope.listed, QueryDict())
-        if page.rows:
-            fill = True
-            context.update(_page_context(scope, page, counts, stale, now))
-            ids = tuple(row.pk for row in page.rows)
-            state = replace(state, list_version=scope.version, shown_ids=ids, end=page.next_key)
+        state, filled = _fill_empty_list(scope, state, counts, stale, now)
+        context.update(filled)
     elif state.top:
-        # Runs this user started with Run again go in at the top at once: they asked for them, and expect them.
-        own = list(
-            _new_candidates(scope, state)
-            .filter(started_by__user=request.user)
-            .distinct()
-            .order_by(*pagination.ORDER)[:PAGE_SIZE]
-        )
-        if own:
-            inserted = scope.rows(own, now, stale)
-            state = replace(state, shown_ids=(*(row.pk for row in own), *state.shown_ids)[: 2 * PAGE_SIZE])
+        state, inserted = _insert_own_runs(request.user, scope, state, stale, now)
+    fill = bool(filled)
     new_count = 0 if fill else _new_files(scope, state)
     context.update(
-        changed=changed_rows,
+        changed=changed,
         fill=fill,
         inserted=inserted,
         new_count=new_count,
@@ -285,6 +256,57 @@ def _poll_update(request: AuthenticatedHttpRequest, state: PollState, now: datet
         announcement=_announcement(news, new_count, listed=len(context["files"]) if fill else 0, inserted=inserted),
     )
     return render(request, "files/recent.html#poll_update", context)
+
+
+def _changed_rows(
+    user: User, scope: Scope, state: PollState, stale: Mapping[int, datetime], now: datetime
+) -> tuple[list[FileRow], list[FileRow]]:
+    """The rows on screen to re-render, and among them those whose file changed (the news to announce).
+
+    Re-rendered: rows whose file changed since the page's version, and those of identities that went stale (or
+    fresh again) since, for their "as of"; a row re-rendered for its "as of" alone is not news.
+    """
+    flipped = set(stale).symmetric_difference(state.stale_ids)
+    wanted = (
+        Q(change_seq__gt=state.version) | Q(identity_id__in=flipped) if flipped else Q(change_seq__gt=state.version)
+    )
+    # Ids come from the browser: only rows of identities the user may see are answered.
+    files = list(
+        for_rows(
+            ExportFile.objects.filter(pk__in=state.shown_ids).filter(
+                wanted, identity__in=access.visible_identities(user)
+            )
+        )
+    )
+    rows = scope.rows(files, now, stale)
+    news = [row for row, file in zip(rows, files, strict=True) if file.change_seq > state.version]
+    return rows, news
+
+
+def _fill_empty_list(
+    scope: Scope, state: PollState, counts: Counts, stale: Mapping[int, datetime], now: datetime
+) -> tuple[PollState, dict[str, Any]]:
+    """An empty list (a first visit before the first refresh, or filters that matched nothing yet) has no rows to
+    move: it is filled in place with the first page, once there is one ({} while there is none)."""
+    page = pagination.page(scope.listed, QueryDict())
+    if not page.rows:
+        return state, {}
+    ids = tuple(row.pk for row in page.rows)
+    state = replace(state, list_version=scope.version, shown_ids=ids, end=page.next_key)
+    return state, _page_context(scope, page, counts, stale, now)
+
+
+def _insert_own_runs(
+    user: User, scope: Scope, state: PollState, stale: Mapping[int, datetime], now: datetime
+) -> tuple[PollState, list[FileRow]]:
+    """Runs this user started with Run again go in at the top at once: they asked for them, and expect them."""
+    own = list(
+        _new_candidates(scope, state).filter(started_by__user=user).distinct().order_by(*pagination.ORDER)[:PAGE_SIZE]
+    )
+    if not own:
+        return state, []
+    shown_ids = (*(file.pk for file in own), *state.shown_ids)[: 2 * PAGE_SIZE]
+    return replace(state, shown_ids=shown_ids), scope.rows(own, now, stale)
 
 
 def _new_candidates(scope: Scope, state: PollState) -> QuerySet[ExportFile]:

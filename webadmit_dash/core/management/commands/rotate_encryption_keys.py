@@ -5,6 +5,8 @@ Rotation: put the new key first in ENCRYPTION_KEYS (keeping the old one after it
 old key.
 """
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -14,7 +16,7 @@ from webadmit_dash.core import crypto
 class Command(BaseCommand):
     help = "Re-encrypts every stored secret (WebAdMIT API keys, webhooks) with the newest key in ENCRYPTION_KEYS."
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         rotated = 0
         with transaction.atomic():
             for model, fields in crypto.ENCRYPTED_FIELDS:

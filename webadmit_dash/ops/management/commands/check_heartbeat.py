@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -11,7 +13,7 @@ from webadmit_dash.ops import health
 class Command(BaseCommand):
     help = "Exits with status 1 when the beat-driven dispatcher has not run recently (BEAT_LATE_AFTER seconds)."
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         check = health.check_beat(timezone.now())
         if not check.ok:
             raise CommandError(check.detail, returncode=1)

@@ -14,10 +14,11 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from webadmit_dash import local_data
 from webadmit_dash.simulator import DEMO_API_KEY
@@ -43,7 +44,7 @@ class Command(BaseCommand):
         "Ctrl-C stops them all."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--simulator-port", type=int, default=8025)
@@ -53,7 +54,7 @@ class Command(BaseCommand):
     # The checks run in handle(), once the data folder they look for exists.
     requires_system_checks: list[str] = []
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         local_data.prepare(settings)
         self.check()
         call_command("migrate", interactive=False, verbosity=0)

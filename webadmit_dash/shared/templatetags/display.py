@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from django import template
 from django.utils import timezone
@@ -21,10 +22,14 @@ from webadmit_dash.webadmit.statuses import FileStatus
 register = template.Library()
 
 
+# A badge's colour (badge--<tone> in the stylesheet), always beside an icon and words.
+Tone = Literal["running", "ok", "warn", "muted", "bad", "unknown"]
+
+
 @dataclass(frozen=True)
 class BadgeStyle:
     icon: str
-    tone: str
+    tone: Tone
     hint: str
 
 
@@ -119,7 +124,7 @@ def absolute_time(value: datetime | None) -> str:
     return f"{local.strftime('%a')} {local.day} {local.strftime('%b %Y, %H:%M:%S')} {named}"
 
 
-def _time_tag(value: datetime, mode: str, text: str) -> SafeString:
+def _time_tag(value: datetime, mode: Literal["ago", "for"], text: str) -> SafeString:
     return format_html(
         '<time datetime="{}" data-rel="{}" title="{}">{}</time>', value.isoformat(), mode, absolute_time(value), text
     )

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 
-class SiteModelAdmin(admin.ModelAdmin):
+class SiteModelAdmin(admin.ModelAdmin[Any]):
     """What every admin of ours shares: an add form's initial values from the URL are checked first.
 
     Django's admin fills an add form from the query (?credential=3) without checking it, and some of its widgets
