@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from tests.api.conftest import ApiClient
-from tests.web.conftest import make_export, make_file
+from tests.support.factories import make_export, make_file
 from webadmit_dash.api import tokens
 from webadmit_dash.api.models import ApiToken
 from webadmit_dash.core.models import DownloadEvent, ExportFile, IdentityGrant, StatusChange

@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from tests.conftest import SIMULATOR_KEY
-from tests.web.conftest import make_export, make_file
+from tests.support.factories import make_export, make_file
 from webadmit_dash.core.models import Credential, DownloadEvent, ExportFile, IdentityGrant, UserIdentity
 from webadmit_dash.engine import refresh, tasks
 from webadmit_dash.engine.models import InteractiveCall

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,14 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import stop_process
+from tests.support.waiting import eventually, free_port
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_login_page(url: str, process: subprocess.Popen, timeout: float = 60) -> str:
@@ -88,16 +84,6 @@ def last_refresh(data_dir: Path) -> datetime | None:
         except sqlite3.OperationalError:
             return None  # not migrated yet
     return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
-
-
-def wait_until(condition, timeout: float, what: str, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class WebWatcher:
@@ -184,14 +170,8 @@ def runstack(stack_env, tmp_path) -> Iterator[RunningStack]:
     try:
         yield stack
     finally:
-        if process.poll() is None:
-            # Ctrl-C in a terminal reaches the whole foreground process group.
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        # Ctrl-C in a terminal reaches the whole foreground process group.
+        stop_process(process, 30, first=signal.SIGINT, to_group=True)
 
 
 def test_runstack_serves_login_page_answers_ping_and_stops_everything_on_ctrl_c(runstack, stack_env, tmp_path):
@@ -228,20 +208,20 @@ def test_a_worker_killed_with_sigkill_comes_back_and_refreshes_while_the_web_ans
 ):
     process = runstack.process
     wait_for_login_page(runstack.login_url, process)
-    wait_until(lambda: last_refresh(tmp_path), timeout=90, what="the first refresh")
-    worker = wait_until(lambda: child_running(process.pid, "worker"), timeout=10, what="the worker")
+    eventually(lambda: last_refresh(tmp_path), timeout=90, what="the first refresh")
+    worker = eventually(lambda: child_running(process.pid, "worker"), timeout=10, what="the worker")
     assert len(stack_processes(tmp_path, process.pid)) == 4
 
     with WebWatcher(runstack.login_url) as web:
         killed_at = datetime.now(UTC)
         os.kill(worker, signal.SIGKILL)
         started = time.monotonic()
-        new_worker = wait_until(
+        new_worker = eventually(
             lambda: (pid := child_running(process.pid, "worker")) not in (None, worker) and pid,
             timeout=30,
             what="the worker to be started again",
         )
-        wait_until(
+        eventually(
             lambda: (last_refresh(tmp_path) or killed_at) > killed_at, timeout=90, what="a refresh by the new worker"
         )
         back_within = time.monotonic() - started

@@ -23,9 +23,10 @@ from django.contrib.auth.models import Permission, User
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from tests.notifications.conftest import WEBHOOK_SECRET, grant, subscribe
+from tests.notifications.conftest import WEBHOOK_SECRET
+from tests.support.factories import grant, subscribe
 from tests.support.mail import WebhookReceiver
-from tests.support.webserver import free_port
+from tests.support.waiting import free_port
 from webadmit_dash.core.models import IdentityGrant
 from webadmit_dash.notifications import delivery, destinations, fanout
 from webadmit_dash.notifications.models import Delivery, Webhook, validate_webhook_url

@@ -19,7 +19,8 @@ from django.db import connection
 from django.utils import timezone
 
 from tests.support.services import own_redis
-from tests.support.webserver import GunicornServer, free_port
+from tests.support.waiting import eventually, free_port
+from tests.support.webserver import GunicornServer
 from tests.support.worker import CeleryWorker, purge_queue
 from webadmit_dash.core.models import EngineHeartbeat
 from webadmit_dash.ops import health
@@ -41,13 +42,14 @@ def readyz(client) -> tuple[int, dict]:
 
 
 def wait_for(probe: Callable[[], tuple[int, dict]], status: int, timeout: float = 40.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        code, body = probe()
-        if code == status or time.monotonic() > deadline:
-            assert code == status, body
-            return body
-        time.sleep(0.3)
+    answers: list[tuple[int, dict]] = []
+
+    def answered_with_status() -> dict | None:
+        answers.append(probe())
+        code, body = answers[-1]
+        return body if code == status else None
+
+    return eventually(answered_with_status, timeout, f"status {status}", every=0.3, detail=lambda: str(answers[-1]))
 
 
 def test_healthz_answers_without_the_database_or_a_known_host(client):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.processes import stop_process
 from webadmit_dash.simulator import DEMO_API_KEY, SimulatedWorld, SimulatorServer
 from webadmit_dash.simulator.data import HOSTILE_NAMES
 from webadmit_dash.simulator.management.commands.simulate_webadmit import Command
@@ -202,8 +203,7 @@ def test_the_module_runs_as_a_program_and_prints_where_it_serves() -> None:
         first_id = int(line.split("(identities ")[1].split(",")[0])
         assert answer.json()["user_identities"][0]["id"] == first_id
     finally:
-        process.terminate()
-        process.wait(timeout=5)
+        stop_process(process, 5)
 
 
 def test_hostile_names_name_every_identity_and_export_with_text_hostile_to_some_medium() -> None:

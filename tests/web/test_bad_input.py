@@ -14,8 +14,8 @@ from django.contrib.auth.models import User
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.factories import make_file
 from tests.support.urls import URLS, path_for
-from tests.web.conftest import make_file
 from webadmit_dash.core.models import Credential
 from webadmit_dash.web import params
 from webadmit_dash.webadmit.statuses import FileStatus

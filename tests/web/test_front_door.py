@@ -8,8 +8,8 @@ import re
 import pytest
 from django.contrib.auth.models import User
 
+from tests.support.factories import make_file
 from tests.support.urls import URLS, path_for
-from tests.web.conftest import make_file
 from webadmit_dash.webadmit.statuses import FileStatus
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from tests.web.conftest import make_export, make_file
+from tests.support.factories import make_export, make_file
 from webadmit_dash.core.models import Credential, DownloadEvent, ExportFile
 from webadmit_dash.engine import credentials, downloads
 from webadmit_dash.webadmit.statuses import FileStatus
