@@ -1,11 +1,11 @@
-# The two commands of the README: `make run` and `make test`. Everything else here serves them.
+# The commands of the README: `make run`, `make test` and `make test-fast`. Everything else here serves them.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test install chromium lint format benchmark clean secrets
+.PHONY: run test test-fast install chromium lint format benchmark clean secrets
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: install
 ## make test: installs what the tests need (Chromium where it can) and runs the whole suite.
 test: install chromium
 	$(BIN)/python -m pytest
+
+## make test-fast: a minute's check, in two processes: everything but the browser, the real Celery workers and the
+## tests marked slow (those run in `make test`).
+test-fast: install
+	$(BIN)/python -m pytest -m "not browser and not worker and not slow" -n 2
 
 # Debian's Chromium drives the browser tests; Playwright cannot download its own browser here.
 chromium:

@@ -17,7 +17,7 @@ from webadmit_dash.core.models import UserIdentity
 from webadmit_dash.engine import credentials
 from webadmit_dash.webadmit.statuses import FileStatus
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -175,6 +175,7 @@ def _teams_texts(body: dict) -> list[str]:
     return [block["text"] for block in card["body"]] + [action["title"] for action in card.get("actions", [])]
 
 
+@pytest.mark.worker
 @pytest.mark.timeout(240)
 def test_a_mail_and_webhooks_about_a_hostile_file_have_one_line_titles_and_escaped_markup(
     stack, smtp, receiver, notifying_engine, settings

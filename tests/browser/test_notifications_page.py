@@ -51,6 +51,7 @@ def mailing_engine(stack, smtp: SmtpServer, settings) -> Iterator[CeleryWorker]:
         worker.close()
 
 
+@pytest.mark.worker
 @pytest.mark.timeout(240)
 def test_a_user_subscribes_and_the_mail_reaches_the_smtp_server(stack, page, smtp, mailing_engine, browser):
     sign_in(page, stack.base_url, stack.user.username, stack.password)

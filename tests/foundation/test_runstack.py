@@ -21,6 +21,9 @@ import pytest
 from tests.support.processes import stop_process
 from tests.support.waiting import eventually, free_port
 
+# runstack starts the whole product, a real Celery worker and beat among it.
+pytestmark = pytest.mark.worker
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
 

@@ -47,6 +47,7 @@ def test_manage_py_check_warns_in_production_without_a_mail_server(tmp_path):
     assert "W001" not in with_mail.stdout + with_mail.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_every_web_server_process_logs_the_warning_when_it_starts():
     with GunicornServer(workers=2, env=production()) as web:

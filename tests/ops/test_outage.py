@@ -18,7 +18,7 @@ from tests.support.waiting import eventually
 from tests.support.webserver import GunicornServer
 from webadmit_dash.ops.outage import is_database_unreachable
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 USER, PASSWORD = "quinn", "correct horse battery staple"
 HTMX = {"HX-Request": "true"}
