@@ -16,7 +16,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tests.support.waiting import free_port
+from tests.support.waiting import SERVER_POLL_INTERVAL, free_port
 
 
 class _Handler:
@@ -121,7 +121,9 @@ class WebhookReceiver:
 
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": SERVER_POLL_INTERVAL}, daemon=True
+        )
 
     @property
     def url(self) -> str:
