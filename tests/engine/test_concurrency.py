@@ -81,14 +81,18 @@ def test_two_applies_of_one_listing_at_once_record_each_transition_once(identity
 
 
 def test_a_refresh_that_succeeds_while_a_sibling_finds_the_key_rejected_stays_paused(sim_identity, sim):
-    # WebAdMIT holds the refresh's call until the sibling has written: the refresh is surely in flight meanwhile.
+    # WebAdMIT holds the refresh's first call until the sibling has written: the refresh has read the identity and
+    # is surely in flight meanwhile.
     sim.fault("slow", sim_identity.webadmit_id, seconds=60)
 
+    def webadmit_holds_the_refreshs_call() -> bool:
+        try:
+            return any(identity == sim_identity.webadmit_id for _, identity in sim.server.app.calls)
+        except RuntimeError:  # the counter changed size while read: a call arrived, look again
+            return False
+
     def sibling_finds_the_key_rejected() -> None:
-        eventually(
-            lambda: UserIdentity.objects.filter(pk=sim_identity.pk, refreshing_until__isnull=False).exists(),
-            what="the refresh to start",
-        )
+        eventually(webadmit_holds_the_refreshs_call, what="the refresh's call to reach WebAdMIT")
         UserIdentity.objects.filter(pk=sim_identity.pk).update(
             paused=True, error_kind="key_rejected", error_message="WebAdMIT rejected the API key"
         )
