@@ -172,6 +172,7 @@ def test_the_files_list_has_the_pages_filters(api_as, admin_user, identity, othe
     assert ids(q=str(failed.webadmit_id)) == {failed.pk}
 
 
+@pytest.mark.slow
 def test_paging_through_ten_thousand_files_returns_each_exactly_once(api_as, admin_user, identity, other_identity):
     export = make_export(identity, 1)
     now = timezone.now()

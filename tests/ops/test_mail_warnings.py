@@ -39,6 +39,7 @@ def manage_check(env: dict[str, str], data_dir: Path) -> subprocess.CompletedPro
     )
 
 
+@pytest.mark.slow
 def test_manage_py_check_warns_in_production_without_a_mail_server(tmp_path):
     without = manage_check(production(), tmp_path)
     assert without.returncode == 0, without.stderr

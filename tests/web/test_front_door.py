@@ -95,6 +95,7 @@ INLINE_HANDLER = re.compile(r"\s(on[a-z]+|hx-on[:\w-]*)=[\"']", re.I)
 JS_TRIGGER_FILTER = re.compile(r"hx-trigger=\"[^\"]*\[[^\"]*\]")
 
 
+@pytest.mark.slow
 def test_no_page_has_inline_script_style_or_handlers(client, site):
     for user in site:
         client.force_login(user)
