@@ -28,6 +28,10 @@ SENT = "Sending due task"
 
 def test_beat_logs_one_line_when_the_broker_stops_and_one_when_it_answers_again_without_tracebacks(tmp_path):
     log = tmp_path / "beat.log"
+
+    def log_end() -> str:
+        return log.read_text()[-4000:]
+
     with own_redis() as redis, log.open("wb") as output:
         beat = subprocess.Popen(
             [str(Path(sys.executable).with_name("celery")), "-A", "webadmit_dash", "beat", "--loglevel=INFO",
@@ -40,35 +44,17 @@ def test_beat_logs_one_line_when_the_broker_stops_and_one_when_it_answers_again_
             start_new_session=True,
         )  # fmt: skip
         try:
-            eventually(
-                lambda: log.read_text().count(SENT) >= 2,
-                30,
-                "beat to send its first tasks",
-                detail=lambda: log.read_text()[-4000:],
-            )
+            eventually(lambda: log.read_text().count(SENT) >= 2, 30, "beat to send its first tasks", detail=log_end)
             redis.stop()
             sent_before = log.read_text().count(SENT)
             # Two tasks a second, each failing: a dozen failed sends.
             eventually(
-                lambda: log.read_text().count(SENT) >= sent_before + 12,
-                60,
-                "beat to keep trying",
-                detail=lambda: log.read_text()[-4000:],
+                lambda: log.read_text().count(SENT) >= sent_before + 12, 60, "beat to keep trying", detail=log_end
             )
             redis.start()
-            eventually(
-                lambda: RECOVERY in log.read_text(),
-                30,
-                "beat to notice the broker again",
-                detail=lambda: log.read_text()[-4000:],
-            )
+            eventually(lambda: RECOVERY in log.read_text(), 30, "beat to notice the broker again", detail=log_end)
             sent_after = log.read_text().count(SENT)
-            eventually(
-                lambda: log.read_text().count(SENT) >= sent_after + 2,
-                30,
-                "beat to send again",
-                detail=lambda: log.read_text()[-4000:],
-            )
+            eventually(lambda: log.read_text().count(SENT) >= sent_after + 2, 30, "beat to send again", detail=log_end)
         finally:
             stop_process(beat, to_group=True)
 
