@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast install chromium lint format benchmark clean secrets
+.PHONY: run test install chromium lint format benchmark clean secrets
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,11 +22,6 @@ run: install
 ## make test: installs what the tests need (Chromium where it can) and runs the whole suite.
 test: install chromium
 	$(BIN)/python -m pytest
-
-## make test-fast: a minute's check, in two processes: everything but the browser, the real Celery workers and the
-## tests marked slow (those run in `make test`).
-test-fast: install
-	$(BIN)/python -m pytest -m "not browser and not worker and not slow" -n 2
 
 # Debian's Chromium drives the browser tests; Playwright cannot download its own browser here.
 chromium:
@@ -50,6 +45,12 @@ secrets: install
 	else \
 		$(BIN)/python manage.py generate_secrets >> .env && echo "Added DJANGO_SECRET_KEY and ENCRYPTION_KEYS to .env."; \
 	fi
+
+## make test-fast: a minute's check, in two processes: everything but the browser tests, the real Celery workers and
+## the tests marked slow (those run in `make test`).
+.PHONY: test-fast
+test-fast: install
+	$(BIN)/python -m pytest -m "not browser and not worker and not slow" -n 2
 
 lint: install
 	$(BIN)/ruff check .
