@@ -30,6 +30,10 @@ def name(path: Path) -> str:
     return str(path.relative_to(TESTS.parent))
 
 
+def imports(tree: ast.Module, module: str) -> bool:
+    return any(isinstance(node, ast.ImportFrom) and node.module == module for node in ast.walk(tree))
+
+
 def functions(tree: ast.AST) -> Iterator[ast.FunctionDef]:
     yield from (node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef))
 
@@ -116,3 +120,15 @@ def test_every_test_that_starts_a_real_worker_is_marked_worker():
         )
     ]
     assert unmarked == [], "mark them @pytest.mark.worker: `make test-fast` leaves those out"
+
+
+def test_every_browser_test_module_is_marked_browser():
+    # A conftest's `pytestmark` marks nothing: each module says it, as `make test-fast` reads the marks.
+    unmarked = [
+        name(path)
+        for path, tree in modules()
+        if path.name.startswith("test_")
+        and (path.parent.name == "browser" or imports(tree, "tests.support.browser"))
+        and "mark.browser" not in module_marks(tree)
+    ]
+    assert unmarked == [], "mark them with pytestmark = pytest.mark.browser"
