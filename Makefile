@@ -1,4 +1,4 @@
-# The two commands of the README: `make run` and `make test`. Everything else here serves them.
+# The commands of the README: `make run`, `make test` and `make test-fast`. Everything else here serves them.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -44,6 +44,12 @@ secrets: install
 	else \
 		$(BIN)/python manage.py generate_secrets >> .env && echo "Added DJANGO_SECRET_KEY and ENCRYPTION_KEYS to .env."; \
 	fi
+
+## make test-fast: a minute's check, in two processes: everything but the browser tests, the real Celery workers and
+## the tests marked slow (those run in `make test`).
+.PHONY: test-fast
+test-fast: install
+	$(BIN)/python -m pytest -m "not browser and not worker and not slow" -n 2
 
 lint: install
 	$(BIN)/ruff check .

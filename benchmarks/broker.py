@@ -1,7 +1,7 @@
 """The embedded broker under load: concurrent producers, real workers, every task counted.
 
     .venv/bin/python -m benchmarks.broker [--transport atomic|old] [--producers 4] [--tasks 5000]
-                                          [--workers 2] [--concurrency 4] [--rate 0] [--polling-interval S]
+                                          [--workers 2] [--concurrency 4] [--rate 0] [--polling-interval S] [--json]
 
 Everything is throwaway: a temporary DATA_DIR holding the broker's folders, configured by the product's own
 settings (the same folders, polling interval, prefetch and late acks as `make run`); --workers real worker
@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -283,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=0, help="tasks a second per producer (0: as fast as it can)")
     parser.add_argument("--polling-interval", type=float, help="seconds; default: the product's (settings.py)")
     parser.add_argument("--stall", type=float, default=20.0, help="seconds without an arrival that end the run")
+    parser.add_argument("--json", action="store_true", help="the result as one line of JSON, for a program to read")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="webadmit-broker-") as folder:
@@ -298,6 +301,9 @@ def main(argv: list[str] | None = None) -> None:
             polling_interval=args.polling_interval,
             stall=args.stall,
         )
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result)))
+        return
     report(args, result)
     if result.crashes or result.unrecoverable:
         print(f"\nFrom the workers' logs:\n{result.logs}")

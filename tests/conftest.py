@@ -46,6 +46,19 @@ def sim_credential(db: None, simulator: SimulatorServer) -> Credential:
 
 
 @pytest.fixture
+def sim_identity(sim_credential: Credential, world: SimulatedWorld) -> UserIdentity:
+    upstream = world.identities()[0]
+    return UserIdentity.objects.create(
+        credential=sim_credential,
+        webadmit_id=upstream.id,
+        type="Admissions User",
+        association=upstream.association or "",
+        organization=upstream.organization or "",
+        cycle=upstream.cycle or "",
+    )
+
+
+@pytest.fixture
 def credential(db) -> Credential:
     credential = Credential(name="Nursing", base_url="https://api.webadmit.org")
     credential.set_api_key(TEST_API_KEY)

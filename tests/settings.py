@@ -11,12 +11,23 @@ import sys
 import tempfile
 from pathlib import Path
 
+# pytest-xdist's parallel processes (`make test-fast`) are named in PYTEST_XDIST_WORKER: gw0, gw1...
+if (
+    os.environ.get("PYTEST_XDIST_WORKER")
+    and os.environ.get("DATA_DIR") == os.environ.get("WEBADMIT_TEST_OWN_DATA_DIR")
+    and os.environ.get("WEBADMIT_TEST_OWN_DATA_DIR_WORKER") != os.environ["PYTEST_XDIST_WORKER"]
+):
+    # Such a process inherits the folder its controller made: it takes one of its own, as a run of its own would
+    # (its SQLite database, broker queue and keys). The subprocesses it starts inherit that one and keep it.
+    del os.environ["DATA_DIR"]
 if "DATA_DIR" not in os.environ:
     _VAR = Path(__file__).resolve().parent.parent / "var"
     _VAR.mkdir(exist_ok=True)
     os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="test-run-", dir=_VAR)
-    # Marks the folder as this run's to delete; a DATA_DIR given from outside is left alone.
+    # Marks the folder as this run's (or this parallel process's) to delete; a DATA_DIR given from outside is left
+    # alone.
     os.environ["WEBADMIT_TEST_OWN_DATA_DIR"] = os.environ["DATA_DIR"]
+    os.environ["WEBADMIT_TEST_OWN_DATA_DIR_WORKER"] = os.environ.get("PYTEST_XDIST_WORKER", "")
 os.environ.setdefault("WEBADMIT_ALLOW_LOOPBACK", "true")
 # The tests' webhook receivers listen on loopback.
 os.environ.setdefault("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")

@@ -13,8 +13,8 @@ import requests
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
+from tests.support.factories import make_file
 from tests.support.oidc_provider import OIDCProvider, configure_sign_in_with
-from tests.web.conftest import make_file
 from webadmit_dash.core.models import IdentityGrant
 from webadmit_dash.webadmit.statuses import FileStatus
 

@@ -11,8 +11,8 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
+from tests.support.factories import make_file
 from tests.support.webserver import GunicornServer
-from tests.web.conftest import make_file
 from webadmit_dash.core.models import IdentityGrant
 from webadmit_dash.webadmit.statuses import FileStatus
 

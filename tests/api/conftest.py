@@ -9,7 +9,6 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import Client
 
-from tests.web.conftest import make_export, make_file, sim_identity  # noqa: F401 - shared helpers and fixture
 from webadmit_dash.api import tokens
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from tests.api.conftest import ApiClient
-from tests.web.conftest import make_export, make_file
+from tests.support.factories import make_export, make_file
 from webadmit_dash.api import tokens
 from webadmit_dash.api.models import ApiToken
 from webadmit_dash.core.models import DownloadEvent, ExportFile, IdentityGrant, StatusChange
@@ -172,6 +172,7 @@ def test_the_files_list_has_the_pages_filters(api_as, admin_user, identity, othe
     assert ids(q=str(failed.webadmit_id)) == {failed.pk}
 
 
+@pytest.mark.slow
 def test_paging_through_ten_thousand_files_returns_each_exactly_once(api_as, admin_user, identity, other_identity):
     export = make_export(identity, 1)
     now = timezone.now()

@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from tests.conftest import SIMULATOR_KEY
-from tests.web.conftest import make_export, make_file
+from tests.support.factories import make_export, make_file
 from webadmit_dash.core.models import Credential, DownloadEvent, ExportFile, IdentityGrant, UserIdentity
 from webadmit_dash.engine import refresh, tasks
 from webadmit_dash.engine.models import InteractiveCall
@@ -80,6 +80,7 @@ def test_one_users_flood_gets_429s_while_a_colleagues_download_and_the_refreshes
     assert DownloadEvent.objects.filter(user=admin_user, outcome="rate_limited").count() == 35
 
 
+@pytest.mark.slow
 def test_everyones_downloads_together_stop_at_their_share_of_the_keys_budget_and_refreshes_keep_theirs(
     api_as, admin_user, colleague, available, shared_identity, small_budget, settings
 ):

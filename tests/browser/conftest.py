@@ -4,43 +4,18 @@ Celery worker with beat, and Chromium driven by Playwright."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
-import requests
-from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.utils import timezone
 
 from tests.support.browser import browser, page  # noqa: F401 - the shared fixtures, re-exported
+from tests.support.stack import Stack, installed_stack
 from tests.support.worker import CeleryWorker, purge_queue
-from webadmit_dash.core.models import Credential, UserIdentity
-from webadmit_dash.engine import credentials, refresh, schedule
+from webadmit_dash.core.models import UserIdentity
 from webadmit_dash.simulator.data import SimulatedWorld
-from webadmit_dash.simulator.server import SimulatorServer
 
 pytestmark = pytest.mark.browser
-
-SIMULATOR_KEY = "7c3e1a9b5d2f4e6a8b0c1d2e3f4a5b6c"
-PASSWORD = "correct horse battery staple"
-
-
-@dataclass
-class Stack:
-    base_url: str
-    simulator: SimulatorServer
-    world: SimulatedWorld
-    credential: Credential
-    identities: list[UserIdentity]
-    user: User
-    password: str = PASSWORD
-
-    def control(self, method: str, path: str, **body: Any) -> dict[str, Any]:
-        """The simulator's control API, over HTTP as any client of it."""
-        response = requests.request(method, f"{self.simulator.base_url}/_simulator/{path}", json=body, timeout=5)
-        response.raise_for_status()
-        return response.json()
 
 
 @pytest.fixture(autouse=True)
@@ -58,17 +33,8 @@ def world() -> SimulatedWorld:
 @pytest.fixture
 def stack(live_server, world: SimulatedWorld) -> Iterator[Stack]:
     """Everything but the worker: a signed-up superuser, a credential on the simulator, identities refreshed once."""
-    with SimulatorServer(world, api_keys=[SIMULATOR_KEY]) as simulator:
-        credential = Credential(name="Admissions office", base_url=simulator.base_url)
-        credential.set_api_key(SIMULATOR_KEY)
-        credential.save()
-        credentials.import_identities(credential)
-        identities = list(UserIdentity.objects.filter(credential=credential).order_by("pk"))
-        for identity in identities:
-            refresh.refresh_identity(identity.pk)
-        schedule.record_heartbeat(timezone.now())
-        user = User.objects.create_superuser("morgan", "morgan@example.edu", PASSWORD)
-        yield Stack(live_server.url, simulator, world, credential, identities, user)
+    with installed_stack(live_server.url, world, refreshed=True) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -7,31 +7,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from django.contrib.auth.models import User
 
-from tests.browser.conftest import PASSWORD, Stack
 from tests.support.browser import screenshot, sign_in
-from webadmit_dash.core.models import Credential, ExportFile, UserIdentity
-from webadmit_dash.engine import credentials
+from tests.support.stack import Stack, installed_stack
+from webadmit_dash.core.models import ExportFile
 from webadmit_dash.simulator.data import SimulatedWorld
-from webadmit_dash.simulator.server import SimulatorServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
-
-SIMULATOR_KEY = "7c3e1a9b5d2f4e6a8b0c1d2e3f4a5b6c"
 
 
 @pytest.fixture
 def stack(live_server, world: SimulatedWorld) -> Iterator[Stack]:
     """A fresh installation: a credential and its identities imported, nothing refreshed yet, no worker."""
-    with SimulatorServer(world, api_keys=[SIMULATOR_KEY]) as simulator:
-        credential = Credential(name="Admissions office", base_url=simulator.base_url)
-        credential.set_api_key(SIMULATOR_KEY)
-        credential.save()
-        credentials.import_identities(credential)
-        identities = list(UserIdentity.objects.filter(credential=credential).order_by("pk"))
-        user = User.objects.create_superuser("morgan", "morgan@example.edu", PASSWORD)
-        yield Stack(live_server.url, simulator, world, credential, identities, user)
+    with installed_stack(live_server.url, world, refreshed=False) as stack:
+        yield stack
 
 
 def test_a_page_opened_before_the_first_refresh_fills_in_by_itself(stack, page, request):

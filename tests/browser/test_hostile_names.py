@@ -15,7 +15,8 @@ import requests
 from django.utils import timezone
 
 from tests.support.browser import screenshot, sign_in
-from tests.support.mail import SmtpServer, WebhookReceiver, wait_until
+from tests.support.mail import SmtpServer, WebhookReceiver
+from tests.support.waiting import eventually
 from tests.support.worker import CeleryWorker, purge_queue
 from webadmit_dash.api import tokens
 from webadmit_dash.core.models import Export, ExportFile, UserIdentity
@@ -174,6 +175,7 @@ def _teams_texts(body: dict) -> list[str]:
     return [block["text"] for block in card["body"]] + [action["title"] for action in card.get("actions", [])]
 
 
+@pytest.mark.worker
 @pytest.mark.timeout(240)
 def test_a_mail_and_webhooks_about_a_hostile_file_have_one_line_titles_and_escaped_markup(
     stack, smtp, receiver, notifying_engine, settings
@@ -186,11 +188,11 @@ def test_a_mail_and_webhooks_about_a_hostile_file_have_one_line_titles_and_escap
         export = Export.objects.get(identity=identity, name=name)
         answer = stack.control("POST", f"identities/{identity.webadmit_id}/runs", export_id=export.webadmit_id)
         runs.append(answer["export_files"]["id"])
-    wait_until(lambda: identity.files.filter(webadmit_id__in=runs).count() == 3, 60, "the new runs to be listed")
+    eventually(lambda: identity.files.filter(webadmit_id__in=runs).count() == 3, 60, "the new runs to be listed")
     for run in runs:
         stack.control("POST", f"files/{run}", status="Available")
 
-    calls = wait_until(lambda: len(receiver.received()) >= 9 and receiver.received(), 90, "3 events x 3 webhooks")
+    calls = eventually(lambda: len(receiver.received()) >= 9 and receiver.received(), 90, "3 events x 3 webhooks")
     bodies: dict[str, list[dict]] = {"generic": [], "slack": [], "teams": []}
     for call in calls:
         bodies[call.path.rsplit("/", 1)[-1]].append(json.loads(call.body))
@@ -212,7 +214,7 @@ def test_a_mail_and_webhooks_about_a_hostile_file_have_one_line_titles_and_escap
         assert not any(MARKDOWN in text for text in texts), texts
 
     # The mails: one subject line, no header smuggled in by a name, the markup escaped in the HTML.
-    messages = wait_until(lambda: len(smtp.received()) >= 3 and smtp.received(), 30, "the mails")
+    messages = eventually(lambda: len(smtp.received()) >= 3 and smtp.received(), 30, "the mails")
     for message in messages:
         subject = str(message["Subject"])
         assert "\r" not in subject and "\n" not in subject, subject

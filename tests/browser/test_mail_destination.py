@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.notifications.conftest import subscribe
 from tests.support.browser import PHONE, screenshot, sign_in
+from tests.support.factories import subscribe
 from webadmit_dash.core.models import UserIdentity
 from webadmit_dash.engine.refresh import refresh_identity
 from webadmit_dash.notifications import delivery, fanout

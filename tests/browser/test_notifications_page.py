@@ -12,7 +12,8 @@ import pytest
 from django.utils import timezone
 
 from tests.support.browser import PHONE, screenshot, sign_in
-from tests.support.mail import SmtpServer, wait_until
+from tests.support.mail import SmtpServer
+from tests.support.waiting import eventually
 from tests.support.worker import CeleryWorker, purge_queue
 from webadmit_dash.core.models import UserIdentity
 
@@ -50,6 +51,7 @@ def mailing_engine(stack, smtp: SmtpServer, settings) -> Iterator[CeleryWorker]:
         worker.close()
 
 
+@pytest.mark.worker
 @pytest.mark.timeout(240)
 def test_a_user_subscribes_and_the_mail_reaches_the_smtp_server(stack, page, smtp, mailing_engine, browser):
     sign_in(page, stack.base_url, stack.user.username, stack.password)
@@ -68,9 +70,9 @@ def test_a_user_subscribes_and_the_mail_reaches_the_smtp_server(stack, page, smt
     identity = stack.identities[0]
     run = stack.control("POST", f"identities/{identity.webadmit_id}/runs")["export_files"]["id"]
     # Seen running first (no mail for that), then finished.
-    wait_until(lambda: identity.files.filter(webadmit_id=run).exists(), 60, "the new run to be listed")
+    eventually(lambda: identity.files.filter(webadmit_id=run).exists(), 60, "the new run to be listed")
     stack.control("POST", f"files/{run}", status="Available")
-    message = wait_until(lambda: smtp.received(), 90, "the mail")[0]
+    message = eventually(lambda: smtp.received(), 90, "the mail")[0]
     assert str(message["Subject"]).strip().startswith("Ready: ")
     assert str(message["To"]) == stack.user.email
     text = message.get_body(preferencelist=("plain",)).get_content()

@@ -9,26 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from tests.support.factories import EXPORT_ID, OTHER_EXPORT_ID, listed
 from webadmit_dash.core.models import ChangeCounter, Export, ExportFile, StatusChange, UserIdentity
 from webadmit_dash.engine import apply, tasks
 from webadmit_dash.webadmit import Export as UpstreamExport
-from webadmit_dash.webadmit import ExportFile as UpstreamFile
-from webadmit_dash.webadmit import parse_status
 
 pytestmark = pytest.mark.django_db
-
-EXPORT_ID = 335158
-OTHER_EXPORT_ID = 10_000_000_000_001  # 14-digit ids exist
-
-
-def listed(file_id: int, raw_status: str, export_id: int = EXPORT_ID) -> UpstreamFile:
-    return UpstreamFile(
-        id=file_id,
-        href=f"/api/v1/exports/{export_id}/export_files/{file_id}",
-        export_id=export_id,
-        status=parse_status(raw_status),
-        raw_status=raw_status,
-    )
 
 
 def upstream_export(export_id: int = EXPORT_ID, name: str = "Nightly Banner Export") -> UpstreamExport:

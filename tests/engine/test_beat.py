@@ -7,18 +7,17 @@ own, which the test stops and starts again.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
+from tests.support.processes import stop_process
 from tests.support.services import own_redis
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.worker
 
@@ -27,16 +26,12 @@ RECOVERY = "The broker answers again"
 SENT = "Sending due task"
 
 
-def wait_until(done: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"beat did not {what} within {timeout:.0f} s:\n{log.read_text()[-4000:]}")
-        time.sleep(0.1)
-
-
 def test_beat_logs_one_line_when_the_broker_stops_and_one_when_it_answers_again_without_tracebacks(tmp_path):
     log = tmp_path / "beat.log"
+
+    def log_end() -> str:
+        return log.read_text()[-4000:]
+
     with own_redis() as redis, log.open("wb") as output:
         beat = subprocess.Popen(
             [str(Path(sys.executable).with_name("celery")), "-A", "webadmit_dash", "beat", "--loglevel=INFO",
@@ -49,18 +44,19 @@ def test_beat_logs_one_line_when_the_broker_stops_and_one_when_it_answers_again_
             start_new_session=True,
         )  # fmt: skip
         try:
-            wait_until(lambda: log.read_text().count(SENT) >= 2, 30, "send its first tasks", log)
+            eventually(lambda: log.read_text().count(SENT) >= 2, 30, "beat to send its first tasks", detail=log_end)
             redis.stop()
             sent_before = log.read_text().count(SENT)
             # Two tasks a second, each failing: a dozen failed sends.
-            wait_until(lambda: log.read_text().count(SENT) >= sent_before + 12, 60, "keep trying", log)
+            eventually(
+                lambda: log.read_text().count(SENT) >= sent_before + 12, 60, "beat to keep trying", detail=log_end
+            )
             redis.start()
-            wait_until(lambda: RECOVERY in log.read_text(), 30, "notice the broker again", log)
+            eventually(lambda: RECOVERY in log.read_text(), 30, "beat to notice the broker again", detail=log_end)
             sent_after = log.read_text().count(SENT)
-            wait_until(lambda: log.read_text().count(SENT) >= sent_after + 2, 30, "send again", log)
+            eventually(lambda: log.read_text().count(SENT) >= sent_after + 2, 30, "beat to send again", detail=log_end)
         finally:
-            os.killpg(beat.pid, signal.SIGTERM)
-            beat.wait(timeout=20)
+            stop_process(beat, to_group=True)
 
     text = log.read_text()
     assert text.count(OUTAGE) == 1, text[-4000:]

@@ -4,7 +4,6 @@ under a stuck refresh) the conditional writes record each real transition exactl
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -13,6 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from tests.support.waiting import eventually
 from webadmit_dash.core.models import ExportFile, StatusChange, UserIdentity
 from webadmit_dash.engine import apply
 from webadmit_dash.engine.refresh import Outcome, refresh_identity
@@ -81,13 +81,22 @@ def test_two_applies_of_one_listing_at_once_record_each_transition_once(identity
 
 
 def test_a_refresh_that_succeeds_while_a_sibling_finds_the_key_rejected_stays_paused(sim_identity, sim):
-    sim.fault("slow", sim_identity.webadmit_id, seconds=0.5)
+    # WebAdMIT holds the refresh's first call until the sibling has written: the refresh has read the identity and
+    # is surely in flight meanwhile.
+    sim.fault("slow", sim_identity.webadmit_id, seconds=60)
+
+    def webadmit_holds_the_refreshs_call() -> bool:
+        try:
+            return any(identity == sim_identity.webadmit_id for _, identity in sim.server.app.calls)
+        except RuntimeError:  # the counter changed size while read: a call arrived, look again
+            return False
 
     def sibling_finds_the_key_rejected() -> None:
-        time.sleep(0.2)
+        eventually(webadmit_holds_the_refreshs_call, what="the refresh's call to reach WebAdMIT")
         UserIdentity.objects.filter(pk=sim_identity.pk).update(
             paused=True, error_kind="key_rejected", error_message="WebAdMIT rejected the API key"
         )
+        sim.clear_faults()  # wakes the held call
 
     outcomes = at_once(lambda: refresh_identity(sim_identity.pk), sibling_finds_the_key_rejected)
 

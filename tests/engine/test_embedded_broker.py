@@ -11,22 +11,37 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from queue import Empty
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.conf import settings
 from kombu import Connection
 
-from benchmarks.broker import stress
 from webadmit_dash import embedded_broker
 from webadmit_dash.celery import app as celery_app
 from webadmit_dash.embedded_broker import Channel, Transport
 
 QUEUE = "jobs"
+
+
+def stress(transport: str, *options: str) -> SimpleNamespace:
+    """The broker benchmark (benchmarks/broker.py) run as the program it is, its result read from its JSON line."""
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.broker", f"--transport={transport}", *options, "--json"],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    return SimpleNamespace(**json.loads(run.stdout.splitlines()[-1]))
 
 
 @pytest.fixture
@@ -186,7 +201,7 @@ def test_four_producers_and_two_worker_processes_lose_and_duplicate_nothing(tmp_
     # Producers paced below what the workers can take, and workers looking every 10 ms: the queue stays nearly
     # empty, so readers keep meeting messages just published, which is where kombu's own transport loses them.
     transport = os.environ.get("BROKER_STRESS_TRANSPORT", "atomic")
-    result = stress(tmp_path, transport=transport, tasks=1000, rate=100, polling_interval=0.01, stall=10)
+    result = stress(transport, "--tasks=1000", "--rate=100", "--polling-interval=0.01", "--stall=10")
 
     assert result.published == 4000
     counts = {

@@ -6,7 +6,7 @@ import pytest
 from django.db import models
 from django.utils import timezone
 
-from tests.engine.test_apply import EXPORT_ID, listed
+from tests.support.factories import EXPORT_ID, listed
 from webadmit_dash.core.models import ChangeCounter, Export, ExportFile, StatusChange
 from webadmit_dash.engine import first_sight
 

@@ -106,6 +106,7 @@ def test_an_identity_webadmit_forgot_for_30_s_resumes_by_itself_while_the_others
     assert "no longer knows" not in banner_html(client, admin_user)
 
 
+@pytest.mark.slow
 def test_a_key_still_rejected_is_checked_after_1_2_4_8_then_every_15_min_one_call_each(
     sim_identities, sim, engine_clock
 ):

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.engine.test_apply import EXPORT_ID, OTHER_EXPORT_ID, listed
+from tests.support.factories import EXPORT_ID, OTHER_EXPORT_ID, listed
 from webadmit_dash.core.models import ExportFile, UserIdentity
 from webadmit_dash.engine import apply, on_demand
 

@@ -73,6 +73,7 @@ def test_the_dispatcher_gives_each_key_its_settled_cadence_and_refreshes_follow_
     assert 27 <= delay <= 33
 
 
+@pytest.mark.slow
 class TestDemoSettingsAllSettled:
     """`make run`'s numbers: 6 identities on one key, every file settled, the site defaults."""
 

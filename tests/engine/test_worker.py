@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
+from tests.support.waiting import eventually
 from tests.support.worker import CeleryWorker, purge_queue
 from webadmit_dash.core.models import EngineHeartbeat, ExportFile, StatusChange, UserIdentity
 from webadmit_dash.engine import on_demand
@@ -28,15 +28,6 @@ FAST_ENGINE = {
     "WEBADMIT_CONNECT_TIMEOUT": "1",
     "WEBADMIT_READ_TIMEOUT": "2",
 }
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 20.0, what: str = "the condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def status_of(file_id: int) -> str | None:
@@ -64,21 +55,21 @@ def engine(transactional_db: None) -> Iterator[CeleryWorker]:
 
 
 def test_the_worker_and_beat_keep_every_identity_fresh_through_a_files_lifecycle(sim_identities, sim, engine):
-    wait_until(all_refreshed, what="the first sweep")
+    eventually(all_refreshed, what="the first sweep")
     for identity in sim_identities:
         listed = set(sim.file_ids(identity.webadmit_id))
         assert set(identity.files.values_list("webadmit_id", flat=True)) == listed
     assert not ExportFile.objects.filter(export__isnull=True).exists(), "every file has its export's name"
 
     file_id = sim.add_run(sim_identities[1].webadmit_id)
-    wait_until(lambda: status_of(file_id) == "initializing", what="the new run")
+    eventually(lambda: status_of(file_id) == "initializing", what="the new run")
     for raw, status in [
         ("Queued", "queued"),
         ("In Progress", "in_progress"),
         ("Success With Errors", "success_with_errors"),
     ]:
         sim.force(file_id, raw)
-        wait_until(lambda status=status: status_of(file_id) == status, what=status)
+        eventually(lambda status=status: status_of(file_id) == status, what=status)
 
     assert steps_of(file_id) == [
         ("", "initializing"),
@@ -96,7 +87,7 @@ def test_a_redelivered_or_duplicated_task_records_each_transition_once(sim_ident
         for _ in range(3):
             run_refresh.apply_async(kwargs={"identity_id": sim_identity.pk}, task_id=task_id)
         done = f"[{task_id}] succeeded"
-        wait_until(lambda: celery_worker_process.count_in_log(done) == 3, what=f"three deliveries of {task_id}")
+        eventually(lambda: celery_worker_process.count_in_log(done) == 3, what=f"three deliveries of {task_id}")
 
     deliver_three_times("first-sight")
     file_id = sim.file_ids(sim_identity.webadmit_id)[0]
@@ -125,14 +116,14 @@ def test_a_worker_killed_mid_refresh_loses_nothing_and_the_next_one_finishes_the
     target = sim_identities[0]
     try:
         worker.start()
-        wait_until(dispatching(all_refreshed), what="the first sweep")
+        eventually(dispatching(all_refreshed), what="the first sweep")
         files_before = set(ExportFile.objects.values_list("pk", flat=True))
         history_before = StatusChange.objects.count()
         file_id = sim.file_ids(target.webadmit_id)[0]
         sim.force(file_id, "Failed")
         sim.fault("slow", target.webadmit_id, seconds=1.5)  # within the read timeout: a refresh in progress
         on_demand.request_refresh(target)
-        wait_until(lambda: UserIdentity.objects.get(pk=target.pk).refreshing_until, what="the refresh to start")
+        eventually(lambda: UserIdentity.objects.get(pk=target.pk).refreshing_until, what="the refresh to start")
 
         worker.kill()
 
@@ -143,7 +134,7 @@ def test_a_worker_killed_mid_refresh_loses_nothing_and_the_next_one_finishes_the
         sim.clear_faults()
         worker.start()
         # ...until it expires by itself; then the dispatcher sends the identity again.
-        wait_until(dispatching(lambda: status_of(file_id) == "failed"), timeout=45, what="a refresh after restart")
+        eventually(dispatching(lambda: status_of(file_id) == "failed"), timeout=45, what="a refresh after restart")
     finally:
         worker.close()
 
@@ -166,7 +157,7 @@ def test_an_embedded_beat_dies_with_its_worker_killed_with_sigkill():
 
         os.kill(worker.pid, signal.SIGKILL)  # the worker alone, as the OOM killer or a crash would
 
-        wait_until(lambda: not any(alive(pid) for pid in beats), timeout=10, what="the embedded beat to stop")
+        eventually(lambda: not any(alive(pid) for pid in beats), timeout=10, what="the embedded beat to stop")
     finally:
         worker.close()
 
@@ -179,7 +170,7 @@ def wait_for_children(pid: int) -> list[int]:
         found[:] = [int(line) for line in result.stdout.split()]
         return bool(found)
 
-    wait_until(children, timeout=20, what="the embedded beat process")
+    eventually(children, timeout=20, what="the embedded beat process")
     return found
 
 

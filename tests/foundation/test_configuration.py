@@ -88,6 +88,7 @@ def test_production_refuses_to_start_without_encryption_keys(tmp_path):
     assert "ENCRYPTION_KEYS: required when DJANGO_ENV=production" in result.stderr
 
 
+@pytest.mark.slow
 def test_development_generates_secrets_once_owner_only(tmp_path):
     first = run_manage("generate_secrets", "--write", env={}, tmp_path=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -161,6 +162,7 @@ def test_processes_starting_together_on_a_fresh_folder_agree_on_one_generated_se
     assert [p.name for p in path.parent.iterdir()] == ["secret_key"], "no draft left behind"
 
 
+@pytest.mark.slow
 def test_the_stylesheet_is_served_outside_production_with_debug_off(tmp_path):
     """`DJANGO_DEBUG=false make run` (to see the real error pages, say) still gets its CSS and scripts: WhiteNoise
     serves them from the project's folders, as runserver would with DEBUG on; production serves collectstatic's."""

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-
 from tests.conftest import SIMULATOR_KEY
+from tests.support.waiting import free_port
 from webadmit_dash.core.models import Credential
 from webadmit_dash.stack import demo
 
 
-def _port_nothing_answers() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_the_demo_credential_follows_the_simulator_to_another_port(db, simulator):
     # A first `make run` left the credential pointing at the simulator's port of that day.
-    earlier = Credential(name=demo.DEMO_CREDENTIAL_NAME, base_url=f"http://127.0.0.1:{_port_nothing_answers()}")
+    earlier = Credential(name=demo.DEMO_CREDENTIAL_NAME, base_url=f"http://127.0.0.1:{free_port()}")
     earlier.set_api_key(SIMULATOR_KEY)
     earlier.save()
 

@@ -22,7 +22,9 @@ import yaml
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from tests.support.webserver import GunicornServer, free_port
+from tests.support.processes import stop_process
+from tests.support.waiting import free_port
+from tests.support.webserver import GunicornServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "compose.yaml").read_text())
@@ -105,8 +107,7 @@ def caddy_in_front_of(upstream: str, home: Path) -> Iterator[tuple[str, str, Pat
             time.sleep(0.2)
         yield https, f"http://localhost:{http_port}", root
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop_process(process)
         log.close()
 
 

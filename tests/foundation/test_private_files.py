@@ -8,8 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from webadmit_dash.config import make_private, private_directory
 from webadmit_dash.core.private_files import sqlite_files
+
+# Django in fresh processes on folders of their own: seconds apiece.
+pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Holds a connection open after a write, so that SQLite's -wal and -shm files exist, and prints every file's mode.

@@ -3,10 +3,10 @@ the others go on, and Ctrl-C stops them all."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import stop_process
+from tests.support.waiting import eventually, free_port
+
+# runstack starts the whole product, a real Celery worker and beat among it.
+pytestmark = pytest.mark.worker
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_login_page(url: str, process: subprocess.Popen, timeout: float = 60) -> str:
@@ -90,22 +90,13 @@ def last_refresh(data_dir: Path) -> datetime | None:
     return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
 
 
-def wait_until(condition, timeout: float, what: str, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 class WebWatcher:
     """Asks the web server for the sign-in page every quarter second, noting every failure, until stopped."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.answered = 0
+        self.answered_at: list[float] = []  # time.monotonic() of each answer
         self.failures: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -116,9 +107,15 @@ class WebWatcher:
                 with urllib.request.urlopen(self.url, timeout=5) as response:  # noqa: S310 - our loopback server
                     response.read()
                     self.answered += 1
+                    self.answered_at.append(time.monotonic())
             except OSError as error:
                 self.failures.append(f"{time.strftime('%H:%M:%S')} {error}")
             self._stop.wait(0.25)
+
+    def longest_silence(self, start: float, end: float) -> float:
+        """The longest time between `start`, the answers in between and `end`."""
+        times = [start, *(t for t in self.answered_at if start < t < end), end]
+        return max(later - earlier for earlier, later in itertools.pairwise(times))
 
     def __enter__(self) -> WebWatcher:
         self._thread.start()
@@ -184,14 +181,8 @@ def runstack(stack_env, tmp_path) -> Iterator[RunningStack]:
     try:
         yield stack
     finally:
-        if process.poll() is None:
-            # Ctrl-C in a terminal reaches the whole foreground process group.
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        # Ctrl-C in a terminal reaches the whole foreground process group.
+        stop_process(process, 30, first=signal.SIGINT, to_group=True)
 
 
 def test_runstack_serves_login_page_answers_ping_and_stops_everything_on_ctrl_c(runstack, stack_env, tmp_path):
@@ -228,29 +219,32 @@ def test_a_worker_killed_with_sigkill_comes_back_and_refreshes_while_the_web_ans
 ):
     process = runstack.process
     wait_for_login_page(runstack.login_url, process)
-    wait_until(lambda: last_refresh(tmp_path), timeout=90, what="the first refresh")
-    worker = wait_until(lambda: child_running(process.pid, "worker"), timeout=10, what="the worker")
+    eventually(lambda: last_refresh(tmp_path), timeout=90, what="the first refresh")
+    worker = eventually(lambda: child_running(process.pid, "worker"), timeout=10, what="the worker")
     assert len(stack_processes(tmp_path, process.pid)) == 4
 
     with WebWatcher(runstack.login_url) as web:
         killed_at = datetime.now(UTC)
         os.kill(worker, signal.SIGKILL)
         started = time.monotonic()
-        new_worker = wait_until(
+        new_worker = eventually(
             lambda: (pid := child_running(process.pid, "worker")) not in (None, worker) and pid,
             timeout=30,
             what="the worker to be started again",
         )
-        wait_until(
+        eventually(
             lambda: (last_refresh(tmp_path) or killed_at) > killed_at, timeout=90, what="a refresh by the new worker"
         )
-        back_within = time.monotonic() - started
+        back_at = time.monotonic()
+        back_within = back_at - started
         time.sleep(1)  # a last look at the web server
 
     print(f"worker restarted and refreshing {back_within:.0f} s after SIGKILL; web answered {web.answered} times")
     assert back_within < 90
     assert web.failures == [], "the web server answered throughout"
-    assert web.answered > 4 * back_within * 0.5  # it really was asked, every quarter second or so
+    # It really was asked throughout, every quarter second or so: a ratio to the outage, not a count of seconds (a
+    # busy machine answers more slowly).
+    assert web.longest_silence(started, back_at) < back_within / 4, "answered throughout the worker's restart"
     assert process.poll() is None, "runstack itself goes on"
     log = runstack.log()
     assert "worker stopped unexpectedly (killed by SIGKILL); restarting it in 1 s" in log

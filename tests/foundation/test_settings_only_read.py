@@ -9,10 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 from django.core.cache import cache
 
 from webadmit_dash.config import parse_fernet_keys
+
+# Each test runs Python or manage.py in fresh processes: seconds apiece.
+pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = {

@@ -8,15 +8,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pytest
-from django.contrib.auth.models import User
 from django.utils import timezone
 
 from tests.engine.conftest import SimulatorControl
 from tests.support.mail import SmtpServer, WebhookReceiver
-from webadmit_dash.core.models import ExportFile, IdentityGrant, UserIdentity
+from webadmit_dash.core.models import ExportFile, UserIdentity
 from webadmit_dash.engine import credentials
 from webadmit_dash.engine.refresh import refresh_identity
-from webadmit_dash.notifications.models import EventKind, Subscription, Webhook
+from webadmit_dash.notifications.models import Webhook
 from webadmit_dash.simulator.data import SimulatedWorld
 from webadmit_dash.simulator.server import SimulatorServer
 
@@ -113,22 +112,6 @@ def name_exports(sim: SimulatorControl, identity: UserIdentity, name: str) -> No
         world._exports_of[identity.webadmit_id] = renamed
         world._exports.update({export.id: export for export in renamed})
     UserIdentity.objects.filter(pk=identity.pk).update(exports_checked_at=None, exports_synced_at=None)
-
-
-def grant(user: User, identity: UserIdentity) -> None:
-    IdentityGrant.objects.get_or_create(identity=identity, user=user)
-
-
-def subscribe(user: User, **fields) -> Subscription:
-    identities = fields.pop("identities", None)
-    webhooks = fields.pop("webhooks", None)
-    fields.setdefault("events", list(EventKind.values))
-    subscription = Subscription.objects.create(user=user, all_identities=identities is None, **fields)
-    if identities:
-        subscription.identities.set(identities)
-    if webhooks:
-        subscription.webhooks.set(webhooks)
-    return subscription
 
 
 @pytest.fixture

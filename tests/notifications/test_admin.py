@@ -9,7 +9,8 @@ import json
 
 from django.contrib.auth.models import User
 
-from tests.notifications.conftest import WEBHOOK_SECRET, subscribe
+from tests.notifications.conftest import WEBHOOK_SECRET
+from tests.support.factories import subscribe
 from webadmit_dash.notifications.models import Subscription, Webhook
 from webadmit_dash.stack import demo
 
@@ -77,7 +78,7 @@ def test_the_test_message_action_says_when_the_mail_server_is_down(admin_client,
 
 
 def test_slack_and_teams_webhooks_get_their_own_shapes(upstream, receiver, webhook):
-    from tests.notifications.conftest import grant
+    from tests.support.factories import grant
     from webadmit_dash.notifications import delivery, fanout
 
     teams = Webhook(name="Teams", kind=Webhook.Kind.TEAMS)

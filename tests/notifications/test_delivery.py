@@ -12,7 +12,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from tests.conftest import SIMULATOR_KEY
-from tests.notifications.conftest import WEBHOOK_SECRET, grant, subscribe
+from tests.notifications.conftest import WEBHOOK_SECRET
+from tests.support.factories import grant, subscribe
 from webadmit_dash.core.models import ExportFile, UserPreference
 from webadmit_dash.notifications import delivery, fanout, words
 from webadmit_dash.notifications.models import Delivery, Event, Subscription

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from tests.notifications.conftest import grant, subscribe
+from tests.support.factories import grant, subscribe
 from tests.support.prometheus import Samples, parse, value
 from webadmit_dash.notifications import delivery, fanout, signals
 from webadmit_dash.notifications.models import Delivery

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 
-from tests.notifications.conftest import grant, subscribe
+from tests.support.factories import grant, subscribe
 from webadmit_dash.core.models import StatusChange
 from webadmit_dash.notifications import fanout
 from webadmit_dash.notifications.models import Delivery, Event

@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from tests.notifications.conftest import grant, subscribe
-from tests.support.mail import wait_until
+from tests.support.factories import grant, subscribe
+from tests.support.waiting import eventually
 from tests.support.worker import CeleryWorker, purge_queue
 from webadmit_dash.notifications import delivery, fanout
 from webadmit_dash.notifications.models import Delivery
@@ -134,11 +134,11 @@ def test_a_worker_killed_between_commit_and_send_delivers_once_after_restart(tra
 
     second = CeleryWorker(beat=True, env=env, name="notify-restart").start()
     try:
-        wait_until(lambda: Delivery.objects.filter(state="sent").exists(), 90, "the delivery to be sent")
-        wait_until(lambda: smtp.received(), 10, "the message")
+        eventually(lambda: Delivery.objects.filter(state="sent").exists(), 90, "the delivery to be sent")
+        eventually(lambda: smtp.received(), 10, "the message")
         # Beat keeps running deliver_due every 15 s: nothing more goes.
         deadline = timezone.now() + timedelta(seconds=20)
-        wait_until(lambda: timezone.now() > deadline, 30, "a quiet while")
+        eventually(lambda: timezone.now() > deadline, 30, "a quiet while")
     finally:
         second.close()
     assert len(smtp.received()) == 1

@@ -8,7 +8,8 @@ import json
 import pytest
 from django.contrib.auth.models import User
 
-from tests.notifications.conftest import WEBHOOK_SECRET, grant, name_exports, subscribe
+from tests.notifications.conftest import WEBHOOK_SECRET, name_exports
+from tests.support.factories import grant, subscribe
 from webadmit_dash.notifications import delivery, fanout
 from webadmit_dash.notifications.models import Delivery, Webhook
 

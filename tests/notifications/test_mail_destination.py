@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from tests.notifications.conftest import grant, subscribe
+from tests.support.factories import grant, subscribe
 from webadmit_dash.notifications import delivery, fanout
 
 

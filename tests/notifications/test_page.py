@@ -4,19 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 
-from tests.notifications.conftest import subscribe
+from tests.support.factories import subscribe, subscription_form
 from webadmit_dash.notifications.models import Subscription
-
-
-def _form(**fields) -> dict[str, object]:
-    data: dict[str, object] = {
-        "scope": "all",
-        "events": ["available", "failed"],
-        "delivery": "immediate",
-        "email": "on",
-    }
-    data.update(fields)
-    return data
 
 
 def test_the_page_needs_sign_in(client):
@@ -33,7 +22,7 @@ def test_the_page_is_in_the_navigation(client, staff_granted):
 def test_a_user_subscribes_edits_and_deletes(client, staff_granted, identity):
     client.force_login(staff_granted)
     assert b"You have no subscriptions yet" in client.get("/notifications/").content
-    response = client.post("/notifications/", _form(events=["available", "stuck"]))
+    response = client.post("/notifications/", subscription_form(events=["available", "stuck"]))
     assert response.status_code == 302
     subscription = Subscription.objects.get(user=staff_granted)
     assert subscription.events == ["available", "stuck"] and subscription.all_identities and subscription.email
@@ -43,7 +32,7 @@ def test_a_user_subscribes_edits_and_deletes(client, staff_granted, identity):
 
     edited = client.post(
         f"/notifications/{subscription.pk}/",
-        _form(delivery="digest", digest_time="18:15", scope="some", identities=[str(identity.pk)]),
+        subscription_form(delivery="digest", digest_time="18:15", scope="some", identities=[str(identity.pk)]),
     )
     assert edited.status_code == 302
     subscription.refresh_from_db()
@@ -63,16 +52,18 @@ def test_the_form_says_what_is_missing(client, staff_granted, webhook):
     assert "Choose at least one identity" in content
     assert "Choose the time of day the digest should arrive." in content
 
-    both = client.post("/notifications/", _form(delivery="digest", digest_time="08:00", webhooks=[str(webhook.pk)]))
+    both = client.post(
+        "/notifications/", subscription_form(delivery="digest", digest_time="08:00", webhooks=[str(webhook.pk)])
+    )
     assert both.status_code == 400 and "A daily digest goes by e-mail only" in both.content.decode()
-    nowhere = client.post("/notifications/", _form(email=""))
+    nowhere = client.post("/notifications/", subscription_form(email=""))
     assert nowhere.status_code == 400 and "Choose where to send notifications" in nowhere.content.decode()
 
 
 def test_a_user_without_an_address_is_told_so(client, staff_granted):
     User.objects.filter(pk=staff_granted.pk).update(email="")
     client.force_login(staff_granted)
-    response = client.post("/notifications/", _form())
+    response = client.post("/notifications/", subscription_form())
     assert response.status_code == 400 and "Your account has no e-mail address" in response.content.decode()
 
 
@@ -90,5 +81,5 @@ def test_webhooks_offered_to_users_are_choosable(client, staff_granted, webhook)
     client.force_login(staff_granted)
     page = client.get("/notifications/").content.decode()
     assert "Ops channel" in page and webhook.get_url() not in page
-    assert client.post("/notifications/", _form(webhooks=[str(webhook.pk)])).status_code == 302
+    assert client.post("/notifications/", subscription_form(webhooks=[str(webhook.pk)])).status_code == 302
     assert list(Subscription.objects.get().webhooks.all()) == [webhook]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 
-from tests.notifications.conftest import grant, subscribe
+from tests.support.factories import grant, subscribe, subscription_form
 from webadmit_dash.core.models import IdentityGrant
 from webadmit_dash.notifications import delivery, fanout
 from webadmit_dash.notifications.models import Delivery, Subscription, Webhook
@@ -72,21 +72,10 @@ def test_an_inactive_user_gets_nothing(upstream, granted, mail_to_smtp):
     assert Delivery.objects.get().state == "cancelled"
 
 
-def _form(**fields) -> dict[str, object]:
-    data: dict[str, object] = {
-        "scope": "all",
-        "events": ["available", "failed"],
-        "delivery": "immediate",
-        "email": "on",
-    }
-    data.update(fields)
-    return data
-
-
 def test_a_crafted_form_naming_an_identity_the_user_cannot_see_is_refused(client, upstream, granted):
     client.force_login(granted)
     hidden = upstream.identities[1]
-    response = client.post("/notifications/", _form(scope="some", identities=[str(hidden.pk)]))
+    response = client.post("/notifications/", subscription_form(scope="some", identities=[str(hidden.pk)]))
     assert response.status_code == 400
     assert f"Identity {hidden.pk} is not one you may see, so you cannot subscribe to it.".encode() in response.content
     assert not Subscription.objects.exists()
@@ -95,7 +84,7 @@ def test_a_crafted_form_naming_an_identity_the_user_cannot_see_is_refused(client
 @pytest.mark.parametrize("bad", ["abc", "-1", "99999999999999999999999", "9223372036854775808", "1e3", "", " "])
 def test_nonsense_identity_ids_are_refused_with_a_form_error_not_a_crash(client, upstream, granted, bad):
     client.force_login(granted)
-    response = client.post("/notifications/", _form(scope="some", identities=[bad]))
+    response = client.post("/notifications/", subscription_form(scope="some", identities=[bad]))
     assert response.status_code == 400
     assert not Subscription.objects.exists()
 
@@ -103,7 +92,9 @@ def test_nonsense_identity_ids_are_refused_with_a_form_error_not_a_crash(client,
 def test_a_crafted_export_name_or_unoffered_webhook_is_refused(client, upstream, granted, webhook):
     Webhook.objects.filter(pk=webhook.pk).update(offered=False)
     client.force_login(granted)
-    response = client.post("/notifications/", _form(export_names=["Someone Else's Export"], webhooks=[str(webhook.pk)]))
+    response = client.post(
+        "/notifications/", subscription_form(export_names=["Someone Else's Export"], webhooks=[str(webhook.pk)])
+    )
     assert response.status_code == 400
     assert b"is not an export of the identities you may see" in response.content
     assert f"Webhook {webhook.pk} is not offered to you.".encode() in response.content
@@ -113,7 +104,7 @@ def test_a_crafted_export_name_or_unoffered_webhook_is_refused(client, upstream,
 def test_a_visible_identity_is_accepted(client, upstream, granted):
     client.force_login(granted)
     mine = upstream.identities[0]
-    response = client.post("/notifications/", _form(scope="some", identities=[str(mine.pk)]))
+    response = client.post("/notifications/", subscription_form(scope="some", identities=[str(mine.pk)]))
     assert response.status_code == 302
     subscription = Subscription.objects.get()
     assert subscription.user == granted and not subscription.all_identities

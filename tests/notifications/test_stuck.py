@@ -11,8 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.notifications.conftest import subscribe
-from tests.web.conftest import make_export
+from tests.support.factories import make_export, subscribe
 from webadmit_dash.core import stuck
 from webadmit_dash.core.models import Export, ExportFile, StatusChange, UserIdentity
 from webadmit_dash.notifications import delivery, watch

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from tests.notifications.conftest import subscribe
+from tests.support.factories import subscribe
 from webadmit_dash.core.models import UserIdentity
 from webadmit_dash.core.problems import ErrorKind
 from webadmit_dash.engine import credentials

@@ -23,9 +23,10 @@ from django.contrib.auth.models import Permission, User
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from tests.notifications.conftest import WEBHOOK_SECRET, grant, subscribe
+from tests.notifications.conftest import WEBHOOK_SECRET
+from tests.support.factories import grant, subscribe
 from tests.support.mail import WebhookReceiver
-from tests.support.webserver import free_port
+from tests.support.waiting import SERVER_POLL_INTERVAL, free_port
 from webadmit_dash.core.models import IdentityGrant
 from webadmit_dash.notifications import delivery, destinations, fanout
 from webadmit_dash.notifications.models import Delivery, Webhook, validate_webhook_url
@@ -302,7 +303,7 @@ def tls_receiver(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SERVER_POLL_INTERVAL}, daemon=True).start()
     try:
         yield server.server_address[1], cert_path
     finally:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.support.mail import wait_until
+from tests.support.waiting import eventually
 from tests.support.webserver import GunicornServer
 from tests.support.worker import CeleryWorker
 from webadmit_dash.ops import health
@@ -39,6 +39,7 @@ def manage_check(env: dict[str, str], data_dir: Path) -> subprocess.CompletedPro
     )
 
 
+@pytest.mark.slow
 def test_manage_py_check_warns_in_production_without_a_mail_server(tmp_path):
     without = manage_check(production(), tmp_path)
     assert without.returncode == 0, without.stderr
@@ -47,11 +48,12 @@ def test_manage_py_check_warns_in_production_without_a_mail_server(tmp_path):
     assert "W001" not in with_mail.stdout + with_mail.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_every_web_server_process_logs_the_warning_when_it_starts():
     with GunicornServer(workers=2, env=production()) as web:
         # Each worker process logs it once its application is loaded, which may be just after it first answers.
-        wait_until(lambda: web.log().count(WARNING) == 2, 30, "both web processes to warn")
+        eventually(lambda: web.log().count(WARNING) == 2, 30, "both web processes to warn")
     with GunicornServer(workers=1, env=production(EMAIL_HOST="smtp.example.edu")) as web:
         assert WARNING not in web.log()  # its one process answered /healthz: its application is loaded
 

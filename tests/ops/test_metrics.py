@@ -8,16 +8,16 @@ compare.
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Callable
 
 import pytest
 from django.utils import timezone
 
+from tests.support.factories import make_file
 from tests.support.prometheus import Samples, parse, value
+from tests.support.waiting import eventually
 from tests.support.webserver import GunicornServer
 from tests.support.worker import CeleryWorker, purge_queue
-from tests.web.conftest import make_file
 from webadmit_dash.api import tokens
 from webadmit_dash.core.models import Credential, EngineHeartbeat, ExportFile, UserIdentity
 from webadmit_dash.engine import credentials
@@ -111,7 +111,9 @@ def test_counters_move_after_a_refresh_a_429_and_a_download_across_gunicorn_work
             # A refresh; a download, through the web server (the API's, with the page's checks and audit); then a
             # refresh that WebAdMIT answers with 429 (after which downloads of that key wait out the limit at once).
             run_refresh.delay(identity_id=first.pk)
-            wait(lambda: ExportFile.objects.filter(webadmit_id=upstream_file.id).exists(), "the first refresh")
+            eventually(
+                lambda: ExportFile.objects.filter(webadmit_id=upstream_file.id).exists(), 40, "the first refresh"
+            )
             export_file = ExportFile.objects.get(webadmit_id=upstream_file.id)
             download = server.get(
                 f"/api/v1/files/{export_file.pk}/download",
@@ -121,7 +123,7 @@ def test_counters_move_after_a_refresh_a_429_and_a_download_across_gunicorn_work
             assert download.status_code == 302
             world.add_fault("rate_limited", identity_id=second.webadmit_id, endpoint="E6")
             run_refresh.delay(identity_id=second.pk)
-            wait(lambda: UserIdentity.objects.get(pk=second.pk).error_kind == "rate_limited", "the 429")
+            eventually(lambda: UserIdentity.objects.get(pk=second.pk).error_kind == "rate_limited", 40, "the 429")
 
             def moved() -> bool:
                 after = scrape()
@@ -129,7 +131,7 @@ def test_counters_move_after_a_refresh_a_429_and_a_download_across_gunicorn_work
                     before, "webadmit_dash_refreshes_total", outcome="failed"
                 )
 
-            wait(moved, "the worker's counters in a scrape")
+            eventually(moved, 40, "the worker's counters in a scrape")
             scrapes = [scrape() for _ in range(8)]  # answered by either gunicorn worker
         finally:
             worker.close()
@@ -149,10 +151,3 @@ def test_counters_move_after_a_refresh_a_429_and_a_download_across_gunicorn_work
     assert value(after, "webadmit_dash_rate_budget_remaining", credential=sim_credential.name) == 0
     counters = [{key: v for key, v in s.items() if key[0].endswith(("_total", "_count"))} for s in scrapes]
     assert all(c == counters[0] for c in counters), "every gunicorn worker reports the same totals"
-
-
-def wait(condition: Callable[[], object], what: str, timeout: float = 40.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)

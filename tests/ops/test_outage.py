@@ -7,18 +7,18 @@ For real: a PostgreSQL of the test's own (tests/support/postgres.py), migrated, 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import requests
 from django.db import InterfaceError, OperationalError, connection
 
 from tests.support.postgres import OwnPostgres, manage, migrated_postgres
+from tests.support.waiting import eventually
 from tests.support.webserver import GunicornServer
 from webadmit_dash.ops.outage import is_database_unreachable
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 USER, PASSWORD = "quinn", "correct horse battery staple"
 HTMX = {"HX-Request": "true"}
@@ -48,13 +48,6 @@ def signed_in(server: GunicornServer) -> requests.Session:
     return session
 
 
-def eventually(check: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-
-
 def test_while_postgresql_is_down_pages_polls_and_the_api_answer_503_in_words_then_recover_by_themselves(postgres):
     token = manage(postgres.url, "shell", "-c", MAKE_USER_AND_TOKEN).strip().splitlines()[-1]
     api = {"Authorization": f"Bearer {token}"}
@@ -81,7 +74,7 @@ def test_while_postgresql_is_down_pages_polls_and_the_api_answer_503_in_words_th
         assert "Internal Server Error" not in page.text and PASSWORD not in page.text
 
         postgres.start()
-        eventually(lambda: browser.get(f"{server.url}/", timeout=10).status_code == 200)
+        eventually(lambda: browser.get(f"{server.url}/", timeout=10).status_code == 200, 20, "the pages back")
         for _ in range(4):
             assert browser.get(f"{server.url}/", timeout=10).status_code == 200
             assert server.get("/api/v1/files", headers=api).status_code == 200

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.processes import stop_process
 from webadmit_dash.simulator import DEMO_API_KEY, SimulatedWorld, SimulatorServer
 from webadmit_dash.simulator.data import HOSTILE_NAMES
 from webadmit_dash.simulator.management.commands.simulate_webadmit import Command
@@ -40,24 +41,29 @@ def test_it_serves_thirty_concurrent_slow_calls_in_parallel() -> None:
             return session.get(url, headers={"x-api-key": DEMO_API_KEY}, timeout=10).status_code
 
         started = time.monotonic()
+        fetch(ids[0])
+        one_call = time.monotonic() - started
+
+        started = time.monotonic()
         with ThreadPoolExecutor(max_workers=30) as pool:
             statuses = list(pool.map(fetch, ids))
         elapsed = time.monotonic() - started
 
     assert statuses == [200] * 30
-    assert elapsed < 2.0  # 30 x 0.2 s one after another would take 6 s
+    # A ratio to one call on the same (possibly busy) machine: 30 calls one after another take 30 times as long.
+    assert elapsed < 10 * one_call, f"30 calls in {elapsed:.2f} s, one in {one_call:.2f} s"
 
 
 def test_stopping_does_not_wait_for_a_hanging_request() -> None:
     server = SimulatorServer().start()
-    server.world.add_fault("timeout", seconds=60)
+    server.world.add_fault("timeout", seconds=(hang := 60))
     with contextlib.suppress(requests.Timeout):
         requests.get(f"{server.base_url}/api/v1/user_identities", headers={"x-api-key": DEMO_API_KEY}, timeout=0.2)
 
     started = time.monotonic()
     server.stop()
 
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < hang / 30, "stopped without waiting for the 60 s hang"
 
 
 def test_it_keeps_connections_alive_between_calls() -> None:
@@ -202,8 +208,7 @@ def test_the_module_runs_as_a_program_and_prints_where_it_serves() -> None:
         first_id = int(line.split("(identities ")[1].split(",")[0])
         assert answer.json()["user_identities"][0]["id"] == first_id
     finally:
-        process.terminate()
-        process.wait(timeout=5)
+        stop_process(process, 5)
 
 
 def test_hostile_names_name_every_identity_and_export_with_text_hostile_to_some_medium() -> None:

@@ -268,18 +268,31 @@ def test_clearing_faults_restores_an_unknown_status(clock: FakeClock) -> None:
     assert world.file(before.id) == before
 
 
+class NoticedEvent(threading.Event):
+    """An event that says when someone has started waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited_on = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waited_on.set()
+        return super().wait(timeout)
+
+
 def test_clearing_faults_wakes_a_sleeping_request(clock: FakeClock) -> None:
     world = SimulatedWorld(clock=clock)
-    sleeper = threading.Thread(target=world.sleep, args=(30,))
+    world._wake = asleep = NoticedEvent()
+    sleeper = threading.Thread(target=world.sleep, args=(SLEEP := 30,))
     started = time.monotonic()
     sleeper.start()
-    time.sleep(0.05)
+    assert asleep.waited_on.wait(timeout=5), "the request is asleep"
 
     world.clear_faults()
     sleeper.join(timeout=5)
 
     assert not sleeper.is_alive()
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < SLEEP / 10, "woken, not left to sleep its 30 s"
 
 
 def test_bad_faults_are_refused(clock: FakeClock) -> None:

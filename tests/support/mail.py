@@ -8,10 +8,7 @@ import asyncio
 import email
 import email.policy
 import json
-import socket
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,23 +16,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "the condition") -> Any:
-    """Polls (generously: the machine is shared) until `condition()` is truthy; returns its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.1)
+from tests.support.waiting import SERVER_POLL_INTERVAL, free_port
 
 
 class _Handler:
@@ -140,7 +121,9 @@ class WebhookReceiver:
 
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": SERVER_POLL_INTERVAL}, daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -23,6 +23,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.support.waiting import SERVER_POLL_INTERVAL
+
 
 class OIDCProvider:
     def __init__(self, client_id: str, client_secret: str) -> None:
@@ -51,7 +53,9 @@ class OIDCProvider:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": SERVER_POLL_INTERVAL}, daemon=True
+        )
 
     def settings(self) -> dict[str, str]:
         """The OIDC_* settings a deployment would take from this provider's discovery document."""

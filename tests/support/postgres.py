@@ -25,7 +25,7 @@ from pathlib import Path
 from django.conf import settings
 
 from tests.support.services import service_unavailable
-from tests.support.webserver import free_port
+from tests.support.waiting import free_port
 
 
 def _binaries() -> Path:

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.webserver import free_port
+from tests.support.processes import stop_process
+from tests.support.waiting import free_port
 
 
 def service_unavailable(name: str, url: str, reason: str) -> None:
@@ -47,9 +48,7 @@ class OwnRedis:
 
     def stop(self) -> None:
         if self.process is not None:
-            if self.process.poll() is None:
-                self.process.terminate()
-            self.process.wait()
+            stop_process(self.process)
             self.process = None
 
 

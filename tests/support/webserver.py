@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,13 +21,9 @@ from typing import Self
 import requests
 from django.conf import settings
 
+from tests.support.processes import stop_process
+from tests.support.waiting import free_port
 from tests.support.worker import worker_database_url
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class GunicornServer:
@@ -76,13 +70,7 @@ class GunicornServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+            stop_process(self.process)
             self.process = None
         self._log.close()
         Path(self._log.name).unlink(missing_ok=True)

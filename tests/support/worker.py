@@ -24,6 +24,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.support.processes import stop_process
 from webadmit_dash.celery import app as celery_app
 
 READY_MARK = " ready."
@@ -119,13 +120,8 @@ class CeleryWorker:
         """Warm shutdown: SIGTERM lets running tasks finish; SIGKILL only if that takes too long."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=timeout)
-        # Whatever outlived the warm shutdown (a stuck task, an orphaned beat) goes now.
-        self._kill_group()
-        self.process.wait()
+        # Whatever outlives the warm shutdown (a stuck task, an orphaned beat) goes with the SIGKILL to the group.
+        stop_process(self.process, timeout)
         self.process = None
 
     def kill(self) -> None:

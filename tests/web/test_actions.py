@@ -10,7 +10,7 @@ import responses
 from django.contrib.auth.models import User
 from django.test import Client
 
-from tests.web.conftest import make_export, make_file
+from tests.support.factories import make_export, make_file
 from webadmit_dash.core.models import Credential, ExportFile, RunRequest, UserIdentity
 from webadmit_dash.webadmit.statuses import FileStatus
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.conftest import TEST_API_KEY
-from tests.web.conftest import make_file
+from tests.support.factories import make_file
 from webadmit_dash.core.models import (
     Credential,
     DownloadEvent,

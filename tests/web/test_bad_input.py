@@ -14,8 +14,8 @@ from django.contrib.auth.models import User
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.factories import make_file
 from tests.support.urls import URLS, path_for
-from tests.web.conftest import make_file
 from webadmit_dash.core.models import Credential
 from webadmit_dash.web import params
 from webadmit_dash.webadmit.statuses import FileStatus
@@ -236,6 +236,7 @@ def _assert_no_server_error(client, url_name: str, url: str, headers: dict[str, 
         assert response.status_code < 500, f"{url} ({headers}) answered {response.status_code}"
 
 
+@pytest.mark.slow
 def test_every_page_survives_every_nasty_value_in_every_parameter(client, users):
     """A sweep that does not depend on luck: each page and fragment of the site, each nasty value in every
     parameter the pages read, with and without htmx, as each user."""
@@ -253,6 +254,7 @@ def test_every_page_survives_every_nasty_value_in_every_parameter(client, users)
                     _assert_no_server_error(client, url_name, f"{path}?{query}", headers)
 
 
+@pytest.mark.slow
 def test_every_admin_page_survives_every_nasty_value_in_each_of_its_parameters(client, users):
     """The admin refuses a query at its first unknown name, so its parameters get the nasty values one by one."""
     client.force_login(users[0])
@@ -264,6 +266,7 @@ def test_every_admin_page_survives_every_nasty_value_in_each_of_its_parameters(c
                 _assert_no_server_error(client, url_name, f"{path}?{urlencode([(name, nasty)])}", {})
 
 
+@pytest.mark.slow
 def test_random_junk_at_every_url_never_gives_a_server_error(client, users):
     names = _page_parameter_names(client, users)
 

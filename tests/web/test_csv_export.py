@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.web.conftest import make_export, make_file
+from tests.support.factories import make_export, make_file
 from webadmit_dash.web import csv_export
 from webadmit_dash.webadmit.statuses import FileStatus
 

@@ -8,7 +8,7 @@ import pytest
 import requests
 import responses
 
-from tests.web.conftest import make_export, make_file
+from tests.support.factories import make_export, make_file
 from webadmit_dash.core.models import Credential, DownloadEvent, ExportFile
 from webadmit_dash.engine import downloads
 from webadmit_dash.webadmit.statuses import FileStatus

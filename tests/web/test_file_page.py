@@ -12,8 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.engine.test_apply import listed
-from tests.web.conftest import make_export, make_file
+from tests.support.factories import listed, make_export, make_file
 from webadmit_dash.core.models import DownloadEvent, ExportFile, RunRequest
 from webadmit_dash.engine import apply
 from webadmit_dash.webadmit.statuses import FileStatus

@@ -8,8 +8,8 @@ import re
 import pytest
 from django.contrib.auth.models import User
 
+from tests.support.factories import make_file
 from tests.support.urls import URLS, path_for
-from tests.web.conftest import make_file
 from webadmit_dash.webadmit.statuses import FileStatus
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +95,7 @@ INLINE_HANDLER = re.compile(r"\s(on[a-z]+|hx-on[:\w-]*)=[\"']", re.I)
 JS_TRIGGER_FILTER = re.compile(r"hx-trigger=\"[^\"]*\[[^\"]*\]")
 
 
+@pytest.mark.slow
 def test_no_page_has_inline_script_style_or_handlers(client, site):
     for user in site:
         client.force_login(user)

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.utils import timezone
 
-from tests.web.conftest import make_export, make_file
+from tests.support.factories import make_export, make_file
 from tests.web.test_poll import HTMX, oob_row_ids, poll_url
 from tests.web.test_recent_files import row_ids
 from webadmit_dash.core.models import ChangeCounter, ExportFile, RunRequest, UserIdentity

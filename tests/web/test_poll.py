@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.web.conftest import change_status, make_file
+from tests.support.factories import change_status, make_file
 from webadmit_dash.core.models import UserIdentity
 from webadmit_dash.web.common import SLOW_POLL_SECONDS
 from webadmit_dash.web.pagination import PAGE_SIZE

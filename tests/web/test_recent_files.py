@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.web.conftest import make_export, make_file
+from tests.support.factories import make_export, make_file
 from webadmit_dash.core.models import ExportFile, UserIdentity
 from webadmit_dash.web.pagination import PAGE_SIZE
 from webadmit_dash.webadmit.statuses import FileStatus
