@@ -6,10 +6,15 @@ import contextlib
 import os
 import signal
 import subprocess
+from typing import Any
 
 
 def stop_process(
-    process: subprocess.Popen, timeout: float = 20.0, *, first: signal.Signals = signal.SIGTERM, to_group: bool = False
+    process: subprocess.Popen[Any],
+    timeout: float = 20.0,
+    *,
+    first: signal.Signals = signal.SIGTERM,
+    to_group: bool = False,
 ) -> int:
     """`first` (SIGTERM: a warm shutdown), then SIGKILL if it has not exited within `timeout`; returns its exit code.
 
