@@ -7,6 +7,7 @@ clear line (manage.py, wsgi.py and celery.py print it and exit) instead of a tra
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import secrets
 import sys
@@ -102,6 +103,20 @@ class Env:
         if key == "REMOTE_USER" or key.startswith("HTTP_"):
             return key
         return f"HTTP_{key}"
+
+    def json_object(self, name: str) -> dict[str, Any]:
+        """A JSON object (`{"bucket_name": "archive"}`), e.g. a storage backend's options; {} when unset. May come
+        from a `_FILE`, as it may hold credentials."""
+        raw = self.string(name)
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: not valid JSON ({exc})") from None
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a JSON object like {{\"bucket_name\": \"archive\"}}")
+        return value
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.string(name, default).lower()

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "webadmit_dash.ops",
     "webadmit_dash.accounts",
     "webadmit_dash.notifications",
+    "webadmit_dash.collection",
 ]
 if not PRODUCTION:
     # `runstack` and the bundled WebAdMIT simulator are for a laptop and the tests: a production server has no use
@@ -229,6 +230,26 @@ BEAT_LATE_AFTER = env.integer("BEAT_LATE_AFTER", max(60, 6 * WEBADMIT_DISPATCH_E
 # A run with no finished earlier run of its export is stuck after this long (core/stuck.py; never under 30).
 WEBADMIT_STUCK_AFTER_MINUTES = env.integer("WEBADMIT_STUCK_AFTER_MINUTES", 120, minimum=30)
 
+# --- Collect and deliver (webadmit_dash/collection) ----------------------------------------------------------------
+# Collected files are kept, encrypted by the product itself, in the `archive` storage (STORAGES below): a folder only
+# the owner can read by default, or any Django storage backend (ARCHIVE_STORAGE_BACKEND and ARCHIVE_STORAGE_OPTIONS,
+# JSON, e.g. django-storages' S3 backend with its bucket). A file is pruned this many days after it was collected
+# unless it is on hold (a records request).
+ARCHIVE_DIR = Path(env.string("ARCHIVE_DIR") or DATA_DIR / "archive").resolve()
+ARCHIVE_RETENTION_DAYS = env.integer("ARCHIVE_RETENTION_DAYS", 30, minimum=1)
+# Collection asks WebAdMIT for download links (E5) from the key's hourly budget, at most this percent of its limit
+# (the refreshes plan with 80, interactive calls take up to WEBADMIT_INTERACTIVE_SHARE of the rest).
+WEBADMIT_COLLECTION_SHARE = env.integer("WEBADMIT_COLLECTION_SHARE", 10, minimum=1, maximum=20)  # percent
+# Collection and delivery run on a queue of their own, so a slow download never delays a refresh.
+COLLECTION_QUEUE = "collection"
+# How often beat looks for files to collect and deliveries due (an idle look is two indexed queries).
+COLLECT_EVERY = env.integer("COLLECT_EVERY", 5, minimum=1, maximum=300)
+# A delivery that failed for a reason that may pass is tried again after 30 s, then twice as long each time up to an
+# hour, this many times in all; then it is failed for good and a "Delivery failed" notification goes out.
+DELIVERY_ATTEMPTS = env.integer("DELIVERY_ATTEMPTS", 12, minimum=1, maximum=100)
+DELIVERY_FIRST_RETRY = env.integer("DELIVERY_FIRST_RETRY", 30, minimum=1, maximum=3600)
+DELIVERY_MAX_RETRY = env.integer("DELIVERY_MAX_RETRY", 3600, minimum=1, maximum=86400)
+
 # --- E-mail and notifications -------------------------------------------------------------------------------------
 EMAIL_HOST = env.string("EMAIL_HOST")
 if EMAIL_HOST:
@@ -287,7 +308,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webadmit_dash.notifications.tasks.prune",
         "schedule": 3600.0,
     },
+    "collect-due": {
+        "task": "webadmit_dash.collection.tasks.dispatch",
+        "schedule": float(COLLECT_EVERY),
+        "options": {"expires": COLLECT_EVERY * 2},
+    },
+    "archive-prune": {
+        "task": "webadmit_dash.collection.tasks.prune_archive",
+        "schedule": 3600.0,
+    },
 }
+CELERY_TASK_ROUTES = {"webadmit_dash.collection.tasks.*": {"queue": COLLECTION_QUEUE}}
 
 # --- Operations: health and metrics (webadmit_dash/ops) -----------------------------------------------------------
 # prometheus-client's multiprocess mode: every process (gunicorn and Celery workers) keeps its counters in files
@@ -384,6 +415,13 @@ STATIC_ROOT = Path(env.string("STATIC_ROOT") or DATA_DIR / "static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # What collection keeps (already encrypted by the product, see collection/envelope.py): owner-only files in a
+    # folder by default; any storage backend (S3 through django-storages) when configured.
+    "archive": {
+        "BACKEND": env.string("ARCHIVE_STORAGE_BACKEND") or "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": env.json_object("ARCHIVE_STORAGE_OPTIONS")
+        or {"location": str(ARCHIVE_DIR), "file_permissions_mode": 0o600, "directory_permissions_mode": 0o700},
+    },
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"

@@ -171,3 +171,14 @@ def test_the_stylesheet_is_served_outside_production_with_debug_off(tmp_path):
     result = run_manage("shell", "-c", code, env={"DJANGO_DEBUG": "false"}, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "200"  # after the shell's line about its automatic imports
+
+
+def test_a_json_object_setting_is_read_and_nonsense_is_refused_in_words() -> None:
+    assert Env({}).json_object("ARCHIVE_STORAGE_OPTIONS") == {}
+    assert Env({"ARCHIVE_STORAGE_OPTIONS": '{"bucket_name": "kept"}'}).json_object("ARCHIVE_STORAGE_OPTIONS") == {
+        "bucket_name": "kept"
+    }
+    with pytest.raises(ConfigError, match="ARCHIVE_STORAGE_OPTIONS: not valid JSON"):
+        Env({"ARCHIVE_STORAGE_OPTIONS": "{bucket"}).json_object("ARCHIVE_STORAGE_OPTIONS")
+    with pytest.raises(ConfigError, match="expected a JSON object"):
+        Env({"ARCHIVE_STORAGE_OPTIONS": "[1]"}).json_object("ARCHIVE_STORAGE_OPTIONS")
