@@ -115,7 +115,7 @@ class Env:
         except ValueError as exc:
             raise ConfigError(f"{name}: not valid JSON ({exc})") from None
         if not isinstance(value, dict):
-            raise ConfigError(f"{name}: expected a JSON object like {{\"bucket_name\": \"archive\"}}")
+            raise ConfigError(f'{name}: expected a JSON object like {{"bucket_name": "archive"}}')
         return value
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:

@@ -19,10 +19,11 @@ from webadmit_dash.webadmit.statuses import RUNNING, FileStatus
 
 STATUS_CHOICES = [(status.value, status.label) for status in FileStatus]
 # What "needs attention" means, as one condition the database stores (attention_rank): unfinished or unknown, or
-# failed and not acknowledged, and in either case not superseded by a later run that ended well.
-NEEDS_ATTENTION = Q(superseded_by__isnull=True) & (
-    Q(status__in=RUNNING) | Q(status=FileStatus.FAILED, acknowledged_at__isnull=True)
-)
+# failed and not acknowledged, and in either case not superseded by a later run that ended well; or delivered to a
+# destination that refused it for good (until it is delivered again).
+NEEDS_ATTENTION = (
+    Q(superseded_by__isnull=True) & (Q(status__in=RUNNING) | Q(status=FileStatus.FAILED, acknowledged_at__isnull=True))
+) | Q(delivery_failed_at__isnull=False)
 
 
 # What the admin accepts, so that no value the scheduler divides by or adds to a date can stop it.
@@ -260,6 +261,9 @@ class ExportFile(models.Model):
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+"
     )
+    # A delivery of this file failed for good and it has not been delivered there since (collection writes it): the
+    # file needs attention, on every surface that counts attention.
+    delivery_failed_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Files needing attention (NEEDS_ATTENTION) sort first on the dashboard; a stored column keeps that order
     # indexable.
     attention_rank = models.GeneratedField(
@@ -296,6 +300,8 @@ class ExportFile(models.Model):
     @property
     def needs_attention(self) -> bool:
         """NEEDS_ATTENTION, for a file already loaded."""
+        if self.delivery_failed_at is not None:
+            return True
         if self.superseded_by_id is not None:
             return False
         return self.status_enum in RUNNING or (self.status == FileStatus.FAILED and self.acknowledged_at is None)

@@ -214,6 +214,9 @@ DownloadOutcome = models.TextChoices(  # type: ignore[call-overload]  # django-s
         ("REDIRECTED", ("redirected", "Redirected to the file")),
         ("NOT_DOWNLOADABLE", ("not_downloadable", "File not downloadable")),
         ("UNSAFE_URL", ("unsafe_url", "Download address refused")),
+        # Downloads of collected files, served from the archive without asking WebAdMIT.
+        ("FROM_ARCHIVE", ("from_archive", "Served from the archive")),
+        ("ARCHIVE_TAMPERED", ("archive_tampered", "Archived copy failed its check")),
         *((kind.name, (kind.value, meaning.download.title)) for kind, meaning in MEANINGS.items()),
     ],
 )

@@ -27,7 +27,7 @@ from webadmit_dash.shared.templatetags.display import clock_time, status_badge, 
 from webadmit_dash.web import common, params
 from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.filters import SUPERSEDED, FileFilters
-from webadmit_dash.webadmit.statuses import RUNNING, FileStatus
+from webadmit_dash.webadmit.statuses import DOWNLOADABLE, RUNNING, FileStatus
 
 # Up to this many identities, their files are few enough to fetch by identity and sort (see scope).
 FEW_IDENTITIES = 20
@@ -294,12 +294,13 @@ def _status_condition(statuses: Iterable[str]) -> Q:
 
 def _ranks(statuses: Iterable[str]) -> list[int]:
     """The attention ranks the chosen chips' files can have (models.NEEDS_ATTENTION): saying so lets the database
-    enter the order index at that rank. Failed files have either (acknowledged ones are settled)."""
+    enter the order index at that rank. Failed files have either (acknowledged ones are settled), and so do ready
+    ones (a failed delivery needs attention)."""
     ranks: set[int] = set()
     for status in statuses:
         if status == SUPERSEDED:
             ranks.add(1)
-        elif status == FileStatus.FAILED:
+        elif status == FileStatus.FAILED or FileStatus(status) in DOWNLOADABLE:
             ranks |= {0, 1}
         else:
             ranks.add(0 if FileStatus(status) in RUNNING else 1)
