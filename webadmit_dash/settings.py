@@ -249,6 +249,9 @@ COLLECT_EVERY = env.integer("COLLECT_EVERY", 5, minimum=1, maximum=300)
 DELIVERY_ATTEMPTS = env.integer("DELIVERY_ATTEMPTS", 12, minimum=1, maximum=100)
 DELIVERY_FIRST_RETRY = env.integer("DELIVERY_FIRST_RETRY", 30, minimum=1, maximum=3600)
 DELIVERY_MAX_RETRY = env.integer("DELIVERY_MAX_RETRY", 3600, minimum=1, maximum=86400)
+# A worker's claim on a file it collects or delivers; renewed while bytes flow, so this is how soon the work of a
+# worker that was killed is taken up again.
+COLLECTION_LEASE_SECONDS = env.integer("COLLECTION_LEASE_SECONDS", 90, minimum=3, maximum=3600)
 
 # --- E-mail and notifications -------------------------------------------------------------------------------------
 EMAIL_HOST = env.string("EMAIL_HOST")

@@ -16,10 +16,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from webadmit_dash.collection.naming import DEFAULT_TEMPLATE
 from webadmit_dash.core import crypto
 from webadmit_dash.core.models import Export, ExportFile, UserIdentity
-
-DEFAULT_FILE_NAME = "{export}_{finished:%Y%m%d_%H%M}_{file_id}.{ext}"
 
 
 def _a_day_ago() -> Any:
@@ -51,6 +50,11 @@ class FileMatch(models.Model):
 
     class Meta:
         abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        # A new or changed rule may cover files already looked at: the next scan looks at every file again.
+        ScanMark.objects.update_or_create(pk=1, defaults={"change_seq": 0})
 
     def files(self) -> Q:
         """The condition on ExportFile rows this rule covers."""
@@ -90,6 +94,17 @@ class FileMatch(models.Model):
                 "Choose what the rule covers: an export, an export name, an identity, a CAS or a cycle. "
                 "(A rule covering every file of every identity is almost never meant.)"
             )
+
+
+class ScanMark(models.Model):
+    """How far the scan for ready files has read ExportFile.change_seq (one row): an idle scan is one indexed query
+    for files changed since, however many files there are. Values commit in order (ChangeCounter), so none is
+    skipped."""
+
+    change_seq = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Scanned up to change #{self.change_seq}"
 
 
 class CollectionRule(FileMatch):
@@ -241,7 +256,7 @@ class DeliveryRule(FileMatch):
     destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="rules")
     file_name = models.CharField(
         max_length=300,
-        default=DEFAULT_FILE_NAME,
+        default=DEFAULT_TEMPLATE,
         help_text="Fields: {export}, {identity}, {cycle}, {file_id}, {export_id}, {ext} and {finished:%Y%m%d_%H%M} "
         "(a strftime format). Made safe for any file system.",
     )

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 @cache
-def _shared_session() -> requests.Session:
+def shared_session() -> requests.Session:
     # One pool per process: a worker refreshing hundreds of identities reuses its TLS connections to WebAdMIT
     # instead of opening one per refresh. The key travels per request, never on the shared session.
     return make_session(pool_maxsize=32)
@@ -48,7 +48,7 @@ def client_for(credential: Credential, *, interactive: bool = False) -> WebAdmit
         credential.get_api_key(),
         credential_name=credential.name,
         timeout=(float(timeout[0]), float(timeout[1])),
-        session=_shared_session(),
+        session=shared_session(),
     )
 
 

@@ -1,4 +1,5 @@
-"""The engine's own bookkeeping: the interactive calls of the last hour, which its limits count (`interactive`)."""
+"""The engine's own bookkeeping: the interactive and collection calls of the last hour, which their shares of a
+key's budget count (`interactive`, `collecting`)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,16 @@ class InteractiveCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · credential {self.credential_id} · {self.made_at:%Y-%m-%d %H:%M:%S}"
+
+
+class CollectionCall(models.Model):
+    """One download link collection asked for, kept about an hour: what WEBADMIT_COLLECTION_SHARE counts."""
+
+    credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="+")
+    made_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["credential", "made_at"], name="collection_call_credential")]
+
+    def __str__(self) -> str:
+        return f"credential {self.credential_id} · {self.made_at:%Y-%m-%d %H:%M:%S}"

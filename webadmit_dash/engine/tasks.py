@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from webadmit_dash.engine import apply, healing, interactive, refresh, schedule
+from webadmit_dash.engine import apply, collecting, healing, interactive, refresh, schedule
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def prune_history() -> dict[str, int]:
     keep = timedelta(days=settings.WEBADMIT_RETENTION_DAYS)
     now = timezone.now()
     result = apply.prune_history(now, keep=keep)
-    calls = interactive.forget_old_calls(now)
+    calls = interactive.forget_old_calls(now) + collecting.forget_old_calls(now)
     logger.info("Pruned %s status changes and %s gone files", result.status_changes, result.gone_files)
     return {"status_changes": result.status_changes, "gone_files": result.gone_files, "interactive_calls": calls}
 

@@ -1,0 +1,146 @@
+"""Collecting one file: a fresh link from WebAdMIT (E5), the bytes streamed into the archive within the link's life,
+and the proof recorded (size, SHA-256, lines for text, content type), in one pass over the download.
+
+A link that dies before or during the stream (LinkExpired, DownloadBroken) is asked for again at once, up to
+LINK_TRIES times; what was written of a broken stream is deleted by the archive. Other failures follow the error's
+nature: a rate limit or the collection share waits as long as it says; a rejected key waits for its fix without
+spending tries; a file WebAdMIT no longer has (or cannot give) fails for good with WebAdMIT's reason; anything
+else that may pass is retried with backoff (retries.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from webadmit_dash.collection import archive, choosing, retries
+from webadmit_dash.collection.claims import Holder, LostClaim
+from webadmit_dash.collection.models import CollectedFile
+from webadmit_dash.collection.signals import file_collected
+from webadmit_dash.core.text import one_line
+from webadmit_dash.engine import collecting
+from webadmit_dash.webadmit import download
+from webadmit_dash.webadmit.errors import KeyRejected, NotFound, RateLimited, WebAdmitError
+
+logger = logging.getLogger(__name__)
+
+LINK_TRIES = 3
+KEY_FIX_WAIT = timedelta(minutes=5)  # a rejected key is checked by the engine; collection looks again after this
+
+
+@dataclass(frozen=True)
+class Outcome:
+    collected: bool
+    message: str = ""
+    deliveries: tuple[int, ...] = ()
+
+
+class LineCounter:
+    """Counts lines of a text file as its chunks pass (a last line without its line break counts too)."""
+
+    def __init__(self) -> None:
+        self.breaks = 0
+        self.last = b""
+
+    def __call__(self, chunk: bytes) -> None:
+        if chunk:
+            self.breaks += chunk.count(b"\n")
+            self.last = chunk[-1:]
+
+    @property
+    def lines(self) -> int:
+        return self.breaks + (1 if self.last not in (b"", b"\n") else 0)
+
+
+def is_text(content_type: str) -> bool:
+    kind = content_type.split(";")[0].strip().lower()
+    return kind.startswith("text/") or kind in {"application/csv", "application/json", "application/xml"}
+
+
+def collect(collected_id: int, token: datetime) -> Outcome:
+    """Collects the file the dispatcher claimed with `token`; writes nothing if the claim is no longer ours."""
+    holder = Holder(CollectedFile, collected_id, token)
+    collected = CollectedFile.objects.select_related("export_file__identity__credential").get(pk=collected_id)
+    export_file = collected.export_file
+    if export_file is None:
+        return _failed_for_good(
+            holder, collected, "WebAdMIT's record of this file was removed before it was collected."
+        )
+    last_error: WebAdmitError | None = None
+    try:
+        for _ in range(LINK_TRIES):
+            try:
+                return _fetch(holder, collected, collecting.download_link(export_file))
+            except (download.LinkExpired, download.DownloadBroken) as error:
+                last_error = error  # the link died: ask for a new one at once
+                logger.info("File %s: %s; asking WebAdMIT for a new link", collected.file_webadmit_id, error.message)
+    except LostClaim:
+        return Outcome(False, "another worker took over")
+    except RateLimited as error:
+        wait = timedelta(seconds=error.retry_after or 60)
+        return _later(holder, collected, error.message, wait=wait, count=False)
+    except KeyRejected as error:
+        return _later(holder, collected, error.message, wait=KEY_FIX_WAIT, count=False)
+    except (NotFound, collecting.NotReady) as error:
+        return _failed_for_good(holder, collected, error.message)
+    except WebAdmitError as error:
+        if error.permanent:
+            return _failed_for_good(holder, collected, error.message)
+        last_error = error
+    assert last_error is not None
+    return _later(holder, collected, last_error.message, wait=None, count=True)
+
+
+def _fetch(holder: Holder, collected: CollectedFile, link: collecting.Link) -> Outcome:
+    connect_timeout, read_timeout = link.timeouts
+    with download.open_download(
+        collecting.session(), link.url, connect_timeout=connect_timeout, read_timeout=read_timeout
+    ) as opened:
+        lines = LineCounter() if is_text(opened.content_type) else None
+        kept = archive.keep(holder.through(opened.chunks()), observe=lines)
+    now = timezone.now()
+    with transaction.atomic():
+        settled = holder.settle(
+            state=CollectedFile.State.COLLECTED,
+            storage_name=kept.storage_name,
+            wrapped_key=kept.wrapped_key,
+            size=kept.size,
+            sha256=kept.sha256,
+            line_count=lines.lines if lines is not None else None,
+            content_type=one_line(opened.content_type, 100),
+            collected_at=now,
+            last_error="",
+            attempts=collected.attempts + 1,
+        )
+        if not settled:
+            transaction.on_commit(lambda: archive.delete(kept.storage_name))
+            return Outcome(False, "another worker took over")
+        collected.refresh_from_db()
+        owed = choosing.owe_deliveries(collected)
+    file_collected.send(sender=CollectedFile, size=kept.size)
+    logger.info("Collected file %s: %s bytes", collected.file_webadmit_id, kept.size)
+    return Outcome(True, deliveries=tuple(delivery.pk for delivery in owed))
+
+
+def _later(holder: Holder, collected: CollectedFile, message: str, *, wait: timedelta | None, count: bool) -> Outcome:
+    attempts = collected.attempts + (1 if count else 0)
+    if count and retries.out_of_tries(attempts):
+        return _failed_for_good(holder, collected, f"{message} (gave up after {attempts} tries)", attempts=attempts)
+    delay = wait if wait is not None else retries.retry_delay(attempts)
+    holder.settle(attempts=attempts, last_error=message, next_attempt_at=timezone.now() + delay)
+    logger.info("File %s not collected yet (%s); trying again in %s", collected.file_webadmit_id, message, delay)
+    return Outcome(False, message)
+
+
+def _failed_for_good(holder: Holder, collected: CollectedFile, message: str, *, attempts: int | None = None) -> Outcome:
+    holder.settle(
+        state=CollectedFile.State.FAILED,
+        attempts=attempts if attempts is not None else collected.attempts + 1,
+        last_error=message,
+    )
+    logger.warning("File %s could not be collected: %s", collected.file_webadmit_id, message)
+    return Outcome(False, message)
