@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Iterable, Iterator
 
 import pytest
@@ -138,6 +139,15 @@ def test_a_file_cut_at_a_chunk_boundary_fails_only_at_its_end(key):
         for chunk in envelope.decrypt([header, *chunks[:3]], key):
             served.append(chunk)
     assert len(served) == 2
+
+
+def test_tampered_survives_pickling_with_its_words():
+    tampered = Tampered("its last chunk does not authenticate", subject="File 7")
+    copy = pickle.loads(pickle.dumps(tampered))  # noqa: S301 - our own bytes, just made
+    assert str(copy) == str(tampered) == "File 7 failed its integrity check: its last chunk does not authenticate."
+    assert copy.reason == tampered.reason
+    # As Celery's JSON results rebuild an exception: its class called with its args.
+    assert str(Tampered(*tampered.args)) == str(tampered)
 
 
 def test_the_wrong_data_key_is_caught(key):

@@ -43,8 +43,13 @@ class Tampered(Exception):
     """An encrypted file that fails its integrity check: changed, cut short, extended, or not the file it claims."""
 
     def __init__(self, reason: str, subject: str = "The encrypted file") -> None:
+        # Its parts as its args, so that a copy rebuilt from them (pickle, Celery's JSON results) says the same.
+        super().__init__(reason, subject)
         self.reason = reason
-        super().__init__(f"{subject} failed its integrity check: {reason}.")
+        self.subject = subject
+
+    def __str__(self) -> str:
+        return f"{self.subject} failed its integrity check: {self.reason}."
 
 
 def new_data_key() -> bytes:
