@@ -248,7 +248,6 @@ def bucket_names(s3: S3Server) -> list[str]:
     return [item["Key"] for item in s3.client().list_objects_v2(Bucket=BUCKET).get("Contents", [])]
 
 
-@pytest.mark.slow
 def test_in_an_s3_bucket_a_20_mb_file_is_kept_and_read_back(archive_bucket):
     plaintext = applicants(20_000_000)
     kept = archive.keep(pieces(plaintext, 1_000_000))
@@ -278,7 +277,6 @@ def test_in_an_s3_bucket_a_tampered_file_yields_nothing(archive_bucket):
         archive.verify(kept.storage_name, kept.wrapped_key, size=kept.size, sha256=kept.sha256)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("megabytes_before_failure", [1, 12])
 def test_in_an_s3_bucket_a_failure_midway_leaves_nothing(archive_bucket, megabytes_before_failure):
     """1 MB: boto3 had not started (a single PUT under 8 MB); 12 MB: a multipart upload was under way."""
