@@ -76,6 +76,7 @@ class _KeepAliveServerHandler(ServerHandler):
     http_version = "1.1"  # wsgiref answers HTTP/1.0 by default, which makes every client close the connection
     request_handler: _KeepAliveHandler  # set by the handler, as wsgiref's own does (for logging)
     headers: Any  # wsgiref's Headers, set by start_response
+    headers_sent: bool  # wsgiref's, which typeshed does not declare
 
     def cleanup_headers(self) -> None:
         super().cleanup_headers()
