@@ -100,7 +100,7 @@ def test_a_csv_file_is_latin_1_lines_of_whole_rows(
 @pytest.mark.parametrize("size", [1, 100, 1234, 262_145, 1_000_003])
 def test_every_format_is_exactly_the_size_asked_and_the_same_however_it_is_read(extension: str, size: int) -> None:
     world = SimulatedWorld(pace=0, new_run_every=0, file_size=size)
-    export_id, file_id, content_type = available_file(world, extension)
+    _, file_id, content_type = available_file(world, extension)
 
     download = world.download(file_id)
 
@@ -294,8 +294,10 @@ def _high_water(pid: int) -> int:
 def test_streaming_300_mb_grows_neither_process_by_more_than_50_mb() -> None:
     size = 300_000_000
     simulator = subprocess.Popen(
-        [sys.executable, "-m", "webadmit_dash.simulator", "--port=0", "--initial=settled", "--pace=0"]
-        + ["--new-run-every=0", f"--file-size={size}", "--url-ttl=60"],
+        [
+            *(sys.executable, "-m", "webadmit_dash.simulator", "--port=0", "--initial=settled", "--pace=0"),
+            *("--new-run-every=0", f"--file-size={size}", "--url-ttl=60"),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

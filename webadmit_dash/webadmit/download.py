@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
+from email.utils import collapse_rfc2231_value
 from types import TracebackType
 from typing import ClassVar, Self
 from urllib.parse import urlsplit
@@ -174,13 +175,18 @@ def file_name_from(disposition: str | None) -> str | None:
         return None
     message = Message()
     message["Content-Disposition"] = disposition
-    name = message.get_filename()
-    if not name:
-        return None
-    if "filename*" not in disposition.lower():
+    names = [value for key, value in message.get_params([], header="content-disposition") if key.lower() == "filename"]
+    encoded = [value for value in names if isinstance(value, tuple)]  # filename*=charset''percent-encoded
+    plain = [value for value in names if isinstance(value, str)]
+    if encoded:
+        name = collapse_rfc2231_value(encoded[0])
+    elif plain:
+        name = plain[0]
         # http.client decodes header bytes as Latin-1; a server that sent a UTF-8 name arrives garbled. Undo that.
         with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
             name = name.encode("latin-1").decode("utf-8")
+    else:
+        return None
     name = re.split(r"[/\\]", name)[-1]
     name = "".join(" " if ord(char) < 32 or 0x7F <= ord(char) < 0xA0 else char for char in name)
     name = " ".join(name.split())[:_FILE_NAME_LIMIT]
