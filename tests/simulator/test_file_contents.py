@@ -14,6 +14,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,6 +112,19 @@ def test_every_format_is_exactly_the_size_asked_and_the_same_however_it_is_read(
     assert hashlib.sha256(in_big_chunks).hexdigest() == expected_sha256(file_id, size, content_type)
     if extension != "zip" and size > 1000:
         assert in_big_chunks.endswith(b"\r\n")
+
+
+def test_a_zip_holds_two_csv_files_of_whole_rows() -> None:
+    archive = b"".join(file_bytes(5, 200_000, "application/zip"))
+
+    with zipfile.ZipFile(io.BytesIO(archive)) as opened:
+        assert opened.testzip() is None
+        members = [opened.read(name) for name in opened.namelist()]
+
+    assert opened.namelist() == ["5_1.csv", "5_2.csv"]
+    for member in members:
+        rows = list(csv.reader(io.StringIO(member.decode("iso-8859-1"), newline="")))
+        assert rows[0][0] == "CAS ID" and {len(row) for row in rows} == {11}
 
 
 def test_files_differ_by_id_and_size() -> None:

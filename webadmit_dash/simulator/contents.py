@@ -9,7 +9,8 @@ Text formats are made of whole lines ending in CRLF, as WebAdMIT writes them: a 
 a closing line. CSV and the fixed-width report are Latin-1 (the SPEC: `text/csv;charset=iso-8859-1`), the Excel
 export is tab-separated Latin-1 text (as the simulator's small files are), HTML is UTF-8. To land on the exact size,
 the last row's last cell is padded with spaces. A size too small for a header and one row gives the first `size`
-bytes of such a file. A zip ("CSV in multiple files") is deterministic bytes, not a readable archive.
+bytes of such a file. A zip ("CSV in multiple files") holds two such CSV files, stored (not compressed) so that its
+size is exact; one too small to hold them is plain deterministic bytes.
 
 Speed matters more than variety here (the collection benchmark downloads gigabytes): a file is a block of rows drawn
 once per file id and repeated, so making 500 MB costs about what copying it does.
@@ -22,6 +23,8 @@ import hashlib
 import io
 import random
 import re
+import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import escape
@@ -85,7 +88,7 @@ def file_bytes(file_id: int, size: int, content_type: str, chunk_size: int = CHU
         raise ValueError("a file size cannot be negative")
     layout = _layout(file_id, content_type)
     if layout is None:
-        yield from _binary(file_id, size, chunk_size)
+        yield from _zip(file_id, size, chunk_size)
         return
     budget = size - len(layout.prefix) - len(layout.suffix)
     rows = layout.rows
@@ -133,10 +136,6 @@ def expected_line_count(file_id: int, size: int, content_type: str) -> int | Non
     if _layout(file_id, content_type) is None:
         return None
     return sum(chunk.count(b"\n") for chunk in file_bytes(file_id, size, content_type))
-
-
-def is_text(content_type: str) -> bool:
-    return _format(content_type) != "zip"
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +213,55 @@ def _fixed(record: list[str]) -> bytes:
 def _pad(row: bytes, padding: int, before: bytes) -> bytes:
     at = row.rindex(before)
     return row[:at] + b" " * padding + row[at:]
+
+
+# A zip entry's fixed parts: local header, data descriptor, central directory entry; and the end record.
+_LOCAL, _DESCRIPTOR, _CENTRAL, _END = 30, 16, 46, 22
+_DOS_DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01, zip's epoch: a fixed date keeps the bytes the same
+
+
+def _zip(file_id: int, size: int, chunk_size: int) -> Iterator[bytes]:
+    """Two stored CSV members, each followed by a data descriptor (its CRC is known only once it is written), so
+    the archive streams in one pass; Python's zipfile and unzip read it."""
+    names = [f"{file_id}_{number}.csv".encode() for number in (1, 2)]
+    overhead = sum(_LOCAL + _DESCRIPTOR + _CENTRAL + 2 * len(name) for name in names) + _END
+    budget = size - overhead
+    if budget < 2 or size >= 2**32:
+        yield from _binary(file_id, size, chunk_size)  # too small for two files, or past what zip's 32 bits hold
+        return
+    sizes = [budget // 2, budget - budget // 2]
+    central, offset = b"", 0
+    for number, (name, member_size) in enumerate(zip(names, sizes, strict=True)):
+        flags, method = 0x08, 0  # sizes and CRC in a descriptor after the data; stored
+        yield struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, flags, method, 0, _DOS_DATE, 0, 0, 0, len(name), 0) + name
+        crc = 0
+        for chunk in file_bytes(file_id * 2 + number, member_size, "text/csv", chunk_size):
+            crc = zlib.crc32(chunk, crc)
+            yield chunk
+        yield struct.pack("<IIII", 0x08074B50, crc, member_size, member_size)
+        central += struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            20,
+            20,
+            flags,
+            method,
+            0,
+            _DOS_DATE,
+            crc,
+            member_size,
+            member_size,
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offset,
+        )
+        central += name
+        offset += _LOCAL + len(name) + member_size + _DESCRIPTOR
+    yield central + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 2, 2, len(central), offset, 0)
 
 
 def _binary(file_id: int, size: int, chunk_size: int) -> Iterator[bytes]:
