@@ -147,6 +147,21 @@ def test_the_file_size_can_change_while_serving(
     assert small == world.download(file_id).body and len(small) < 2000  # type: ignore[union-attr]
 
 
+def test_files_of_exports_with_hostile_names_download_with_a_clean_name() -> None:
+    world = SimulatedWorld(pace=0, new_run_every=0, hostile_names=True, identities=2)
+    names = []
+    with SimulatorServer(world, {DEMO_API_KEY}) as server, make_session() as session:
+        for export in world.exports():
+            run = world.add_run(export.identity_id, export.id, outcome="available")
+            body, file_name, *_ = read_all(fresh_link(server, export.id, run.id), session)
+            assert body == world.download(run.id).body  # type: ignore[union-attr]
+            names.append(file_name)
+
+    # Non-ASCII names arrive whole (S3 sends UTF-8); "/" cannot make a folder, nor a control character a new line.
+    assert "Décisions d\u2019admission 🎓.zip" in names or "Décisions d\u2019admission 🎓.html" in names
+    assert all(name and "/" not in name and "\r" not in name and "\u202e" not in name for name in names)
+
+
 def test_a_streamed_download_keeps_the_connection_alive_for_the_next_call(
     server: SimulatorServer, world: SimulatedWorld, session: requests.Session
 ) -> None:

@@ -252,6 +252,8 @@ def test_a_stream_that_stalls_or_drops_mid_way_is_broken(
         ('attachment; filename="../../etc/passwd"', "passwd"),
         ('attachment; filename="C:\\\\Users\\\\x\\\\report.csv"', "report.csv"),
         ('attachment; filename="Roster\tof\x0bthe  week.csv"', "Roster of the week.csv"),
+        ('attachment; filename="Roster\u202etxt.exe"', "Roster txt.exe"),
+        ('attachment; filename="One\u2028Two.csv"', "One Two.csv"),
         ('attachment; filename=".."', None),
         ('attachment; filename=""', None),
         ("attachment", None),

@@ -137,7 +137,8 @@ _CONTROL_ROUTES = [
     _Route("POST", re.compile(r"/_simulator/clock"), "_control_clock"),
     _Route("POST", re.compile(r"/_simulator/settings"), "_control_settings"),
 ]
-_S3_ROUTE = re.compile(rf"/_s3/{BUCKET}/exports/(?P<eid>\d+)/files/(?P<fid>\d+)/[^/]+")
+# The last segment is the file name, which may hold a "/" (the server hands the path over percent-decoded).
+_S3_ROUTE = re.compile(rf"/_s3/{BUCKET}/exports/(?P<eid>\d+)/files/(?P<fid>\d+)/.+")
 
 
 def _match(routes: list[_Route], method: str, path: str) -> tuple[_Route, dict[str, int]] | None:
@@ -336,7 +337,7 @@ class SimulatorApp:
         export = self.world.export(state.export_id)
         assert export is not None  # a file's export never disappears
         filename = export.file_name
-        key = f"exports/{export.id}/files/{state.id}/{quote(filename)}"
+        key = f"exports/{export.id}/files/{state.id}/{quote(filename, safe='')}"
         expires = math.floor(self.world.now() + self.url_ttl)
         disposition = f'attachment; filename="{filename}"'
         signature = self._sign(key, expires, disposition, export.mime_type)
@@ -357,6 +358,8 @@ class SimulatorApp:
         return base64.b64encode(hmac.new(self._signing_key, text.encode(), hashlib.sha256).digest()).decode()
 
     def _s3(self, environ: Environ, method: str, path: str) -> Reply:
+        # WSGI hands the path over as Latin-1 text of the URL's bytes; the key's name was UTF-8.
+        path = path.encode("latin-1").decode("utf-8", errors="replace")
         found = _S3_ROUTE.fullmatch(path)
         if method != "GET" or found is None:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
@@ -384,9 +387,10 @@ class SimulatorApp:
         download = self.world.download(int(found["fid"]))
         if download is None:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        # S3 sends these as the UTF-8 bytes they were given; WSGI wants them as Latin-1 text of those bytes.
         headers = [
-            ("Content-Type", content_type or download.content_type),
-            ("Content-Disposition", disposition or f'attachment; filename="{download.filename}"'),
+            ("Content-Type", _as_header(content_type or download.content_type)),
+            ("Content-Disposition", _as_header(disposition or f'attachment; filename="{download.filename}"')),
         ]
         export = self.world.export(int(found["eid"]))
         fault = self.world.take_download_fault(export.identity_id if export else None)
@@ -475,6 +479,10 @@ class SimulatorApp:
             self.world.set_file_size(_field(data, "file_size", int, required=False))
         self.e4_status = e4_status
         return _json(200, {"settings": self._settings()})
+
+
+def _as_header(value: str) -> str:
+    return value.encode("utf-8").decode("latin-1")
 
 
 def _cut(chunks: Iterator[bytes], after: int) -> Iterator[bytes]:

@@ -21,6 +21,7 @@ import contextlib
 import html
 import logging
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
@@ -170,7 +171,8 @@ def open_download(
 
 def file_name_from(disposition: str | None) -> str | None:
     """The file name a Content-Disposition header gives (`filename*=UTF-8''...` preferred, as RFC 6266 says),
-    cleaned to be safe as a name: one line, no folders, no control characters; None when there is none."""
+    cleaned to be safe as a name: one line, no folders, no control or invisible characters, at most 255 characters;
+    None when there is none."""
     if not disposition:
         return None
     message = Message()
@@ -188,7 +190,9 @@ def file_name_from(disposition: str | None) -> str | None:
     else:
         return None
     name = re.split(r"[/\\]", name)[-1]
-    name = "".join(" " if ord(char) < 32 or 0x7F <= ord(char) < 0xA0 else char for char in name)
+    # Control characters, line and paragraph separators, and invisible format characters (a right-to-left override
+    # makes "Roster\u202etxt.exe" read as "Rosterexe.txt") become spaces.
+    name = "".join(" " if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") else char for char in name)
     name = " ".join(name.split())[:_FILE_NAME_LIMIT]
     return None if name.strip(".") == "" else name
 
