@@ -24,7 +24,8 @@ import requests
 from tests.support.processes import stop_process
 from webadmit_dash.simulator import DEMO_API_KEY, SimulatedWorld, SimulatorServer
 from webadmit_dash.simulator.contents import expected_line_count, expected_sha256, file_bytes, parse_size
-from webadmit_dash.simulator.server import add_arguments
+from webadmit_dash.simulator.management.commands.simulate_webadmit import Command
+from webadmit_dash.simulator.server import add_arguments, build_server
 from webadmit_dash.webadmit import DownloadBroken, LinkExpired, WebAdmitClient, make_session, open_download
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -238,6 +239,24 @@ def test_a_cut_download_by_default_sends_half(server: SimulatorServer, world: Si
     assert received == 2 * 1_500_000
 
 
+@pytest.mark.parametrize(("after_bytes", "received"), [(0, 0), (5_000_000, 3_000_000)])
+def test_a_cut_sends_the_headers_and_at_most_the_whole_body_then_closes(
+    server: SimulatorServer, world: SimulatedWorld, after_bytes: int, received: int
+) -> None:
+    export_id, file_id, _ = available_file(world)
+    world.add_fault("cut_download", times=1, after_bytes=after_bytes)
+
+    with make_session() as session, open_download(session, fresh_link(server, export_id, file_id), **TIMEOUTS) as got:
+        assert got.length == 3_000_000
+        if received < got.length:
+            with pytest.raises(DownloadBroken):
+                list(got.chunks())
+        else:
+            assert len(b"".join(got.chunks())) == received
+
+    assert got.received == received
+
+
 def test_a_cut_download_fault_does_not_touch_api_calls(server: SimulatorServer, world: SimulatedWorld) -> None:
     world.add_fault("cut_download", times=1)
     with WebAdmitClient(server.base_url, DEMO_API_KEY) as client:
@@ -276,6 +295,16 @@ def test_file_size_takes_bytes_or_a_unit(text: str, size: int) -> None:
 
 def test_without_file_size_downloads_are_the_small_seeded_files() -> None:
     assert parse([])["file_size"] is None
+
+
+def test_the_management_command_takes_file_size_and_builds_a_world_with_it() -> None:
+    options = vars(Command().create_parser("manage.py", "simulate_webadmit").parse_args(["--file-size", "5MB"]))
+    options["port"] = 0
+
+    server = build_server(options)
+    server.stop()
+
+    assert server.world.file_size == 5_000_000
 
 
 @pytest.mark.parametrize("nonsense", ["lots", "5 parsecs", "-3MB", "0", ""])
