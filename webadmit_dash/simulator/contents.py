@@ -34,7 +34,8 @@ from html import escape
 CHUNK_SIZE = 256 * 1024
 _POOL_ROWS = 256
 
-_COLUMNS = (
+# The columns of every simulated export file, small or sized.
+COLUMNS = (
     "CAS ID",
     "First Name",
     "Last Name",
@@ -169,11 +170,11 @@ def _layout(file_id: int, content_type: str) -> _Layout | None:
     if kind in ("csv", "xls"):
         delimiter = "," if kind == "csv" else "\t"
         rows = [_delimited([record], delimiter) for record in records]
-        return _Layout(_delimited([list(_COLUMNS)], delimiter), rows, b"", b"\r\n")
+        return _Layout(_delimited([list(COLUMNS)], delimiter), rows, b"", b"\r\n")
     if kind == "txt":
         rows = [_fixed(record) for record in records]
-        return _Layout(_fixed(list(_COLUMNS)), rows, b"", b"\r\n")
-    head = "".join(f"<th>{escape(column)}</th>" for column in _COLUMNS)
+        return _Layout(_fixed(list(COLUMNS)), rows, b"", b"\r\n")
+    head = "".join(f"<th>{escape(column)}</th>" for column in COLUMNS)
     prefix = f"<html><head><meta charset='utf-8'><title>Export {file_id}</title></head><body><table>\r\n"
     prefix += f"<tr>{head}</tr>\r\n"
     rows = [

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from html import escape
 from typing import Any, Literal
 
-from .contents import CHUNK_SIZE, file_bytes
+from .contents import CHUNK_SIZE, COLUMNS, file_bytes
 
 UNFINISHED = ("initializing", "queued", "in_progress")
 OUTCOMES = ("available", "success_with_errors", "empty_list", "failed")
@@ -695,21 +695,6 @@ def _canonical(raw: str) -> str:
 
 # --- File contents --------------------------------------------------------------------------------------------
 
-_COLUMNS = (
-    "CAS ID",
-    "First Name",
-    "Last Name",
-    "Email",
-    "Decision",
-    "Cumulative GPA",
-    # Repeated field groups carry _0, _1, ... suffixes in WebAdMIT exports.
-    "College Attended_0",
-    "College Attended_1",
-    "College Attended_2",
-    "Recommender Name_0",
-    "Recommender Name_1",
-)
-
 
 def _applicant_rows(rng: random.Random) -> list[list[str]]:
     rows = []
@@ -736,7 +721,7 @@ def _applicant_rows(rng: random.Random) -> list[list[str]]:
 def _csv(rows: list[list[str]], delimiter: str = ",") -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow(_COLUMNS)
+    writer.writerow(COLUMNS)
     writer.writerows(rows)
     # WebAdMIT's CSV is Latin-1 (its mime type says so); a UTF-8 reader would mangle "José".
     return buffer.getvalue().encode("iso-8859-1", errors="replace")
@@ -748,10 +733,10 @@ def _render(export: SimExport, rows: list[list[str]]) -> bytes:
     if export.extension == "xls":
         return _csv(rows, delimiter="\t")
     if export.extension == "txt":
-        widths = [max(len(row[i]) for row in [list(_COLUMNS), *rows]) + 2 for i in range(len(_COLUMNS))]
+        widths = [max(len(row[i]) for row in [list(COLUMNS), *rows]) + 2 for i in range(len(COLUMNS))]
         lines = [
             "".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            for row in [list(_COLUMNS), *rows]
+            for row in [list(COLUMNS), *rows]
         ]
         return ("\r\n".join(lines) + "\r\n").encode("iso-8859-1", errors="replace")
     if export.extension == "zip":
@@ -762,7 +747,7 @@ def _render(export: SimExport, rows: list[list[str]]) -> bytes:
             archive.writestr(f"{stem}_1.csv", _csv(rows[:half]))
             archive.writestr(f"{stem}_2.csv", _csv(rows[half:]))
         return buffer.getvalue()
-    cells = "".join(f"<th>{escape(column)}</th>" for column in _COLUMNS)
+    cells = "".join(f"<th>{escape(column)}</th>" for column in COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     title = escape(export.name)
     page = f"<html><head><meta charset='utf-8'><title>{title}</title></head><body><table><tr>{cells}</tr>"
