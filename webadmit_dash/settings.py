@@ -416,15 +416,17 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.string("STATIC_ROOT") or DATA_DIR / "static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+ARCHIVE_STORAGE_BACKEND = env.string("ARCHIVE_STORAGE_BACKEND") or "django.core.files.storage.FileSystemStorage"
+ARCHIVE_STORAGE_OPTIONS = env.json_object("ARCHIVE_STORAGE_OPTIONS") or {
+    "location": str(ARCHIVE_DIR),
+    "file_permissions_mode": 0o600,
+    "directory_permissions_mode": 0o700,
+}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # What collection keeps (already encrypted by the product, see collection/envelope.py): owner-only files in a
     # folder by default; any storage backend (S3 through django-storages) when configured.
-    "archive": {
-        "BACKEND": env.string("ARCHIVE_STORAGE_BACKEND") or "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": env.json_object("ARCHIVE_STORAGE_OPTIONS")
-        or {"location": str(ARCHIVE_DIR), "file_permissions_mode": 0o600, "directory_permissions_mode": 0o700},
-    },
+    "archive": {"BACKEND": ARCHIVE_STORAGE_BACKEND, "OPTIONS": ARCHIVE_STORAGE_OPTIONS},
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -433,15 +435,14 @@ STORAGES = {
         )
     },
 }
-_archive = STORAGES["archive"]
-if _archive["BACKEND"] == "storages.backends.s3.S3Storage" and "transfer_config" not in _archive["OPTIONS"]:
+if ARCHIVE_STORAGE_BACKEND == "storages.backends.s3.S3Storage" and "transfer_config" not in ARCHIVE_STORAGE_OPTIONS:
     # boto3's defaults hold about ten 8 MiB parts in memory while uploading (118 MB measured for a 300 MiB file);
     # two 5 MiB parts keep a worker collecting big files near 40 MB. Not expressible in JSON, so set here.
     from boto3.s3.transfer import TransferConfig
 
     _transfer = TransferConfig(max_concurrency=2, multipart_chunksize=5 * 2**20, multipart_threshold=5 * 2**20)
     _transfer.max_in_memory_upload_chunks = 2  # not a constructor argument
-    _archive["OPTIONS"]["transfer_config"] = _transfer
+    ARCHIVE_STORAGE_OPTIONS["transfer_config"] = _transfer
 
 # Outside production the files are served from the project's folders, with or without DEBUG (collectstatic is a
 # deployment step): `DJANGO_DEBUG=false make run` must not lose its stylesheet.
