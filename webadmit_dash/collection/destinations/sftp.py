@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import errno
 import hashlib
 import io
 import posixpath
-import socket
 import stat
 from collections.abc import Iterator
 
@@ -57,7 +57,7 @@ def parse_host_key(line: str) -> paramiko.PKey:
 
 
 def fingerprint(host_key_line: str) -> str:
-    """"SHA256:…", as `ssh-keygen -lf` and ssh's own prompts show it, for the admin to compare."""
+    """ "SHA256:…", as `ssh-keygen -lf` and ssh's own prompts show it, for the admin to compare."""
     return str(parse_host_key(host_key_line).fingerprint)
 
 
@@ -121,7 +121,7 @@ class SftpDestination:
             return _Upload(sftp, self, payload, where).run()
         except DeliveryFailed:
             raise
-        except (socket.timeout, TimeoutError) as error:
+        except TimeoutError as error:
             raise Transient(f"{where}: the server did not answer within {self.timeout:g} s") from error
         except (EOFError, paramiko.SSHException) as error:
             raise Transient(f"{where}: the connection was lost ({_reason(error)})") from error
@@ -161,10 +161,10 @@ class SftpDestination:
                 raise Refused(f"{where}: the server's host key is unknown ({_reason(error)})") from None
             raise
         except (OSError, EOFError) as error:
-            if isinstance(error, (socket.timeout, TimeoutError)):
+            if isinstance(error, TimeoutError):
                 raise
             if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
-                reasons = {str(failure.strerror or failure) for failure in error.errors.values()}
+                reasons = {getattr(failure, "strerror", None) or str(failure) for failure in error.errors.values()}
                 raise Transient(f"{where}: could not connect ({'; '.join(sorted(reasons))})") from error
             raise Transient(f"{where}: could not connect ({_reason(error)})") from error
 
@@ -276,10 +276,9 @@ class _Upload:
                 yield from remote.readv(ranges)
 
     def _remove_quietly(self, path: str) -> None:
-        try:
+        # Absent (the usual case), or the connection is gone: the next try writes over it.
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
             self.sftp.remove(path)
-        except (OSError, EOFError, paramiko.SSHException):
-            pass  # absent (the usual case), or the connection is gone: the next try writes over it
 
 
 def _sftp_failure(where: str, error: OSError) -> DeliveryFailed:
