@@ -20,6 +20,7 @@ import stat
 from collections.abc import Iterator
 
 import paramiko
+from paramiko.pkey import UnknownKeyType
 
 from webadmit_dash.collection.destinations.base import (
     CHUNK_SIZE,
@@ -34,7 +35,7 @@ from webadmit_dash.collection.destinations.base import (
 
 # Reading back: this many bytes of requests in flight at once (paramiko pipelines them), so memory stays bounded and
 # a distant server is not read one round trip at a time.
-READ_BACK_BATCH = 8 * CHUNK_SIZE
+READ_BACK_BATCH = 4 * CHUNK_SIZE
 
 
 def parse_host_key(line: str) -> paramiko.PKey:
@@ -48,7 +49,7 @@ def parse_host_key(line: str) -> paramiko.PKey:
         try:
             blob = base64.b64decode(data, validate=True)
             return paramiko.PKey.from_type_string(key_type, blob)
-        except (binascii.Error, paramiko.SSHException, ValueError, TypeError) as error:
+        except (binascii.Error, paramiko.SSHException, UnknownKeyType, ValueError, TypeError) as error:
             raise ValueError(f"the {key_type} host key's data is not a valid key ({error})") from None
     raise ValueError(
         'a host key is one line such as "ssh-ed25519 AAAA…" (as ssh-keyscan prints it or the server\'s '
@@ -159,6 +160,11 @@ class SftpDestination:
         except paramiko.SSHException as error:
             if "not found in known_hosts" in str(error) or "Incompatible" in str(error):
                 raise Refused(f"{where}: the server's host key is unknown ({_reason(error)})") from None
+            if "banner" in str(error) or "No existing session" in str(error):
+                # A port that accepts connections but says nothing (or not SSH) within the timeout.
+                raise Transient(
+                    f"{where}: the server did not answer as an SSH server within {self.timeout:g} s ({_reason(error)})"
+                ) from error
             raise
         except (OSError, EOFError) as error:
             if isinstance(error, TimeoutError):
