@@ -146,22 +146,43 @@ class _Upload:
         self.where = f"{payload.name} was not delivered to {destination.describe()}"
 
     def run(self) -> Receipt:
-        existing = self._head()
+        try:
+            existing = self._head()
+        except botocore.exceptions.ClientError as error:
+            # A bare 403 (HEAD answers carry no reason): wrong credentials, or a drop box's write-only ones. The
+            # upload below says which, and refuses to overwrite by itself.
+            if _code(error) != "403":
+                raise
+            existing = None
         if existing is not None:
             return self._compare_existing(existing)
         expected_checksum = self._put_whole() if self.payload.size <= PART_SIZE else self._put_in_parts()
         if expected_checksum is None:  # S3 refused to overwrite: a file came under the key meanwhile
-            existing = self._head()
+            existing = self._head_if_readable()
             if existing is None:
-                raise Transient(f"{self.where}: the server refused to create the key yet shows none under it")
+                raise Refused(
+                    f"{self.where}: a file named {self.payload.name} is already in {self._folder()}, and it cannot "
+                    f"be read to compare it; it was left untouched"
+                )
             return self._compare_existing(existing)
         return self._verify(expected_checksum)
+
+    def _folder(self) -> str:
+        return f"s3://{self.bucket}/{self.destination.prefix}"
+
+    def _head_if_readable(self) -> Mapping[str, Any] | None:
+        try:
+            return self._head()
+        except botocore.exceptions.ClientError as error:
+            if _code(error) == "403":
+                return None
+            raise
 
     def _head(self) -> Mapping[str, Any] | None:
         try:
             return self.client.head_object(Bucket=self.bucket, Key=self.key, ChecksumMode="ENABLED")
         except botocore.exceptions.ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _code(error) in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
 
@@ -239,7 +260,13 @@ class _Upload:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
 
     def _verify(self, expected_checksum: str) -> Receipt:
-        head = self._head()
+        try:
+            head = self._head()
+        except botocore.exceptions.ClientError as error:
+            if _code(error) != "403":
+                raise
+            # Write-only credentials: S3 checked the SHA-256 sent with the bytes, but we cannot see it ourselves.
+            return Receipt(remote_name=self.remote_name, checksum_verified=False, already_there=False)
         problem = None
         if head is None:
             problem = "it is not there after the upload"
@@ -266,8 +293,8 @@ class _Upload:
         if same_size and (checksum_verified or recorded == self.payload.sha256):
             return Receipt(remote_name=self.remote_name, checksum_verified=checksum_verified, already_there=True)
         raise Refused(
-            f"{self.where}: a different file named {self.payload.name} is already in "
-            f"s3://{self.bucket}/{self.destination.prefix}; it was left untouched"
+            f"{self.where}: a different file named {self.payload.name} is already in {self._folder()}; "
+            "it was left untouched"
         )
 
     def _expected_checksum(self, *, composite: bool) -> str:
@@ -293,15 +320,18 @@ def _reported_checksum(head: Mapping[str, Any]) -> tuple[str, bool] | None:
     return value, composite
 
 
+def _code(error: botocore.exceptions.ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
 def _is_precondition_failed(error: botocore.exceptions.ClientError) -> bool:
     return (
-        error.response.get("Error", {}).get("Code") == "PreconditionFailed"
-        or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412
+        _code(error) == "PreconditionFailed" or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412
     )
 
 
 def _client_failure(where: str, error: botocore.exceptions.ClientError) -> DeliveryFailed:
-    code = str(error.response.get("Error", {}).get("Code", ""))
+    code = _code(error)
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
     if code in _REFUSALS:
         return Refused(f"{where}: {_REFUSALS[code]} ({code})")
