@@ -3,6 +3,7 @@ faults of a real disk (a read-only mount, a full one) told apart: refused, or wo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import subprocess
@@ -159,3 +160,19 @@ def test_a_name_with_dots_inside_is_a_plain_file_name(tmp_path: Path) -> None:
 @contextmanager
 def _nothing(path: Path) -> Iterator[Path]:
     yield path
+
+
+def test_a_file_arriving_under_the_name_during_the_write_is_not_overwritten(tmp_path: Path) -> None:
+    """The check before the write saw nothing; the move itself (a hard link) refuses the taken name."""
+
+    def open_and_race() -> Iterator[Iterator[bytes]]:
+        (tmp_path / "export.csv").write_bytes(b"the racer's file")
+        yield iter([DATA])
+
+    racing = dataclasses.replace(payload_of("export.csv", DATA), open=contextmanager(open_and_race))
+
+    with pytest.raises(Refused, match=r"a different file named export\.csv"):
+        FolderDestination(tmp_path).deliver(racing)
+
+    assert (tmp_path / "export.csv").read_bytes() == b"the racer's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]

@@ -3,10 +3,12 @@ delivered once under the final name, never overwriting, the host key pinned, and
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 import tracemalloc
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncssh
@@ -263,3 +265,22 @@ def test_a_private_key_that_is_not_one_is_a_value_error_that_does_not_quote_it(s
         destination(server, password=None, private_key=secret_text)
 
     assert "c2VjcmV0" not in str(error.value)
+
+
+def test_a_file_arriving_under_the_name_during_the_upload_is_not_overwritten(
+    server: SftpServer, incoming: Path
+) -> None:
+    """The check before the upload saw nothing; SFTP's version 3 rename refuses the taken name (posix-rename would
+    replace it)."""
+
+    def open_and_race() -> Iterator[Iterator[bytes]]:
+        (incoming / "export.csv").write_bytes(b"the racer's file")
+        yield iter([DATA])
+
+    racing = dataclasses.replace(payload_of("export.csv", DATA), open=contextmanager(open_and_race))
+
+    with pytest.raises(Refused, match=r"a different file named export\.csv"):
+        destination(server).deliver(racing)
+
+    assert (incoming / "export.csv").read_bytes() == b"the racer's file"
+    assert sorted(p.name for p in incoming.iterdir()) == ["export.csv"]
