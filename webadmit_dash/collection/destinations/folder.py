@@ -58,6 +58,17 @@ class FolderDestination:
             except FileExistsError:
                 # Another delivery of the same file won the race, or someone put a file there meanwhile.
                 return self._compare_existing(payload, final)
+            except FileNotFoundError as error:
+                # Our temporary file was removed under us: a second delivery of the same file at the same moment.
+                raise Transient(f"{payload.name} was not delivered to {self.describe()}: {error.strerror}") from error
+            except OSError as error:
+                if error.errno not in (errno.EPERM, errno.EOPNOTSUPP):
+                    raise
+                # Some shares (FAT, some SMB servers) have no hard links; a rename there would overwrite.
+                raise Refused(
+                    f"{payload.name} was not delivered to {self.describe()}: the file system of {self.path} does not "
+                    f"support hard links, which moving a file into place without overwriting needs ({error.strerror})"
+                ) from error
             _fsync_folder(self.path)
             return Receipt(remote_name=str(final), checksum_verified=True, already_there=False)
         except DeliveryFailed:
@@ -82,8 +93,10 @@ class FolderDestination:
         )
 
     def _write(self, payload: Payload, temporary: Path) -> None:
-        # O_TRUNC replaces a crashed try's leftover; O_NOFOLLOW keeps a planted link from redirecting the write.
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o640)
+        # A crashed try's leftover is removed, not truncated: the new bytes go to a new file, so a write can never
+        # reach a file that is also linked under the final name. O_EXCL also refuses a planted symbolic link.
+        temporary.unlink(missing_ok=True)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         with os.fdopen(descriptor, "wb") as file, payload.open() as chunks:
             sent = Hashing(chunks)
             for chunk in sent:

@@ -203,11 +203,13 @@ class _Upload:
             self._verify(temporary)
             try:
                 self.sftp.rename(temporary, final)
-            except OSError:
-                if not self._exists(final):
+            except OSError as error:
+                if self._exists(final):
+                    # Someone put a file there meanwhile (or an earlier try's rename answered too late).
+                    return self._compare_existing(final)
+                if error.errno in (errno.EACCES, errno.EPERM):
                     raise
-                # Someone put a file there meanwhile (or an earlier try's rename answered too late).
-                return self._compare_existing(final)
+                raise Transient(f"{self.where}: the move to its final name failed ({_reason(error)})") from error
             return Receipt(remote_name=final, checksum_verified=self.destination.verify_checksum, already_there=False)
         finally:
             self._remove_quietly(temporary)
@@ -236,8 +238,10 @@ class _Upload:
         return True
 
     def _write(self, temporary: str) -> None:
-        # "w" truncates: a crashed earlier try's leftover is written over, not appended to.
-        with self.sftp.open(temporary, "wb") as remote, self.payload.open() as chunks:
+        # A crashed try's leftover is removed and the new one created exclusively: new bytes go to a new file, never
+        # into one that might already be renamed or linked elsewhere.
+        self._remove_quietly(temporary)
+        with self.sftp.open(temporary, "wxb") as remote, self.payload.open() as chunks:
             remote.set_pipelined(True)
             sent = Hashing(chunks)
             for chunk in sent:
