@@ -67,5 +67,6 @@ def deliver(*, pk: int, token: str) -> str:
 
 
 @shared_task(name="webadmit_dash.collection.tasks.prune_archive", ignore_result=True)
-def prune_archive() -> int:
-    return pruning.prune(timezone.now())
+def prune_archive() -> dict[str, int]:
+    now = timezone.now()
+    return {"pruned": pruning.prune(now), "orphans": pruning.sweep_orphans(now)}
