@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "webadmit_dash.accounts",
     "webadmit_dash.notifications",
     "webadmit_dash.collection",
+    "webadmit_dash.schedules",
 ]
 if not PRODUCTION:
     # `runstack` and the bundled WebAdMIT simulator are for a laptop and the tests: a production server has no use
@@ -252,6 +253,16 @@ DELIVERY_MAX_RETRY = env.integer("DELIVERY_MAX_RETRY", 3600, minimum=1, maximum=
 # A worker's claim on a file it collects or delivers; renewed while bytes flow, so this is how soon the work of a
 # worker that was killed is taken up again.
 COLLECTION_LEASE_SECONDS = env.integer("COLLECTION_LEASE_SECONDS", 90, minimum=3, maximum=3600)
+
+# --- Schedules, callbacks and the watchdog (webadmit_dash/schedules) -------------------------------------------------
+# After downtime, a schedule's missed run is started once (not once per missed slot), and only if its slot is no
+# older than this many hours; older slots are recorded as skipped.
+SCHEDULE_CATCH_UP_HOURS = env.integer("SCHEDULE_CATCH_UP_HOURS", 6, minimum=0, maximum=168)
+# Runs started here (by a schedule or Run again) ask WebAdMIT to call SITE_URL/webadmit/callback/<token>/ when the
+# file is ready, so the badge turns at once instead of at the next refresh. Needs SITE_URL reachable from WebAdMIT.
+WEBADMIT_CALLBACKS = env.boolean("WEBADMIT_CALLBACKS", default=False)
+# Callback calls answered per minute from one address (unknown tokens included); past it, 429.
+WEBADMIT_CALLBACKS_PER_MINUTE = env.integer("WEBADMIT_CALLBACKS_PER_MINUTE", 60, minimum=1, maximum=100_000)
 
 # --- E-mail and notifications -------------------------------------------------------------------------------------
 EMAIL_HOST = env.string("EMAIL_HOST")
