@@ -332,7 +332,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
 }
-CELERY_TASK_ROUTES = {"webadmit_dash.collection.tasks.*": {"queue": COLLECTION_QUEUE}}
+# Only the transfers go to the collection queue: the dispatcher stays on the default one, so it runs every few
+# seconds even while every collection thread is busy with a big file.
+CELERY_TASK_ROUTES = {
+    "webadmit_dash.collection.tasks.collect": {"queue": COLLECTION_QUEUE},
+    "webadmit_dash.collection.tasks.deliver": {"queue": COLLECTION_QUEUE},
+}
 
 # --- Operations: health and metrics (webadmit_dash/ops) -----------------------------------------------------------
 # prometheus-client's multiprocess mode: every process (gunicorn and Celery workers) keeps its counters in files
