@@ -293,7 +293,11 @@ class TestDefaultExpectation:
 
     @pytest.mark.parametrize(
         ("cron", "by_time", "days"),
-        [("0 6 * * *", time(7), "daily"), ("30 5 * * 1-5", time(6, 30), "weekdays"), ("0 6 * * MON-FRI", time(7), "weekdays")],
+        [
+            ("0 6 * * *", time(7), "daily"),
+            ("30 5 * * 1-5", time(6, 30), "weekdays"),
+            ("0 6 * * MON-FRI", time(7), "weekdays"),
+        ],
     )
     def test_a_cron_at_one_time_a_day(self, export, cron, by_time, days):
         made = expected.default_expectation(Schedule(export=export, kind=Schedule.Kind.CRON, cron=cron))

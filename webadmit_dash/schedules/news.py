@@ -23,9 +23,9 @@ ARRIVED_LATE = "arrived_late"
 
 
 def _misses() -> QuerySet[Missing]:
-    return Missing.objects.filter(expectation__enabled=True, expectation__export__identity__enabled=True).select_related(
-        "expectation__export__identity", "arrived"
-    )
+    return Missing.objects.filter(
+        expectation__enabled=True, expectation__export__identity__enabled=True
+    ).select_related("expectation__export__identity", "arrived")
 
 
 def untold_missing() -> list[Missing]:
@@ -54,7 +54,7 @@ def _local(moment: datetime) -> datetime:
 
 
 def _duration(span: timedelta) -> str:
-    """"42 minutes", "1 hour 5 minutes", "2 days": as precise as a reader needs."""
+    """ "42 minutes", "1 hour 5 minutes", "2 days": as precise as a reader needs."""
     minutes = max(int(span.total_seconds() // 60), 1)
     if minutes < 60:
         return f"{minutes} minute{'s' if minutes != 1 else ''}"
@@ -66,17 +66,18 @@ def _duration(span: timedelta) -> str:
     return f"{days} day{'s' if days != 1 else ''}"
 
 
-def expected_words(miss: Missing) -> str:
-    """"Expected by 07:00, nothing yet" (with the day when it is not the deadline of the day it was noticed)."""
+def expected_words(miss: Missing, now: datetime | None = None) -> str:
+    """ "Expected by 07:00, nothing yet", with the day when the deadline is not of the day it is read (`now`; for a
+    message, the day it was noticed)."""
     expected = _local(miss.expected_by)
     when = f"{expected:%H:%M}"
-    if _local(miss.detected_at).date() != expected.date():
+    if _local(now or miss.detected_at).date() != expected.date():
         when = f"{when} on {expected:%A} {expected.day} {expected:%B}"
     return f"Expected by {when}, nothing yet"
 
 
 def arrived_words(miss: Missing) -> str:
-    """"Arrived at 07:42, 42 minutes late" (with the day when it came on another day than expected)."""
+    """ "Arrived at 07:42, 42 minutes late" (with the day when it came on another day than expected)."""
     assert miss.arrived_at is not None
     arrived, expected = _local(miss.arrived_at), _local(miss.expected_by)
     when = f"{arrived:%H:%M}"
