@@ -120,7 +120,7 @@ class TestRecentFilesBanner:
         client.force_login(admin_user)
         response = client.get("/files/poll/?since=-1&top=1", HTTP_HX_REQUEST="true")
         assert response.status_code == 200
-        assert '<div id="misses" hx-swap-oob="true">' in response.content.decode()
+        assert '<div id="misses" class="banners" hx-swap-oob="true">' in response.content.decode()
 
 
 @pytest.mark.django_db
