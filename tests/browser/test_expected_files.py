@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
+import pytest
 from django.utils import timezone
 
 from tests.support.browser import PHONE, screenshot, sign_in
 from webadmit_dash.core.models import Export
 from webadmit_dash.schedules.models import Expectation, Missing
+
+pytestmark = pytest.mark.browser
 
 
 def test_open_misses_are_shown_above_the_list(stack, page):

@@ -313,3 +313,12 @@ class TestDefaultExpectation:
         (made,) = Expectation.objects.all()
         assert (made.by_time, made.days) == (time(7), "daily")
         assert made.schedule is not None and made.schedule.times == "06:00"
+
+
+@pytest.mark.django_db
+def test_beat_runs_the_check_every_minute(settings, export):
+    from webadmit_dash.schedules import watch_tasks
+
+    entry = settings.CELERY_BEAT_SCHEDULE["watch-expected-files"]
+    assert (entry["task"], entry["schedule"]) == (watch_tasks.check_expected_files.name, 60.0)
+    assert watch_tasks.check_expected_files.apply().get() == {"judged": 0, "missing": 0, "cleared": 0}

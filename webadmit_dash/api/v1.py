@@ -1,5 +1,6 @@
 """The read-only API, version 1: files (the Recent Files page's list, filters and order), one file with its
-history, its download, the list as CSV, and identities with their freshness.
+history, its download, the list as CSV, identities with their freshness, and what the watchdog expects of their
+exports (schedules/watchdog.py).
 
 Every answer comes from the same functions as the pages: `listing.scope` selects (so a script and a person with
 the same filters see the same rows), `common.get_file_for_user` looks up (404 for what the token's user may not
