@@ -331,6 +331,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webadmit_dash.collection.tasks.prune_archive",
         "schedule": 3600.0,
     },
+    # The watchdog: deadlines of expected files are judged to the minute (schedules/watchdog.py).
+    "watch-expected-files": {
+        "task": "webadmit_dash.schedules.watch_tasks.check_expected_files",
+        "schedule": 60.0,
+        "options": {"expires": 120},
+    },
 }
 # Only the transfers go to the collection queue: the dispatcher stays on the default one, so it runs every few
 # seconds even while every collection thread is busy with a big file.
