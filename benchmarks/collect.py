@@ -240,12 +240,14 @@ def _run_until_delivered(expected_deliveries: int, identity_ids: list[int], time
 
     def done() -> bool:
         beat.tick()
-        failed = deliveries.filter(state=FileDelivery.State.FAILED).first()
-        failed_collection = CollectedFile.objects.filter(
-            identity_id__in=identity_ids, state=CollectedFile.State.FAILED
-        ).first()
-        if failed is not None or failed_collection is not None:
-            raise SystemExit(f"benchmark: a failure: {(failed or failed_collection).last_error}")  # type: ignore[union-attr]
+        failed = [
+            *deliveries.filter(state=FileDelivery.State.FAILED).values_list("last_error", flat=True)[:1],
+            *CollectedFile.objects.filter(identity_id__in=identity_ids, state=CollectedFile.State.FAILED).values_list(
+                "last_error", flat=True
+            )[:1],
+        ]
+        if failed:
+            raise SystemExit(f"benchmark: failed for good: {failed[0]}")
         return deliveries.filter(state=FileDelivery.State.DELIVERED).count() >= expected_deliveries
 
     _wait(done, timeout, f"{expected_deliveries} deliveries")

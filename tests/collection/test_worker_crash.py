@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -69,7 +69,8 @@ def workers() -> Iterator[list[CollectionWorker]]:
 def _start(workers: list[CollectionWorker], name: str) -> CollectionWorker:
     worker = CollectionWorker(concurrency=2, env=CRASHING_WORKER_ENV, name=name)
     workers.append(worker)
-    return worker.start(timeout=60)
+    worker.start(timeout=60)
+    return worker
 
 
 def _destination(kind: str, tmp_path: Path, stack: contextlib.ExitStack) -> tuple[Destination, Path]:
@@ -124,7 +125,8 @@ def _kill_while_uploading(worker: CollectionWorker, folder: Path, timeout: float
             raise AssertionError(f"the worker exited on its own:\n{worker.log()[-3000:]}")
         if time.monotonic() > deadline:
             raise AssertionError(
-                f"no partial .part file seen within {timeout:.0f} s; in {folder}: {sorted(names)}\n{worker.log()[-3000:]}"
+                f"no partial .part file seen within {timeout:.0f} s; in {folder}: {sorted(names)}\n"
+                + worker.log()[-3000:]
             )
         time.sleep(0.002)  # the machine is shared: look often, an upload to a folder lasts a fraction of a second
     left = _size(folder / parts[0]) or 0
@@ -132,7 +134,7 @@ def _kill_while_uploading(worker: CollectionWorker, folder: Path, timeout: float
     return parts[0][1 : -len(".part")], left
 
 
-def _beat_until(condition: object, what: str, timeout: float = 120) -> None:
+def _beat_until(condition: Callable[[], object], what: str, timeout: float = 120) -> None:
     """Sends `dispatch` every second, as beat does every COLLECT_EVERY seconds, until `condition()` holds."""
     last = 0.0
 
@@ -141,7 +143,7 @@ def _beat_until(condition: object, what: str, timeout: float = 120) -> None:
         if time.monotonic() - last >= 1:
             last = time.monotonic()
             tasks.dispatch.delay()
-        return bool(condition())  # type: ignore[operator]
+        return bool(condition())
 
     eventually(done, timeout=timeout, what=what, every=0.2)
 
@@ -179,6 +181,7 @@ def test_a_worker_killed_mid_upload_leaves_nothing_under_the_final_name_and_the_
 
         delivery.refresh_from_db()
         collected = CollectedFile.objects.get()
+        assert target.export is not None
         expected = expected_sha256(target.webadmit_id, BIG_FILE, target.export.mime_type)
         assert sorted(os.listdir(folder)) == [delivery.file_name]  # one file, and the dead try's .part removed
         data = folder / delivery.file_name
@@ -197,4 +200,3 @@ def _sha256(path: Path) -> str:
         while chunk := file.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
