@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.collection.destination_payloads import Opened, payload_of
-from webadmit_dash.collection.destinations.base import Payload, Refused, Transient
+from tests.collection.destination_payloads import Opened, payload_from_file, payload_of, write_file
+from webadmit_dash.collection.destinations.base import Payload, PayloadUnreadable, Refused, Transient
 from webadmit_dash.collection.destinations.folder import FolderDestination
 
 DATA = b"id,name\n" + b"1,Ada\n" * 10_000
@@ -176,3 +176,15 @@ def test_a_file_arriving_under_the_name_during_the_write_is_not_overwritten(tmp_
 
     assert (tmp_path / "export.csv").read_bytes() == b"the racer's file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]
+
+
+def test_a_payload_that_cannot_be_read_is_its_own_error_not_the_folders(tmp_path: Path) -> None:
+    gone = payload_from_file("export.csv", write_file(tmp_path / "archived", 1000))
+    (tmp_path / "archived").unlink()
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+
+    with pytest.raises(PayloadUnreadable, match=r"the bytes of export\.csv to deliver could not be read"):
+        FolderDestination(outbox).deliver(gone)
+
+    assert list(outbox.iterdir()) == []

@@ -17,7 +17,7 @@ import pytest
 from tests.collection.destination_payloads import payload_from_file, payload_of, write_file
 from tests.support.sftp_server import SftpServer
 from tests.support.waiting import eventually
-from webadmit_dash.collection.destinations.base import Refused, Transient
+from webadmit_dash.collection.destinations.base import PayloadUnreadable, Refused, Transient
 from webadmit_dash.collection.destinations.sftp import SftpDestination, fingerprint, parse_host_key
 
 DATA = b"id,name\n" + b"1,Ada\n" * 10_000
@@ -284,3 +284,15 @@ def test_a_file_arriving_under_the_name_during_the_upload_is_not_overwritten(
 
     assert (incoming / "export.csv").read_bytes() == b"the racer's file"
     assert sorted(p.name for p in incoming.iterdir()) == ["export.csv"]
+
+
+def test_a_payload_that_cannot_be_read_is_its_own_error_not_the_servers(
+    server: SftpServer, incoming: Path, tmp_path: Path
+) -> None:
+    gone = payload_from_file("export.csv", write_file(tmp_path / "archived", 1000))
+    (tmp_path / "archived").unlink()
+
+    with pytest.raises(PayloadUnreadable, match=r"the bytes of export\.csv to deliver could not be read"):
+        destination(server).deliver(gone)
+
+    assert list(incoming.iterdir()) == []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -72,6 +72,16 @@ class Refused(DeliveryFailed):
     a different file already under the name."""
 
 
+class PayloadUnreadable(Exception):
+    """The payload's own bytes could not be read (the archive's side, not the destination's). Transports let it
+    through, so a file missing from the archive is never reported as the destination's "no such file"; errors a
+    payload raises that are not OSError (the archive's authentication error, say) pass through unchanged too."""
+
+    def __init__(self, name: str, error: OSError) -> None:
+        super().__init__(f"the bytes of {name} to deliver could not be read: {error.strerror or error}")
+        self.message = str(self.args[0])
+
+
 class Transport(Protocol):
     def describe(self) -> str:
         """The destination in a few words for messages and pages, e.g. "SFTP sftp.example.edu:22/incoming"."""
@@ -94,16 +104,35 @@ def check_file_name(name: str) -> str:
     return name
 
 
+@contextmanager
+def read_payload(payload: Payload) -> Iterator[Hashing]:
+    """The payload's chunks, counted and hashed as they pass; its OSErrors turned into PayloadUnreadable."""
+    with ExitStack() as stack:
+        try:
+            chunks = stack.enter_context(payload.open())
+        except OSError as error:
+            raise PayloadUnreadable(payload.name, error) from error
+        yield Hashing(chunks, payload.name)
+
+
 class Hashing:
     """Counts and hashes the chunks passing through it: what was actually sent, compared with what was promised."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[bytes], name: str) -> None:
         self._chunks = chunks
+        self._name = name
         self._hash = hashlib.sha256()
         self.size = 0
 
     def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._chunks:
+        chunks = iter(self._chunks)
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except OSError as error:
+                raise PayloadUnreadable(self._name, error) from error
             if chunk:
                 self._hash.update(chunk)
                 self.size += len(chunk)

@@ -16,12 +16,13 @@ from pathlib import Path
 from webadmit_dash.collection.destinations.base import (
     CHUNK_SIZE,
     DeliveryFailed,
-    Hashing,
     Payload,
+    PayloadUnreadable,
     Receipt,
     Refused,
     Transient,
     check_sent,
+    read_payload,
 )
 
 # Errors retrying cannot mend: the folder is read-only or its permissions refuse us; or it is missing or not a folder.
@@ -71,7 +72,7 @@ class FolderDestination:
                 ) from error
             _fsync_folder(self.path)
             return Receipt(remote_name=str(final), checksum_verified=True, already_there=False)
-        except DeliveryFailed:
+        except (DeliveryFailed, PayloadUnreadable):
             raise
         except OSError as error:
             raise self._failure(payload, error) from error
@@ -97,8 +98,7 @@ class FolderDestination:
         # reach a file that is also linked under the final name. O_EXCL also refuses a planted symbolic link.
         temporary.unlink(missing_ok=True)
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        with os.fdopen(descriptor, "wb") as file, payload.open() as chunks:
-            sent = Hashing(chunks)
+        with os.fdopen(descriptor, "wb") as file, read_payload(payload) as sent:
             for chunk in sent:
                 file.write(chunk)
             file.flush()

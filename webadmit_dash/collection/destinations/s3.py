@@ -26,12 +26,12 @@ import botocore.exceptions
 
 from webadmit_dash.collection.destinations.base import (
     DeliveryFailed,
-    Hashing,
     Payload,
     Receipt,
     Refused,
     Transient,
     check_sent,
+    read_payload,
     rechunk,
 )
 
@@ -188,8 +188,7 @@ class _Upload:
 
     def _put_whole(self) -> str | None:
         """One put_object; the checksum S3 should report, or None when the key already exists."""
-        with self.payload.open() as chunks:
-            sent = Hashing(chunks)
+        with read_payload(self.payload) as sent:
             body = b"".join(sent)  # at most PART_SIZE
         check_sent(self.payload, sent, self.destination.describe())
         checksum = base64.b64encode(sent.digest()).decode()
@@ -220,8 +219,7 @@ class _Upload:
         try:
             parts: list[dict[str, Any]] = []
             part_digests = hashlib.sha256()
-            with self.payload.open() as chunks:
-                sent = Hashing(chunks)
+            with read_payload(self.payload) as sent:
                 for number, part in enumerate(rechunk(sent, PART_SIZE), start=1):
                     digest = hashlib.sha256(part).digest()
                     part_digests.update(digest)
@@ -303,7 +301,7 @@ class _Upload:
         if not composite:
             return base64.b64encode(bytes.fromhex(self.payload.sha256)).decode()
         part_digests = hashlib.sha256()
-        with self.payload.open() as chunks:
+        with read_payload(self.payload) as chunks:
             for part in rechunk(chunks, PART_SIZE):
                 part_digests.update(hashlib.sha256(part).digest())
         return base64.b64encode(part_digests.digest()).decode()

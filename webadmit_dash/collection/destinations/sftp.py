@@ -25,12 +25,13 @@ from paramiko.pkey import UnknownKeyType
 from webadmit_dash.collection.destinations.base import (
     CHUNK_SIZE,
     DeliveryFailed,
-    Hashing,
     Payload,
+    PayloadUnreadable,
     Receipt,
     Refused,
     Transient,
     check_sent,
+    read_payload,
 )
 
 # Reading back: this many bytes of requests in flight at once (paramiko pipelines them), so memory stays bounded and
@@ -120,7 +121,7 @@ class SftpDestination:
             sftp = client.open_sftp()
             sftp.get_channel().settimeout(self.timeout)  # type: ignore[union-attr]
             return _Upload(sftp, self, payload, where).run()
-        except DeliveryFailed:
+        except (DeliveryFailed, PayloadUnreadable):
             raise
         except TimeoutError as error:
             raise Transient(f"{where}: the server did not answer within {self.timeout:g} s") from error
@@ -158,8 +159,11 @@ class SftpDestination:
                 f"{where}: the server refused the credentials of user {self.username} ({_reason(error)})"
             ) from None
         except paramiko.SSHException as error:
-            if "not found in known_hosts" in str(error) or "Incompatible" in str(error):
+            if "not found in known_hosts" in str(error) or "no acceptable host key" in str(error):
                 raise Refused(f"{where}: the server's host key is unknown ({_reason(error)})") from None
+            if "Incompatible" in str(error):
+                reason = _reason(error)
+                raise Refused(f"{where}: the server offers no algorithm this client accepts ({reason})") from None
             if "banner" in str(error) or "No existing session" in str(error):
                 # A port that accepts connections but says nothing (or not SSH) within the timeout.
                 raise Transient(
@@ -241,9 +245,8 @@ class _Upload:
         # A crashed try's leftover is removed and the new one created exclusively: new bytes go to a new file, never
         # into one that might already be renamed or linked elsewhere.
         self._remove_quietly(temporary)
-        with self.sftp.open(temporary, "wxb") as remote, self.payload.open() as chunks:
+        with self.sftp.open(temporary, "wxb") as remote, read_payload(self.payload) as sent:
             remote.set_pipelined(True)
-            sent = Hashing(chunks)
             for chunk in sent:
                 remote.write(chunk)
         check_sent(self.payload, sent, self.destination.describe())
