@@ -7,8 +7,9 @@ to a folder and to SFTP, then one big file to a folder with the worker's memory 
 Everything is throwaway: a temporary DATA_DIR holding a SQLite database (migrated here), the filesystem broker and
 the archive; a simulated WebAdMIT serving files of --file-size on a free port, an SFTP server (tests/support's
 asyncssh server) and an outbox folder, all in this process; real Celery workers consuming the collection queue
-(`celery -A webadmit_dash worker -Q collection --pool=threads`) as subprocesses. This process plays beat: it sends
-`collection.tasks.dispatch` every COLLECT_EVERY seconds (5, the demo's setting) with beat's own options.
+(`celery -A webadmit_dash worker -Q collection --pool=threads`) as subprocesses. This process plays beat and the
+default queue's worker: it runs `collection.tasks.dispatch` every COLLECT_EVERY seconds (5, the demo's setting),
+which sends the transfers (`collect`, `deliver`) to the collection queue.
 
 The files become Available at one moment (forced in the simulator), and the engine's refresh (`refresh_identity`,
 the function the refresh task runs) stores that right away, so every file is owed at once: the burst is the worst
@@ -134,7 +135,7 @@ def running_workers(count: int, concurrency: int, data_dir: Path, name: str) -> 
 class Place:
     """Where the run's files go: the simulator, the destinations and the folders they write to."""
 
-    sim: Any  # SimulatorServer
+    sim: Any  # SimulatorServer (typed loosely: imported only once Django is set up)
     credential: Any  # Credential
     outbox: Any  # the folder Destination
     sftp: Any  # the SFTP Destination
@@ -216,7 +217,7 @@ def _make_available(place: Place, identities: list[Any], file_ids: list[int]) ->
 
 
 class Beat:
-    """Sends the collection dispatcher every COLLECT_EVERY seconds, with the options beat's schedule gives it."""
+    """Runs the collection dispatcher every COLLECT_EVERY seconds, as beat and the default queue's worker do."""
 
     def __init__(self) -> None:
         from django.conf import settings
@@ -229,7 +230,7 @@ class Beat:
 
         if time.monotonic() - self.last >= self.every:
             self.last = time.monotonic()
-            tasks.dispatch.apply_async(expires=self.every * 2)
+            tasks.dispatch()
 
 
 def _run_until_delivered(expected_deliveries: int, identity_ids: list[int], timeout: float) -> None:

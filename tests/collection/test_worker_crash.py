@@ -3,10 +3,11 @@ started afterwards delivers the file exactly once.
 
 Real processes throughout: a Celery worker subprocess consuming the collection queue collects a large file from the
 simulator over HTTP and uploads it to a folder or to an SFTP server over TCP; the test watches the transport's
-temporary `.<name>.part` grow and kills the worker's process group while it does. The dead worker's claim runs out
-after COLLECTION_LEASE_SECONDS (5 s here), and the test sends `dispatch` as beat would, so the new worker picks the
-delivery up again. A transport writing straight to the final name fails this test: no `.part` ever grows, or the
-final name appears before the restart.
+temporary `.<name>.part` grow and kills the worker's process group while it does. The dispatcher runs on the default
+queue in production; here the test runs it (every second, as beat would every COLLECT_EVERY seconds), and it sends
+the transfers to the workers' queue. The dead worker's claim runs out after COLLECTION_LEASE_SECONDS (5 s here), so
+the next dispatch sends the delivery to the new worker. A transport writing straight to the final name fails this
+test: no `.part` ever grows, or the final name appears before the restart.
 """
 
 from __future__ import annotations
@@ -104,15 +105,15 @@ def _size(path: Path) -> int | None:
 
 
 def _kill_while_uploading(worker: CollectionWorker, folder: Path, timeout: float = 120) -> tuple[str, int]:
-    """Sends `dispatch` as beat does, watches `folder` for a `.<name>.part` and SIGKILLs the worker once it holds some
-    but not all of the file; returns the name and how many bytes its temporary file held. Fails if any file shows up
-    under a final name first (a transport that skips the temporary name)."""
+    """Runs the dispatcher as beat would, watches `folder` for a `.<name>.part` and SIGKILLs the worker once that holds
+    some but not all of the file; returns the name and how many bytes the temporary file held. Fails if any file shows
+    up under a final name first (a transport that skips the temporary name)."""
     deadline = time.monotonic() + timeout
     beat = 0.0
     while True:
         if time.monotonic() - beat >= 1:
             beat = time.monotonic()
-            tasks.dispatch.delay()
+            tasks.dispatch()
         names = os.listdir(folder)
         finals = [name for name in names if not name.startswith(".")]
         assert not finals, f"{finals} appeared under a final name before the upload was interrupted"
@@ -135,14 +136,14 @@ def _kill_while_uploading(worker: CollectionWorker, folder: Path, timeout: float
 
 
 def _beat_until(condition: Callable[[], object], what: str, timeout: float = 120) -> None:
-    """Sends `dispatch` every second, as beat does every COLLECT_EVERY seconds, until `condition()` holds."""
+    """Runs the dispatcher every second (beat: every COLLECT_EVERY seconds) until `condition()` holds."""
     last = 0.0
 
     def done() -> bool:
         nonlocal last
         if time.monotonic() - last >= 1:
             last = time.monotonic()
-            tasks.dispatch.delay()
+            tasks.dispatch()
         return bool(condition())
 
     eventually(done, timeout=timeout, what=what, every=0.2)
