@@ -165,7 +165,9 @@ def test_a_worker_killed_mid_upload_leaves_nothing_under_the_final_name_and_the_
 
         assert not (folder / delivery.file_name).exists()
         delivery.refresh_from_db()
-        assert delivery.state == FileDelivery.State.PENDING and delivery.attempts == 0  # the dead try wrote nothing
+        # The dead try counted (a transfer that kills its worker every time must reach its last try) and wrote
+        # nothing else.
+        assert delivery.state == FileDelivery.State.PENDING and delivery.attempts == 1
         assert delivery.claimed_until is not None  # the dead worker's claim, still to run out
 
         second = _start(workers, "crash-second")
@@ -189,7 +191,7 @@ def test_a_worker_killed_mid_upload_leaves_nothing_under_the_final_name_and_the_
         assert data.stat().st_size == BIG_FILE
         assert _sha256(data) == expected == collected.sha256
         assert delivery.state == FileDelivery.State.DELIVERED and delivery.claimed_until is None
-        assert delivery.attempts == 1  # the killed try never finished, so it never counted
+        assert delivery.attempts == 2  # the killed try, then the one that delivered
         assert delivery.checksum_verified and delivery.remote_name.endswith(delivery.file_name)
         assert FileDelivery.objects.count() == 1 and collected.attempts == 1
         assert second.count_in_log("Delivered file") == 1, second.log()[-3000:]
