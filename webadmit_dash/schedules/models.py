@@ -3,11 +3,15 @@ the audit every start has), and what the watchdog expects of an export (Expectat
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from webadmit_dash.core.models import Export, ExportFile, RunRequest
+from webadmit_dash.schedules import timing
 
 
 class Schedule(models.Model):
@@ -44,6 +48,14 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.export}: {self.get_kind_display()} {self.cron if self.kind == self.Kind.CRON else self.times}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Every save (the admin, the per-export form, a shell) plans the next slot from what was saved, so a new
+        or changed schedule never runs on a stale time; the dispatcher moves it on with conditional updates."""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "next_run_at" in update_fields:
+            self.next_run_at = timing.next_slot(self, timezone.now()) if self.enabled else None
+        super().save(*args, **kwargs)
 
 
 class ScheduledRun(models.Model):
