@@ -11,7 +11,9 @@ import pytest
 from webadmit_dash.core.models import Export, UserIdentity
 from webadmit_dash.schedules import dispatch, timing
 from webadmit_dash.schedules.models import Schedule
+from tests.support.simulated import SimulatorControl
 from webadmit_dash.simulator.data import SimulatedWorld
+from webadmit_dash.simulator.server import SimulatorServer
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +56,8 @@ class DispatcherOnAClock:
     def run_until(self, until: datetime) -> None:
         while self.now <= until:
             self.step()
+
+
+@pytest.fixture
+def sim(simulator: SimulatorServer) -> SimulatorControl:
+    return SimulatorControl(simulator)

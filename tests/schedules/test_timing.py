@@ -115,7 +115,7 @@ def test_describe_in_words(subject: Schedule, words: str) -> None:
 def test_aliases_run_as_their_expression() -> None:
     daily = schedule("cron", cron="@daily")
     assert local(timing.slots_between(daily, *SPRING)) == ["2026-03-08T00:00-05:00"]
-    assert local([timing.next_slot(daily, SPRING[0])]) == ["2026-03-09T00:00-04:00"]  # type: ignore[list-item]
+    assert local([timing.next_slot(daily, SPRING[1])]) == ["2026-03-09T00:00-04:00"]  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize(
