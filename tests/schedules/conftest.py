@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from tests.support.simulated import SimulatorControl
 from webadmit_dash.core.models import Export, UserIdentity
 from webadmit_dash.schedules import dispatch, timing
 from webadmit_dash.schedules.models import Schedule
-from tests.support.simulated import SimulatorControl
 from webadmit_dash.simulator.data import SimulatedWorld
 from webadmit_dash.simulator.server import SimulatorServer
 
@@ -30,7 +30,7 @@ def sim_export(sim_identity: UserIdentity, world: SimulatedWorld) -> Export:
 @pytest.fixture
 def export(identity: UserIdentity) -> Export:
     """An export of the (unreachable) test identity, for pages and forms that never call WebAdMIT."""
-    return Export.objects.create(identity=identity, webadmit_id=4242, name="Applicants – nightly")
+    return Export.objects.create(identity=identity, webadmit_id=4242, name="Applicants - nightly")
 
 
 def schedule_at(export: Export, now: datetime, **fields: object) -> Schedule:

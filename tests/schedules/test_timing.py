@@ -22,6 +22,7 @@ def schedule(kind: str, times: str = "", cron: str = "") -> Schedule:
     return Schedule(kind=kind, times=times, cron=cron)
 
 
+KINDS = ["daily", "cron"]
 EVERY_KIND = [
     schedule("daily", times="01:30, 02:30, 06:00"),
     schedule("cron", cron="30 1,2,6 * * *"),
@@ -29,7 +30,7 @@ EVERY_KIND = [
 ]
 
 
-@pytest.mark.parametrize(("subject", "six"), [(EVERY_KIND[0], "06:00"), (EVERY_KIND[1], "06:30")], ids=["daily", "cron"])
+@pytest.mark.parametrize(("subject", "six"), [(EVERY_KIND[0], "06:00"), (EVERY_KIND[1], "06:30")], ids=KINDS)
 def test_spring_night_runs_the_missing_0230_once_at_0300(subject: Schedule, six: str) -> None:
     assert local(timing.slots_between(subject, *SPRING)) == [
         "2026-03-08T01:30-05:00",
@@ -38,7 +39,7 @@ def test_spring_night_runs_the_missing_0230_once_at_0300(subject: Schedule, six:
     ]
 
 
-@pytest.mark.parametrize(("subject", "six"), [(EVERY_KIND[0], "06:00"), (EVERY_KIND[1], "06:30")], ids=["daily", "cron"])
+@pytest.mark.parametrize(("subject", "six"), [(EVERY_KIND[0], "06:00"), (EVERY_KIND[1], "06:30")], ids=KINDS)
 def test_autumn_night_runs_the_doubled_0130_once_at_its_first_occurrence(subject: Schedule, six: str) -> None:
     assert local(timing.slots_between(subject, *AUTUMN)) == [
         "2026-11-01T01:30-04:00",  # EDT, the first of the two 01:30s; not again at 01:30 EST

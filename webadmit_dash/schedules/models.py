@@ -57,6 +57,15 @@ class Schedule(models.Model):
             self.next_run_at = timing.next_slot(self, timezone.now()) if self.enabled else None
         super().save(*args, **kwargs)
 
+    def clean(self) -> None:
+        """What was typed, checked and tidied (ValidationError in words, keyed by the field at fault): every form
+        (the admin's, the per-export page's) refuses a schedule that would not run or would run at a wrong time."""
+        self.times, self.cron = timing.validate(self.kind, self.times, self.cron)
+
+    @property
+    def words(self) -> str:
+        return timing.describe(self)
+
 
 class ScheduledRun(models.Model):
     """One slot of a schedule dealt with: the run it started (its RunRequest, the same audit as Run again) or why

@@ -228,3 +228,8 @@ def slots_between(schedule: Schedule, start: datetime, end: datetime) -> list[da
 
 def local_date(instant: datetime) -> date:
     return instant.astimezone(zone()).date()
+
+
+def local_words(instant: datetime) -> str:
+    """An instant on the institution's wall clock, as schedules are written: "Mon 9 Mar 06:00 (America/New_York)"."""
+    return f"{instant.astimezone(zone()):%a %-d %b %H:%M} ({zone().key})"
