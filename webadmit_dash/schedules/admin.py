@@ -34,7 +34,7 @@ class ScheduleAdmin(SiteModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Schedule, form: Any, change: bool) -> None:
         if not change and request.user.is_authenticated:
-            obj.created_by = request.user  # type: ignore[assignment]
+            obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
 

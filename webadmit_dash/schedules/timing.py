@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from cron_descriptor import ExpressionDescriptor, FormatException, Options
@@ -26,8 +26,14 @@ from croniter import CroniterBadDateError, croniter
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-if TYPE_CHECKING:
-    from webadmit_dash.schedules.models import Schedule
+
+class Schedule(Protocol):
+    """What timing reads of a schedule (models.Schedule, or one not saved yet); models imports this module."""
+
+    kind: str
+    times: str
+    cron: str
+
 
 DAILY, WEEKDAYS, CRON = "daily", "weekdays", "cron"
 
