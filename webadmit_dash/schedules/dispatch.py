@@ -125,10 +125,10 @@ def _local_words(instant: datetime) -> str:
 
 
 def _skipped_words(slot: datetime, now: datetime, missed: int) -> str:
-    hours = (now - slot).total_seconds() / 3600
+    hours = int((now - slot).total_seconds() // 3600)
     others = f" ({missed} times missed in all, none started)" if missed > 1 else ""
     return (
-        f"Not started: its time, {_local_words(slot)}, passed {hours:.0f} hours ago while the dashboard was not "
+        f"Not started: its time, {_local_words(slot)}, passed {hours} hours ago while the dashboard was not "
         f"running{others}, more than the {settings.SCHEDULE_CATCH_UP_HOURS} hours SCHEDULE_CATCH_UP_HOURS allows."
     )
 
