@@ -4,6 +4,7 @@ downtime, against a spent budget, and twice at once; every run is started by the
 from __future__ import annotations
 
 from collections import Counter
+from fnmatch import fnmatch
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from tests.engine.test_concurrency import at_once
 from tests.schedules.conftest import DispatcherOnAClock, schedule_at
 from tests.support.simulated import SimulatorControl
 from webadmit_dash.core.models import Credential, Export, RunRequest
-from webadmit_dash.schedules import dispatch, signals, timing
+from webadmit_dash.schedules import dispatch, signals, tasks, timing
 from webadmit_dash.schedules.models import Schedule, ScheduledRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -223,3 +224,47 @@ def test_two_dispatchers_at_once_start_one_run(sim_export: Export, sim: Simulato
     assert sorted(len(result) for result in results) == [0, 0, 0, 1]
     assert daily.runs.count() == 1 and RunRequest.objects.count() == 1
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+def test_saving_without_changing_the_times_keeps_a_due_slot(sim_export: Export) -> None:
+    daily = Schedule.objects.create(export=sim_export, kind="daily", times="06:00")
+    due = datetime(2026, 3, 9, 10, tzinfo=UTC)
+    Schedule.objects.filter(pk=daily.pk).update(next_run_at=due)
+    daily.refresh_from_db()
+
+    daily.save()  # a second save in the admin, say, before beat's turn
+    assert daily.next_run_at == due
+
+    daily.times = "07:00"
+    daily.save()
+    assert daily.next_run_at != due and f"{daily.next_run_at.astimezone(timing.zone()):%H:%M}" == "07:00"
+
+
+def test_a_spent_budget_of_seconds_leaves_the_rest_to_the_next_beat(sim_export: Export) -> None:
+    start = datetime(2026, 3, 9, 9, 58, tzinfo=UTC)
+    first = schedule_at(sim_export, start, kind="daily", times="06:00")
+    second = schedule_at(sim_export, start, kind="weekdays", times="06:00")
+    due = start + timedelta(minutes=3)
+
+    assert dispatch.dispatch(due, budget=-1) == []  # spent before the first: nothing claimed
+    assert first.runs.count() == second.runs.count() == 0
+    dispatch.dispatch(due)
+    assert first.runs.count() == second.runs.count() == 1
+
+
+def test_beat_runs_the_dispatcher_on_the_default_queue(settings) -> None:
+    entry = settings.CELERY_BEAT_SCHEDULE["schedules-dispatch"]
+    assert entry["task"] == "webadmit_dash.schedules.tasks.dispatch_due"
+    assert entry["schedule"] == float(settings.WEBADMIT_DISPATCH_EVERY)
+    assert not any(
+        fnmatch("webadmit_dash.schedules.tasks.dispatch_due", pattern) for pattern in settings.CELERY_TASK_ROUTES
+    )
+
+
+def test_the_task_dispatches_what_is_due_now(sim_export: Export) -> None:
+    daily = Schedule.objects.create(export=sim_export, kind="daily", times="06:00")
+    Schedule.objects.filter(pk=daily.pk).update(next_run_at=datetime.now(UTC) - timedelta(seconds=10))
+
+    assert tasks.dispatch_due() == 1
+    assert tasks.dispatch_due() == 0
+    assert daily.runs.get().outcome == "started"

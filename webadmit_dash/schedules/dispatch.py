@@ -11,6 +11,7 @@ recorded one by one, so a dashboard stopped over a weekend does not fire a burst
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,9 +40,12 @@ class Dealt:
     message: str
 
 
-def dispatch(now: datetime) -> list[Dealt]:
+def dispatch(now: datetime, *, budget: float | None = None) -> list[Dealt]:
     """Deals with every enabled schedule whose next slot is due at `now`; returns what this dispatcher did (a slot
-    another dispatcher claimed first is not in it)."""
+    another dispatcher claimed first is not in it). With a `budget` (seconds), no slot is claimed once it is spent:
+    each start may wait on WebAdMIT, and the schedules left are claimed by the next beat, seconds later, rather
+    than by a task its time limit would kill halfway through a start."""
+    deadline = None if budget is None else time.monotonic() + budget
     due = (
         Schedule.objects.filter(enabled=True, next_run_at__lte=now)
         .select_related("export__identity__credential")
@@ -49,6 +53,8 @@ def dispatch(now: datetime) -> list[Dealt]:
     )
     dealt: list[Dealt] = []
     for schedule in due:
+        if deadline is not None and time.monotonic() > deadline:
+            break
         try:
             result = deal_with(schedule, now)
         except Exception:

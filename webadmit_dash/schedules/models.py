@@ -53,9 +53,17 @@ class Schedule(models.Model):
         """Every save (the admin, the per-export form, a shell) plans the next slot from what was saved, so a new
         or changed schedule never runs on a stale time; the dispatcher moves it on with conditional updates."""
         update_fields = kwargs.get("update_fields")
-        if update_fields is None or "next_run_at" in update_fields:
+        if (update_fields is None or "next_run_at" in update_fields) and self._timing_changed():
             self.next_run_at = timing.next_slot(self, timezone.now()) if self.enabled else None
         super().save(*args, **kwargs)
+
+    def _timing_changed(self) -> bool:
+        """Whether what decides the slots changed since the row was read: a save that changed nothing of it (a
+        second save in the admin, seconds after 06:00 and before beat's turn) must not move a due slot away."""
+        if self.pk is None or self.next_run_at is None:
+            return True
+        saved = Schedule.objects.filter(pk=self.pk).values("kind", "times", "cron", "enabled").first()
+        return saved != {"kind": self.kind, "times": self.times, "cron": self.cron, "enabled": self.enabled}
 
     def clean(self) -> None:
         """What was typed, checked and tidied (ValidationError in words, keyed by the field at fault): every form
