@@ -4,8 +4,8 @@ downtime, against a spent budget, and twice at once; every run is started by the
 from __future__ import annotations
 
 from collections import Counter
-from fnmatch import fnmatch
 from datetime import UTC, date, datetime, time, timedelta
+from fnmatch import fnmatch
 
 import pytest
 from django.db import connection
