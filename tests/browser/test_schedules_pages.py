@@ -1,5 +1,5 @@
 """The per-export page and the Schedules page in Chromium (no CSP violation), a schedule added through the form,
-and their pictures at a laptop's 1366×768 and a phone's width, looked at before they are kept."""
+and their pictures at a laptop's 1366 by 768 and a phone's width, looked at before they are kept."""
 
 from __future__ import annotations
 
