@@ -338,8 +338,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(WEBADMIT_DISPATCH_EVERY),
         "options": {"expires": WEBADMIT_DISPATCH_EVERY * 2},
     },
+    # The watchdog: deadlines of expected files are judged to the minute (schedules/watchdog.py).
+    "watch-expected-files": {
+        "task": "webadmit_dash.schedules.watch_tasks.check_expected_files",
+        "schedule": 60.0,
+        "options": {"expires": 120},
+    },
 }
-CELERY_TASK_ROUTES = {"webadmit_dash.collection.tasks.*": {"queue": COLLECTION_QUEUE}}
+# Only the transfers go to the collection queue: the dispatcher stays on the default one, so it runs every few
+# seconds even while every collection thread is busy with a big file.
+CELERY_TASK_ROUTES = {
+    "webadmit_dash.collection.tasks.collect": {"queue": COLLECTION_QUEUE},
+    "webadmit_dash.collection.tasks.deliver": {"queue": COLLECTION_QUEUE},
+}
 
 # --- Operations: health and metrics (webadmit_dash/ops) -----------------------------------------------------------
 # prometheus-client's multiprocess mode: every process (gunicorn and Celery workers) keeps its counters in files

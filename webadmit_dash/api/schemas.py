@@ -119,6 +119,34 @@ class SchedulePage(Schema):
     next: str | None
 
 
+class OpenMissOut(Schema):
+    expected_by: datetime
+    detected_at: datetime
+    words: str = Field(description="e.g. 'Expected by 07:00, nothing yet'.")
+
+
+class ExpectationOut(Schema):
+    id: int
+    export_id: int = Field(description="WebAdMIT's id of the export expected.")
+    export_name: str
+    identity_id: int
+    identity: str
+    by_time: str = Field(
+        description="A good run (Available or Success With Errors) is expected by this time of day, "
+        "HH:MM in the institution's time zone."
+    )
+    days: str = Field(description="daily or weekdays (Monday to Friday).")
+    enabled: bool
+    schedule_id: int | None = Field(description="The schedule it was made from, if any.")
+    next_deadline: datetime | None = Field(description="null while disabled.")
+    checked_through: datetime | None = Field(description="The last deadline the watchdog judged.")
+    open_misses: list[OpenMissOut] = Field(description="Deadlines missed whose file has not come, oldest first.")
+
+
+class ExpectationList(Schema):
+    items: list[ExpectationOut]
+
+
 class Message(Schema):
     detail: str
 

@@ -1,5 +1,6 @@
 """The read-only API, version 1: files (the Recent Files page's list, filters and order), one file with its
-history, its download, the list as CSV, and identities with their freshness.
+history, its download, the list as CSV, identities with their freshness, and what the watchdog expects of their
+exports (schedules/watchdog.py).
 
 Every answer comes from the same functions as the pages: `listing.scope` selects (so a script and a person with
 the same filters see the same rows), `common.get_file_for_user` looks up (404 for what the token's user may not
@@ -12,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -24,6 +26,7 @@ from webadmit_dash.api.auth import BearerToken
 from webadmit_dash.api.schemas import (
     MAX_ID,
     DownloadRefused,
+    ExpectationList,
     FileDetail,
     FileFilters,
     FilePage,
@@ -38,8 +41,8 @@ from webadmit_dash.api.schemas import (
 from webadmit_dash.core import access
 from webadmit_dash.core.models import ExportFile, UserIdentity
 from webadmit_dash.engine import downloads
-from webadmit_dash.schedules import timing
-from webadmit_dash.schedules.models import Schedule
+from webadmit_dash.schedules import news, timing, watchdog
+from webadmit_dash.schedules.models import Expectation, Missing, Schedule
 from webadmit_dash.web import common, csv_export, freshness, listing, pagination
 from webadmit_dash.web.listing import Scope
 from webadmit_dash.web.pagination import SortKey
@@ -281,4 +284,43 @@ def _identity_out(source: freshness.Source, now: datetime) -> dict[str, Any]:
         "last_attempt_at": identity.last_attempt_at,
         "next_refresh_at": identity.next_refresh_at,
         "error": identity.error_message if identity.error_kind else "",
+    }
+
+
+@api.get("/expectations", response={200: ExpectationList, **ERRORS}, url_name="expectations", summary="Expected files")
+def list_expectations(request: HttpRequest) -> dict[str, Any]:
+    """What the watchdog expects of the exports the token's user may see (a good run by a time of day), with each
+    one's next deadline and the misses still waiting for their file. Read-only."""
+    now = timezone.now()
+    expectations = (
+        Expectation.objects.filter(export__identity__in=access.visible_identities(request.user))
+        .select_related("export__identity")
+        # Only the open misses: a long-watched export has years of closed ones.
+        .prefetch_related(
+            Prefetch("misses", queryset=Missing.objects.filter(arrived_at__isnull=True).order_by("expected_by", "pk"))
+        )
+        .order_by("export__name", "by_time", "pk")
+    )
+    return {"items": [_expectation_out(expectation, now) for expectation in expectations]}
+
+
+def _expectation_out(expectation: Expectation, now: datetime) -> dict[str, Any]:
+    export = expectation.export
+    open_misses = expectation.misses.all()  # prefetched: the open ones, oldest first
+    return {
+        "id": expectation.pk,
+        "export_id": export.webadmit_id,
+        "export_name": export.name,
+        "identity_id": export.identity_id,
+        "identity": export.identity.title,
+        "by_time": f"{expectation.by_time:%H:%M}",
+        "days": expectation.days,
+        "enabled": expectation.enabled,
+        "schedule_id": expectation.schedule_id,
+        "next_deadline": watchdog.next_deadline(expectation, now) if expectation.enabled else None,
+        "checked_through": expectation.checked_through,
+        "open_misses": [
+            {"expected_by": miss.expected_by, "detected_at": miss.detected_at, "words": news.expected_words(miss, now)}
+            for miss in open_misses
+        ],
     }

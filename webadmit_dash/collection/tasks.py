@@ -1,6 +1,7 @@
-"""Celery tasks of collection, on their own queue (COLLECTION_QUEUE, routed in settings) so a slow download or upload
-never delays a refresh. Thin and id-based, as the engine's are: the work is in `collector`, `delivering`, `choosing`
-and `pruning`, tested without Celery.
+"""Celery tasks of collection. The transfers (`collect`, `deliver`) run on a queue of their own (COLLECTION_QUEUE,
+routed in settings) so a slow download or upload never delays a refresh; the dispatcher and the pruning stay on the
+default queue, so they run on time however busy the transfers are. Thin and id-based, as the engine's are: the
+work is in `collector`, `delivering`, `choosing` and `pruning`, tested without Celery.
 
 Beat runs `dispatch` every COLLECT_EVERY seconds: it records what the rules owe (`choosing.scan`), then claims what
 is due and sends one task per file or delivery with its claim's token. A message lost or a worker killed leaves a

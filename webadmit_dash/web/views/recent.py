@@ -29,6 +29,7 @@ from django_htmx.http import push_url
 
 from webadmit_dash.core import access
 from webadmit_dash.core.models import ExportFile
+from webadmit_dash.schedules import state
 from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
 from webadmit_dash.shared.templatetags.display import status_icon, svg_icon
 from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params
@@ -125,6 +126,9 @@ def _base_context(
     now: datetime,
     user: User,
 ) -> dict[str, Any]:
+    # Files expected and not come (the watchdog's open misses) of every identity the user sees, whatever the
+    # filters: like the problems banner, they are what to look at first. One query.
+    misses, misses_total = state.open_misses([identity.pk for identity in scope.identities], now)
     return {
         "now": now,
         "filters": scope.filters,
@@ -135,6 +139,8 @@ def _base_context(
         "sources": sources,
         "identity_count": len(scope.identities),
         "problems": freshness.problems(scope.identities, common.credentials(scope.identities), now, user),
+        "misses": misses,
+        "misses_total": misses_total,
         "page_title": counts.title("Recent Files", stale=bool(stale)),
         "favicon": static(f"img/favicon-{'stale' if stale and not counts.failed else counts.favicon}.svg"),
         # Fast while files run, and while the list is empty: a new installation's first refresh fills it in.
