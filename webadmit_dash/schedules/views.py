@@ -17,9 +17,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from webadmit_dash.core import access
 from webadmit_dash.core.models import Export, ExportFile, RunRequest
-from webadmit_dash.schedules import timing
+from webadmit_dash.schedules import state, timing
 from webadmit_dash.schedules.forms import ScheduleForm
-from webadmit_dash.schedules.models import Schedule, ScheduledRun
+from webadmit_dash.schedules.models import Expectation, Schedule, ScheduledRun
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
 
 MAX_PK = 2**63 - 1
@@ -97,6 +97,7 @@ def _export_context(export: Export, form: ScheduleForm, editing: Schedule | None
         ]
     )
     upcoming = [s.next_run_at for s in schedules if s.enabled and s.next_run_at]
+    now = timezone.now()
     return {
         "export": export,
         "identity": identity,
@@ -108,19 +109,28 @@ def _export_context(export: Export, form: ScheduleForm, editing: Schedule | None
         "form": form,
         "editing": editing,
         "zone": timing.zone().key,
-        "now": timezone.now(),
+        "now": now,
+        "expectation_states": [state.expectation_state(each, now) for each in export.expectations.all()],
     }
 
 
 @require_GET
 @login_required
 def schedules_page(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Every schedule of an identity the user may see, with its state: words, next run, the last slot's outcome."""
+    """Every schedule of an identity the user may see, with its state (words, next run, the last slot's outcome),
+    and every expectation the watchdog judges for them, with its own (a few small queries each)."""
+    visible = access.visible_identities(request.user)
     schedules = list(
-        Schedule.objects.filter(export__identity__in=access.visible_identities(request.user))
+        Schedule.objects.filter(export__identity__in=visible)
         .select_related("export__identity")
         .order_by("export__name", "pk")
     )
-    return render(
-        request, "schedules/list.html", {"schedules": schedules, "zone": timing.zone().key, "now": timezone.now()}
-    )
+    expectations = Expectation.objects.filter(export__identity__in=visible).select_related("export__identity")
+    now = timezone.now()
+    context = {
+        "schedules": schedules,
+        "zone": timing.zone().key,
+        "now": now,
+        "expectation_states": [state.expectation_state(each, now) for each in expectations],
+    }
+    return render(request, "schedules/list.html", context)
