@@ -99,6 +99,10 @@ def test_after_five_missed_slots_the_newest_is_started_once(sim_export: Export) 
         ("11:00", "started"),
         ("16:00", "started"),  # once, for the newest slot missed, not five times
     ]
+    assert runs[1].message.endswith(
+        "Started late, once: 5 times were missed while the dashboard was not running, and only the newest was still "
+        "useful."
+    )
     hourly.refresh_from_db()
     assert hourly.next_run_at is not None and f"{hourly.next_run_at.astimezone(timing.zone()):%H:%M}" == "17:00"
     assert RunRequest.objects.filter(source=RunRequest.Source.SCHEDULE).count() == 2

@@ -91,6 +91,11 @@ def deal_with(schedule: Schedule, now: datetime) -> Dealt | None:
         record.outcome, record.message = ScheduledRun.Outcome.SKIPPED, _skipped_words(slot, now, len(missed))
     else:
         _start(schedule, record)
+        if len(missed) > 1 and record.outcome == ScheduledRun.Outcome.STARTED:
+            record.message += (
+                f" Started late, once: {len(missed)} times were missed while the dashboard was not running, "
+                "and only the newest was still useful."
+            )
     if record.outcome != ScheduledRun.Outcome.STARTED:
         record.message = f"{record.message} {_goes_on_words(following)}"
     record.save(update_fields=["outcome", "message", "run_request"])
