@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -230,10 +230,6 @@ def slots_between(schedule: Schedule, start: datetime, end: datetime) -> list[da
     except (ValidationError, CroniterBadDateError):
         return []
     return found
-
-
-def local_date(instant: datetime) -> date:
-    return instant.astimezone(zone()).date()
 
 
 def local_words(instant: datetime) -> str:
