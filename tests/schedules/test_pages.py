@@ -155,3 +155,19 @@ def test_the_admin_refuses_a_bad_cron_in_words_and_shows_words(export, admin_use
     assert schedule.created_by == admin_user and schedule.next_run_at is not None
     listing = client.get("/admin/schedules/schedule/").content.decode()
     assert "Weekdays at 06:00 (America/New_York)" in listing
+
+
+def test_the_file_page_names_the_schedule_that_started_a_run(export, staff_granted):
+    export_file = make_file(export.identity, FileStatus.QUEUED)
+    RunRequest.objects.create(
+        identity=export.identity,
+        export_webadmit_id=export.webadmit_id,
+        run=export_file,
+        run_webadmit_id=export_file.webadmit_id,
+        source="schedule",
+        source_label="Weekdays at 06:00",
+    )
+
+    page = signed_in(staff_granted).get(f"/files/{export_file.pk}/").content.decode()
+
+    assert "here by the schedule “Weekdays at 06:00”" in page and "a deleted user" not in page
