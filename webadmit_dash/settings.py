@@ -331,6 +331,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webadmit_dash.collection.tasks.prune_archive",
         "schedule": 3600.0,
     },
+    # Schedules: due slots are started within WEBADMIT_DISPATCH_EVERY seconds of their time (default queue: a run's
+    # start is one short interactive call, never stuck behind collection's downloads).
+    "schedules-dispatch": {
+        "task": "webadmit_dash.schedules.tasks.dispatch_due",
+        "schedule": float(WEBADMIT_DISPATCH_EVERY),
+        "options": {"expires": WEBADMIT_DISPATCH_EVERY * 2},
+    },
     # The watchdog: deadlines of expected files are judged to the minute (schedules/watchdog.py).
     "watch-expected-files": {
         "task": "webadmit_dash.schedules.watch_tasks.check_expected_files",

@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("webadmit_dash.api.urls")),
     path("notifications/", include("webadmit_dash.notifications.urls")),
+    path("", include("webadmit_dash.schedules.urls")),
     path("", include("webadmit_dash.web.urls")),
 ]
 if settings.OIDC_ENABLED:

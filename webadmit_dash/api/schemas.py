@@ -94,6 +94,31 @@ class IdentityPage(Schema):
     next: str | None
 
 
+class ScheduleOut(Schema):
+    id: int
+    export_id: int = Field(description="Our id of the export: its page is /exports/{export_id}/.")
+    export_webadmit_id: int = Field(description="WebAdMIT's id of the export.")
+    export_name: str
+    identity_id: int
+    identity: str = Field(description="The identity's name (its label, or CAS and organisation).")
+    kind: str = Field(description="daily, weekdays or cron.")
+    times: str = Field(description="daily and weekdays: the times of day, e.g. '06:00, 13:00'; empty for cron.")
+    cron: str = Field(description="cron: the expression; empty otherwise.")
+    time_zone: str = Field(description="The institution's time zone the times are in (TIME_ZONE).")
+    description: str = Field(description="The schedule in words, e.g. 'Weekdays at 06:00 and 13:00'.")
+    enabled: bool
+    next_run_at: datetime | None = Field(description="The next slot; null when disabled or not valid.")
+    last_run_at: datetime | None = Field(description="The last slot dealt with.")
+    last_outcome: str = Field(description="started, refused or skipped; empty before the first slot.")
+    last_message: str
+
+
+class SchedulePage(Schema):
+    items: list[ScheduleOut]
+    next_cursor: int | None
+    next: str | None
+
+
 class OpenMissOut(Schema):
     expected_by: datetime
     detected_at: datetime

@@ -35,13 +35,14 @@ from webadmit_dash.api.schemas import (
     IdentityPage,
     IdentityPageQuery,
     Message,
+    SchedulePage,
     ValidationErrors,
 )
 from webadmit_dash.core import access
 from webadmit_dash.core.models import ExportFile, UserIdentity
 from webadmit_dash.engine import downloads
-from webadmit_dash.schedules import news, watchdog
-from webadmit_dash.schedules.models import Expectation, Missing
+from webadmit_dash.schedules import news, timing, watchdog
+from webadmit_dash.schedules.models import Expectation, Missing, Schedule
 from webadmit_dash.web import common, csv_export, freshness, listing, pagination
 from webadmit_dash.web.listing import Scope
 from webadmit_dash.web.pagination import SortKey
@@ -220,6 +221,50 @@ def identity_detail(
         raise Http404("No such identity.")
     now = timezone.now()
     return _identity_out(freshness.sources(found, now, None)[0], now)
+
+
+@api.get("/schedules", response={200: SchedulePage, **ERRORS}, url_name="list_schedules", summary="Schedules")
+def list_schedules(request: HttpRequest, query: Query[IdentityPageQuery]) -> dict[str, Any]:
+    """The schedules of the identities the token's user may see (read-only: they are made on an export's page or
+    in the admin), with their words, next run and what became of the last slot, in pages by id."""
+    visible = (
+        Schedule.objects.filter(export__identity__in=access.visible_identities(request.user))
+        .select_related("export__identity")
+        .order_by("pk")
+    )
+    if query.after is not None:
+        visible = visible.filter(pk__gt=query.after)
+    rows = list(visible[: query.limit + 1])
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    cursor = rows[-1].pk if more and rows else None
+    return {
+        "items": [_schedule_out(schedule) for schedule in rows],
+        "next_cursor": cursor,
+        "next": f"{request.path}?{urlencode({'after': cursor, 'limit': query.limit})}" if cursor else None,
+    }
+
+
+def _schedule_out(schedule: Schedule) -> dict[str, Any]:
+    export = schedule.export
+    return {
+        "id": schedule.pk,
+        "export_id": export.pk,
+        "export_webadmit_id": export.webadmit_id,
+        "export_name": export.name,
+        "identity_id": export.identity_id,
+        "identity": export.identity.display_name,
+        "kind": schedule.kind,
+        "times": schedule.times,
+        "cron": schedule.cron,
+        "time_zone": timing.zone().key,
+        "description": timing.describe(schedule),
+        "enabled": schedule.enabled,
+        "next_run_at": schedule.next_run_at if schedule.enabled else None,
+        "last_run_at": schedule.last_run_at,
+        "last_outcome": schedule.last_outcome,
+        "last_message": schedule.last_message,
+    }
 
 
 def _identity_out(source: freshness.Source, now: datetime) -> dict[str, Any]:

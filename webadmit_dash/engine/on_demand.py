@@ -60,6 +60,7 @@ class RunStarted:
     run: UpstreamFile
     already_known: bool
     file_pk: int  # the run's row here, stored at once
+    request_pk: int | None = None  # its audit (RunRequest), which a schedule's record links to
 
 
 def start_run(export_file: ExportFile, user: User | None = None) -> RunStarted:
@@ -118,7 +119,7 @@ def _start(audit: RunRequest, user: User | None) -> RunStarted:
         audit.run_id = apply.record_started_run(identity, run, now)
         audit.run_webadmit_id, audit.already_running = run.id, known
         audit.save()
-    return RunStarted(run, known, audit.run_id)
+    return RunStarted(run, known, audit.run_id, audit.pk)
 
 
 def note_run_started(identity: UserIdentity, now: datetime) -> None:

@@ -46,7 +46,8 @@ from webadmit_dash.engine.terms import Outcome
 from webadmit_dash.notifications import signals as notification_signals
 from webadmit_dash.notifications.models import Delivery
 from webadmit_dash.ops import health
-from webadmit_dash.schedules.models import Missing
+from webadmit_dash.schedules import signals as schedule_signals
+from webadmit_dash.schedules.models import Missing, ScheduledRun
 from webadmit_dash.web import common, freshness
 from webadmit_dash.webadmit import client
 from webadmit_dash.webadmit.statuses import FileStatus
@@ -84,6 +85,9 @@ NOTIFICATION_DELIVERIES = Counter(
     "tried again later; failed: for good).",
     ["channel", "outcome"],
 )
+SCHEDULED_RUNS = Counter(
+    f"{PREFIX}_scheduled_runs", "Schedules' slots dealt with, by outcome (started, refused, skipped).", ["outcome"]
+)
 
 _installed = False
 _install_lock = threading.Lock()
@@ -91,7 +95,7 @@ _install_lock = threading.Lock()
 
 def install() -> None:
     """Connects the hooks (once per process): the client's calls, the refresh task, the download audit, the
-    notification deliveries."""
+    notification deliveries, the schedules' slots."""
     global _installed
     with _install_lock:
         if _installed:
@@ -106,6 +110,9 @@ def install() -> None:
     notification_signals.delivery_recorded.connect(
         _count_delivery, sender=Delivery, weak=False, dispatch_uid="ops.count_delivery"
     )
+    schedule_signals.scheduled_run_recorded.connect(
+        _count_scheduled_run, sender=ScheduledRun, weak=False, dispatch_uid="ops.count_scheduled_run"
+    )
     # Outcomes show as 0 before the first one happens, so rate() and alerts work from the first scrape.
     for outcome in [*Outcome, "crashed"]:
         REFRESHES.labels(outcome=str(outcome))
@@ -114,6 +121,8 @@ def install() -> None:
     for channel in Delivery.Channel.values:
         for delivery_outcome in notification_signals.OUTCOMES:
             NOTIFICATION_DELIVERIES.labels(channel=channel, outcome=delivery_outcome)
+    for scheduled_outcome in schedule_signals.OUTCOMES:
+        SCHEDULED_RUNS.labels(outcome=scheduled_outcome)
 
 
 def _count_call(endpoint: str, status: str, seconds: float) -> None:
@@ -148,6 +157,10 @@ def _count_download(sender: Any, instance: DownloadEvent, created: bool, **kwarg
 
 def _count_delivery(sender: Any, channel: str, outcome: str, **kwargs: Any) -> None:
     NOTIFICATION_DELIVERIES.labels(channel=str(channel), outcome=str(outcome)).inc()
+
+
+def _count_scheduled_run(sender: Any, outcome: str, **kwargs: Any) -> None:
+    SCHEDULED_RUNS.labels(outcome=str(outcome)).inc()
 
 
 # --- Scraping ------------------------------------------------------------------------------------------------------
