@@ -9,6 +9,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("webadmit_dash.api.urls")),
     path("notifications/", include("webadmit_dash.notifications.urls")),
+    # WebAdMIT's callback: the one address meant to be reached from outside (see schedules/callbacks.py).
+    path("", include("webadmit_dash.schedules.urls")),
     path("", include("webadmit_dash.web.urls")),
 ]
 if settings.OIDC_ENABLED:
