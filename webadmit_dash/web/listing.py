@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, QuerySet
@@ -86,11 +87,18 @@ class Callback:
 
 
 def callbacks_of(files: Iterable[ExportFile]) -> dict[int, Callback]:
-    """The callbacks of these files' runs, by file: one query for a page or a poll's rows (none without rows),
-    rather than a subquery per row, which SQLite would evaluate for every file it sorts, not only the fifty shown."""
+    """The callbacks of these files' runs, by file: one query for a page or a poll's rows, rather than a subquery
+    per row, which SQLite would evaluate for every file it sorts, not only the fifty shown. None without rows, nor
+    while WEBADMIT_CALLBACKS is off (the default): runs started while it was on then lose their mark on the list
+    (their file page keeps it, see callbacks_of_runs), and the pages keep the query count they had."""
     pks = [export_file.pk for export_file in files]
-    if not pks:
+    if not pks or not settings.WEBADMIT_CALLBACKS:
         return {}
+    return callbacks_of_runs(pks)
+
+
+def callbacks_of_runs(pks: list[int]) -> dict[int, Callback]:
+    """The callbacks of the runs stored as these files, by file, whatever WEBADMIT_CALLBACKS says now."""
     found: dict[int, Callback] = {}
     asked = RunRequest.objects.filter(run_id__in=pks, callback_token__isnull=False).order_by("created_at")
     for run_id, received_at in asked.values_list("run_id", "callback_received_at"):

@@ -57,7 +57,7 @@ def _timeline(changes: list[StatusChange], now: datetime) -> list[Step]:
 
 def _callback_words(export_file: ExportFile, now: datetime) -> SafeString:
     """Whether WebAdMIT was asked to call back about this run, and whether it did ("" when it was not asked)."""
-    callback = listing.callbacks_of([export_file]).get(export_file.pk)
+    callback = listing.callbacks_of_runs([export_file.pk]).get(export_file.pk)
     words = listing.describe_callback(callback, not export_file.status_enum.is_finished, now)
     if callback is not None and not words:
         return SafeString("WebAdMIT was asked to call back when the run was ready; no call came")
