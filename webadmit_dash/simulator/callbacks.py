@@ -168,7 +168,8 @@ class Callbacks:
         except urllib.error.HTTPError as error:
             outcome = str(error.code)
         except Exception as error:
-            outcome = type(error).__name__
+            # urllib wraps a refused or timed-out connection in URLError: its reason names what happened.
+            outcome = type(getattr(error, "reason", None) or error).__name__
             logger.warning("simulator: callback for file %s to %s failed: %s", state.id, url, error)
         self._record(Call(url, state.id, state.export_id, status, outcome, time.time()))
 
