@@ -161,12 +161,8 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                     seen_at.setdefault(pks[pk], now)
                 time.sleep(0.05)
             finisher.join()
-            called = {
-                webadmit_id: received.timestamp()
-                for webadmit_id, received in RunRequest.objects.filter(callback_received_at__isnull=False).values_list(
-                    "run_webadmit_id", "callback_received_at"
-                )
-            }
+            stamps = RunRequest.objects.values_list("run_webadmit_id", "callback_received_at")
+            called = {webadmit_id: received.timestamp() for webadmit_id, received in stamps if received is not None}
             # What beat's dispatcher sent (each turn logs how many identities it queued): none, with this cadence.
             log = (data_dir / "worker.log").read_text(errors="replace")
             dispatched = sum(
