@@ -429,7 +429,7 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # The log of failures names the user name and address (axes masks them by default, which leaves an operator
 # nothing to act on); the password is always masked, in the log and in the recorded attempt.
 AXES_SENSITIVE_PARAMETERS: list[str] = []
-AXES_CLIENT_IP_CALLABLE = "webadmit_dash.web.lockout.client_address"
+AXES_CLIENT_IP_CALLABLE = "webadmit_dash.accounts.peers.client_address"
 AXES_LOCKOUT_CALLABLE = "webadmit_dash.web.lockout.locked_out"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "recent_files"

@@ -3,18 +3,19 @@
 Two kinds, chosen by where the truth lives:
 
 - Events (WebAdMIT calls by endpoint and status, refreshes by outcome and their duration, downloads by outcome,
-  notification delivery attempts by channel and outcome) happen in gunicorn workers and Celery workers alike, so
-  each process counts its own in prometheus-client's multiprocess mode: values live in small memory-mapped files in
-  METRICS_DIR (PROMETHEUS_MULTIPROC_DIR), which /metrics adds up. Files of exited processes keep their counts, so
-  totals never go backwards when a worker restarts. A process is named by host and pid, so containers sharing the
-  folder never write to the same file.
+  notification delivery attempts by channel and outcome, WebAdMIT's callbacks by outcome) happen in gunicorn
+  workers and Celery workers alike, so each process counts its own in prometheus-client's multiprocess mode: values
+  live in small memory-mapped files in METRICS_DIR (PROMETHEUS_MULTIPROC_DIR), which /metrics adds up. Files of
+  exited processes keep their counts, so totals never go backwards when a worker restarts. A process is named by
+  host and pid, so containers sharing the folder never write to the same file.
 - State (identities by freshness, files by status, each key's rate budget, the queue's depth, the age of beat's
   heartbeat, the notifications still owed and how long the oldest has waited) is already in the database and the
   broker: it is read when Prometheus scrapes, so it is right whichever process answers and costs nothing between
   scrapes.
 
 The hooks are here and nowhere else: the WebAdMIT client's call observer, Celery's task signals around the refresh
-task, the download audit row's post_save, and the notifications app's `delivery_recorded` signal.
+task, the download audit row's post_save, the notifications app's `delivery_recorded` signal and the schedules app's
+`callback_answered` signal.
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ NOTIFICATION_DELIVERIES = Counter(
 SCHEDULED_RUNS = Counter(
     f"{PREFIX}_scheduled_runs", "Schedules' slots dealt with, by outcome (started, refused, skipped).", ["outcome"]
 )
+CALLBACKS = Counter(
+    f"{PREFIX}_callbacks",
+    "Calls from WebAdMIT (E4's callback) by outcome: accepted (a known token), unknown_token (404), rate_limited "
+    "(429), bad_request (400).",
+    ["outcome"],
+)
 
 _installed = False
 _install_lock = threading.Lock()
@@ -95,7 +102,7 @@ _install_lock = threading.Lock()
 
 def install() -> None:
     """Connects the hooks (once per process): the client's calls, the refresh task, the download audit, the
-    notification deliveries, the schedules' slots."""
+    notification deliveries, the schedules' slots, the callbacks."""
     global _installed
     with _install_lock:
         if _installed:
@@ -113,6 +120,7 @@ def install() -> None:
     schedule_signals.scheduled_run_recorded.connect(
         _count_scheduled_run, sender=ScheduledRun, weak=False, dispatch_uid="ops.count_scheduled_run"
     )
+    schedule_signals.callback_answered.connect(_count_callback, weak=False, dispatch_uid="ops.count_callback")
     # Outcomes show as 0 before the first one happens, so rate() and alerts work from the first scrape.
     for outcome in [*Outcome, "crashed"]:
         REFRESHES.labels(outcome=str(outcome))
@@ -121,8 +129,10 @@ def install() -> None:
     for channel in Delivery.Channel.values:
         for delivery_outcome in notification_signals.OUTCOMES:
             NOTIFICATION_DELIVERIES.labels(channel=channel, outcome=delivery_outcome)
-    for scheduled_outcome in schedule_signals.OUTCOMES:
+    for scheduled_outcome in schedule_signals.RUN_OUTCOMES:
         SCHEDULED_RUNS.labels(outcome=scheduled_outcome)
+    for callback_outcome in schedule_signals.CALLBACK_OUTCOMES:
+        CALLBACKS.labels(outcome=callback_outcome)
 
 
 def _count_call(endpoint: str, status: str, seconds: float) -> None:
@@ -161,6 +171,10 @@ def _count_delivery(sender: Any, channel: str, outcome: str, **kwargs: Any) -> N
 
 def _count_scheduled_run(sender: Any, outcome: str, **kwargs: Any) -> None:
     SCHEDULED_RUNS.labels(outcome=str(outcome)).inc()
+
+
+def _count_callback(sender: Any, outcome: str, **kwargs: Any) -> None:
+    CALLBACKS.labels(outcome=str(outcome)).inc()
 
 
 # --- Scraping ------------------------------------------------------------------------------------------------------

@@ -155,3 +155,16 @@ class Missing(models.Model):
     def __str__(self) -> str:
         state = f"arrived {self.arrived_at:%H:%M}" if self.arrived_at else "nothing yet"
         return f"{self.expectation.export}: expected by {self.expected_by:%Y-%m-%d %H:%M}, {state}"
+
+
+class CallbackWindow(models.Model):
+    """How many callback calls one address made in its current minute (WEBADMIT_CALLBACKS_PER_MINUTE). In the
+    database, not a process's memory: every web process counts the same calls, and a restart forgets nothing."""
+
+    # As accounts.peers.client_address gives it; "" for a request with none (a test, a shell).
+    address = models.CharField(max_length=45, unique=True)
+    started_at = models.DateTimeField()
+    calls = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.address or 'no address'}: {self.calls} since {self.started_at:%H:%M:%S}"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, QuerySet
@@ -21,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from webadmit_dash.core import access, stuck
-from webadmit_dash.core.models import ExportFile, UserIdentity
+from webadmit_dash.core.models import ExportFile, RunRequest, UserIdentity
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
 from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting
 from webadmit_dash.web import common, params
@@ -63,6 +64,7 @@ class Scope:
         files = list(files)
         # Stuck thresholds in one query for the page's long-running files, none when there are none.
         thresholds = stuck.thresholds({stuck.key_of(f) for f in files if stuck.may_be_stuck(f, now)})
+        called = callbacks_of(files)
         return [
             FileRow.of(
                 export_file,
@@ -71,9 +73,50 @@ class Scope:
                 stale.get(export_file.identity_id),
                 urls,
                 thresholds.get(stuck.key_of(export_file)),
+                called.get(export_file.pk),
             )
             for export_file in files
         ]
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A run started here whose start asked WebAdMIT to call back (WEBADMIT_CALLBACKS), and when it first did."""
+
+    received_at: datetime | None
+
+
+def callbacks_of(files: Iterable[ExportFile]) -> dict[int, Callback]:
+    """The callbacks of these files' runs, by file: one query for a page or a poll's rows, rather than a subquery
+    per row, which SQLite would evaluate for every file it sorts, not only the fifty shown. None without rows, nor
+    while WEBADMIT_CALLBACKS is off (the default): runs started while it was on then lose their mark on the list
+    (their file page keeps it, see callbacks_of_runs), and the pages keep the query count they had."""
+    pks = [export_file.pk for export_file in files]
+    if not pks or not settings.WEBADMIT_CALLBACKS:
+        return {}
+    return callbacks_of_runs(pks)
+
+
+def callbacks_of_runs(pks: list[int]) -> dict[int, Callback]:
+    """The callbacks of the runs stored as these files, by file, whatever WEBADMIT_CALLBACKS says now."""
+    found: dict[int, Callback] = {}
+    asked = RunRequest.objects.filter(run_id__in=pks, callback_token__isnull=False).order_by("created_at")
+    for run_id, received_at in asked.values_list("run_id", "callback_received_at"):
+        # A run started twice (the second start found it running) was given two tokens: either call counts.
+        earlier = found.get(run_id)
+        if earlier is None or earlier.received_at is None:
+            found[run_id] = Callback(received_at)
+    return found
+
+
+def describe_callback(callback: Callback | None, running: bool, now: datetime) -> SafeString:
+    """ "WebAdMIT will call back" while a run that asked for it runs, "WebAdMIT called back 10:42:05" once it did;
+    nothing for runs not started here with a callback, or finished without one (the refresh saw it first)."""
+    if callback is None:
+        return SafeString("")
+    if callback.received_at is not None:
+        return format_html("WebAdMIT called back {}", clock_time(callback.received_at, now, seconds=True))
+    return SafeString("WebAdMIT will call back") if running else SafeString("")
 
 
 @dataclass(frozen=True)
@@ -131,6 +174,7 @@ class FileRow:
     acknowledge_url: str  # failed runs not superseded: acknowledge (or take the acknowledgement back)
     as_of: SafeString  # "14:05" when the identity's files are stale (see freshness.stale_since)
     stuck: SafeString | str  # "42 min" (running that long, far past its export's usual time), else ""
+    callback: SafeString  # "WebAdMIT will call back" / "WebAdMIT called back 10:42:05" (see describe_callback)
 
     @classmethod
     def of(
@@ -141,6 +185,7 @@ class FileRow:
         stale_since: datetime | None = None,
         urls: RowUrls | None = None,
         stuck_after: timedelta | None = None,
+        callback: Callback | None = None,
     ) -> FileRow:
         urls = urls or RowUrls.current()
         status = export_file.status_enum
@@ -186,6 +231,7 @@ class FileRow:
             as_of=clock_time(stale_since, now) if stale_since else SafeString(""),
             # A run a later one has superseded is over, whatever it still says: no "stuck" mark on it.
             stuck="" if rerun else _stuck_mark(export_file, stuck_after, now),
+            callback=describe_callback(callback, not status.is_finished, now),
         )
 
 

@@ -130,20 +130,21 @@ def _time_tag(value: datetime, mode: Literal["ago", "for"], text: str) -> SafeSt
     )
 
 
-def describe_clock(value: datetime, now: datetime) -> str:
-    """ "14:05" today, "28 Nov 14:05" on another day, in the current zone: a moment short enough for a row."""
+def describe_clock(value: datetime, now: datetime, *, seconds: bool = False) -> str:
+    """ "14:05" today, "28 Nov 14:05" on another day, in the current zone: a moment short enough for a row.
+    `seconds` for events seconds apart ("14:05:09")."""
     zone = timezone.get_current_timezone()
     local = value.astimezone(zone)
+    clock = local.strftime("%H:%M:%S" if seconds else "%H:%M")
     if local.date() == now.astimezone(zone).date():
-        return local.strftime("%H:%M")
-    return f"{local.day} {local.strftime('%b %H:%M')}"
+        return clock
+    return f"{local.day} {local.strftime('%b')} {clock}"
 
 
-def clock_time(value: datetime, now: datetime) -> SafeString:
+def clock_time(value: datetime, now: datetime, *, seconds: bool = False) -> SafeString:
     """ "14:05" (see describe_clock), with the exact moment and zone on hover."""
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>', value.isoformat(), absolute_time(value), describe_clock(value, now)
-    )
+    text = describe_clock(value, now, seconds=seconds)
+    return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), absolute_time(value), text)
 
 
 def time_ago(value: datetime, now: datetime) -> SafeString:

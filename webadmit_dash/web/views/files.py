@@ -17,13 +17,14 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from webadmit_dash.core.models import DownloadEvent, ExportFile, RunRequest, StatusChange
 from webadmit_dash.engine import downloads, on_demand
 from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
-from webadmit_dash.web import answers, common, freshness, params
+from webadmit_dash.web import answers, common, freshness, listing, params
 from webadmit_dash.webadmit.statuses import FileStatus
 
 # The file page lists this many downloads, newest first; the admin keeps them all.
@@ -52,6 +53,15 @@ def _timeline(changes: list[StatusChange], now: datetime) -> list[Step]:
             lasted = None if status.is_finished else now - change.changed_at
         steps.append(Step(status, change.raw_status, change.changed_at, lasted, following is None))
     return steps
+
+
+def _callback_words(export_file: ExportFile, now: datetime) -> SafeString:
+    """Whether WebAdMIT was asked to call back about this run, and whether it did ("" when it was not asked)."""
+    callback = listing.callbacks_of_runs([export_file.pk]).get(export_file.pk)
+    words = listing.describe_callback(callback, not export_file.status_enum.is_finished, now)
+    if callback is not None and not words:
+        return SafeString("WebAdMIT was asked to call back when the run was ready; no call came")
+    return words
 
 
 @require_GET
@@ -83,6 +93,7 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "history_complete": bool(changes) and not changes[0].old_status,
         "siblings": siblings,
         "started": started,
+        "callback": _callback_words(export_file, now),
         "downloads": downloads_seen,
         "stale_since": freshness.stale_since(identity, now, freshness.Cadence.current()),
         "back": back,
