@@ -33,7 +33,7 @@ from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_h
 from webadmit_dash.shared.templatetags.display import status_icon, svg_icon
 from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params
 from webadmit_dash.web.common import FAST_POLL_SECONDS, SLOW_POLL_SECONDS
-from webadmit_dash.web.filters import SUPERSEDED, FileFilters
+from webadmit_dash.web.filters import DELIVERY_FAILED, SUPERSEDED, FileFilters
 from webadmit_dash.web.freshness import SOURCES_SHOWN
 from webadmit_dash.web.listing import Counts, FileRow, Scope, for_rows
 from webadmit_dash.web.pagination import PAGE_SIZE, SortKey
@@ -112,6 +112,16 @@ def _chips(counts: Counts) -> list[Chip]:
             counts.by_status[SUPERSEDED],
             svg_icon("i-rerun"),
             "Runs that failed, matched no one or never finished, whose export has since run well.",
+        )
+    )
+    # Always offered, like Re-run: its count updates with every poll, so the first refusal shows without a reload.
+    chips.append(
+        Chip(
+            DELIVERY_FAILED,
+            "Delivery failed",
+            counts.delivery_failed,
+            svg_icon("i-alert"),
+            "Files a destination refused for good: they need attention until they are delivered again.",
         )
     )
     return chips
