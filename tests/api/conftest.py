@@ -39,6 +39,11 @@ class ApiClient:
             extra.setdefault("HTTP_AUTHORIZATION", f"Bearer {self.token}")
         return self.client.get(path, data or {}, **extra)
 
+    def post(self, path: str, **extra):
+        if self.token is not None:
+            extra.setdefault("HTTP_AUTHORIZATION", f"Bearer {self.token}")
+        return self.client.post(path, **extra)
+
 
 @pytest.fixture
 def api_as(token_for) -> Callable[[User | None], ApiClient]:

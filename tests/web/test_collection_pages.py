@@ -32,7 +32,10 @@ def sim_file(sim_identity, world) -> ExportFile:
     world.force_status(state.id, "Available")
     export = world.export(state.export_id)
     return make_file(
-        sim_identity, FileStatus.AVAILABLE, webadmit_id=state.id, export=make_export(sim_identity, export.id, export.name)
+        sim_identity,
+        FileStatus.AVAILABLE,
+        webadmit_id=state.id,
+        export=make_export(sim_identity, export.id, export.name),
     )
 
 
@@ -296,7 +299,9 @@ def test_the_marks_cost_no_query_per_row(client, admin_user, identity, tmp_path)
     assert len(with_marks) == len(without_marks)
 
 
-def test_a_failed_delivery_counts_as_needing_attention_in_title_chips_and_filter(client, admin_user, identity, tmp_path):
+def test_a_failed_delivery_counts_as_needing_attention_in_title_chips_and_filter(
+    client, admin_user, identity, tmp_path
+):
     make_file(identity, FileStatus.QUEUED)
     refused = make_file(identity, FileStatus.AVAILABLE)
     make_file(identity, FileStatus.AVAILABLE)
@@ -313,7 +318,7 @@ def test_a_failed_delivery_counts_as_needing_attention_in_title_chips_and_filter
     # Chosen with its status's chip, the file is listed (and counted) once.
     both = client.get("/?status=delivery_failed&status=available").content.decode()
     assert len(re.findall(r'<tr id="file-(\d+)"', both)) == 2
-    assert "1–2 of 2 ·" in re.sub(r"<[^>]+>", "", both)
+    assert "1\u20132 of 2 ·" in re.sub(r"<[^>]+>", "", both)
 
 
 def test_a_delivery_that_succeeds_again_no_longer_needs_attention(client, admin_user, identity, tmp_path):

@@ -24,6 +24,7 @@ from ninja import NinjaAPI, Query
 
 # The function, not ninja.Path (an Annotated alias to type checkers): ids are declared as defaults here.
 from ninja.params.functions import Path
+from ninja.responses import Status
 
 from webadmit_dash.api.auth import BearerToken
 from webadmit_dash.api.schemas import (
@@ -243,15 +244,17 @@ def download_file(request: HttpRequest, file_id: int = FileId) -> HttpResponseBa
     url_name="deliver_again",
     summary="Deliver a file again",
 )
-def deliver_again(request: HttpRequest, file_id: int = FileId) -> tuple[int, dict[str, Any]]:
+def deliver_again(request: HttpRequest, file_id: int = FileId) -> Status[dict[str, Any]]:
     """A new round of delivery to each destination the file went to, from the archive, as the file page's button
     does; the deliveries start within seconds (see /files/{id} for how they went). 409 when the file is not in the
     archive or has nowhere to go; 202 with no new rounds when every one is already on its way."""
     export_file = common.get_file_for_user(request.user, file_id)  # type: ignore[arg-type]
     answer = trail.deliver_again(export_file, request.user)  # type: ignore[arg-type]
     if answer.refused:
-        return 409, {"detail": answer.message}
-    return 202, {"detail": answer.message, "deliveries": [_delivery_out(delivery) for delivery in answer.rounds]}
+        return Status(409, {"detail": answer.message})
+    return Status(
+        202, {"detail": answer.message, "deliveries": [_delivery_out(delivery) for delivery in answer.rounds]}
+    )
 
 
 @api.get("/identities", response={200: IdentityPage, **ERRORS}, url_name="list_identities", summary="Identities")
