@@ -86,7 +86,7 @@ def test_download_serves_the_archived_bytes(stack, page, trail_world):
     ("name", "viewport"), [("delivery-failed-rows-laptop", LAPTOP), ("delivery-failed-rows-phone", PHONE)]
 )
 def test_recent_files_marks_a_failed_delivery(stack, page, trail_world, name, viewport):
-    shown, other = trail_world
+    _, other = trail_world
     page.set_viewport_size(viewport)
     sign_in(page, stack.base_url, stack.user.username, stack.password)
     row = page.locator(f"#file-{other.pk}")

@@ -167,7 +167,7 @@ def file_detail(request: HttpRequest, file_id: int = FileId) -> dict[str, Any]:
     found = trail.of(export_file)
     collected = found.collected
     return {
-        **_file_out(export_file, export_file.identity, archived=found.can_deliver_again),
+        **_file_out(export_file, export_file.identity, archived=found.archived),
         "history": [{**change, "old_status": change["old_status"] or None} for change in history],
         "collected": _collected_out(collected) if collected is not None else None,
         "deliveries": [_delivery_out(step.delivery) for step in found.deliveries],

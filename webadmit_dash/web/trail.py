@@ -46,7 +46,8 @@ class Trail:
         return self.collected is not None or self.covered
 
     @property
-    def can_deliver_again(self) -> bool:
+    def archived(self) -> bool:
+        """Its copy is in the archive: Download serves it from there, and Deliver again replays it."""
         return self.collected is not None and self.collected.in_archive
 
 

@@ -146,7 +146,7 @@ def _base_context(
         "identity_count": len(scope.identities),
         "problems": freshness.problems(scope.identities, common.credentials(scope.identities), now, user),
         "page_title": counts.title("Recent Files", stale=bool(stale)),
-        "favicon": static(f"img/favicon-{'stale' if stale and not counts.failed else counts.favicon}.svg"),
+        "favicon": static(f"img/favicon-{'stale' if stale and counts.favicon != 'failed' else counts.favicon}.svg"),
         # Fast while files run, and while the list is empty: a new installation's first refresh fills it in.
         "poll_interval": FAST_POLL_SECONDS if counts.running or not counts.total else SLOW_POLL_SECONDS,
     }
