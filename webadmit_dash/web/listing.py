@@ -102,7 +102,7 @@ class RowUrls:
 
 # What a row offers for its file: its download, or why there is none (the template words each).
 RowAction = Literal["download", "gone", "empty", "failed", "unknown", "running"]
-# What collection did with it, as a small mark: delivered everywhere it was sent, or a destination refused it.
+# What collection did with it, as a small mark: a destination refused it for good, or (none did and) one has it.
 Handover = Literal["delivered", "delivery-failed", ""]
 # Why a row is shown muted and sorted with the settled files, if it is: a later run replaced it, or a person
 # acknowledged its failure.
