@@ -14,7 +14,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.support.collection import EXPORT_BYTES, collect, deliver_now, delivery, destination, refused_delivery, tamper
+from tests.support.collection import (
+    EXPORT_BYTES,
+    archived_path,
+    collect,
+    deliver_now,
+    delivery,
+    destination,
+    refused_delivery,
+    tamper,
+)
 from tests.support.factories import make_export, make_file
 from webadmit_dash.collection.models import CollectedFile, FileDelivery
 from webadmit_dash.core.models import DownloadEvent, ExportFile
@@ -92,6 +101,16 @@ def test_a_tampered_archived_copy_is_not_served_and_is_audited(client, admin_use
     assert "failed its integrity check" in event.message
     # Not replaced by WebAdMIT's copy: no link was asked for (that would be a second, redirected, download event).
     assert DownloadEvent.objects.count() == 1
+
+
+def test_an_archived_copy_gone_from_the_archive_is_refused_in_words(client, admin_user, identity):
+    export_file = make_file(identity, FileStatus.AVAILABLE)
+    archived_path(collect(export_file)).unlink()
+    client.force_login(admin_user)
+    response = client.get(f"/files/{export_file.pk}/download/")
+    assert response.status_code == 500
+    assert "could not be read: it is missing from the archive. It was not served." in response.content.decode()
+    assert DownloadEvent.objects.get().outcome == Outcome.ARCHIVE_TAMPERED
 
 
 def test_a_user_without_the_identity_gets_404_for_the_archived_file(client, staff_none, staff_via_group, identity):

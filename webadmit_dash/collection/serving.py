@@ -28,6 +28,8 @@ from webadmit_dash.core.problems import DownloadOutcome
 
 logger = logging.getLogger(__name__)
 
+_TELL = "Tell whoever runs webadmit-dash: the archive may have been changed or damaged."
+
 # A media type as RFC 9110 spells one, parameters allowed; anything else recorded is served as plain bytes.
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;\s*[A-Za-z0-9_.-]+=[A-Za-z0-9_.\"-]+)*$")
 
@@ -65,17 +67,21 @@ def serve(collected: CollectedFile, user: User) -> StreamingHttpResponse:
     """The archived copy as an attachment, verified first, and the download audited. Raises ArchiveRefused (audited
     too) when the copy fails its check, is missing, or its data key cannot be unwrapped: nothing is served then."""
     assert collected.size is not None
+    name = f"The archived copy of {collected.export_name} (file {collected.file_webadmit_id})"
     try:
         archive.verify(collected.storage_name, collected.wrapped_key, size=collected.size, sha256=collected.sha256)
     except Tampered as error:
         logger.error("Archived copy of file %s failed its integrity check: %s", collected.file_webadmit_id, error)
-        raise _refused(collected, user, error.reason) from None
-    except FileNotFoundError:
-        logger.error("Archived copy of file %s is missing from the archive", collected.file_webadmit_id)
-        raise _refused(collected, user, "it is missing from the archive") from None
+        message = f"{name} failed its integrity check: {error.reason}. It was not served."
+        raise _refused(collected, user, f"{message} {_TELL}") from None
     except crypto.UndecryptableSecret:
         logger.error("Archived copy of file %s cannot be opened with ENCRYPTION_KEYS", collected.file_webadmit_id)
-        raise _refused(collected, user, "its key cannot be opened with the configured encryption keys") from None
+        message = f"{name} cannot be opened: its key is not one the configured encryption keys open."
+        raise _refused(collected, user, f"{message} It was not served. {_TELL}") from None
+    except OSError as error:  # FileNotFoundError included: a folder or a bucket that lost it
+        logger.error("Archived copy of file %s cannot be read: %s", collected.file_webadmit_id, error)
+        why = "it is missing from the archive" if isinstance(error, FileNotFoundError) else "the archive cannot be read"
+        raise _refused(collected, user, f"{name} could not be read: {why}. It was not served. {_TELL}") from None
     _audit(collected, user, DownloadOutcome.FROM_ARCHIVE, "")
     response = StreamingHttpResponse(_stream(collected), content_type=_content_type(collected.content_type))
     response["Content-Length"] = str(collected.size)
@@ -98,13 +104,9 @@ def _content_type(recorded: str) -> str:
     return recorded if recorded and _MEDIA_TYPE.match(recorded) else "application/octet-stream"
 
 
-def _refused(collected: CollectedFile, user: User, reason: str) -> ArchiveRefused:
-    message = (
-        f"The archived copy of {collected.export_name} (file {collected.file_webadmit_id}) failed its integrity "
-        f"check: {reason}. It was not served. Tell whoever runs webadmit-dash: the archive may have been changed."
-    )
+def _refused(collected: CollectedFile, user: User, message: str) -> ArchiveRefused:
     _audit(collected, user, DownloadOutcome.ARCHIVE_TAMPERED, message)
-    return ArchiveRefused("Archived copy failed its check", message)
+    return ArchiveRefused("Archived copy not served", message)
 
 
 def _audit(collected: CollectedFile, user: User, outcome: str, message: str) -> None:
