@@ -48,3 +48,9 @@ class ApiClient:
 @pytest.fixture
 def api_as(token_for) -> Callable[[User | None], ApiClient]:
     return lambda user: ApiClient(token_for(user) if user is not None else None)
+
+
+@pytest.fixture
+def acting_api_as() -> Callable[[User], ApiClient]:
+    """A client with a token made to act (Deliver again), as its user chose on the tokens page."""
+    return lambda user: ApiClient(tokens.create(user, "acting script", can_act=True).secret)

@@ -7,6 +7,7 @@ import pytest
 
 from tests.support.collection import EXPORT_BYTES, collect, deliver_now, destination, refused_delivery, tamper
 from tests.support.factories import make_export, make_file
+from webadmit_dash.api.models import ApiToken
 from webadmit_dash.collection.models import FileDelivery
 from webadmit_dash.core.models import DownloadEvent, IdentityGrant
 from webadmit_dash.webadmit.statuses import FileStatus
@@ -85,11 +86,11 @@ def test_an_api_download_of_a_tampered_copy_serves_nothing(api_as, admin_user, s
     assert DownloadEvent.objects.get().outcome == "archive_tampered"
 
 
-def test_another_users_archived_file_is_not_found(api_as, staff_via_group, staff_none, identity, tmp_path):
+def test_another_users_archived_file_is_not_found(acting_api_as, staff_via_group, staff_none, identity, tmp_path):
     export_file = make_file(identity, FileStatus.AVAILABLE)
     refused_delivery(collect(export_file), tmp_path)
     for user in (staff_via_group, staff_none):
-        client = api_as(user)
+        client = acting_api_as(user)
         assert client.get(f"/api/v1/files/{export_file.pk}").status_code == 404
         assert client.get(f"/api/v1/files/{export_file.pk}/download").status_code == 404
         assert client.post(f"/api/v1/files/{export_file.pk}/deliver-again").status_code == 404
@@ -97,11 +98,12 @@ def test_another_users_archived_file_is_not_found(api_as, staff_via_group, staff
     assert FileDelivery.objects.count() == 1
 
 
-def test_deliver_again_adds_a_round(api_as, staff_granted, identity, tmp_path):
+def test_deliver_again_adds_a_round(acting_api_as, staff_granted, identity, tmp_path):
     export_file = make_file(identity, FileStatus.AVAILABLE)
     collected = collect(export_file)
     refused_delivery(collected, tmp_path)
-    response = api_as(staff_granted).post(f"/api/v1/files/{export_file.pk}/deliver-again")
+    client = acting_api_as(staff_granted)
+    response = client.post(f"/api/v1/files/{export_file.pk}/deliver-again")
     assert response.status_code == 202
     body = response.json()
     assert "will be delivered again to Slate SFTP" in body["detail"]
@@ -114,22 +116,38 @@ def test_deliver_again_adds_a_round(api_as, staff_granted, identity, tmp_path):
     )
     assert collected.deliveries.get(round=2).requested_by == staff_granted
     # Asked again while that round waits: nothing more is added.
-    again = api_as(staff_granted).post(f"/api/v1/files/{export_file.pk}/deliver-again")
+    again = client.post(f"/api/v1/files/{export_file.pk}/deliver-again")
     assert again.status_code == 202 and again.json()["deliveries"] == []
     assert collected.deliveries.count() == 2
 
 
-def test_deliver_again_is_refused_in_words_for_a_file_not_archived(api_as, admin_user, identity):
+def test_deliver_again_is_refused_in_words_for_a_file_not_archived(acting_api_as, admin_user, identity):
     export_file = make_file(identity, FileStatus.AVAILABLE)
-    response = api_as(admin_user).post(f"/api/v1/files/{export_file.pk}/deliver-again")
+    response = acting_api_as(admin_user).post(f"/api/v1/files/{export_file.pk}/deliver-again")
     assert response.status_code == 409
     assert "is not in the archive (it has not been collected)" in response.json()["detail"]
     assert not FileDelivery.objects.exists()
 
 
-def test_deliver_again_needs_a_token(api_as, identity):
+def test_deliver_again_needs_a_token_made_to_act(api_as, admin_user, identity, tmp_path):
     export_file = make_file(identity, FileStatus.AVAILABLE)
+    refused_delivery(collect(export_file), tmp_path)
     assert api_as(None).post(f"/api/v1/files/{export_file.pk}/deliver-again").status_code == 401
+    # A read-only token (every token made before tokens could act) reads, and is refused here.
+    read_only = api_as(admin_user)
+    assert read_only.get(f"/api/v1/files/{export_file.pk}").status_code == 200
+    assert read_only.post(f"/api/v1/files/{export_file.pk}/deliver-again").status_code == 401
+    assert FileDelivery.objects.count() == 1
+
+
+def test_the_tokens_page_makes_a_token_that_may_act_only_when_asked(client, staff_granted):
+    client.force_login(staff_granted)
+    page = client.get("/api/tokens/").content.decode()
+    assert 'name="can_act"' in page
+    client.post("/api/tokens/", {"name": "reads"})
+    client.post("/api/tokens/", {"name": "acts", "can_act": "1"})
+    assert dict(ApiToken.objects.values_list("name", "can_act")) == {"reads": False, "acts": True}
+    assert "may act" in client.get("/api/tokens/").content.decode()
 
 
 def test_the_list_says_which_files_need_attention(api_as, admin_user, identity, tmp_path):

@@ -6,8 +6,8 @@ the same filters see the same rows), `common.get_file_for_user` looks up (404 fo
 see), `collection.serving` and `engine.downloads` download (same checks and audit), `trail` tells and delivers
 again, `freshness` judges identities.
 
-Deliver again is the one call that acts. Tokens have no scopes: a token may do what its user may do on the file's
-page, and Deliver again only re-sends the archived copy to destinations an admin chose, under the name it had.
+Deliver again is the one call that acts: only a token made to act (ApiToken.can_act, chosen when it is made) opens
+it, and then for what its user may do on the file's page; every other token stays read-only.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ninja import NinjaAPI, Query
 from ninja.params.functions import Path
 from ninja.responses import Status
 
-from webadmit_dash.api.auth import BearerToken
+from webadmit_dash.api.auth import ActingToken, BearerToken
 from webadmit_dash.api.schemas import (
     MAX_ID,
     DeliverAgainOut,
@@ -54,7 +54,8 @@ api = NinjaAPI(
     title="webadmit-dash",
     version="1",
     description=(
-        "Read-only access for scripts to what the dashboard shows. Send a token made on the API tokens page as "
+        "Access for scripts to what the dashboard shows (and, for a token made to act, Deliver again). Send a token "
+        "made on the API tokens page as "
         "`Authorization: Bearer <token>`; it sees exactly what its user sees."
     ),
     auth=BearerToken(),
@@ -243,11 +244,13 @@ def download_file(request: HttpRequest, file_id: int = FileId) -> HttpResponseBa
     response={202: DeliverAgainOut, 404: Message, 409: Message, **ERRORS},
     url_name="deliver_again",
     summary="Deliver a file again",
+    auth=ActingToken(),
 )
 def deliver_again(request: HttpRequest, file_id: int = FileId) -> Status[dict[str, Any]]:
     """A new round of delivery to each destination the file went to, from the archive, as the file page's button
     does; the deliveries start within seconds (see /files/{id} for how they went). 409 when the file is not in the
-    archive or has nowhere to go; 202 with no new rounds when every one is already on its way."""
+    archive or has nowhere to go; 202 with no new rounds when every one is already on its way. Needs a token made
+    to act: a read-only token is answered 401."""
     export_file = common.get_file_for_user(request.user, file_id)  # type: ignore[arg-type]
     answer = trail.deliver_again(export_file, request.user)  # type: ignore[arg-type]
     if answer.refused:
