@@ -97,3 +97,19 @@ def test_recent_files_marks_a_failed_delivery(stack, page, trail_world, name, vi
     # The refused files sort with those needing attention, after newer runs: the picture shows them where they are.
     row.evaluate("row => row.scrollIntoView({block: 'center'})")
     keep(screenshot(page, name, full_page=False), name)
+
+
+@pytest.mark.parametrize(
+    ("name", "viewport"), [("api-tokens-acting-laptop", LAPTOP), ("api-tokens-acting-phone", PHONE)]
+)
+def test_a_token_is_made_to_act_only_when_asked(stack, page, name, viewport):
+    page.set_viewport_size(viewport)
+    sign_in(page, stack.base_url, stack.user.username, stack.password)
+    page.goto(f"{stack.base_url}/api/tokens/")
+    page.get_by_label("New token: what will use it?").fill("Slate redelivery script")
+    page.get_by_label("It may also act").check()
+    page.get_by_role("button", name="Create token").click()
+    assert page.get_by_label("The new token").input_value().startswith("wdash_")
+    assert "may act" in page.locator("table.tokens").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    keep(screenshot(page, name, full_page=True), name)
