@@ -30,7 +30,7 @@ from webadmit_dash.collection.connect import transport_for
 from webadmit_dash.collection.destinations.base import DeliveryFailed, Payload, PayloadUnreadable, Refused, Transient
 from webadmit_dash.collection.models import CollectedFile, Destination, FileDelivery
 from webadmit_dash.collection.signals import delivery_attempted
-from webadmit_dash.core.models import ChangeCounter, ExportFile
+from webadmit_dash.core.models import ChangeCounter, ExportFile, UserIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,9 @@ def _failed(holder: Holder, delivery: FileDelivery, message: str) -> Outcome:
 
 
 def _update_attention(collected: CollectedFile) -> None:
-    """A file needs attention while a destination's latest delivery of it failed; the page is told (change_seq)."""
+    """A file needs attention while a destination's latest delivery of it failed; the page is told (change_seq), on
+    any delivery's end, since its row's delivered / delivery-failed mark may change even when its attention does not.
+    """
     if collected.export_file_id is None:
         return
     latest_rounds = collected.deliveries.values("destination").annotate(latest=Max("round"))
@@ -148,11 +150,12 @@ def _update_attention(collected: CollectedFile) -> None:
     current = (
         ExportFile.objects.filter(pk=collected.export_file_id).values_list("delivery_failed_at", flat=True).first()
     )
-    if failed == (current is not None):
-        return
-    ExportFile.objects.filter(pk=collected.export_file_id).update(
-        delivery_failed_at=timezone.now() if failed else None, change_seq=ChangeCounter.next_value()
-    )
+    fields: dict[str, object] = {"change_seq": ChangeCounter.next_value()}
+    if failed != (current is not None):
+        fields["delivery_failed_at"] = timezone.now() if failed else None
+    ExportFile.objects.filter(pk=collected.export_file_id).update(**fields)
+    # The identity's version too: open pages poll by it, and the dashboard's counts are cached by it.
+    UserIdentity.objects.filter(pk=collected.identity_id).update(change_seq=fields["change_seq"])
 
 
 def deliver_again(

@@ -8,26 +8,27 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import BigIntegerField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from webadmit_dash.collection.models import CollectedFile, FileDelivery
 from webadmit_dash.core import access, stuck
 from webadmit_dash.core.models import ExportFile, RunRequest, UserIdentity
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
 from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting
 from webadmit_dash.web import common, params
 from webadmit_dash.web.common import IdentityRow
-from webadmit_dash.web.filters import SUPERSEDED, FileFilters
+from webadmit_dash.web.filters import DELIVERY_FAILED, SUPERSEDED, FileFilters
 from webadmit_dash.webadmit.statuses import DOWNLOADABLE, RUNNING, FileStatus
 
 # Up to this many identities, their files are few enough to fetch by identity and sort (see scope).
@@ -37,6 +38,12 @@ FEW_IDENTITIES = 20
 COUNTS_CACHE_SECONDS = 600
 # Failed files someone acknowledged, among the counts: still failed, but no longer needing attention.
 ACKNOWLEDGED = "acknowledged"
+# Files needing attention (attention_rank 0, stored from core's NEEDS_ATTENTION), among the counts: the one
+# definition, counted by the database, so no surface adds up its own.
+ATTENTION = "attention"
+# Per status, the files a destination refused for good (keyed f"{DELIVERY_FAILED}:{status}"): their chip's count is
+# the sum, and a list of that chip and a status chip counts each file once.
+_DELIVERY_FAILED_IN = DELIVERY_FAILED + ":"
 
 
 @dataclass
@@ -138,6 +145,8 @@ class RowUrls:
 
 # What a row offers for its file: its download, or why there is none (the template words each).
 RowAction = Literal["download", "gone", "empty", "failed", "unknown", "running"]
+# What collection did with it, as a small mark: a destination refused it for good, or (none did and) one has it.
+Handover = Literal["delivered", "delivery-failed", ""]
 # Why a row is shown muted and sorted with the settled files, if it is: a later run replaced it, or a person
 # acknowledged its failure.
 Settled = Literal["superseded", "acknowledged", ""]
@@ -175,6 +184,8 @@ class FileRow:
     as_of: SafeString  # "14:05" when the identity's files are stale (see freshness.stale_since)
     stuck: SafeString | str  # "42 min" (running that long, far past its export's usual time), else ""
     callback: SafeString  # "WebAdMIT will call back" / "WebAdMIT called back 10:42:05" (see describe_callback)
+    handover: Handover = ""
+    archived: bool = False  # served from the archive: Download works after WebAdMIT forgot the file
 
     @classmethod
     def of(
@@ -190,8 +201,12 @@ class FileRow:
         urls = urls or RowUrls.current()
         status = export_file.status_enum
         export = export_file.export
+        annotated = vars(export_file)
+        archived = bool(annotated.get("archived", False))
         action: RowAction
-        if export_file.gone_at:
+        if archived and status.is_downloadable:
+            action = "download"
+        elif export_file.gone_at:
             action = "gone"
         elif status.is_downloadable:
             action = "download"
@@ -232,7 +247,16 @@ class FileRow:
             # A run a later one has superseded is over, whatever it still says: no "stuck" mark on it.
             stuck="" if rerun else _stuck_mark(export_file, stuck_after, now),
             callback=describe_callback(callback, not status.is_finished, now),
+            handover=handover(export_file),
+            archived=archived,
         )
+
+
+def handover(export_file: ExportFile) -> Handover:
+    """A failed delivery outweighs the others: it is what needs attention (core's NEEDS_ATTENTION)."""
+    if export_file.delivery_failed_at is not None:
+        return "delivery-failed"
+    return "delivered" if vars(export_file).get("delivered") else ""
 
 
 def _stuck_mark(export_file: ExportFile, threshold: timedelta | None, now: datetime) -> SafeString | str:
@@ -319,22 +343,35 @@ def scope_for(user: User, query: QueryDict) -> Scope:
 def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:
     """What a FileRow reads besides the file, joined in so that no row costs a query of its own: the export, and
     three columns (not whole rows, whose model instances would cost more than the join) of the run superseding it
-    and of whoever acknowledged it."""
+    and of whoever acknowledged it; and whether collection archived and delivered it (two indexed lookups by the
+    file, for the rows shown only)."""
     return files.select_related("export").annotate(
         rerun_status=F("superseded_by__status"),
         rerun_changed_at=F("superseded_by__status_changed_at"),
         acknowledged_name=F("acknowledged_by__username"),
+        archived=Exists(
+            CollectedFile.objects.filter(export_file=OuterRef("pk"), state=CollectedFile.State.COLLECTED).exclude(
+                storage_name=""
+            )
+        ),
+        delivered=Exists(
+            FileDelivery.objects.filter(collected__export_file=OuterRef("pk"), state=FileDelivery.State.DELIVERED)
+        ),
     )
 
 
 def _status_condition(statuses: Iterable[str]) -> Q:
-    """A status chip lists the files it counts: its status's, superseded ones apart (they have their own chip)."""
+    """A status chip lists the files it counts: its status's, superseded ones apart (they have their own chip); the
+    Delivery failed chip those a destination refused, whatever their status."""
     statuses = set(statuses)
     condition = Q(pk__in=[])
-    if statuses - {SUPERSEDED}:
-        condition |= Q(status__in=sorted(statuses - {SUPERSEDED}), superseded_by__isnull=True)
+    plain = statuses - {SUPERSEDED, DELIVERY_FAILED}
+    if plain:
+        condition |= Q(status__in=sorted(plain), superseded_by__isnull=True)
     if SUPERSEDED in statuses:
         condition |= Q(superseded_by__isnull=False)
+    if DELIVERY_FAILED in statuses:
+        condition |= Q(delivery_failed_at__isnull=False)
     return condition
 
 
@@ -344,7 +381,9 @@ def _ranks(statuses: Iterable[str]) -> list[int]:
     ones (a failed delivery needs attention)."""
     ranks: set[int] = set()
     for status in statuses:
-        if status == SUPERSEDED:
+        if status == DELIVERY_FAILED:
+            ranks.add(0)
+        elif status == SUPERSEDED:
             ranks.add(1)
         elif status == FileStatus.FAILED or FileStatus(status) in DOWNLOADABLE:
             ranks |= {0, 1}
@@ -359,14 +398,30 @@ def _current(files: QuerySet[ExportFile], expired: bool) -> QuerySet[ExportFile]
 
 @dataclass
 class Counts:
-    """Files per status: each status's chip counts its files but the superseded ones, which SUPERSEDED counts."""
+    """Files per status: each status's chip counts its files but the superseded ones, which SUPERSEDED counts; the
+    files a destination refused are counted again under DELIVERY_FAILED (and per status, for `listed`)."""
 
     by_status: dict[str, int]
     acknowledged: int = 0  # of the failed ones: still failed, but someone has seen them
+    attention: int = 0  # files needing attention, as the database's attention_rank says (core's NEEDS_ATTENTION)
+    delivery_failed_by_status: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, tally: dict[str, int]) -> Counts:
+        """From a _tally() (its ACKNOWLEDGED, ATTENTION and per-status delivery failures taken out)."""
+        acknowledged = tally.pop(ACKNOWLEDGED, 0)
+        attention = tally.pop(ATTENTION, 0)
+        refused = {
+            key.removeprefix(_DELIVERY_FAILED_IN): tally.pop(key)
+            for key in [key for key in tally if key.startswith(_DELIVERY_FAILED_IN)]
+        }
+        by_status: dict[str, int] = defaultdict(int, tally)
+        by_status[DELIVERY_FAILED] = sum(refused.values())
+        return cls(by_status, acknowledged, attention, refused)
 
     @property
     def total(self) -> int:
-        return sum(self.by_status.values())
+        return sum(count for status, count in self.by_status.items() if status != DELIVERY_FAILED)
 
     @property
     def running(self) -> int:
@@ -378,11 +433,24 @@ class Counts:
         return self.by_status[FileStatus.FAILED] - self.acknowledged
 
     @property
+    def delivery_failed(self) -> int:
+        """Files a destination refused for good and that were not delivered there since."""
+        return self.by_status[DELIVERY_FAILED]
+
+    @property
     def needs_attention(self) -> int:
-        return self.running + self.failed
+        """Running, failed (not acknowledged) or refused by a destination: what attention_rank says, not a sum of
+        the chips (a file can be in more than one)."""
+        return self.attention
 
     def listed(self, filters: FileFilters) -> int:
-        return sum(self.by_status[s] for s in filters.statuses) if filters.statuses else self.total
+        if not filters.statuses:
+            return self.total
+        listed = sum(self.by_status[s] for s in filters.statuses)
+        if DELIVERY_FAILED in filters.statuses:
+            # Those refused files already counted under a status chosen too are counted once.
+            listed -= sum(self.delivery_failed_by_status.get(s, 0) for s in filters.statuses)
+        return listed
 
     def title(self, base: str, *, stale: bool = False) -> str:
         """ "Stale · 2 running · 1 failed · Recent Files": the tab says what needs attention before it is opened,
@@ -392,26 +460,34 @@ class Counts:
             parts.append(f"{self.running} running")
         if self.failed:
             parts.append(f"{self.failed} failed")
+        if self.delivery_failed:
+            parts.append(f"{self.delivery_failed} delivery failed")
         return " · ".join([*parts, base])
 
     @property
     def favicon(self) -> str:
-        """The tab's icon says what its title says: a red dot when anything failed, else a blue one while files run."""
-        if self.failed:
+        """The tab's icon says what its title says: a red dot when anything failed (a run or a delivery), else a blue
+        one while files run."""
+        if self.failed or self.delivery_failed:
             return "failed"
         return "running" if self.running else "settled"
 
 
 def _tally(rows: Iterable[tuple[Any, ...]]) -> dict[str, int]:
-    """{status: files not superseded, SUPERSEDED: …, ACKNOWLEDGED: …} from (status, total, superseded, acknowledged)."""
+    """{status: files not superseded, SUPERSEDED: …, ACKNOWLEDGED: …, ATTENTION: …, "delivery_failed:<status>": …}
+    from (status, total, superseded, acknowledged, attention, delivery failed)."""
     tally: dict[str, int] = defaultdict(int)
-    for status, total, superseded, acknowledged in rows:
+    for status, total, superseded, acknowledged, attention, refused in rows:
         tally[status] += total - superseded
         # Only what there is: every key costs each page view an addition per identity.
         if superseded:
             tally[SUPERSEDED] += superseded
         if acknowledged:
             tally[ACKNOWLEDGED] += acknowledged
+        if attention:
+            tally[ATTENTION] += attention
+        if refused:
+            tally[_DELIVERY_FAILED_IN + status] += refused
     return tally
 
 
@@ -422,6 +498,8 @@ _TALLY = {
     "acknowledged": Count(
         "pk", filter=Q(acknowledged_at__isnull=False, superseded_by__isnull=True, status=FileStatus.FAILED)
     ),
+    "attention": Count("pk", filter=Q(attention_rank=0)),
+    "delivery_failed": Count("pk", filter=Q(delivery_failed_at__isnull=False)),
 }
 
 
@@ -435,10 +513,9 @@ def counts(scope: Scope) -> Counts:
     """
     by_status: dict[str, int] = defaultdict(int)
     if scope.filters.q:
-        by_status.update(_tally(scope.files.order_by().values_list("status").annotate(**_TALLY)))
-        return Counts(by_status, by_status.pop(ACKNOWLEDGED, 0))
+        return Counts.of(_tally(scope.files.order_by().values_list("status").annotate(**_TALLY)))
     # One cache entry per identity: {key: (change_seq, counts)} (settings.CACHES has room for every identity).
-    keys = {pk: f"dashboard:counts:v3:{int(scope.filters.expired)}:{pk}" for pk in scope.identity_ids}
+    keys = {pk: f"dashboard:counts:v4:{int(scope.filters.expired)}:{pk}" for pk in scope.identity_ids}
     cached = cache.get_many(list(keys.values()))
     known: dict[int, tuple[int, dict[str, int]]] = {pk: cached[key] for pk, key in keys.items() if key in cached}
     versions = {identity.pk: identity.change_seq for identity in scope.identities}
@@ -454,4 +531,4 @@ def counts(scope: Scope) -> Counts:
     for pk in scope.identity_ids:
         for status, count in known[pk][1].items():
             by_status[status] += count
-    return Counts(by_status, by_status.pop(ACKNOWLEDGED, 0))
+    return Counts.of(by_status)

@@ -178,6 +178,32 @@ def _now(context: template.Context) -> datetime:
     return now if isinstance(now, datetime) else timezone.now()
 
 
+_SIZE_UNITS = ("kB", "MB", "GB", "TB")
+
+
+@register.filter
+def file_size(value: int | None) -> str:
+    """ "1.2 MB": bytes in decimal units (as file managers and S3 consoles count them), exact below a kilobyte."""
+    if value is None:
+        return ""
+    if value < 1000:
+        return "1 byte" if value == 1 else f"{value} bytes"
+    size = float(value)
+    for unit in _SIZE_UNITS:
+        size /= 1000
+        shown = f"{size:.1f}" if size < 99.95 else f"{size:.0f}"
+        # Rounding can reach 1000 of a unit: that is one of the next.
+        if float(shown) < 1000 or unit == _SIZE_UNITS[-1]:
+            return f"{shown} {unit}"
+    raise AssertionError("unreachable")
+
+
+@register.filter
+def thousands(value: int | None) -> str:
+    """ "3,401": a count people read at a glance."""
+    return "" if value is None else f"{value:,}"
+
+
 @register.simple_tag
 def options(choices: Iterable[tuple[str, str, bool]]) -> SafeString:
     """<option>s from (value, label, selected) triples. Django's widget templates would render each option

@@ -34,7 +34,7 @@ from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_h
 from webadmit_dash.shared.templatetags.display import status_icon, svg_icon
 from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params
 from webadmit_dash.web.common import FAST_POLL_SECONDS, SLOW_POLL_SECONDS
-from webadmit_dash.web.filters import SUPERSEDED, FileFilters
+from webadmit_dash.web.filters import DELIVERY_FAILED, SUPERSEDED, FileFilters
 from webadmit_dash.web.freshness import SOURCES_SHOWN
 from webadmit_dash.web.listing import Counts, FileRow, Scope, for_rows
 from webadmit_dash.web.pagination import PAGE_SIZE, SortKey
@@ -115,6 +115,16 @@ def _chips(counts: Counts) -> list[Chip]:
             "Runs that failed, matched no one or never finished, whose export has since run well.",
         )
     )
+    # Always offered, like Re-run: its count updates with every poll, so the first refusal shows without a reload.
+    chips.append(
+        Chip(
+            DELIVERY_FAILED,
+            "Delivery failed",
+            counts.delivery_failed,
+            svg_icon("i-alert"),
+            "Files a destination refused for good: they need attention until they are delivered again.",
+        )
+    )
     return chips
 
 
@@ -142,7 +152,7 @@ def _base_context(
         "misses": misses,
         "misses_total": misses_total,
         "page_title": counts.title("Recent Files", stale=bool(stale)),
-        "favicon": static(f"img/favicon-{'stale' if stale and not counts.failed else counts.favicon}.svg"),
+        "favicon": static(f"img/favicon-{'stale' if stale and counts.favicon != 'failed' else counts.favicon}.svg"),
         # Fast while files run, and while the list is empty: a new installation's first refresh fills it in.
         "poll_interval": FAST_POLL_SECONDS if counts.running or not counts.total else SLOW_POLL_SECONDS,
     }
