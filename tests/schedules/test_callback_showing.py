@@ -124,7 +124,10 @@ def test_the_simulator_calls_the_endpoint_when_a_run_started_here_is_ready(live_
             timeout=10,
             what="the simulator's call",
         )
-        assert UserIdentity.objects.get(pk=identity.pk).refresh_queued_at is not None, "a refresh was queued"
+        # The stamp is written before the refresh is asked for: look again until both are there.
+        eventually(
+            lambda: UserIdentity.objects.get(pk=identity.pk).refresh_queued_at, timeout=5, what="a refresh queued"
+        )
         made = eventually(lambda: sim.server.app.callbacks.summary()["recent"], timeout=5, what="the call's record")
         assert [(call["file_id"], call["outcome"]) for call in made] == [(run_request.run_webadmit_id, "204")]
         refresh_identity(identity.pk)
