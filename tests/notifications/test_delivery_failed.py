@@ -33,7 +33,7 @@ def failed_delivery(export_file: ExportFile, *, destination_name: str = "Slate S
         export_file=export_file,
         identity=export_file.identity,
         file_webadmit_id=export_file.webadmit_id,
-        export_webadmit_id=export_file.export.webadmit_id,
+        export_webadmit_id=export_file.export_webadmit_id,
         export_name=export_file.export_name,
         state=CollectedFile.State.COLLECTED,
         finished_at=timezone.now() - timedelta(minutes=30),

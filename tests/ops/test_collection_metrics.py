@@ -42,7 +42,7 @@ def collected_file(identity, state: str, *, ready_ago: timedelta) -> CollectedFi
         export_file=export_file,
         identity=identity,
         file_webadmit_id=export_file.webadmit_id,
-        export_webadmit_id=export_file.export.webadmit_id,
+        export_webadmit_id=export_file.export_webadmit_id,
         export_name=export_file.export_name,
         state=state,
         finished_at=timezone.now() - ready_ago,

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 
 from webadmit_dash.collection import delivering, naming
 from webadmit_dash.collection.destinations.sftp import fingerprint, parse_host_key, parse_private_key
-from webadmit_dash.collection.models import CollectedFile, CollectionRule, Destination, DeliveryRule, FileDelivery
+from webadmit_dash.collection.models import CollectedFile, CollectionRule, DeliveryRule, Destination, FileDelivery
 from webadmit_dash.shared.admin_base import ReadOnlyAdmin, SiteModelAdmin
 
 Kind = Destination.Kind
@@ -31,8 +31,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     Kind.SFTP: ("host", "username", "host_key"),
     Kind.S3: ("bucket", "access_key_id"),
 }
-SECRET_LABEL = {Kind.SFTP: "Password or private key", Kind.S3: "Secret access key"}
-SECRET_HELP = {
+SECRET_LABEL: dict[str, str] = {Kind.SFTP: "Password or private key", Kind.S3: "Secret access key"}
+SECRET_HELP: dict[str, str] = {
     Kind.SFTP: "The SFTP account's password, or its private key (PEM or OpenSSH text, ed25519, ECDSA or RSA, "
     "without a passphrase): what you paste decides which is used.",
     Kind.S3: "The secret access key that goes with the access key id.",
@@ -49,17 +49,23 @@ class WriteOnlyTextarea(forms.Textarea):
 
 
 class DestinationForm(forms.ModelForm[Destination]):
+    class Media:
+        css = {"all": ["collection/admin.css"]}
+
     secret = forms.CharField(
         label="Password, private key or secret access key",
         required=False,
         strip=False,
-        widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+        widget=WriteOnlyTextarea(
+            attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false", "class": "write-only-secret"}
+        ),
         help_text="SFTP: the account's password or private key; S3: the secret access key. Never shown again.",
     )
 
     class Meta:
         model = Destination
         fields = ["name", "kind", "enabled", *KIND_FIELDS[Kind.FOLDER], *KIND_FIELDS[Kind.SFTP], *KIND_FIELDS[Kind.S3]]
+        widgets = {"host_key": forms.Textarea(attrs={"rows": 3, "cols": 100, "spellcheck": "false"})}
         help_texts = {
             "host": "SFTP: the server's name or address.",
             "username": "SFTP: the account files are uploaded as.",
@@ -185,7 +191,7 @@ class DestinationAdmin(SiteModelAdmin):
             .annotate(settled_at=Coalesce("delivered_at", "failed_at", output_field=DateTimeField()))
             .order_by(F("settled_at").desc(nulls_last=True), "-pk")
         )
-        return (
+        destinations: QuerySet[Destination] = (
             super()
             .get_queryset(request)
             .annotate(
@@ -194,6 +200,7 @@ class DestinationAdmin(SiteModelAdmin):
                 last_error=Subquery(settled.values("last_error")[:1]),
             )
         )
+        return destinations
 
     def _kind(self, request: HttpRequest, obj: Destination | None) -> str:
         if obj is not None and obj.pk:
@@ -328,7 +335,7 @@ class FileDeliveryInline(admin.TabularInline[FileDelivery, CollectedFile]):
     can_delete = False
     verbose_name = "delivery"
     verbose_name_plural = "trail of deliveries"
-    fields = ["destination", "round", "state", "attempts", "remote_name", "checksum_verified", "settled", "last_error"]
+    fields = ("destination", "round", "state", "attempts", "remote_name", "checksum_verified", "settled", "last_error")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
@@ -392,7 +399,7 @@ class CollectedFileAdmin(SiteModelAdmin):
     def deliver_again(self, request: HttpRequest, queryset: QuerySet[CollectedFile]) -> None:
         files = list(queryset)
         user = request.user if request.user.is_authenticated else None
-        rounds = [delivering.deliver_again(collected, user) for collected in files]  # type: ignore[arg-type]
+        rounds = [delivering.deliver_again(collected, user) for collected in files]
         queued = sum(len(created) for created in rounds)
         if queued:
             self.message_user(request, f"{queued} deliveries queued again, from the archive.")
