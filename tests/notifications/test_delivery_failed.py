@@ -169,7 +169,7 @@ def test_a_pruned_files_failure_links_to_the_list_searched_by_its_id(identity, a
 
 def test_a_hostile_reason_and_destination_name_stay_on_one_line(identity, admin_user, mail_to_smtp):
     failure = failed_delivery(make_file(identity), destination_name="Slate\r\nBcc: evil@example.com")
-    FileDelivery.objects.filter(pk=failure.pk).update(last_error="line one\r\nline two\x00")
+    FileDelivery.objects.filter(pk=failure.pk).update(last_error="line one\r\nline two\x07")
     watch.watch()
     delivery.deliver_due()
     [message] = mail_to_smtp.received()
