@@ -149,7 +149,8 @@ class DestinationForm(forms.ModelForm[Destination]):
                 self.add_error("secret", f"This private key cannot be used: {error}.")
                 return
         else:
-            secret = secret.strip()
+            # Only the line break a paste brings along: spaces may belong to a password.
+            secret = secret.strip("\r\n")
         data["secret"] = secret
 
     def save(self, commit: bool = True) -> Destination:
