@@ -189,3 +189,13 @@ def test_the_subscription_form_offers_the_event(client, staff_granted):
     client.force_login(staff_granted)
     page = client.get("/notifications/").content.decode()
     assert 'value="delivery_failed"' in page and "Delivery failed" in page
+
+
+def test_the_notifications_page_lists_it_with_its_destination(client, identity, staff_granted, mail_to_smtp):
+    subscribe(staff_granted, events=[EventKind.DELIVERY_FAILED])
+    failed_delivery(make_file(identity))
+    watch.watch()
+    delivery.deliver_due()
+    client.force_login(staff_granted)
+    page = client.get("/notifications/").content.decode()
+    assert "Delivery failed: Nightly Banner Export" in page and "to Slate SFTP" in page
