@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "webadmit_dash.accounts",
     "webadmit_dash.notifications",
     "webadmit_dash.collection",
+    "webadmit_dash.schedules",
 ]
 if not PRODUCTION:
     # `runstack` and the bundled WebAdMIT simulator are for a laptop and the tests: a production server has no use
@@ -253,6 +254,16 @@ DELIVERY_MAX_RETRY = env.integer("DELIVERY_MAX_RETRY", 3600, minimum=1, maximum=
 # worker that was killed is taken up again.
 COLLECTION_LEASE_SECONDS = env.integer("COLLECTION_LEASE_SECONDS", 90, minimum=3, maximum=3600)
 
+# --- Schedules, callbacks and the watchdog (webadmit_dash/schedules) -------------------------------------------------
+# After downtime, a schedule's missed run is started once (not once per missed slot), and only if its slot is no
+# older than this many hours; older slots are recorded as skipped.
+SCHEDULE_CATCH_UP_HOURS = env.integer("SCHEDULE_CATCH_UP_HOURS", 6, minimum=0, maximum=168)
+# Runs started here (by a schedule or Run again) ask WebAdMIT to call SITE_URL/webadmit/callback/<token>/ when the
+# file is ready, so the badge turns at once instead of at the next refresh. Needs SITE_URL reachable from WebAdMIT.
+WEBADMIT_CALLBACKS = env.boolean("WEBADMIT_CALLBACKS", default=False)
+# Callback calls answered per minute from one address (unknown tokens included); past it, 429.
+WEBADMIT_CALLBACKS_PER_MINUTE = env.integer("WEBADMIT_CALLBACKS_PER_MINUTE", 60, minimum=1, maximum=100_000)
+
 # --- E-mail and notifications -------------------------------------------------------------------------------------
 EMAIL_HOST = env.string("EMAIL_HOST")
 if EMAIL_HOST:
@@ -321,7 +332,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
 }
-CELERY_TASK_ROUTES = {"webadmit_dash.collection.tasks.*": {"queue": COLLECTION_QUEUE}}
+# Only the transfers go to the collection queue: the dispatcher stays on the default one, so it runs every few
+# seconds even while every collection thread is busy with a big file.
+CELERY_TASK_ROUTES = {
+    "webadmit_dash.collection.tasks.collect": {"queue": COLLECTION_QUEUE},
+    "webadmit_dash.collection.tasks.deliver": {"queue": COLLECTION_QUEUE},
+}
 
 # --- Operations: health and metrics (webadmit_dash/ops) -----------------------------------------------------------
 # prometheus-client's multiprocess mode: every process (gunicorn and Celery workers) keeps its counters in files
@@ -416,15 +432,17 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.string("STATIC_ROOT") or DATA_DIR / "static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+ARCHIVE_STORAGE_BACKEND = env.string("ARCHIVE_STORAGE_BACKEND") or "django.core.files.storage.FileSystemStorage"
+ARCHIVE_STORAGE_OPTIONS = env.json_object("ARCHIVE_STORAGE_OPTIONS") or {
+    "location": str(ARCHIVE_DIR),
+    "file_permissions_mode": 0o600,
+    "directory_permissions_mode": 0o700,
+}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # What collection keeps (already encrypted by the product, see collection/envelope.py): owner-only files in a
     # folder by default; any storage backend (S3 through django-storages) when configured.
-    "archive": {
-        "BACKEND": env.string("ARCHIVE_STORAGE_BACKEND") or "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": env.json_object("ARCHIVE_STORAGE_OPTIONS")
-        or {"location": str(ARCHIVE_DIR), "file_permissions_mode": 0o600, "directory_permissions_mode": 0o700},
-    },
+    "archive": {"BACKEND": ARCHIVE_STORAGE_BACKEND, "OPTIONS": ARCHIVE_STORAGE_OPTIONS},
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -433,15 +451,14 @@ STORAGES = {
         )
     },
 }
-_archive = STORAGES["archive"]
-if _archive["BACKEND"] == "storages.backends.s3.S3Storage" and "transfer_config" not in _archive["OPTIONS"]:
+if ARCHIVE_STORAGE_BACKEND == "storages.backends.s3.S3Storage" and "transfer_config" not in ARCHIVE_STORAGE_OPTIONS:
     # boto3's defaults hold about ten 8 MiB parts in memory while uploading (118 MB measured for a 300 MiB file);
     # two 5 MiB parts keep a worker collecting big files near 40 MB. Not expressible in JSON, so set here.
     from boto3.s3.transfer import TransferConfig
 
     _transfer = TransferConfig(max_concurrency=2, multipart_chunksize=5 * 2**20, multipart_threshold=5 * 2**20)
     _transfer.max_in_memory_upload_chunks = 2  # not a constructor argument
-    _archive["OPTIONS"]["transfer_config"] = _transfer
+    ARCHIVE_STORAGE_OPTIONS["transfer_config"] = _transfer
 
 # Outside production the files are served from the project's folders, with or without DEBUG (collectstatic is a
 # deployment step): `DJANGO_DEBUG=false make run` must not lose its stylesheet.

@@ -28,7 +28,9 @@ def _fields(export: str = "Nightly Banner Export", **changes: object) -> naming.
 
 @override_settings(TIME_ZONE="America/New_York")
 def test_the_default_template_gives_export_time_in_the_institutions_zone_and_file_id() -> None:
-    assert naming.render(naming.DEFAULT_TEMPLATE, _fields()) == "Nightly_Banner_Export_20261205_1042_9007199254740993.csv"
+    assert (
+        naming.render(naming.DEFAULT_TEMPLATE, _fields()) == "Nightly_Banner_Export_20261205_1042_9007199254740993.csv"
+    )
 
 
 @pytest.mark.parametrize(
@@ -38,8 +40,8 @@ def test_the_default_template_gives_export_time_in_the_institutions_zone_and_fil
         "Line one\r\nLine two",
         "NUL\x00inside",
         "<script>alert(1)</script>",
-        "=HYPERLINK(\"http://x\")",
-        "Ünïcödé Ëxport – ñ",
+        '=HYPERLINK("http://x")',
+        "Ünïcödé Ëxport \u2013 ñ",
         "x" * 10_000,
         "/",
         "\u202egnp.exe",

@@ -6,60 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
-import requests
 from django.conf import settings
 from django.utils import timezone
 
+from tests.support.simulated import SimulatorControl
 from tests.support.worker import celery_worker_process  # noqa: F401 - the shared fixture, re-exported
 from webadmit_dash.core.models import Credential, UserIdentity
 from webadmit_dash.engine import credentials, healing, schedule
 from webadmit_dash.engine.refresh import RefreshOutcome, refresh_identity
 from webadmit_dash.simulator.data import SimulatedWorld
 from webadmit_dash.simulator.server import SimulatorServer
-
-
-class SimulatorControl:
-    """The simulator's control API, over HTTP like any other client of it."""
-
-    def __init__(self, server: SimulatorServer) -> None:
-        self.server = server
-        self.world = server.world
-        self.base_url = server.base_url
-
-    def _post(self, path: str, **data: Any) -> dict[str, Any]:
-        body = {name: value for name, value in data.items() if value is not None}
-        response = requests.post(f"{self.base_url}/_simulator/{path}", json=body, timeout=5)
-        response.raise_for_status()
-        return response.json()
-
-    def fault(
-        self,
-        kind: str,
-        identity_id: int | None = None,
-        *,
-        times: int | None = None,
-        seconds: float | None = None,
-        endpoint: str | None = None,
-    ) -> dict[str, Any]:
-        fault = self._post(
-            "faults", kind=kind, identity_id=identity_id, times=times, seconds=seconds, endpoint=endpoint
-        )
-        return fault["fault"]
-
-    def clear_faults(self) -> None:
-        requests.delete(f"{self.base_url}/_simulator/faults", timeout=5).raise_for_status()
-
-    def force(self, file_id: int, status: str) -> None:
-        self._post(f"files/{file_id}", status=status)
-
-    def add_run(self, identity_id: int, export_id: int | None = None) -> int:
-        return self._post(f"identities/{identity_id}/runs", export_id=export_id)["export_files"]["id"]
-
-    def file_ids(self, identity_id: int) -> list[int]:
-        return [state.id for state in self.world.files(identity_id)]
 
 
 @pytest.fixture

@@ -78,11 +78,11 @@ def test_a_simulator_importing_any_part_of_the_product_breaks_the_contracts(prod
 
 
 def test_an_app_without_a_place_in_the_layers_breaks_the_contracts(product_copy):
-    (product_copy / "webadmit_dash/schedules").mkdir()
-    (product_copy / "webadmit_dash/schedules/__init__.py").write_text("")
+    (product_copy / "webadmit_dash/unplaced_app").mkdir()
+    (product_copy / "webadmit_dash/unplaced_app/__init__.py").write_text("")
     linted = lint_imports(product_copy)
     assert linted.returncode != 0
-    assert "webadmit_dash.schedules" in linted.stdout
+    assert "webadmit_dash.unplaced_app" in linted.stdout
 
 
 def test_the_real_tree_keeps_every_contract():

@@ -10,8 +10,8 @@ from datetime import datetime
 import pytest
 from django.utils import timezone
 
-from tests.engine.conftest import SimulatorControl
 from tests.support.mail import SmtpServer, WebhookReceiver
+from tests.support.simulated import SimulatorControl
 from webadmit_dash.core.models import ExportFile, UserIdentity
 from webadmit_dash.engine import credentials
 from webadmit_dash.engine.refresh import refresh_identity

@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any, cast
 
 from django.core.files.storage import Storage, storages
@@ -209,6 +210,25 @@ def read(storage_name: str, wrapped_key: str, *, size: int, sha256: str) -> Iter
     key = envelope.unwrap_key(wrapped_key)
     _verify(storage_name, key, size=size, sha256=sha256)
     yield from _decrypted(storage_name, key)
+
+
+def names_older_than(moment: datetime) -> Iterator[str]:
+    """Every archived file's storage name last written before `moment`, walking `files/` (for the orphan sweep)."""
+    storage = _storage()
+
+    def walk(folder: str) -> Iterator[str]:
+        try:
+            folders, files = storage.listdir(folder)
+        except FileNotFoundError:
+            return
+        for name in files:
+            path = f"{folder}/{name}"
+            if name.endswith(".wda") and storage.get_modified_time(path) < moment:
+                yield path
+        for sub in folders:
+            yield from walk(f"{folder}/{sub}")
+
+    yield from walk("files")
 
 
 def delete(storage_name: str) -> None:

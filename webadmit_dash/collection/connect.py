@@ -20,6 +20,13 @@ def transport_for(destination: Destination) -> Transport:
         raise Refused(
             f"The secret of destination {destination.name} cannot be decrypted with ENCRYPTION_KEYS; enter it again."
         ) from None
+    try:
+        return _transport(destination, secret)
+    except ValueError as error:  # settings the transport cannot use (a host key or private key that does not parse)
+        raise Refused(f"Destination {destination.name} cannot be used: {error}.") from None
+
+
+def _transport(destination: Destination, secret: str) -> Transport:
     if destination.kind == Destination.Kind.FOLDER:
         return FolderDestination(Path(destination.path))
     if destination.kind == Destination.Kind.SFTP:

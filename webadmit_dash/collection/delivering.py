@@ -27,7 +27,7 @@ from django.utils import timezone
 from webadmit_dash.collection import archive, choosing, envelope, naming, retries
 from webadmit_dash.collection.claims import Holder, LostClaim
 from webadmit_dash.collection.connect import transport_for
-from webadmit_dash.collection.destinations.base import DeliveryFailed, Payload, Refused, Transient
+from webadmit_dash.collection.destinations.base import DeliveryFailed, Payload, PayloadUnreadable, Refused, Transient
 from webadmit_dash.collection.models import CollectedFile, Destination, FileDelivery
 from webadmit_dash.collection.signals import delivery_attempted
 from webadmit_dash.core.models import ChangeCounter, ExportFile
@@ -61,8 +61,11 @@ def deliver(delivery_id: int, token: datetime) -> Outcome:
         return _failed(holder, delivery, error.message)
     except Transient as error:
         return _later(holder, delivery, error.message)
+    except PayloadUnreadable as error:
+        name = collected.export_name
+        return _failed(holder, delivery, f"The archived copy of {name} cannot be read: {error.message}")
     except envelope.Tampered as error:
-        return _failed(holder, delivery, f"The archived copy of {collected.export_name} {error}; it was not sent.")
+        return _failed(holder, delivery, f"{error} It was not sent.")
     except DeliveryFailed as error:  # any other kind a transport may add: treated as one that may pass
         return _later(holder, delivery, error.message)
     return _delivered(holder, delivery, receipt.remote_name, receipt.checksum_verified, receipt.already_there)

@@ -1,4 +1,6 @@
-"""Keeping collected files no longer than configured: ARCHIVE_RETENTION_DAYS after collection, unless on hold."""
+"""Keeping collected files no longer than configured: ARCHIVE_RETENTION_DAYS after collection, unless on hold; and
+no stored file that no record names (a worker killed mid-download leaves one: the archive cleans up after an error,
+not after SIGKILL)."""
 
 from __future__ import annotations
 
@@ -29,3 +31,19 @@ def prune(now: datetime) -> int:
     if pruned:
         logger.info("Pruned %s archived file(s) past %s days", pruned, settings.ARCHIVE_RETENTION_DAYS)
     return pruned
+
+
+# A file this old that no record names is not one being written now.
+ORPHAN_AGE = timedelta(days=1)
+
+
+def sweep_orphans(now: datetime) -> int:
+    """Deletes stored files older than ORPHAN_AGE that no CollectedFile names; returns how many."""
+    swept = 0
+    for storage_name in archive.names_older_than(now - ORPHAN_AGE):
+        if not CollectedFile.objects.filter(storage_name=storage_name).exists():
+            archive.delete(storage_name)
+            swept += 1
+    if swept:
+        logger.warning("Deleted %s archived file(s) no record named (left by a worker that was killed)", swept)
+    return swept

@@ -1,5 +1,6 @@
-"""Celery tasks of collection, on their own queue (COLLECTION_QUEUE, routed in settings) so a slow download or upload
-never delays a refresh. Thin and id-based, as the engine's are: the work is in `collector`, `delivering`, `choosing`
+"""Celery tasks of collection. The transfers (`collect`, `deliver`) run on a queue of their own (COLLECTION_QUEUE,
+routed in settings) so a slow download or upload never delays a refresh; the dispatcher and the pruning stay on the
+default queue, so they run on time however busy the transfers are. Thin and id-based, as the engine's are: the work is in `collector`, `delivering`, `choosing`
 and `pruning`, tested without Celery.
 
 Beat runs `dispatch` every COLLECT_EVERY seconds: it records what the rules owe (`choosing.scan`), then claims what
@@ -67,5 +68,6 @@ def deliver(*, pk: int, token: str) -> str:
 
 
 @shared_task(name="webadmit_dash.collection.tasks.prune_archive", ignore_result=True)
-def prune_archive() -> int:
-    return pruning.prune(timezone.now())
+def prune_archive() -> dict[str, int]:
+    now = timezone.now()
+    return {"pruned": pruning.prune(now), "orphans": pruning.sweep_orphans(now)}

@@ -352,7 +352,12 @@ class DownloadEvent(models.Model):
 
 
 class RunRequest(models.Model):
-    """Audit of every Run again: who asked, from which file, when, and which run WebAdMIT returned (or why not)."""
+    """Audit of every run started here: by a person (Run again) or by a schedule, from which file, when, and which
+    run WebAdMIT returned (or why not); and, when WebAdMIT was asked to call back, the token of that call."""
+
+    class Source(models.TextChoices):
+        RUN_AGAIN = "run_again", "Run again"
+        SCHEDULE = "schedule", "Schedule"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     identity = models.ForeignKey(UserIdentity, on_delete=models.CASCADE, related_name="+")
@@ -360,7 +365,7 @@ class RunRequest(models.Model):
     requested_from = models.ForeignKey(
         ExportFile, on_delete=models.SET_NULL, null=True, blank=True, related_name="run_requests"
     )
-    file_webadmit_id = models.BigIntegerField("WebAdMIT file id asked from")
+    file_webadmit_id = models.BigIntegerField("WebAdMIT file id asked from", null=True, blank=True)
     export_webadmit_id = models.BigIntegerField("WebAdMIT export id")
     # The run WebAdMIT answered with (None when it refused), and its row here.
     run = models.ForeignKey(ExportFile, on_delete=models.SET_NULL, null=True, blank=True, related_name="started_by")
@@ -368,6 +373,12 @@ class RunRequest(models.Model):
     # WebAdMIT answers a start of an export that is still running with the run already under way.
     already_running = models.BooleanField(default=False)
     message = models.TextField(blank=True, help_text="Why WebAdMIT refused, when it did.")
+    source = models.CharField(max_length=12, choices=Source.choices, default=Source.RUN_AGAIN)
+    # What started it when no person did: the schedule's words ("Nightly at 06:00"), kept after it is deleted.
+    source_label = models.CharField(max_length=200, blank=True)
+    # The unguessable part of the callback URL WebAdMIT was given (WEBADMIT_CALLBACKS), and when it first called.
+    callback_token = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    callback_received_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -1,5 +1,5 @@
-"""What people ask of the engine: Refresh now, Run again, acknowledging a failure, and an administrator's Check now
-of a paused identity (a download link is `downloads`).
+"""What people ask of the engine: Refresh now, Run again (and a schedule's run, which is started the same way),
+acknowledging a failure, and an administrator's Check now of a paused identity (a download link is `downloads`).
 
 The pages and the admin call these functions; they are the engine's only doors for them, so every request a person
 makes passes the same checks (paused, already queued, the credential's rate-limit wait) as the engine's own work.
@@ -7,14 +7,17 @@ makes passes the same checks (paused, already queued, the credential's rate-limi
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from webadmit_dash.core.models import ChangeCounter, Credential, ExportFile, RunRequest, UserIdentity
+from webadmit_dash.core.models import ChangeCounter, Credential, Export, ExportFile, RunRequest, UserIdentity
 from webadmit_dash.engine import apply, credentials, interactive, schedule, tasks
 from webadmit_dash.webadmit.errors import WebAdmitError
 from webadmit_dash.webadmit.statuses import FileStatus
@@ -65,19 +68,47 @@ def start_run(export_file: ExportFile, user: User | None = None) -> RunStarted:
     to the fast cadence so the run's progress shows within seconds. Raises the client's WebAdmitError, after
     recording it, or at once while the credential's WebAdMIT is known not to answer (an interactive call: see
     `interactive`)."""
-    identity = export_file.identity
     audit = RunRequest(
         user=user,
-        identity=identity,
+        identity=export_file.identity,
         requested_from=export_file,
         file_webadmit_id=export_file.webadmit_id,
         export_webadmit_id=export_file.export_webadmit_id,
     )
+    return _start(audit, user)
+
+
+def start_scheduled_run(export: Export, label: str) -> RunStarted:
+    """A schedule's run: the same E4 call, audit and budget as Run again (the key's interactive share, its circuit
+    and backoff), with the schedule named as what started it (`label`, e.g. "Weekdays at 06:00")."""
+    audit = RunRequest(
+        identity=export.identity,
+        export_webadmit_id=export.webadmit_id,
+        source=RunRequest.Source.SCHEDULE,
+        source_label=label[:200],
+    )
+    return _start(audit, None)
+
+
+def callback_url(token: str) -> str:
+    """Where WebAdMIT is asked to call when a run started here is ready (WEBADMIT_CALLBACKS)."""
+    return f"{settings.SITE_URL}{reverse('webadmit_callback', args=[token])}"
+
+
+def _start(audit: RunRequest, user: User | None) -> RunStarted:
+    identity = audit.identity
+    callback = None
+    if settings.WEBADMIT_CALLBACKS:
+        # Unguessable and one per run: a forged call can at most cause one refresh (the status is read from
+        # WebAdMIT, never taken from the call).
+        audit.callback_token = secrets.token_urlsafe(32)
+        callback = callback_url(audit.callback_token)
     try:
         with interactive.calling(identity.credential, user) as client:
-            run = client.start_export_run(identity.webadmit_id, export_file.export_webadmit_id)
+            run = client.start_export_run(identity.webadmit_id, audit.export_webadmit_id, callback=callback)
     except WebAdmitError as error:
         audit.message = error.message
+        audit.callback_token = None  # WebAdMIT will not call about a run it did not start
         audit.save()
         raise
     now = timezone.now()

@@ -6,7 +6,13 @@ Routes:
 - `/_s3/webadmit-exports/<key>?...` pre-signed downloads that expire `url_ttl` seconds after E5 minted them.
 - `/_simulator/...` control: faults, forced statuses, new runs, clock, settings, state. No key: local use only. A fault
   is `POST /_simulator/faults {"kind": ..., "identity_id"?, "endpoint"?: "E1"..."E7", "times"?, "seconds"?}`;
-  `POST /_simulator/settings {"e4_status": 201}` makes E4 answer the documented code instead of production's 200.
+  `{"kind": "cut_download", "times"?, "after_bytes"?}` cuts downloads off mid-stream instead.
+  `POST /_simulator/settings {"e4_status": 201}` makes E4 answer the documented code instead of production's 200;
+  `{"file_size": 5000000}` makes downloads that many bytes (`null`: the small seeded files).
+
+Downloads are streamed with a Content-Length, a chunk at a time, so a 500 MB file costs the simulator a chunk of
+memory, not 500 MB. A cut download sends part of its body and then raises `DownloadCut`; the server (server.py)
+closes the connection on it, as a link dying mid-stream would look to the client.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import re
 import secrets
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -45,9 +51,17 @@ StartResponse = Callable[..., Any]
 
 @dataclass
 class Reply:
+    """An answer; `stream` (with its `length`) replaces `body` for a download, sent as it is made."""
+
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    stream: Iterable[bytes] | None = None
+    length: int = 0
+
+
+class DownloadCut(Exception):
+    """Raised by a download's body when a cut_download fault ends it early: the server drops the connection."""
 
 
 def _json(status: int, payload: Any) -> Reply:
@@ -123,7 +137,8 @@ _CONTROL_ROUTES = [
     _Route("POST", re.compile(r"/_simulator/clock"), "_control_clock"),
     _Route("POST", re.compile(r"/_simulator/settings"), "_control_settings"),
 ]
-_S3_ROUTE = re.compile(rf"/_s3/{BUCKET}/exports/(?P<eid>\d+)/files/(?P<fid>\d+)/[^/]+")
+# The last segment is the file name, which may hold a "/" (the server hands the path over percent-decoded).
+_S3_ROUTE = re.compile(rf"/_s3/{BUCKET}/exports/(?P<eid>\d+)/files/(?P<fid>\d+)/.+")
 
 
 def _match(routes: list[_Route], method: str, path: str) -> tuple[_Route, dict[str, int]] | None:
@@ -176,9 +191,10 @@ class SimulatorApp:
         except Exception:
             logger.exception("simulator failed on %s %s", method, path)
             reply = Reply(500, b"simulator error", [("Content-Type", "text/plain")])
-        reply.headers.append(("Content-Length", str(len(reply.body))))
+        # Always a Content-Length, streamed or not: without one, a kept-alive connection has no end of body.
+        reply.headers.append(("Content-Length", str(reply.length if reply.stream is not None else len(reply.body))))
         start_response(f"{reply.status} {HTTPStatus(reply.status).phrase}", reply.headers)
-        return [reply.body]
+        return reply.stream if reply.stream is not None else [reply.body]
 
     # --- The API ----------------------------------------------------------------------------------------------
 
@@ -321,7 +337,7 @@ class SimulatorApp:
         export = self.world.export(state.export_id)
         assert export is not None  # a file's export never disappears
         filename = export.file_name
-        key = f"exports/{export.id}/files/{state.id}/{quote(filename)}"
+        key = f"exports/{export.id}/files/{state.id}/{quote(filename, safe='')}"
         expires = math.floor(self.world.now() + self.url_ttl)
         disposition = f'attachment; filename="{filename}"'
         signature = self._sign(key, expires, disposition, export.mime_type)
@@ -342,6 +358,8 @@ class SimulatorApp:
         return base64.b64encode(hmac.new(self._signing_key, text.encode(), hashlib.sha256).digest()).decode()
 
     def _s3(self, environ: Environ, method: str, path: str) -> Reply:
+        # WSGI hands the path over as Latin-1 text of the URL's bytes; the key's name was UTF-8.
+        path = path.encode("latin-1").decode("utf-8", errors="replace")
         found = _S3_ROUTE.fullmatch(path)
         if method != "GET" or found is None:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
@@ -369,11 +387,18 @@ class SimulatorApp:
         download = self.world.download(int(found["fid"]))
         if download is None:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        # S3 sends these as the UTF-8 bytes they were given; WSGI wants them as Latin-1 text of those bytes.
         headers = [
-            ("Content-Type", content_type or download.content_type),
-            ("Content-Disposition", disposition or f'attachment; filename="{download.filename}"'),
+            ("Content-Type", _as_header(content_type or download.content_type)),
+            ("Content-Disposition", _as_header(disposition or f'attachment; filename="{download.filename}"')),
         ]
-        return Reply(200, download.body, headers)
+        export = self.world.export(int(found["eid"]))
+        fault = self.world.take_download_fault(export.identity_id if export else None)
+        chunks = download.chunks()
+        if fault is not None:  # cut_download, the one download fault
+            after = download.size // 2 if fault.after_bytes is None else min(fault.after_bytes, download.size)
+            chunks = _cut(chunks, after)
+        return Reply(200, headers=headers, stream=chunks, length=download.size)
 
     # --- Control API ------------------------------------------------------------------------------------------
 
@@ -397,6 +422,7 @@ class SimulatorApp:
             "url_ttl": self.url_ttl,
             "latency": self.latency,
             "e4_status": self.e4_status,
+            "file_size": self.world.file_size,
         }
 
     def _control_state(self, environ: Environ) -> Reply:
@@ -415,6 +441,7 @@ class SimulatorApp:
             times=_field(data, "times", int, required=False),
             seconds=_field(data, "seconds", float, required=False),
             endpoint=_field(data, "endpoint", str, required=False),
+            after_bytes=_field(data, "after_bytes", int, required=False),
         )
         return _json(201, {"fault": fault.as_dict()})
 
@@ -440,12 +467,42 @@ class SimulatorApp:
 
     def _control_settings(self, environ: Environ) -> Reply:
         data = _json_object(environ)
-        # Only E4's status can change while serving; the other settings are fixed at start-up.
-        unknown = sorted(set(data) - {"e4_status"})
+        # Only E4's status and the file size can change while serving; the other settings are fixed at start-up.
+        unknown = sorted(set(data) - {"e4_status", "file_size"})
         if unknown:
-            raise ValueError(f"only 'e4_status' can be set, not {', '.join(repr(name) for name in unknown)}")
-        self.e4_status = _checked_e4_status(_field(data, "e4_status", int))
+            raise ValueError(f"only 'e4_status' and 'file_size' can be set, not {', '.join(map(repr, unknown))}")
+        if not data:
+            raise ValueError("give 'e4_status', 'file_size' or both")
+        # Checked together before either changes, so a bad request changes nothing.
+        e4_status = _checked_e4_status(_field(data, "e4_status", int)) if "e4_status" in data else self.e4_status
+        if "file_size" in data:
+            self.world.set_file_size(_field(data, "file_size", int, required=False))
+        self.e4_status = e4_status
         return _json(200, {"settings": self._settings()})
+
+
+def _as_header(value: str) -> str:
+    return value.encode("utf-8").decode("latin-1")
+
+
+def _cut(chunks: Iterator[bytes], after: int) -> Iterator[bytes]:
+    """The first `after` bytes of `chunks`, then DownloadCut."""
+    sent = 0
+    if after == 0:
+        yield b""  # sends the headers (wsgiref sends them with the first write), so the cut comes after them
+    try:
+        for chunk in chunks:
+            if sent + len(chunk) >= after:
+                if after > sent:
+                    yield chunk[: after - sent]
+                break
+            sent += len(chunk)
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    raise DownloadCut(f"download cut after {after} bytes, as a fault asked")
 
 
 def _checked_e4_status(status: int) -> int:

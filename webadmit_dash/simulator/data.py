@@ -23,10 +23,12 @@ import random
 import threading
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from html import escape
 from typing import Any, Literal
+
+from .contents import CHUNK_SIZE, COLUMNS, file_bytes
 
 UNFINISHED = ("initializing", "queued", "in_progress")
 OUTCOMES = ("available", "success_with_errors", "empty_list", "failed")
@@ -44,7 +46,11 @@ FAULT_KINDS = (
     "timeout",
     "malformed_json",
     "unknown_status",
+    "cut_download",
 )
+# Faults that strike downloads from the fake S3, not API calls: `cut_download` sends `after_bytes` of the body
+# (default: half) and then drops the connection, as a link dying mid-stream would look.
+DOWNLOAD_FAULT_KINDS = ("cut_download",)
 UNKNOWN_STATUS_TEXT = "Archived"
 # The SPEC's names for the API's endpoints; a fault can be aimed at one of them.
 ENDPOINTS = ("E1", "E2", "E3", "E4", "E5", "E6", "E7")
@@ -180,7 +186,8 @@ class FileState:
 @dataclass(slots=True)
 class Fault:
     """An injected failure. `times` None means until cleared; `endpoint` None means every endpoint; `file_id` is
-    the file an unknown_status changed."""
+    the file an unknown_status changed; `after_bytes` is how much of a body a cut_download lets through (None:
+    half)."""
 
     id: int
     kind: str
@@ -190,6 +197,7 @@ class Fault:
     endpoint: str | None = None
     file_id: int | None = None
     previous_status: str | None = None
+    after_bytes: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -199,9 +207,27 @@ class Fault:
 
 @dataclass(frozen=True, slots=True)
 class Download:
-    body: bytes
+    """A file behind a download URL. Its `size` bytes come from `chunks()`, made as they are read, so a large file
+    is never held whole: `rendered` is the small seeded file of a world without a file size, None when the bytes
+    are `contents.file_bytes(file_id, size, content_type)`."""
+
+    file_id: int
     content_type: str
     filename: str
+    size: int
+    rendered: bytes | None = None
+
+    def chunks(self, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        if self.rendered is None:
+            yield from file_bytes(self.file_id, self.size, self.content_type, chunk_size)
+            return
+        for start in range(0, len(self.rendered), chunk_size):
+            yield self.rendered[start : start + chunk_size]
+
+    @property
+    def body(self) -> bytes:
+        """The whole file in memory: for small files and tests."""
+        return self.rendered if self.rendered is not None else b"".join(self.chunks())
 
 
 class SimulatedWorld:
@@ -222,16 +248,19 @@ class SimulatedWorld:
         epoch: float | None = None,
         world_time: float | None = None,
         on_start: Callable[[StartedRun], None] | None = None,
+        file_size: int | None = None,
     ) -> None:
         """`epoch` is when the world began (default: now) and `world_time` the instant it resumes at (default: the
         clock's), so a world rebuilt after a pause carries on where it stopped rather than jumping over the pause.
-        `on_start` hears of every run started through E4 or the control API."""
+        `on_start` hears of every run started through E4 or the control API. `file_size` (bytes) makes every
+        download that size, its bytes deterministic per file (see contents.py); None keeps the small seeded files."""
         if identities < 1 or files_per_identity < 0:
             raise ValueError("a world needs at least one identity, and no negative number of files")
         if initial not in ("mix", "settled"):
             raise ValueError(f"initial must be 'mix' or 'settled', not {initial!r}")
         self.seed = seed
         self.hostile_names = hostile_names
+        self.file_size = _checked_file_size(file_size)
         self.pace = max(pace, 0.0)
         self.new_run_every = new_run_every if new_run_every and new_run_every > 0 else None
         self.retention = retention
@@ -510,9 +539,11 @@ class SimulatedWorld:
         times: int | None = None,
         seconds: float | None = None,
         endpoint: str | None = None,
+        after_bytes: int | None = None,
     ) -> Fault:
         """Inject a failure into API calls (all, those about one identity, those to one endpoint such as "E3", or
-        both) until cleared or used `times`.
+        both) until cleared or used `times`; a download fault (`cut_download`) strikes downloads instead, of all
+        files or of one identity's.
 
         `unknown_status` is not a per-call fault: it immediately gives the identity's newest file (the first
         identity's when none is named) a status WebAdMIT never documented, until the faults are cleared.
@@ -525,11 +556,17 @@ class SimulatedWorld:
             raise ValueError("seconds must not be negative")
         if endpoint is not None and endpoint not in ENDPOINTS:
             raise ValueError(f"endpoint must be one of {', '.join(ENDPOINTS)}")
+        if kind in DOWNLOAD_FAULT_KINDS and endpoint is not None:
+            raise ValueError(f"{kind} strikes downloads, which are not an API endpoint: give no endpoint")
+        if after_bytes is not None and kind != "cut_download":
+            raise ValueError("after_bytes is for cut_download only")
+        if after_bytes is not None and after_bytes < 0:
+            raise ValueError("after_bytes must not be negative")
         with self._lock:
             if identity_id is not None and identity_id not in self._identities:
                 raise LookupError(f"User identity '{identity_id}' not found.")
             self._fault_serial += 1
-            fault = Fault(self._fault_serial, kind, identity_id, times, seconds, endpoint)
+            fault = Fault(self._fault_serial, kind, identity_id, times, seconds, endpoint, after_bytes=after_bytes)
             if kind == "unknown_status":
                 target = identity_id if identity_id is not None else next(iter(self._identities))
                 newest = self.files(target)
@@ -558,9 +595,16 @@ class SimulatedWorld:
     def take_fault(self, identity_id: int | None, endpoint: str | None = None) -> Fault | None:
         """The first fault that applies to a call to `endpoint` about `identity_id` (None: not about one), using
         it up once."""
+        return self._take(identity_id, endpoint, downloads=False)
+
+    def take_download_fault(self, identity_id: int | None) -> Fault | None:
+        """The first download fault that applies to a download of a file of `identity_id`, using it up once."""
+        return self._take(identity_id, None, downloads=True)
+
+    def _take(self, identity_id: int | None, endpoint: str | None, *, downloads: bool) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.kind == "unknown_status":
+                if fault.kind == "unknown_status" or (fault.kind in DOWNLOAD_FAULT_KINDS) != downloads:
                     continue
                 if fault.identity_id is not None and fault.identity_id != identity_id:
                     continue
@@ -592,8 +636,15 @@ class SimulatedWorld:
         if state is None or state.status not in DOWNLOADABLE:
             return None
         export = self._exports[state.export_id]  # exports never change after the build
-        rows = _applicant_rows(random.Random(f"{self.seed}:{file_id}"))
-        return Download(_render(export, rows), export.mime_type, export.file_name)
+        size = self.file_size
+        if size is not None:
+            return Download(file_id, export.mime_type, export.file_name, size)
+        rendered = _render(export, _applicant_rows(random.Random(f"{self.seed}:{file_id}")))
+        return Download(file_id, export.mime_type, export.file_name, len(rendered), rendered)
+
+    def set_file_size(self, size: int | None) -> None:
+        """Control API: the size of downloads from now on (None: the small seeded files)."""
+        self.file_size = _checked_file_size(size)
 
     def summary(self) -> dict[str, Any]:
         with self._lock:
@@ -621,6 +672,12 @@ class SimulatedWorld:
             }
 
 
+def _checked_file_size(size: int | None) -> int | None:
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ValueError(f"file_size must be a whole number of bytes, at least 1, not {size!r}")
+    return size
+
+
 def _hostile(number: int) -> str:
     return HOSTILE_NAMES[number % len(HOSTILE_NAMES)]
 
@@ -637,21 +694,6 @@ def _canonical(raw: str) -> str:
 
 
 # --- File contents --------------------------------------------------------------------------------------------
-
-_COLUMNS = (
-    "CAS ID",
-    "First Name",
-    "Last Name",
-    "Email",
-    "Decision",
-    "Cumulative GPA",
-    # Repeated field groups carry _0, _1, ... suffixes in WebAdMIT exports.
-    "College Attended_0",
-    "College Attended_1",
-    "College Attended_2",
-    "Recommender Name_0",
-    "Recommender Name_1",
-)
 
 
 def _applicant_rows(rng: random.Random) -> list[list[str]]:
@@ -679,7 +721,7 @@ def _applicant_rows(rng: random.Random) -> list[list[str]]:
 def _csv(rows: list[list[str]], delimiter: str = ",") -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow(_COLUMNS)
+    writer.writerow(COLUMNS)
     writer.writerows(rows)
     # WebAdMIT's CSV is Latin-1 (its mime type says so); a UTF-8 reader would mangle "José".
     return buffer.getvalue().encode("iso-8859-1", errors="replace")
@@ -691,10 +733,10 @@ def _render(export: SimExport, rows: list[list[str]]) -> bytes:
     if export.extension == "xls":
         return _csv(rows, delimiter="\t")
     if export.extension == "txt":
-        widths = [max(len(row[i]) for row in [list(_COLUMNS), *rows]) + 2 for i in range(len(_COLUMNS))]
+        widths = [max(len(row[i]) for row in [list(COLUMNS), *rows]) + 2 for i in range(len(COLUMNS))]
         lines = [
             "".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            for row in [list(_COLUMNS), *rows]
+            for row in [list(COLUMNS), *rows]
         ]
         return ("\r\n".join(lines) + "\r\n").encode("iso-8859-1", errors="replace")
     if export.extension == "zip":
@@ -705,7 +747,7 @@ def _render(export: SimExport, rows: list[list[str]]) -> bytes:
             archive.writestr(f"{stem}_1.csv", _csv(rows[:half]))
             archive.writestr(f"{stem}_2.csv", _csv(rows[half:]))
         return buffer.getvalue()
-    cells = "".join(f"<th>{escape(column)}</th>" for column in _COLUMNS)
+    cells = "".join(f"<th>{escape(column)}</th>" for column in COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     title = escape(export.name)
     page = f"<html><head><meta charset='utf-8'><title>{title}</title></head><body><table><tr>{cells}</tr>"

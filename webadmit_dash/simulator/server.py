@@ -22,7 +22,8 @@ from types import TracebackType
 from typing import IO, Any, Self, cast
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
-from .app import E4_STATUSES, SimulatorApp
+from .app import E4_STATUSES, DownloadCut, SimulatorApp
+from .contents import parse_size
 from .data import FAULT_KINDS, SimulatedWorld
 from .journal import Journal
 
@@ -75,11 +76,23 @@ class _KeepAliveServerHandler(ServerHandler):
     http_version = "1.1"  # wsgiref answers HTTP/1.0 by default, which makes every client close the connection
     request_handler: _KeepAliveHandler  # set by the handler, as wsgiref's own does (for logging)
     headers: Any  # wsgiref's Headers, set by start_response
+    headers_sent: bool  # wsgiref's, which typeshed does not declare
 
     def cleanup_headers(self) -> None:
         super().cleanup_headers()
         if self.request_handler.close_connection and "Connection" not in self.headers:
             self.headers["Connection"] = "close"  # tells the client not to reuse what is about to close
+
+    def handle_error(self) -> None:
+        # A body that fails after its headers went out cannot be finished: the connection must close, or the
+        # client would wait for the rest of a Content-Length that never comes, and read garbage after it. A cut
+        # download (a fault) ends exactly so, on purpose, and is not worth a traceback.
+        if self.headers_sent:
+            self.request_handler.close_connection = True
+        if isinstance(sys.exc_info()[1], DownloadCut):
+            logger.debug("simulator cut a download short, as a cut_download fault asked")
+            return
+        super().handle_error()
 
 
 class _KeepAliveHandler(WSGIRequestHandler):
@@ -211,6 +224,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url-ttl", type=float, default=25.0, help="seconds a download URL lives")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every API call")
     parser.add_argument(
+        "--file-size",
+        type=_file_size,
+        default=None,
+        metavar="SIZE",
+        help="make every download this size, its bytes deterministic per file: 1234 (bytes), 5MB, 500MB, 64KiB "
+        "(default: small seeded files)",
+    )
+    parser.add_argument(
         "--e4-status",
         type=int,
         choices=E4_STATUSES,
@@ -223,6 +244,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="keep the world here and resume it on the next start (see simulator/journal.py); default: a new world",
     )
+
+
+def _file_size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_server(options: dict[str, Any], journal: Journal | None = None) -> SimulatorServer:
@@ -238,6 +266,7 @@ def build_server(options: dict[str, Any], journal: Journal | None = None) -> Sim
         retention=options["retention_days"] * 24 * 3600,
         initial=options["initial"],
         hostile_names=options.get("hostile_names", False),
+        file_size=options.get("file_size"),
         epoch=resumed.epoch if resumed else None,
         world_time=resumed.world_time if resumed else None,
         on_start=(lambda _run: journal.save(world)) if journal is not None else None,

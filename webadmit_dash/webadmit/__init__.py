@@ -4,6 +4,7 @@ Knows nothing of Django, so it can be used (and tested) on its own.
 """
 
 from .client import USER_AGENT, WebAdmitClient, make_session
+from .download import Download, DownloadBroken, LinkExpired, open_download
 from .errors import (
     BadResponse,
     KeyRejected,
@@ -23,11 +24,14 @@ __all__ = [
     "UNFINISHED",
     "USER_AGENT",
     "BadResponse",
+    "Download",
+    "DownloadBroken",
     "DownloadLink",
     "Export",
     "ExportFile",
     "FileStatus",
     "KeyRejected",
+    "LinkExpired",
     "NotFound",
     "RateLimit",
     "RateLimited",
@@ -37,5 +41,6 @@ __all__ = [
     "WebAdmitClient",
     "WebAdmitError",
     "make_session",
+    "open_download",
     "parse_status",
 ]
