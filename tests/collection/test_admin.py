@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from django.urls import reverse
 from django.utils import timezone
-from webadmit_dash.collection.destinations.sftp import fingerprint
 
 from tests.support.factories import make_file
+from webadmit_dash.collection.destinations.sftp import fingerprint
 from webadmit_dash.collection.models import CollectedFile, CollectionRule, DeliveryRule, Destination, FileDelivery
 
 pytestmark = pytest.mark.django_db
