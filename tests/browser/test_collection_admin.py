@@ -78,3 +78,34 @@ def test_the_destination_admin_add_form_and_list(stack, page):
     assert "slate-in@sftp.technolutions.net:incoming" in text and "refused the password" in text
     assert "Nothing delivered yet" in text
     screenshot(page, "destination-admin-list")
+
+
+def test_a_collected_files_trail_and_a_delivery_rules_form(stack, page):
+    sign_in(page, stack.base_url, stack.user.username, stack.password)
+    slate = Destination.objects.create(name="Slate SFTP", kind="sftp", host="sftp.example.edu", username="slate")
+    outbox = Destination.objects.create(name="Registrar share", kind="folder", path="/srv/registrar/outbox")
+    identity = stack.identities[0]
+    deliveries(identity, slate, "failed", failed_at=timezone.now(), attempts=12, last_error="Host key changed")
+    collected = CollectedFile.objects.get()
+    FileDelivery.objects.create(
+        collected=collected,
+        destination=outbox,
+        file_name="a.csv",
+        state="delivered",
+        delivered_at=timezone.now(),
+        remote_name="/srv/registrar/outbox/Nightly_Banner_Export_20261205_1042_1.csv",
+        checksum_verified=True,
+    )
+    page.goto(f"{stack.base_url}/admin/collection/collectedfile/{collected.pk}/change/")
+    page.wait_for_selector("text=Trail of deliveries")
+    assert "Host key changed" in page.content()
+    screenshot(page, "collected-file-admin")
+
+    page.goto(f"{stack.base_url}/admin/collection/deliveryrule/add/")
+    page.fill("#id_export_name", "Nightly Banner Export")
+    page.fill("#id_file_name", "{export}_{applicant}.csv")
+    page.select_option("#id_destination", str(slate.pk))
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_selector(".errorlist")
+    assert "which is not one of" in page.content()
+    screenshot(page, "delivery-rule-admin-error")
