@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import DateTimeField, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+from django.utils import formats, timezone
 
 from webadmit_dash.collection import delivering, naming
 from webadmit_dash.collection.destinations.sftp import fingerprint, parse_host_key, parse_private_key
@@ -346,8 +347,9 @@ class FileDeliveryInline(admin.TabularInline[FileDelivery, CollectedFile]):
         return False
 
     @admin.display(description="When")
-    def settled(self, delivery: FileDelivery) -> datetime | None:
-        return delivery.delivered_at or delivery.failed_at
+    def settled(self, delivery: FileDelivery) -> str:
+        at = delivery.delivered_at or delivery.failed_at
+        return formats.localize(timezone.localtime(at)) if at else "-"
 
 
 # What collection wrote: shown, never edited (the hold is the one thing a person decides).
