@@ -312,7 +312,7 @@ class DeliveryRuleAdmin(SiteModelAdmin):
     ]
     readonly_fields = ["example_name"]
 
-    @admin.display(description="Example")
+    @admin.display(description="Example name (as saved)")
     def example_name(self, rule: DeliveryRule) -> str:
         try:
             return naming.render(rule.file_name or naming.DEFAULT_TEMPLATE, EXAMPLE_FIELDS)
