@@ -331,6 +331,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webadmit_dash.collection.tasks.prune_archive",
         "schedule": 3600.0,
     },
+    # Schedules: due slots are started within WEBADMIT_DISPATCH_EVERY seconds of their time (default queue: a run's
+    # start is one short interactive call, never stuck behind collection's downloads).
+    "schedules-dispatch": {
+        "task": "webadmit_dash.schedules.tasks.dispatch_due",
+        "schedule": float(WEBADMIT_DISPATCH_EVERY),
+        "options": {"expires": WEBADMIT_DISPATCH_EVERY * 2},
+    },
+    # The watchdog: deadlines of expected files are judged to the minute (schedules/watchdog.py).
+    "watch-expected-files": {
+        "task": "webadmit_dash.schedules.watch_tasks.check_expected_files",
+        "schedule": 60.0,
+        "options": {"expires": 120},
+    },
 }
 # Only the transfers go to the collection queue: the dispatcher stays on the default one, so it runs every few
 # seconds even while every collection thread is busy with a big file.
@@ -416,7 +429,7 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # The log of failures names the user name and address (axes masks them by default, which leaves an operator
 # nothing to act on); the password is always masked, in the log and in the recorded attempt.
 AXES_SENSITIVE_PARAMETERS: list[str] = []
-AXES_CLIENT_IP_CALLABLE = "webadmit_dash.web.lockout.client_address"
+AXES_CLIENT_IP_CALLABLE = "webadmit_dash.accounts.peers.client_address"
 AXES_LOCKOUT_CALLABLE = "webadmit_dash.web.lockout.locked_out"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "recent_files"

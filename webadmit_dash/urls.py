@@ -9,6 +9,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("webadmit_dash.api.urls")),
     path("notifications/", include("webadmit_dash.notifications.urls")),
+    # The per-export and Schedules pages, and WebAdMIT's callback: the one address meant to be reached from outside
+    # (schedules/callbacks.py).
+    path("", include("webadmit_dash.schedules.urls")),
     path("", include("webadmit_dash.web.urls")),
 ]
 if settings.OIDC_ENABLED:

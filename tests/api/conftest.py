@@ -39,7 +39,18 @@ class ApiClient:
             extra.setdefault("HTTP_AUTHORIZATION", f"Bearer {self.token}")
         return self.client.get(path, data or {}, **extra)
 
+    def post(self, path: str, **extra):
+        if self.token is not None:
+            extra.setdefault("HTTP_AUTHORIZATION", f"Bearer {self.token}")
+        return self.client.post(path, **extra)
+
 
 @pytest.fixture
 def api_as(token_for) -> Callable[[User | None], ApiClient]:
     return lambda user: ApiClient(token_for(user) if user is not None else None)
+
+
+@pytest.fixture
+def acting_api_as() -> Callable[[User], ApiClient]:
+    """A client with a token made to act (Deliver again), as its user chose on the tokens page."""
+    return lambda user: ApiClient(tokens.create(user, "acting script", can_act=True).secret)

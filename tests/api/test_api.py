@@ -19,7 +19,7 @@ from webadmit_dash.webadmit.statuses import FileStatus
 pytestmark = pytest.mark.django_db
 
 ENDPOINTS = ["/api/v1/files", "/api/v1/files.csv", "/api/v1/files/{pk}", "/api/v1/files/{pk}/download",
-             "/api/v1/identities", "/api/v1/identities/{identity}"]  # fmt: skip
+             "/api/v1/identities", "/api/v1/identities/{identity}", "/api/v1/schedules"]  # fmt: skip
 
 
 @pytest.fixture

@@ -149,3 +149,12 @@ def test_disabled_rules_and_destinations_owe_nothing(identity: UserIdentity, tmp
     make_file(identity, FileStatus.AVAILABLE)
     choosing.scan()
     assert not CollectedFile.objects.exists()
+
+
+def test_a_file_found_by_a_dispatch_is_sent_by_that_same_dispatch(identity: UserIdentity) -> None:
+    from webadmit_dash.collection import tasks
+
+    CollectionRule.objects.create(identity=identity)
+    make_file(identity, FileStatus.AVAILABLE)
+    sent = tasks.dispatch()
+    assert sent["looked_at"] == 1 and sent["collections"] == 1

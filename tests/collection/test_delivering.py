@@ -259,3 +259,44 @@ def test_transient_failures_give_up_after_the_last_try_and_mark_the_file(
     collection.step()
     target.refresh_from_db()
     assert target.delivery_failed_at is None  # delivered since: no longer needs attention
+
+
+def test_a_repeated_or_outdated_message_never_uploads_again(
+    refreshed: UserIdentity, collection: Collection, outbox: Path
+) -> None:
+    target = _deliver_first_file(refreshed, _folder(outbox))
+    collection.step()
+    delivery = _delivery(target)
+    assert delivery.state == FileDelivery.State.DELIVERED
+    (outbox / delivery.file_name).unlink()  # Slate picked it up
+
+    # Redis hands an unacknowledged message out again after its visibility timeout: its claim is long gone.
+    stale = delivering.deliver(delivery.pk, delivery.delivered_at or timezone.now())
+    assert stale.message.startswith("a repeated or outdated message")
+    assert _files(outbox) == []
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1 and delivery.state == FileDelivery.State.DELIVERED
+
+
+def test_a_transfer_that_kills_its_worker_every_time_reaches_its_last_try_and_fails(
+    refreshed: UserIdentity, collection: Collection, outbox: Path, settings
+) -> None:
+    from webadmit_dash.collection import claims
+
+    settings.DELIVERY_ATTEMPTS = 3
+    target = _deliver_first_file(refreshed, _folder(outbox))
+    FileDelivery.objects.all().delete()
+    collection.step()  # collected, and its delivery delivered: make it owed again and "crash" three times
+    delivery = _delivery(target)
+    FileDelivery.objects.filter(pk=delivery.pk).update(state=FileDelivery.State.PENDING, attempts=0)
+    for _ in range(3):
+        token = claims.claim(FileDelivery, delivery.pk, FileDelivery.State.PENDING, collection.now)
+        assert token is not None
+        assert claims.Holder.start(FileDelivery, delivery.pk, token) is not None  # started... and the worker died
+        FileDelivery.objects.filter(pk=delivery.pk).update(claimed_until=None)  # its claim ran out
+
+    collection.step()
+
+    delivery.refresh_from_db()
+    assert delivery.state == FileDelivery.State.FAILED
+    assert "never finished" in delivery.last_error

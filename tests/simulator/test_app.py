@@ -204,10 +204,15 @@ def test_control_api_switches_e4_between_200_and_201(app: SimulatorApp, world: S
         ({"e4_status": 202}, "'e4_status' must be 200 (as production answers) or 201 (as the docs say), not 202"),
         ({"e4_status": "201"}, "'e4_status' must be int"),
         ({"e4_status": 201.5}, "'e4_status' must be int"),
-        ({}, "give 'e4_status', 'file_size' or both"),
-        ({"e4_status": 201, "url_ttl": 5}, "only 'e4_status' and 'file_size' can be set, not 'url_ttl'"),
+        ({}, "give one or more of 'e4_status', 'file_size', 'callbacks', 'callback_delay'"),
+        (
+            {"e4_status": 201, "url_ttl": 5},
+            "only 'e4_status', 'file_size', 'callbacks', 'callback_delay' can be set, not 'url_ttl'",
+        ),
         ({"e4_status": 201, "file_size": 0}, "file_size must be a whole number of bytes, at least 1, not 0"),
         ({"e4_status": 201, "file_size": "5MB"}, "'file_size' must be int"),
+        ({"e4_status": 201, "callbacks": "later"}, "'callbacks' must be one of 'on', 'drop', 'delay', not 'later'"),
+        ({"e4_status": 201, "callback_delay": -1}, "'callback_delay' must be between 0 and 3600 seconds"),
     ],
 )
 def test_control_api_refuses_bad_settings(app: SimulatorApp, world: SimulatedWorld, body: object, message: str) -> None:

@@ -18,7 +18,7 @@ from tests.support.waiting import free_port
 
 REGION = "us-east-1"
 ACCESS_KEY_ID = "testing-access-key"
-SECRET_ACCESS_KEY = "testing-secret-key"  # noqa: S105 - moto accepts any
+SECRET_ACCESS_KEY = "testing-secret-key"
 
 
 @dataclass(frozen=True)

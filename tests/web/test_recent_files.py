@@ -126,6 +126,7 @@ def test_the_summary_counts_every_status_and_the_title_says_what_needs_attention
         "failed": "1",
         "unknown": "0",
         "superseded": "0",
+        "delivery_failed": "0",
     }
     # The counts double as filters: the chosen statuses stay checked.
     assert re.search(r'value="available"\s+checked', html)
@@ -267,7 +268,8 @@ def test_the_first_page_costs_the_same_queries_for_few_or_many_files(client, adm
     few = first_page_queries()
     for n in range(2 * PAGE_SIZE):
         make_file(identity if n % 2 else other_identity, FileStatus.QUEUED if n % 7 == 0 else FileStatus.AVAILABLE)
-    assert first_page_queries() == few <= 7
+    # 7, and one more for the watchdog's open misses (schedules/state.py), whatever the number of files.
+    assert first_page_queries() == few <= 8
 
 
 def test_the_freshness_strip_shows_when_each_identity_was_refreshed(client, admin_user, identity, other_identity):

@@ -1,1 +1,1 @@
-"""The read-only API for scripts (`/api/v1/`, django-ninja) and the API tokens that open it."""
+"""The API for scripts (`/api/v1/`, django-ninja) and the API tokens that open it."""

@@ -11,8 +11,23 @@ from webadmit_dash.api import tokens
 
 
 class BearerToken(HttpBearer):
+    """Any active token: what its user may read."""
+
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        user = tokens.authenticate(token)
-        if user is not None:
-            request.user = user
-        return user
+        found = tokens.find(token)
+        if found is None:
+            return None
+        request.user = found.user
+        return found.user
+
+
+class ActingToken(HttpBearer):
+    """A token made to act (ApiToken.can_act), for the calls that do what a page's button does. A read-only token
+    is refused as if it were no token (401): it never opened these calls."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
+        found = tokens.find(token)
+        if found is None or not found.can_act:
+            return None
+        request.user = found.user
+        return found.user

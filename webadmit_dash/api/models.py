@@ -1,4 +1,5 @@
-"""Per-user API tokens: what a script sends as `Authorization: Bearer …` to act as its user, read-only."""
+"""Per-user API tokens: what a script sends as `Authorization: Bearer …` to act as its user: read-only, unless its
+user chose, when making it, that it may also act (Deliver again)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Chosen when the token is made, never widened later: tokens made before there was anything to do stay read-only.
+    can_act = models.BooleanField(
+        "may act", default=False, help_text="Besides reading, may ask for what the pages' buttons do (Deliver again)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]

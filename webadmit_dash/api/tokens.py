@@ -30,16 +30,23 @@ class NewToken:
     secret: str  # the only time it exists outside the script that will hold it
 
 
-def create(user: User, name: str) -> NewToken:
+def create(user: User, name: str, *, can_act: bool = False) -> NewToken:
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        user=user, name=name.strip()[:100], prefix=secret[:PREFIX_SHOWN], digest=digest(secret)
+        user=user, name=name.strip()[:100], prefix=secret[:PREFIX_SHOWN], digest=digest(secret), can_act=can_act
     )
     return NewToken(token, secret)
 
 
 def authenticate(secret: str) -> User | None:
     """The active user a token belongs to; None for an unknown or revoked token or an inactive user."""
+    token = find(secret)
+    return token.user if token is not None else None
+
+
+def find(secret: str) -> ApiToken | None:
+    """The active token of an active user (its last use noted); None for an unknown or revoked token or an inactive
+    user."""
     if not secret or len(secret) > MAX_TOKEN_LENGTH:
         return None
     token = ApiToken.objects.select_related("user").filter(digest=digest(secret), revoked_at__isnull=True).first()
@@ -48,7 +55,7 @@ def authenticate(secret: str) -> User | None:
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return token
 
 
 def revoke(user: User, token_id: int) -> bool:

@@ -1,9 +1,14 @@
-"""The read-only API, version 1: files (the Recent Files page's list, filters and order), one file with its
-history, its download, the list as CSV, and identities with their freshness.
+"""The API, version 1: files (the Recent Files page's list, filters and order), one file with its history and
+collection trail, its download, Deliver again, the list as CSV, identities with their freshness, schedules, and
+what the watchdog expects of their exports (schedules/watchdog.py).
 
 Every answer comes from the same functions as the pages: `listing.scope` selects (so a script and a person with
 the same filters see the same rows), `common.get_file_for_user` looks up (404 for what the token's user may not
-see), `engine.downloads` downloads (same checks and audit), `freshness` judges identities.
+see), `collection.serving` and `engine.downloads` download (same checks and audit), `trail` tells and delivers
+again, `freshness` judges identities.
+
+Deliver again is the one call that acts: only a token made to act (ApiToken.can_act, chosen when it is made) opens
+it, and then for what its user may do on the file's page; every other token stays read-only.
 """
 
 from __future__ import annotations
@@ -12,18 +17,23 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict, StreamingHttpResponse
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponseRedirect, QueryDict, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils import timezone
 from ninja import NinjaAPI, Query
 
 # The function, not ninja.Path (an Annotated alias to type checkers): ids are declared as defaults here.
 from ninja.params.functions import Path
+from ninja.responses import Status
 
-from webadmit_dash.api.auth import BearerToken
+from webadmit_dash.api.auth import ActingToken, BearerToken
 from webadmit_dash.api.schemas import (
     MAX_ID,
+    DeliverAgainOut,
     DownloadRefused,
+    ExpectationList,
     FileDetail,
     FileFilters,
     FilePage,
@@ -32,12 +42,17 @@ from webadmit_dash.api.schemas import (
     IdentityPage,
     IdentityPageQuery,
     Message,
+    SchedulePage,
     ValidationErrors,
 )
+from webadmit_dash.collection import serving
+from webadmit_dash.collection.models import CollectedFile, FileDelivery
 from webadmit_dash.core import access
 from webadmit_dash.core.models import ExportFile, UserIdentity
 from webadmit_dash.engine import downloads
-from webadmit_dash.web import common, csv_export, freshness, listing, pagination
+from webadmit_dash.schedules import news, timing, watchdog
+from webadmit_dash.schedules.models import Expectation, Missing, Schedule
+from webadmit_dash.web import common, csv_export, freshness, listing, pagination, trail
 from webadmit_dash.web.listing import Scope
 from webadmit_dash.web.pagination import SortKey
 
@@ -45,7 +60,8 @@ api = NinjaAPI(
     title="webadmit-dash",
     version="1",
     description=(
-        "Read-only access for scripts to what the dashboard shows. Send a token made on the API tokens page as "
+        "Access for scripts to what the dashboard shows (and, for a token made to act, Deliver again). Send a token "
+        "made on the API tokens page as "
         "`Authorization: Bearer <token>`; it sees exactly what its user sees."
     ),
     auth=BearerToken(),
@@ -71,10 +87,16 @@ def _scope(request: HttpRequest, filters: FileFilters) -> Scope:
     return listing.scope(request)  # type: ignore[arg-type]  # BearerToken has set request.user
 
 
-def _file_out(export_file: ExportFile, identity: common.IdentityRow | UserIdentity) -> dict[str, Any]:
+def _file_out(
+    export_file: ExportFile, identity: common.IdentityRow | UserIdentity, archived: bool | None = None
+) -> dict[str, Any]:
+    """A file as the list and the detail give it; `archived` is read from listing.for_rows' annotation unless
+    given."""
     export = export_file.export
     status = export_file.status_enum
-    downloadable = status.is_downloadable and export_file.gone_at is None
+    if archived is None:
+        archived = bool(vars(export_file).get("archived", False))
+    downloadable = status.is_downloadable and (export_file.gone_at is None or archived)
     return {
         "id": export_file.pk,
         "webadmit_id": export_file.webadmit_id,
@@ -92,6 +114,10 @@ def _file_out(export_file: ExportFile, identity: common.IdentityRow | UserIdenti
         "first_seen_at": export_file.first_seen_at,
         "gone_at": export_file.gone_at,
         "download_url": reverse("api-v1:download_file", args=[export_file.pk]) if downloadable else None,
+        # attention_rank is core's NEEDS_ATTENTION, stored: the same meaning as the page's order and counts.
+        "needs_attention": export_file.attention_rank == 0,
+        "delivery_failed": export_file.delivery_failed_at is not None,
+        "archived": archived,
     }
 
 
@@ -139,14 +165,35 @@ def files_csv(request: HttpRequest, filters: Query[FileFilters]) -> StreamingHtt
 
 @api.get("/files/{file_id}", response={200: FileDetail, 404: Message, **ERRORS}, url_name="file", summary="One file")
 def file_detail(request: HttpRequest, file_id: int = FileId) -> dict[str, Any]:
-    """One file with its status history (newest first). 404 for a file its user may not see."""
+    """One file with its status history (newest first) and what collection did with it: what was kept (size,
+    SHA-256, lines) and each delivery. 404 for a file its user may not see."""
     export_file = common.get_file_for_user(request.user, file_id)  # type: ignore[arg-type]
     history = export_file.status_changes.order_by("-changed_at", "-pk").values(
         "old_status", "new_status", "raw_status", "changed_at"
     )
+    found = trail.of(export_file)
+    collected = found.collected
     return {
-        **_file_out(export_file, export_file.identity),
+        **_file_out(export_file, export_file.identity, archived=found.archived),
         "history": [{**change, "old_status": change["old_status"] or None} for change in history],
+        "collected": _collected_out(collected) if collected is not None else None,
+        "deliveries": [_delivery_out(step.delivery) for step in found.deliveries],
+    }
+
+
+def _collected_out(collected: CollectedFile) -> dict[str, Any]:
+    fields = ("state", "size", "sha256", "line_count", "content_type", "collected_at", "pruned_at", "hold")
+    return {**{name: getattr(collected, name) for name in fields}, "last_error": collected.last_error}
+
+
+def _delivery_out(delivery: FileDelivery) -> dict[str, Any]:
+    fields = ("id", "round", "state", "file_name", "remote_name", "checksum_verified", "delivered_at", "failed_at")
+    return {
+        **{name: getattr(delivery, name) for name in fields},
+        "destination": delivery.destination.name,
+        "attempts": delivery.attempts,
+        "next_attempt_at": delivery.next_attempt_at if delivery.state == FileDelivery.State.PENDING else None,
+        "last_error": delivery.last_error,
     }
 
 
@@ -158,17 +205,33 @@ def file_detail(request: HttpRequest, file_id: int = FileId) -> dict[str, Any]:
     summary="Download a file",
     openapi_extra={
         "responses": {
+            200: {
+                "description": "The archived copy's bytes, verified first (a file collected into the archive).",
+                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            },
             302: {
                 "description": "To a fresh download link from WebAdMIT, valid for seconds: follow it at once.",
                 "headers": {"Location": {"schema": {"type": "string"}}},
-            }
+            },
+            500: {
+                "description": "The archived copy failed its integrity check: nothing was served.",
+                "content": {"application/json": {"schema": DownloadRefused.json_schema()}},
+            },
         }
     },
 )  # fmt: skip
-def download_file(request: HttpRequest, file_id: int = FileId) -> HttpResponse:
-    """Asks WebAdMIT for a fresh download link and redirects to it, with the page's checks and audit. 429 (with
-    `Retry-After`) past WEBADMIT_INTERACTIVE_PER_MINUTE downloads a minute for the token's user."""
+def download_file(request: HttpRequest, file_id: int = FileId) -> HttpResponseBase:
+    """The archived copy, streamed, once the file is in the archive (no WebAdMIT call); else asks WebAdMIT for a
+    fresh download link and redirects to it. The page's checks and audit either way. 429 (with `Retry-After`) past
+    WEBADMIT_INTERACTIVE_PER_MINUTE WebAdMIT downloads a minute for the token's user."""
     export_file = common.get_file_for_user(request.user, file_id)  # type: ignore[arg-type]
+    archived = serving.archived_copy(export_file)
+    if archived is not None:
+        try:
+            return serving.serve(archived, request.user)  # type: ignore[arg-type]
+        except serving.ArchiveRefused as refused:
+            body = {"detail": refused.message, "title": refused.title, "outcome": refused.outcome}
+            return api.create_response(request, body, status=refused.http_status)
     attempt = downloads.prepare_download(export_file, request.user)  # type: ignore[arg-type]
     if attempt.url is not None:
         redirect = HttpResponseRedirect(attempt.url)
@@ -180,6 +243,27 @@ def download_file(request: HttpRequest, file_id: int = FileId) -> HttpResponse:
     if attempt.retry_after:
         response["Retry-After"] = str(int(attempt.retry_after) + 1)
     return response
+
+
+@api.post(
+    "/files/{file_id}/deliver-again",
+    response={202: DeliverAgainOut, 404: Message, 409: Message, **ERRORS},
+    url_name="deliver_again",
+    summary="Deliver a file again",
+    auth=ActingToken(),
+)
+def deliver_again(request: HttpRequest, file_id: int = FileId) -> Status[dict[str, Any]]:
+    """A new round of delivery to each destination the file went to, from the archive, as the file page's button
+    does; the deliveries start within seconds (see /files/{id} for how they went). 409 when the file is not in the
+    archive or has nowhere to go; 202 with no new rounds when every one is already on its way. Needs a token made
+    to act: a read-only token is answered 401."""
+    export_file = common.get_file_for_user(request.user, file_id)  # type: ignore[arg-type]
+    answer = trail.deliver_again(export_file, request.user)  # type: ignore[arg-type]
+    if answer.refused:
+        return Status(409, {"detail": answer.message})
+    return Status(
+        202, {"detail": answer.message, "deliveries": [_delivery_out(delivery) for delivery in answer.rounds]}
+    )
 
 
 @api.get("/identities", response={200: IdentityPage, **ERRORS}, url_name="list_identities", summary="Identities")
@@ -217,6 +301,50 @@ def identity_detail(
     return _identity_out(freshness.sources(found, now, None)[0], now)
 
 
+@api.get("/schedules", response={200: SchedulePage, **ERRORS}, url_name="list_schedules", summary="Schedules")
+def list_schedules(request: HttpRequest, query: Query[IdentityPageQuery]) -> dict[str, Any]:
+    """The schedules of the identities the token's user may see (read-only: they are made on an export's page or
+    in the admin), with their words, next run and what became of the last slot, in pages by id."""
+    visible = (
+        Schedule.objects.filter(export__identity__in=access.visible_identities(request.user))
+        .select_related("export__identity")
+        .order_by("pk")
+    )
+    if query.after is not None:
+        visible = visible.filter(pk__gt=query.after)
+    rows = list(visible[: query.limit + 1])
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    cursor = rows[-1].pk if more and rows else None
+    return {
+        "items": [_schedule_out(schedule) for schedule in rows],
+        "next_cursor": cursor,
+        "next": f"{request.path}?{urlencode({'after': cursor, 'limit': query.limit})}" if cursor else None,
+    }
+
+
+def _schedule_out(schedule: Schedule) -> dict[str, Any]:
+    export = schedule.export
+    return {
+        "id": schedule.pk,
+        "export_id": export.pk,
+        "export_webadmit_id": export.webadmit_id,
+        "export_name": export.name,
+        "identity_id": export.identity_id,
+        "identity": export.identity.display_name,
+        "kind": schedule.kind,
+        "times": schedule.times,
+        "cron": schedule.cron,
+        "time_zone": timing.zone().key,
+        "description": timing.describe(schedule),
+        "enabled": schedule.enabled,
+        "next_run_at": schedule.next_run_at if schedule.enabled else None,
+        "last_run_at": schedule.last_run_at,
+        "last_outcome": schedule.last_outcome,
+        "last_message": schedule.last_message,
+    }
+
+
 def _identity_out(source: freshness.Source, now: datetime) -> dict[str, Any]:
     identity = source.identity
     return {
@@ -234,4 +362,43 @@ def _identity_out(source: freshness.Source, now: datetime) -> dict[str, Any]:
         "last_attempt_at": identity.last_attempt_at,
         "next_refresh_at": identity.next_refresh_at,
         "error": identity.error_message if identity.error_kind else "",
+    }
+
+
+@api.get("/expectations", response={200: ExpectationList, **ERRORS}, url_name="expectations", summary="Expected files")
+def list_expectations(request: HttpRequest) -> dict[str, Any]:
+    """What the watchdog expects of the exports the token's user may see (a good run by a time of day), with each
+    one's next deadline and the misses still waiting for their file. Read-only."""
+    now = timezone.now()
+    expectations = (
+        Expectation.objects.filter(export__identity__in=access.visible_identities(request.user))
+        .select_related("export__identity")
+        # Only the open misses: a long-watched export has years of closed ones.
+        .prefetch_related(
+            Prefetch("misses", queryset=Missing.objects.filter(arrived_at__isnull=True).order_by("expected_by", "pk"))
+        )
+        .order_by("export__name", "by_time", "pk")
+    )
+    return {"items": [_expectation_out(expectation, now) for expectation in expectations]}
+
+
+def _expectation_out(expectation: Expectation, now: datetime) -> dict[str, Any]:
+    export = expectation.export
+    open_misses = expectation.misses.all()  # prefetched: the open ones, oldest first
+    return {
+        "id": expectation.pk,
+        "export_id": export.webadmit_id,
+        "export_name": export.name,
+        "identity_id": export.identity_id,
+        "identity": export.identity.title,
+        "by_time": f"{expectation.by_time:%H:%M}",
+        "days": expectation.days,
+        "enabled": expectation.enabled,
+        "schedule_id": expectation.schedule_id,
+        "next_deadline": watchdog.next_deadline(expectation, now) if expectation.enabled else None,
+        "checked_through": expectation.checked_through,
+        "open_misses": [
+            {"expected_by": miss.expected_by, "detected_at": miss.detected_at, "words": news.expected_words(miss, now)}
+            for miss in open_misses
+        ],
     }

@@ -40,7 +40,7 @@ def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         elif active >= MAX_ACTIVE_TOKENS:
             error = f"You already have {active} tokens. Revoke one you no longer use first."
         else:
-            created = tokens.create(request.user, name)
+            created = tokens.create(request.user, name, can_act=request.POST.get("can_act") == "1")
     context = {
         "tokens": ApiToken.objects.filter(user=request.user),
         "created": created,

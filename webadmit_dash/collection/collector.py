@@ -61,10 +61,16 @@ def is_text(content_type: str) -> bool:
     return kind.startswith("text/") or kind in {"application/csv", "application/json", "application/xml"}
 
 
-def collect(collected_id: int, token: datetime) -> Outcome:
-    """Collects the file the dispatcher claimed with `token`; writes nothing if the claim is no longer ours."""
-    holder = Holder(CollectedFile, collected_id, token)
+def collect(collected_id: int, token: str | datetime) -> Outcome:
+    """Collects the file the dispatcher claimed with `token`; does nothing if that claim is no longer the file's."""
+    holder = Holder.start(CollectedFile, collected_id, token)
+    if holder is None:
+        return Outcome(False, "a repeated or outdated message: nothing done")
     collected = CollectedFile.objects.select_related("export_file__identity__credential").get(pk=collected_id)
+    if retries.out_of_tries(collected.attempts - 1):
+        # Every earlier try was started and never finished: its worker died (out of memory, killed) each time.
+        tries = collected.attempts - 1
+        return _failed_for_good(holder, collected, f"gave up after {tries} tries: the transfer never finished")
     export_file = collected.export_file
     if export_file is None:
         return _failed_for_good(
@@ -114,7 +120,6 @@ def _fetch(holder: Holder, collected: CollectedFile, link: collecting.Link) -> O
             content_type=one_line(opened.content_type, 100),
             collected_at=now,
             last_error="",
-            attempts=collected.attempts + 1,
         )
         if not settled:
             transaction.on_commit(lambda: archive.delete(kept.storage_name))
@@ -127,20 +132,19 @@ def _fetch(holder: Holder, collected: CollectedFile, link: collecting.Link) -> O
 
 
 def _later(holder: Holder, collected: CollectedFile, message: str, *, wait: timedelta | None, count: bool) -> Outcome:
-    attempts = collected.attempts + (1 if count else 0)
+    """Tried again later; a wait WebAdMIT or the budget asked for (`count` False) does not spend a try."""
+    attempts = collected.attempts if count else collected.attempts - 1  # the start counted this try
     if count and retries.out_of_tries(attempts):
-        return _failed_for_good(holder, collected, f"{message} (gave up after {attempts} tries)", attempts=attempts)
+        return _failed_for_good(holder, collected, f"{message} (gave up after {attempts} tries)")
     delay = wait if wait is not None else retries.retry_delay(attempts)
-    holder.settle(attempts=attempts, last_error=message, next_attempt_at=timezone.now() + delay)
+    if not holder.settle(attempts=attempts, last_error=message, next_attempt_at=timezone.now() + delay):
+        return Outcome(False, "another worker took over")
     logger.info("File %s not collected yet (%s); trying again in %s", collected.file_webadmit_id, message, delay)
     return Outcome(False, message)
 
 
-def _failed_for_good(holder: Holder, collected: CollectedFile, message: str, *, attempts: int | None = None) -> Outcome:
-    holder.settle(
-        state=CollectedFile.State.FAILED,
-        attempts=attempts if attempts is not None else collected.attempts + 1,
-        last_error=message,
-    )
+def _failed_for_good(holder: Holder, collected: CollectedFile, message: str) -> Outcome:
+    if not holder.settle(state=CollectedFile.State.FAILED, last_error=message):
+        return Outcome(False, "another worker took over")
     logger.warning("File %s could not be collected: %s", collected.file_webadmit_id, message)
     return Outcome(False, message)

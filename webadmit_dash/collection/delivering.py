@@ -30,7 +30,7 @@ from webadmit_dash.collection.connect import transport_for
 from webadmit_dash.collection.destinations.base import DeliveryFailed, Payload, PayloadUnreadable, Refused, Transient
 from webadmit_dash.collection.models import CollectedFile, Destination, FileDelivery
 from webadmit_dash.collection.signals import delivery_attempted
-from webadmit_dash.core.models import ChangeCounter, ExportFile
+from webadmit_dash.core.models import ChangeCounter, ExportFile, UserIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +41,21 @@ class Outcome:
     message: str = ""
 
 
-def deliver(delivery_id: int, token: datetime) -> Outcome:
-    """Delivers what the dispatcher claimed with `token`; writes nothing if the claim is no longer ours."""
-    holder = Holder(FileDelivery, delivery_id, token)
+def deliver(delivery_id: int, token: str | datetime) -> Outcome:
+    """Delivers what the dispatcher claimed with `token`; does nothing if that claim is no longer the delivery's (a
+    repeated or outdated message must never upload a file again: the reader may have taken the first copy)."""
+    holder = Holder.start(FileDelivery, delivery_id, token)
+    if holder is None:
+        return Outcome("", "a repeated or outdated message: nothing done")
     delivery = FileDelivery.objects.select_related("collected", "destination").get(pk=delivery_id)
     collected, destination = delivery.collected, delivery.destination
+    if retries.out_of_tries(delivery.attempts - 1):
+        # Every earlier try was started and never finished: its worker died (out of memory, killed) each time.
+        tries = delivery.attempts - 1
+        return _failed(holder, delivery, f"Gave up after {tries} tries: the transfer never finished.")
     if not destination.enabled:
-        return _later(holder, delivery, f"Destination {destination.name} is disabled; waiting until it is enabled.")
+        message = f"Destination {destination.name} is disabled; waiting until it is enabled."
+        return _later(holder, delivery, message, count=False)
     if not collected.in_archive:
         return _failed(
             holder, delivery, f"The archived copy of {collected.export_name} is gone (pruned): nothing to send."
@@ -86,14 +94,15 @@ def _payload(delivery: FileDelivery, collected: CollectedFile, holder: Holder) -
 def _delivered(holder: Holder, delivery: FileDelivery, remote_name: str, verified: bool, already: bool) -> Outcome:
     now = timezone.now()
     with transaction.atomic():
-        holder.settle(
+        settled = holder.settle(
             state=FileDelivery.State.DELIVERED,
-            attempts=delivery.attempts + 1,
             remote_name=remote_name,
             checksum_verified=verified,
             delivered_at=now,
             last_error="",
         )
+        if not settled:
+            return Outcome(delivery.state, "another worker took over")
         _update_attention(delivery.collected)
     delivery_attempted.send(sender=FileDelivery, destination=delivery.destination.name, outcome="delivered")
     note = " (it was already there)" if already else ""
@@ -101,35 +110,34 @@ def _delivered(holder: Holder, delivery: FileDelivery, remote_name: str, verifie
     return Outcome(FileDelivery.State.DELIVERED)
 
 
-def _later(holder: Holder, delivery: FileDelivery, message: str) -> Outcome:
-    attempts = delivery.attempts + 1
-    if retries.out_of_tries(attempts):
-        return _failed(holder, delivery, f"{message} (gave up after {attempts} tries)", attempts=attempts)
-    delay = retries.retry_delay(attempts)
-    holder.settle(attempts=attempts, last_error=message, next_attempt_at=timezone.now() + delay)
+def _later(holder: Holder, delivery: FileDelivery, message: str, *, count: bool = True) -> Outcome:
+    attempts = delivery.attempts if count else delivery.attempts - 1  # the start counted this try
+    if count and retries.out_of_tries(attempts):
+        return _failed(holder, delivery, f"{message} (gave up after {attempts} tries)")
+    delay = retries.retry_delay(max(attempts, 1))
+    if not holder.settle(attempts=attempts, last_error=message, next_attempt_at=timezone.now() + delay):
+        return Outcome(delivery.state, "another worker took over")
     delivery_attempted.send(sender=FileDelivery, destination=delivery.destination.name, outcome="retrying")
     logger.info("Delivery %s to %s failed (%s); trying again in %s", delivery.pk, delivery.destination, message, delay)
     return Outcome(FileDelivery.State.PENDING, message)
 
 
-def _failed(holder: Holder, delivery: FileDelivery, message: str, *, attempts: int | None = None) -> Outcome:
+def _failed(holder: Holder, delivery: FileDelivery, message: str) -> Outcome:
     now = timezone.now()
     with transaction.atomic():
-        settled = holder.settle(
-            state=FileDelivery.State.FAILED,
-            attempts=attempts if attempts is not None else delivery.attempts + 1,
-            last_error=message,
-            failed_at=now,
-        )
-        if settled:
-            _update_attention(delivery.collected)
+        settled = holder.settle(state=FileDelivery.State.FAILED, last_error=message, failed_at=now)
+        if not settled:
+            return Outcome(delivery.state, "another worker took over")
+        _update_attention(delivery.collected)
     delivery_attempted.send(sender=FileDelivery, destination=delivery.destination.name, outcome="failed")
     logger.warning("Delivery %s to %s failed for good: %s", delivery.pk, delivery.destination, message)
     return Outcome(FileDelivery.State.FAILED, message)
 
 
 def _update_attention(collected: CollectedFile) -> None:
-    """A file needs attention while a destination's latest delivery of it failed; the page is told (change_seq)."""
+    """A file needs attention while a destination's latest delivery of it failed; the page is told (change_seq), on
+    any delivery's end, since its row's delivered / delivery-failed mark may change even when its attention does not.
+    """
     if collected.export_file_id is None:
         return
     latest_rounds = collected.deliveries.values("destination").annotate(latest=Max("round"))
@@ -142,11 +150,12 @@ def _update_attention(collected: CollectedFile) -> None:
     current = (
         ExportFile.objects.filter(pk=collected.export_file_id).values_list("delivery_failed_at", flat=True).first()
     )
-    if failed == (current is not None):
-        return
-    ExportFile.objects.filter(pk=collected.export_file_id).update(
-        delivery_failed_at=timezone.now() if failed else None, change_seq=ChangeCounter.next_value()
-    )
+    fields: dict[str, object] = {"change_seq": ChangeCounter.next_value()}
+    if failed != (current is not None):
+        fields["delivery_failed_at"] = timezone.now() if failed else None
+    ExportFile.objects.filter(pk=collected.export_file_id).update(**fields)
+    # The identity's version too: open pages poll by it, and the dashboard's counts are cached by it.
+    UserIdentity.objects.filter(pk=collected.identity_id).update(change_seq=fields["change_seq"])
 
 
 def deliver_again(

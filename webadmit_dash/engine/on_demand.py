@@ -7,6 +7,7 @@ makes passes the same checks (paused, already queued, the credential's rate-limi
 
 from __future__ import annotations
 
+import enum
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +39,40 @@ def request_refresh(identity: UserIdentity, *, now: datetime | None = None) -> b
     return True
 
 
+class CallbackRefresh(enum.StrEnum):
+    """What a call from WebAdMIT (E4's callback) got: when the identity will be read again."""
+
+    QUEUED = "queued"  # at once
+    ALREADY_QUEUED = "already_queued"  # a refresh was queued and not started: it reads WebAdMIT after the call
+    AFTER_CURRENT = "after_current"  # one was running (it may have read WebAdMIT before the change): another follows
+    WHEN_ALLOWED = "when_allowed"  # the key waits out WebAdMIT's Retry-After: the next refresh brought forward to then
+    NOT_NOW = "not_now"  # disabled or paused: it waits for its problem to be fixed (or for its own check)
+
+
+def refresh_for_callback(identity: UserIdentity, *, now: datetime | None = None) -> CallbackRefresh:
+    """WebAdMIT says a run of this identity is ready: read its files as soon as WebAdMIT may be asked, rather than
+    at the next cadence step. The status is never taken from the call (nothing signs it): this only asks WebAdMIT
+    sooner, within the rules every refresh keeps (paused, the key's Retry-After, one refresh at a time)."""
+    now = now or timezone.now()
+    current = UserIdentity.objects.select_related("credential").get(pk=identity.pk)
+    if not current.enabled or current.paused:
+        return CallbackRefresh.NOT_NOW
+    backoff_until = current.credential.backoff_until
+    if backoff_until is not None and backoff_until > now:
+        # Due the moment the wait ends (the dispatcher's next turn after it), not a whole cadence step later.
+        UserIdentity.objects.filter(pk=current.pk, next_refresh_at__gt=backoff_until).update(
+            next_refresh_at=backoff_until
+        )
+        return CallbackRefresh.WHEN_ALLOWED
+    if current.refreshing_until is not None and current.refreshing_until > now:
+        UserIdentity.objects.filter(pk=current.pk).update(refresh_queued_at=now)
+        tasks.enqueue_refresh_after_current(current.pk)
+        return CallbackRefresh.AFTER_CURRENT
+    if request_refresh(current, now=now):
+        return CallbackRefresh.QUEUED
+    return CallbackRefresh.ALREADY_QUEUED
+
+
 def check_now(identity: UserIdentity) -> bool:
     """Check now: a paused identity's check (or its key's, when the key was rejected) runs at the dispatcher's next
     turn, seconds away, instead of at its scheduled time. False when the identity is not paused for a reason that
@@ -60,6 +95,7 @@ class RunStarted:
     run: UpstreamFile
     already_known: bool
     file_pk: int  # the run's row here, stored at once
+    request_pk: int | None = None  # its audit (RunRequest), which a schedule's record links to
 
 
 def start_run(export_file: ExportFile, user: User | None = None) -> RunStarted:
@@ -92,7 +128,7 @@ def start_scheduled_run(export: Export, label: str) -> RunStarted:
 
 def callback_url(token: str) -> str:
     """Where WebAdMIT is asked to call when a run started here is ready (WEBADMIT_CALLBACKS)."""
-    return f"{settings.SITE_URL}{reverse('webadmit_callback', args=[token])}"
+    return f"{settings.SITE_URL}{reverse('schedules:webadmit_callback', args=[token])}"
 
 
 def _start(audit: RunRequest, user: User | None) -> RunStarted:
@@ -118,7 +154,7 @@ def _start(audit: RunRequest, user: User | None) -> RunStarted:
         audit.run_id = apply.record_started_run(identity, run, now)
         audit.run_webadmit_id, audit.already_running = run.id, known
         audit.save()
-    return RunStarted(run, known, audit.run_id)
+    return RunStarted(run, known, audit.run_id, audit.pk)
 
 
 def note_run_started(identity: UserIdentity, now: datetime) -> None:

@@ -82,6 +82,12 @@ def refresh_identity(identity_id: int, *, now: datetime | None = None) -> Refres
         raise
 
 
+def is_locked(identity_id: int, now: datetime | None = None) -> bool:
+    """Whether a refresh of the identity holds its lock now."""
+    now = now or timezone.now()
+    return UserIdentity.objects.filter(pk=identity_id, refreshing_until__gt=now).exists()
+
+
 def _acquire_lock(identity_id: int, now: datetime) -> datetime | None:
     """Takes the identity's refresh lock with one conditional UPDATE (atomic on SQLite and PostgreSQL alike);
     returns the lock's expiry, which doubles as the token that proves ownership later."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -17,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from webadmit_dash.engine import apply, collecting, healing, interactive, refresh, schedule
+from webadmit_dash.engine.terms import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,33 @@ def run_refresh(*, identity_id: int) -> str:
     return refresh.refresh_identity(identity_id).outcome.value
 
 
+# How often a refresh that must follow the running one looks again for its lock, and how long it keeps looking: until
+# that lock has certainly expired (a refresh never holds it longer).
+_AFTER_CURRENT_EVERY = 1
+_AFTER_CURRENT_TRIES = int(refresh.lock_ttl().total_seconds()) // _AFTER_CURRENT_EVERY + 1
+
+
+@shared_task(
+    name="webadmit_dash.engine.tasks.run_refresh_after_current",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=_REFRESH_LIMIT,
+    time_limit=_REFRESH_LIMIT + 5,
+    ignore_result=True,
+    max_retries=_AFTER_CURRENT_TRIES,
+)
+def run_refresh_after_current(self: Any, *, identity_id: int) -> str:
+    """A refresh that must start after the one running now: WebAdMIT said a file changed (its callback) while a
+    refresh was under way, which may have read WebAdMIT before the change. Where run_refresh would be skipped
+    (the lock is held), this one waits for the lock, a second at a time. Not a retry after a failure (those are
+    the dispatcher's, see above): a wait for a lock that is freed within the refresh's time limit."""
+    outcome = refresh.refresh_identity(identity_id).outcome
+    if outcome is Outcome.SKIPPED and refresh.is_locked(identity_id):
+        raise self.retry(countdown=_AFTER_CURRENT_EVERY)
+    return outcome.value
+
+
 @shared_task(
     name="webadmit_dash.engine.tasks.check_key",
     acks_late=True,
@@ -82,6 +111,11 @@ def prune_history() -> dict[str, int]:
 def enqueue_refresh(identity_id: int) -> None:
     """Sends a refresh once the current transaction commits, so the worker sees what the caller just wrote."""
     transaction.on_commit(lambda: run_refresh.delay(identity_id=identity_id))
+
+
+def enqueue_refresh_after_current(identity_id: int) -> None:
+    """Sends a refresh that waits for the running one to end (see run_refresh_after_current), after commit."""
+    transaction.on_commit(lambda: run_refresh_after_current.delay(identity_id=identity_id))
 
 
 def enqueue_key_check(credential_id: int) -> None:

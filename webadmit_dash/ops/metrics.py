@@ -3,12 +3,12 @@
 Two kinds, chosen by where the truth lives:
 
 - Events (WebAdMIT calls by endpoint and status, refreshes by outcome and their duration, downloads by outcome,
-  notification delivery attempts by channel and outcome, bytes collected, file deliveries by destination and
-  outcome) happen in gunicorn workers and Celery workers alike, so
-  each process counts its own in prometheus-client's multiprocess mode: values live in small memory-mapped files in
-  METRICS_DIR (PROMETHEUS_MULTIPROC_DIR), which /metrics adds up. Files of exited processes keep their counts, so
-  totals never go backwards when a worker restarts. A process is named by host and pid, so containers sharing the
-  folder never write to the same file.
+  notification delivery attempts by channel and outcome, WebAdMIT's callbacks by outcome, bytes collected, file
+  deliveries by destination and outcome) happen in gunicorn workers and Celery workers alike, so each process counts
+  its own in prometheus-client's multiprocess mode: values live in small memory-mapped files in METRICS_DIR
+  (PROMETHEUS_MULTIPROC_DIR), which /metrics adds up. Files of exited processes keep their counts, so totals never go
+  backwards when a worker restarts. A process is named by host and pid, so containers sharing the folder never
+  write to the same file.
 - State (identities by freshness, files by status, each key's rate budget, the queue's depth, the age of beat's
   heartbeat, the notifications still owed and how long the oldest has waited, collected files by state and the
   oldest file not yet delivered) is already in the database and the
@@ -16,8 +16,8 @@ Two kinds, chosen by where the truth lives:
   scrapes.
 
 The hooks are here and nowhere else: the WebAdMIT client's call observer, Celery's task signals around the refresh
-task, the download audit row's post_save, the notifications app's `delivery_recorded` signal, and collection's
-`file_collected` and `delivery_attempted` signals.
+task, the download audit row's post_save, the notifications app's `delivery_recorded` signal, the schedules app's
+`callback_answered` signal, and collection's `file_collected` and `delivery_attempted` signals.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ from webadmit_dash.engine.terms import Outcome
 from webadmit_dash.notifications import signals as notification_signals
 from webadmit_dash.notifications.models import Delivery
 from webadmit_dash.ops import health
+from webadmit_dash.schedules import signals as schedule_signals
+from webadmit_dash.schedules.models import Missing, ScheduledRun
 from webadmit_dash.web import common, freshness
 from webadmit_dash.webadmit import client
 from webadmit_dash.webadmit.statuses import FileStatus
@@ -88,6 +90,15 @@ NOTIFICATION_DELIVERIES = Counter(
     "tried again later; failed: for good).",
     ["channel", "outcome"],
 )
+SCHEDULED_RUNS = Counter(
+    f"{PREFIX}_scheduled_runs", "Schedules' slots dealt with, by outcome (started, refused, skipped).", ["outcome"]
+)
+CALLBACKS = Counter(
+    f"{PREFIX}_callbacks",
+    "Calls from WebAdMIT (E4's callback) by outcome: accepted (a known token), unknown_token (404), rate_limited "
+    "(429), bad_request (400).",
+    ["outcome"],
+)
 
 COLLECTED_BYTES = Counter(f"{PREFIX}_collected_bytes", "Bytes of export files collected into the archive.")
 FILE_DELIVERIES = Counter(
@@ -104,7 +115,7 @@ _install_lock = threading.Lock()
 
 def install() -> None:
     """Connects the hooks (once per process): the client's calls, the refresh task, the download audit, the
-    notification deliveries, collection and file deliveries."""
+    notification deliveries, the schedules' slots, the callbacks, collection and file deliveries."""
     global _installed
     with _install_lock:
         if _installed:
@@ -119,6 +130,10 @@ def install() -> None:
     notification_signals.delivery_recorded.connect(
         _count_delivery, sender=Delivery, weak=False, dispatch_uid="ops.count_delivery"
     )
+    schedule_signals.scheduled_run_recorded.connect(
+        _count_scheduled_run, sender=ScheduledRun, weak=False, dispatch_uid="ops.count_scheduled_run"
+    )
+    schedule_signals.callback_answered.connect(_count_callback, weak=False, dispatch_uid="ops.count_callback")
     collection_signals.file_collected.connect(_count_collected, weak=False, dispatch_uid="ops.count_collected")
     collection_signals.delivery_attempted.connect(
         _count_file_delivery, weak=False, dispatch_uid="ops.count_file_delivery"
@@ -131,6 +146,10 @@ def install() -> None:
     for channel in Delivery.Channel.values:
         for delivery_outcome in notification_signals.OUTCOMES:
             NOTIFICATION_DELIVERIES.labels(channel=channel, outcome=delivery_outcome)
+    for scheduled_outcome in schedule_signals.RUN_OUTCOMES:
+        SCHEDULED_RUNS.labels(outcome=scheduled_outcome)
+    for callback_outcome in schedule_signals.CALLBACK_OUTCOMES:
+        CALLBACKS.labels(outcome=callback_outcome)
 
 
 def _count_call(endpoint: str, status: str, seconds: float) -> None:
@@ -167,6 +186,14 @@ def _count_delivery(sender: Any, channel: str, outcome: str, **kwargs: Any) -> N
     NOTIFICATION_DELIVERIES.labels(channel=str(channel), outcome=str(outcome)).inc()
 
 
+def _count_scheduled_run(sender: Any, outcome: str, **kwargs: Any) -> None:
+    SCHEDULED_RUNS.labels(outcome=str(outcome)).inc()
+
+
+def _count_callback(sender: Any, outcome: str, **kwargs: Any) -> None:
+    CALLBACKS.labels(outcome=str(outcome)).inc()
+
+
 def _count_collected(sender: Any, size: int, **kwargs: Any) -> None:
     COLLECTED_BYTES.inc(max(int(size), 0))
 
@@ -189,6 +216,7 @@ class StateCollector(Collector):
         yield from self._budgets()
         yield from self._engine(now)
         yield from self._notifications(now)
+        yield from self._watchdog()
         yield from self._collection(now)
 
     def _identities(self, now: Any) -> Iterator[Metric]:
@@ -279,6 +307,16 @@ class StateCollector(Collector):
             f"{PREFIX}_notifications_oldest_pending_seconds",
             "How long the oldest immediate notification not yet delivered has been owed (0: none is).",
             value=max((now - oldest).total_seconds(), 0.0) if oldest else 0.0,
+        )
+
+    def _watchdog(self) -> Iterator[Metric]:
+        # Open misses are the few rows of a partial index (arrived_at is null): cheap however long the history.
+        open_misses = Missing.objects.filter(arrived_at__isnull=True, expectation__enabled=True).count()
+        yield GaugeMetricFamily(
+            f"{PREFIX}_missing_files",
+            "Expected files whose deadline passed with no good run and that have not arrived since (the watchdog's "
+            "open misses).",
+            value=open_misses,
         )
 
     def _collection(self, now: Any) -> Iterator[Metric]:

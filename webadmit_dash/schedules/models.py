@@ -3,11 +3,15 @@ the audit every start has), and what the watchdog expects of an export (Expectat
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from webadmit_dash.core.models import Export, ExportFile, RunRequest
+from webadmit_dash.schedules import timing
 
 
 class Schedule(models.Model):
@@ -44,6 +48,31 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.export}: {self.get_kind_display()} {self.cron if self.kind == self.Kind.CRON else self.times}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Every save (the admin, the per-export form, a shell) plans the next slot from what was saved, so a new
+        or changed schedule never runs on a stale time; the dispatcher moves it on with conditional updates."""
+        update_fields = kwargs.get("update_fields")
+        if (update_fields is None or "next_run_at" in update_fields) and self._timing_changed():
+            self.next_run_at = timing.next_slot(self, timezone.now()) if self.enabled else None
+        super().save(*args, **kwargs)
+
+    def _timing_changed(self) -> bool:
+        """Whether what decides the slots changed since the row was read: a save that changed nothing of it (a
+        second save in the admin, seconds after 06:00 and before beat's turn) must not move a due slot away."""
+        if self.pk is None or self.next_run_at is None:
+            return True
+        saved = Schedule.objects.filter(pk=self.pk).values("kind", "times", "cron", "enabled").first()
+        return saved != {"kind": self.kind, "times": self.times, "cron": self.cron, "enabled": self.enabled}
+
+    def clean(self) -> None:
+        """What was typed, checked and tidied (ValidationError in words, keyed by the field at fault): every form
+        (the admin's, the per-export page's) refuses a schedule that would not run or would run at a wrong time."""
+        self.times, self.cron = timing.validate(self.kind, self.times, self.cron)
+
+    @property
+    def words(self) -> str:
+        return timing.describe(self)
 
 
 class ScheduledRun(models.Model):
@@ -126,3 +155,16 @@ class Missing(models.Model):
     def __str__(self) -> str:
         state = f"arrived {self.arrived_at:%H:%M}" if self.arrived_at else "nothing yet"
         return f"{self.expectation.export}: expected by {self.expected_by:%Y-%m-%d %H:%M}, {state}"
+
+
+class CallbackWindow(models.Model):
+    """How many callback calls one address made in its current minute (WEBADMIT_CALLBACKS_PER_MINUTE). In the
+    database, not a process's memory: every web process counts the same calls, and a restart forgets nothing."""
+
+    # As accounts.peers.client_address gives it; "" for a request with none (a test, a shell).
+    address = models.CharField(max_length=45, unique=True)
+    started_at = models.DateTimeField()
+    calls = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.address or 'no address'}: {self.calls} since {self.started_at:%H:%M:%S}"

@@ -8,7 +8,9 @@ Routes:
   is `POST /_simulator/faults {"kind": ..., "identity_id"?, "endpoint"?: "E1"..."E7", "times"?, "seconds"?}`;
   `{"kind": "cut_download", "times"?, "after_bytes"?}` cuts downloads off mid-stream instead.
   `POST /_simulator/settings {"e4_status": 201}` makes E4 answer the documented code instead of production's 200;
-  `{"file_size": 5000000}` makes downloads that many bytes (`null`: the small seeded files).
+  `{"file_size": 5000000}` makes downloads that many bytes (`null`: the small seeded files);
+  `{"callbacks": "on" | "drop" | "delay", "callback_delay": seconds}` makes, drops or delays E4's callbacks
+  (callbacks.py: a run started with `callback`, in the JSON body or the query string, is called back when it ends).
 
 Downloads are streamed with a Content-Length, a chunk at a time, so a 500 MB file costs the simulator a chunk of
 memory, not 500 MB. A cut download sends part of its body and then raises `DownloadCut`; the server (server.py)
@@ -34,6 +36,7 @@ from http import HTTPStatus
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
+from .callbacks import Callbacks, checked_callback_settings, valid_url
 from .data import DOWNLOADABLE, TITLE_CASE, Fault, FileState, SimExport, SimIdentity, SimulatedWorld
 
 logger = logging.getLogger(__name__)
@@ -177,6 +180,7 @@ class SimulatorApp:
         self._calls_lock = threading.Lock()
         # Signs download URLs; a fresh secret per app means URLs die with the server, as they would.
         self._signing_key = secrets.token_bytes(32)
+        self.callbacks = Callbacks(world, self._status_text)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -309,6 +313,7 @@ class SimulatorApp:
 
     def _start(self, environ: Environ, uid: int, eid: int) -> Reply:
         body = _read_body(environ)
+        parsed: Any = {}
         if body.strip():
             try:
                 parsed = json.loads(body)
@@ -317,10 +322,22 @@ class SimulatorApp:
             if not isinstance(parsed, dict):
                 problem = "The property '#/' of type string did not match the following type: object"
                 return _json(422, {"errors": {"schema": [problem]}})
+        # E4's optional callback, in the JSON body or the query string (the body's wins).
+        callback = parsed.get("callback")
+        if callback is None:
+            callback = parse_qs(environ.get("QUERY_STRING", "")).get("callback", [None])[0]
+        if callback is not None:
+            refused = valid_url(callback)
+            if refused is None:
+                refused = f"The property '#/callback' of type {type(callback).__name__} did not match type string"
+            if refused:
+                return _json(422, {"errors": {"schema": [refused]}})
         try:
             state = self.world.start_run(uid, eid)
         except LookupError as error:
             return _not_found(str(error))
+        if callback is not None:
+            self.callbacks.register(state, callback)
         return _json(self.e4_status, {"export_files": self._file_payload(state)})
 
     def _export_file(self, environ: Environ, eid: int, fid: int) -> Reply:
@@ -423,11 +440,13 @@ class SimulatorApp:
             "latency": self.latency,
             "e4_status": self.e4_status,
             "file_size": self.world.file_size,
+            **self.callbacks.settings(),
         }
 
     def _control_state(self, environ: Environ) -> Reply:
         summary = self.world.summary()
         summary["settings"] = self._settings()
+        summary["callbacks"] = self.callbacks.summary()
         return _json(200, summary)
 
     def _control_faults(self, environ: Environ) -> Reply:
@@ -467,17 +486,24 @@ class SimulatorApp:
 
     def _control_settings(self, environ: Environ) -> Reply:
         data = _json_object(environ)
-        # Only E4's status and the file size can change while serving; the other settings are fixed at start-up.
-        unknown = sorted(set(data) - {"e4_status", "file_size"})
+        # Only E4's status, the file size and the callbacks can change while serving; the other settings are fixed
+        # at start-up.
+        changeable = ("e4_status", "file_size", "callbacks", "callback_delay")
+        unknown = sorted(set(data) - set(changeable))
         if unknown:
-            raise ValueError(f"only 'e4_status' and 'file_size' can be set, not {', '.join(map(repr, unknown))}")
+            named = ", ".join(map(repr, changeable))
+            raise ValueError(f"only {named} can be set, not {', '.join(map(repr, unknown))}")
         if not data:
-            raise ValueError("give 'e4_status', 'file_size' or both")
-        # Checked together before either changes, so a bad request changes nothing.
+            raise ValueError(f"give one or more of {', '.join(map(repr, changeable))}")
+        # Checked together before any changes, so a bad request changes nothing.
         e4_status = _checked_e4_status(_field(data, "e4_status", int)) if "e4_status" in data else self.e4_status
+        mode, delay = checked_callback_settings(
+            _field(data, "callbacks", str, required=False), _field(data, "callback_delay", float, required=False)
+        )
         if "file_size" in data:
             self.world.set_file_size(_field(data, "file_size", int, required=False))
         self.e4_status = e4_status
+        self.callbacks.configure(mode, delay)
         return _json(200, {"settings": self._settings()})
 
 

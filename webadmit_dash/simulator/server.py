@@ -180,6 +180,7 @@ class SimulatorServer:
     def stop(self) -> None:
         # Wake requests asleep in a slow/timeout fault first, so shutting down never waits for them.
         self.world.wake_sleepers()
+        self.app.callbacks.stop()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join(timeout=5)

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from django.http import StreamingHttpResponse
 
-from webadmit_dash.web import pagination
+from webadmit_dash.web import listing, pagination
 from webadmit_dash.web.listing import Scope
 from webadmit_dash.web.pagination import SortKey
 
@@ -53,7 +53,12 @@ HEADER = [
     "Status changed at (UTC)",
     "First seen at (UTC)",
     "Expired at (UTC)",
+    # Last, so scripts reading the columns before them by position keep working.
+    "Needs attention",
+    "Delivery",
 ]
+# What collection did with a file, in the row mark's words (listing.FileRow.handover).
+_HANDOVER = {"delivered": "Delivered", "delivery-failed": "Delivery failed", "": ""}
 
 
 def safe_cell(value: object) -> object:
@@ -92,6 +97,9 @@ def rows(scope: Scope) -> Iterator[list[object]]:
                 _when(export_file.status_changed_at),
                 _when(export_file.first_seen_at),
                 _when(export_file.gone_at),
+                # attention_rank is core's NEEDS_ATTENTION, stored: the page's order and counts read the same.
+                "yes" if export_file.attention_rank == 0 else "no",
+                _HANDOVER[listing.handover(export_file)],
             ]
         if len(chunk) < CHUNK:
             return

@@ -15,7 +15,10 @@ from webadmit_dash.web.common import IdentityRow
 # Not a WebAdMIT status: failed, empty or unfinished runs whose export has since run well (ExportFile.superseded_by).
 # Their own status's chip no longer counts them; this one does.
 SUPERSEDED = "superseded"
-STATUS_VALUES = (*(status for status, _ in STATUS_CHOICES), SUPERSEDED)
+# Not a WebAdMIT status either: files a destination refused for good (ExportFile.delivery_failed_at), whatever their
+# status. They need attention, so they have a chip of their own; their status's chip counts them too.
+DELIVERY_FAILED = "delivery_failed"
+STATUS_VALUES = (*(status for status, _ in STATUS_CHOICES), SUPERSEDED, DELIVERY_FAILED)
 
 
 @dataclass(frozen=True)

@@ -8,25 +8,27 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import BigIntegerField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from webadmit_dash.collection.models import CollectedFile, FileDelivery
 from webadmit_dash.core import access, stuck
-from webadmit_dash.core.models import ExportFile, UserIdentity
+from webadmit_dash.core.models import ExportFile, RunRequest, UserIdentity
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
 from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting
 from webadmit_dash.web import common, params
 from webadmit_dash.web.common import IdentityRow
-from webadmit_dash.web.filters import SUPERSEDED, FileFilters
+from webadmit_dash.web.filters import DELIVERY_FAILED, SUPERSEDED, FileFilters
 from webadmit_dash.webadmit.statuses import DOWNLOADABLE, RUNNING, FileStatus
 
 # Up to this many identities, their files are few enough to fetch by identity and sort (see scope).
@@ -36,6 +38,12 @@ FEW_IDENTITIES = 20
 COUNTS_CACHE_SECONDS = 600
 # Failed files someone acknowledged, among the counts: still failed, but no longer needing attention.
 ACKNOWLEDGED = "acknowledged"
+# Files needing attention (attention_rank 0, stored from core's NEEDS_ATTENTION), among the counts: the one
+# definition, counted by the database, so no surface adds up its own.
+ATTENTION = "attention"
+# Per status, the files a destination refused for good (keyed f"{DELIVERY_FAILED}:{status}"): their chip's count is
+# the sum, and a list of that chip and a status chip counts each file once.
+_DELIVERY_FAILED_IN = DELIVERY_FAILED + ":"
 
 
 @dataclass
@@ -63,6 +71,7 @@ class Scope:
         files = list(files)
         # Stuck thresholds in one query for the page's long-running files, none when there are none.
         thresholds = stuck.thresholds({stuck.key_of(f) for f in files if stuck.may_be_stuck(f, now)})
+        called = callbacks_of(files)
         return [
             FileRow.of(
                 export_file,
@@ -71,9 +80,50 @@ class Scope:
                 stale.get(export_file.identity_id),
                 urls,
                 thresholds.get(stuck.key_of(export_file)),
+                called.get(export_file.pk),
             )
             for export_file in files
         ]
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A run started here whose start asked WebAdMIT to call back (WEBADMIT_CALLBACKS), and when it first did."""
+
+    received_at: datetime | None
+
+
+def callbacks_of(files: Iterable[ExportFile]) -> dict[int, Callback]:
+    """The callbacks of these files' runs, by file: one query for a page or a poll's rows, rather than a subquery
+    per row, which SQLite would evaluate for every file it sorts, not only the fifty shown. None without rows, nor
+    while WEBADMIT_CALLBACKS is off (the default): runs started while it was on then lose their mark on the list
+    (their file page keeps it, see callbacks_of_runs), and the pages keep the query count they had."""
+    pks = [export_file.pk for export_file in files]
+    if not pks or not settings.WEBADMIT_CALLBACKS:
+        return {}
+    return callbacks_of_runs(pks)
+
+
+def callbacks_of_runs(pks: list[int]) -> dict[int, Callback]:
+    """The callbacks of the runs stored as these files, by file, whatever WEBADMIT_CALLBACKS says now."""
+    found: dict[int, Callback] = {}
+    asked = RunRequest.objects.filter(run_id__in=pks, callback_token__isnull=False).order_by("created_at")
+    for run_id, received_at in asked.values_list("run_id", "callback_received_at"):
+        # A run started twice (the second start found it running) was given two tokens: either call counts.
+        earlier = found.get(run_id)
+        if earlier is None or earlier.received_at is None:
+            found[run_id] = Callback(received_at)
+    return found
+
+
+def describe_callback(callback: Callback | None, running: bool, now: datetime) -> SafeString:
+    """ "WebAdMIT will call back" while a run that asked for it runs, "WebAdMIT called back 10:42:05" once it did;
+    nothing for runs not started here with a callback, or finished without one (the refresh saw it first)."""
+    if callback is None:
+        return SafeString("")
+    if callback.received_at is not None:
+        return format_html("WebAdMIT called back {}", clock_time(callback.received_at, now, seconds=True))
+    return SafeString("WebAdMIT will call back") if running else SafeString("")
 
 
 @dataclass(frozen=True)
@@ -95,6 +145,8 @@ class RowUrls:
 
 # What a row offers for its file: its download, or why there is none (the template words each).
 RowAction = Literal["download", "gone", "empty", "failed", "unknown", "running"]
+# What collection did with it, as a small mark: a destination refused it for good, or (none did and) one has it.
+Handover = Literal["delivered", "delivery-failed", ""]
 # Why a row is shown muted and sorted with the settled files, if it is: a later run replaced it, or a person
 # acknowledged its failure.
 Settled = Literal["superseded", "acknowledged", ""]
@@ -131,6 +183,9 @@ class FileRow:
     acknowledge_url: str  # failed runs not superseded: acknowledge (or take the acknowledgement back)
     as_of: SafeString  # "14:05" when the identity's files are stale (see freshness.stale_since)
     stuck: SafeString | str  # "42 min" (running that long, far past its export's usual time), else ""
+    callback: SafeString  # "WebAdMIT will call back" / "WebAdMIT called back 10:42:05" (see describe_callback)
+    handover: Handover = ""
+    archived: bool = False  # served from the archive: Download works after WebAdMIT forgot the file
 
     @classmethod
     def of(
@@ -141,12 +196,17 @@ class FileRow:
         stale_since: datetime | None = None,
         urls: RowUrls | None = None,
         stuck_after: timedelta | None = None,
+        callback: Callback | None = None,
     ) -> FileRow:
         urls = urls or RowUrls.current()
         status = export_file.status_enum
         export = export_file.export
+        annotated = vars(export_file)
+        archived = bool(annotated.get("archived", False))
         action: RowAction
-        if export_file.gone_at:
+        if archived and status.is_downloadable:
+            action = "download"
+        elif export_file.gone_at:
             action = "gone"
         elif status.is_downloadable:
             action = "download"
@@ -186,7 +246,17 @@ class FileRow:
             as_of=clock_time(stale_since, now) if stale_since else SafeString(""),
             # A run a later one has superseded is over, whatever it still says: no "stuck" mark on it.
             stuck="" if rerun else _stuck_mark(export_file, stuck_after, now),
+            callback=describe_callback(callback, not status.is_finished, now),
+            handover=handover(export_file),
+            archived=archived,
         )
+
+
+def handover(export_file: ExportFile) -> Handover:
+    """A failed delivery outweighs the others: it is what needs attention (core's NEEDS_ATTENTION)."""
+    if export_file.delivery_failed_at is not None:
+        return "delivery-failed"
+    return "delivered" if vars(export_file).get("delivered") else ""
 
 
 def _stuck_mark(export_file: ExportFile, threshold: timedelta | None, now: datetime) -> SafeString | str:
@@ -273,22 +343,35 @@ def scope_for(user: User, query: QueryDict) -> Scope:
 def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:
     """What a FileRow reads besides the file, joined in so that no row costs a query of its own: the export, and
     three columns (not whole rows, whose model instances would cost more than the join) of the run superseding it
-    and of whoever acknowledged it."""
+    and of whoever acknowledged it; and whether collection archived and delivered it (two indexed lookups by the
+    file, for the rows shown only)."""
     return files.select_related("export").annotate(
         rerun_status=F("superseded_by__status"),
         rerun_changed_at=F("superseded_by__status_changed_at"),
         acknowledged_name=F("acknowledged_by__username"),
+        archived=Exists(
+            CollectedFile.objects.filter(export_file=OuterRef("pk"), state=CollectedFile.State.COLLECTED).exclude(
+                storage_name=""
+            )
+        ),
+        delivered=Exists(
+            FileDelivery.objects.filter(collected__export_file=OuterRef("pk"), state=FileDelivery.State.DELIVERED)
+        ),
     )
 
 
 def _status_condition(statuses: Iterable[str]) -> Q:
-    """A status chip lists the files it counts: its status's, superseded ones apart (they have their own chip)."""
+    """A status chip lists the files it counts: its status's, superseded ones apart (they have their own chip); the
+    Delivery failed chip those a destination refused, whatever their status."""
     statuses = set(statuses)
     condition = Q(pk__in=[])
-    if statuses - {SUPERSEDED}:
-        condition |= Q(status__in=sorted(statuses - {SUPERSEDED}), superseded_by__isnull=True)
+    plain = statuses - {SUPERSEDED, DELIVERY_FAILED}
+    if plain:
+        condition |= Q(status__in=sorted(plain), superseded_by__isnull=True)
     if SUPERSEDED in statuses:
         condition |= Q(superseded_by__isnull=False)
+    if DELIVERY_FAILED in statuses:
+        condition |= Q(delivery_failed_at__isnull=False)
     return condition
 
 
@@ -298,7 +381,9 @@ def _ranks(statuses: Iterable[str]) -> list[int]:
     ones (a failed delivery needs attention)."""
     ranks: set[int] = set()
     for status in statuses:
-        if status == SUPERSEDED:
+        if status == DELIVERY_FAILED:
+            ranks.add(0)
+        elif status == SUPERSEDED:
             ranks.add(1)
         elif status == FileStatus.FAILED or FileStatus(status) in DOWNLOADABLE:
             ranks |= {0, 1}
@@ -313,14 +398,30 @@ def _current(files: QuerySet[ExportFile], expired: bool) -> QuerySet[ExportFile]
 
 @dataclass
 class Counts:
-    """Files per status: each status's chip counts its files but the superseded ones, which SUPERSEDED counts."""
+    """Files per status: each status's chip counts its files but the superseded ones, which SUPERSEDED counts; the
+    files a destination refused are counted again under DELIVERY_FAILED (and per status, for `listed`)."""
 
     by_status: dict[str, int]
     acknowledged: int = 0  # of the failed ones: still failed, but someone has seen them
+    attention: int = 0  # files needing attention, as the database's attention_rank says (core's NEEDS_ATTENTION)
+    delivery_failed_by_status: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, tally: dict[str, int]) -> Counts:
+        """From a _tally() (its ACKNOWLEDGED, ATTENTION and per-status delivery failures taken out)."""
+        acknowledged = tally.pop(ACKNOWLEDGED, 0)
+        attention = tally.pop(ATTENTION, 0)
+        refused = {
+            key.removeprefix(_DELIVERY_FAILED_IN): tally.pop(key)
+            for key in [key for key in tally if key.startswith(_DELIVERY_FAILED_IN)]
+        }
+        by_status: dict[str, int] = defaultdict(int, tally)
+        by_status[DELIVERY_FAILED] = sum(refused.values())
+        return cls(by_status, acknowledged, attention, refused)
 
     @property
     def total(self) -> int:
-        return sum(self.by_status.values())
+        return sum(count for status, count in self.by_status.items() if status != DELIVERY_FAILED)
 
     @property
     def running(self) -> int:
@@ -332,11 +433,24 @@ class Counts:
         return self.by_status[FileStatus.FAILED] - self.acknowledged
 
     @property
+    def delivery_failed(self) -> int:
+        """Files a destination refused for good and that were not delivered there since."""
+        return self.by_status[DELIVERY_FAILED]
+
+    @property
     def needs_attention(self) -> int:
-        return self.running + self.failed
+        """Running, failed (not acknowledged) or refused by a destination: what attention_rank says, not a sum of
+        the chips (a file can be in more than one)."""
+        return self.attention
 
     def listed(self, filters: FileFilters) -> int:
-        return sum(self.by_status[s] for s in filters.statuses) if filters.statuses else self.total
+        if not filters.statuses:
+            return self.total
+        listed = sum(self.by_status[s] for s in filters.statuses)
+        if DELIVERY_FAILED in filters.statuses:
+            # Those refused files already counted under a status chosen too are counted once.
+            listed -= sum(self.delivery_failed_by_status.get(s, 0) for s in filters.statuses)
+        return listed
 
     def title(self, base: str, *, stale: bool = False) -> str:
         """ "Stale · 2 running · 1 failed · Recent Files": the tab says what needs attention before it is opened,
@@ -346,26 +460,34 @@ class Counts:
             parts.append(f"{self.running} running")
         if self.failed:
             parts.append(f"{self.failed} failed")
+        if self.delivery_failed:
+            parts.append(f"{self.delivery_failed} delivery failed")
         return " · ".join([*parts, base])
 
     @property
     def favicon(self) -> str:
-        """The tab's icon says what its title says: a red dot when anything failed, else a blue one while files run."""
-        if self.failed:
+        """The tab's icon says what its title says: a red dot when anything failed (a run or a delivery), else a blue
+        one while files run."""
+        if self.failed or self.delivery_failed:
             return "failed"
         return "running" if self.running else "settled"
 
 
 def _tally(rows: Iterable[tuple[Any, ...]]) -> dict[str, int]:
-    """{status: files not superseded, SUPERSEDED: …, ACKNOWLEDGED: …} from (status, total, superseded, acknowledged)."""
+    """{status: files not superseded, SUPERSEDED: …, ACKNOWLEDGED: …, ATTENTION: …, "delivery_failed:<status>": …}
+    from (status, total, superseded, acknowledged, attention, delivery failed)."""
     tally: dict[str, int] = defaultdict(int)
-    for status, total, superseded, acknowledged in rows:
+    for status, total, superseded, acknowledged, attention, refused in rows:
         tally[status] += total - superseded
         # Only what there is: every key costs each page view an addition per identity.
         if superseded:
             tally[SUPERSEDED] += superseded
         if acknowledged:
             tally[ACKNOWLEDGED] += acknowledged
+        if attention:
+            tally[ATTENTION] += attention
+        if refused:
+            tally[_DELIVERY_FAILED_IN + status] += refused
     return tally
 
 
@@ -376,6 +498,8 @@ _TALLY = {
     "acknowledged": Count(
         "pk", filter=Q(acknowledged_at__isnull=False, superseded_by__isnull=True, status=FileStatus.FAILED)
     ),
+    "attention": Count("pk", filter=Q(attention_rank=0)),
+    "delivery_failed": Count("pk", filter=Q(delivery_failed_at__isnull=False)),
 }
 
 
@@ -389,10 +513,9 @@ def counts(scope: Scope) -> Counts:
     """
     by_status: dict[str, int] = defaultdict(int)
     if scope.filters.q:
-        by_status.update(_tally(scope.files.order_by().values_list("status").annotate(**_TALLY)))
-        return Counts(by_status, by_status.pop(ACKNOWLEDGED, 0))
+        return Counts.of(_tally(scope.files.order_by().values_list("status").annotate(**_TALLY)))
     # One cache entry per identity: {key: (change_seq, counts)} (settings.CACHES has room for every identity).
-    keys = {pk: f"dashboard:counts:v3:{int(scope.filters.expired)}:{pk}" for pk in scope.identity_ids}
+    keys = {pk: f"dashboard:counts:v4:{int(scope.filters.expired)}:{pk}" for pk in scope.identity_ids}
     cached = cache.get_many(list(keys.values()))
     known: dict[int, tuple[int, dict[str, int]]] = {pk: cached[key] for pk, key in keys.items() if key in cached}
     versions = {identity.pk: identity.change_seq for identity in scope.identities}
@@ -408,4 +531,4 @@ def counts(scope: Scope) -> Counts:
     for pk in scope.identity_ids:
         for status, count in known[pk][1].items():
             by_status[status] += count
-    return Counts(by_status, by_status.pop(ACKNOWLEDGED, 0))
+    return Counts.of(by_status)

@@ -1,12 +1,11 @@
-"""Sign-in throttling (django-axes), as this site applies it: whose address counts, and what a locked-out person
-reads. Both sign-in forms (the site's and the admin's) and the password change's old password go through Django's
-`authenticate`, where axes counts failures per user name and address and refuses, until the cool-off ends, once
-there were too many.
+"""Sign-in throttling (django-axes), as this site applies it: whose address counts (accounts.peers.client_address,
+shared with the callbacks' rate limit), and what a locked-out person reads. Both sign-in forms (the site's and the
+admin's) and the password change's old password go through Django's `authenticate`, where axes counts failures per
+user name and address and refuses, until the cool-off ends, once there were too many.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from axes.models import AccessAttempt
@@ -17,27 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from webadmit_dash.accounts.peers import peer_in
-
-
-def client_address(request: HttpRequest) -> str | None:
-    """The address a sign-in came from, or None when there is none (a request made in a test or a shell).
-
-    Behind a TLS proxy every request arrives from the proxy, so the address the proxy saw is read from the last
-    entry of X-Forwarded-For (the one the proxy added); earlier entries are whatever the client sent, and trusting
-    them would let an attacker pick a fresh address for every guess. The header is believed only when the request
-    comes from one of TRUSTED_PROXIES: anyone reaching the web port directly could write it too. Only a real
-    address is returned: the column is an IP address (PostgreSQL's inet refuses anything else).
-    """
-    candidates = [request.META.get("REMOTE_ADDR", "")]
-    if settings.BEHIND_TLS_PROXY and peer_in(request, settings.TRUSTED_PROXIES):
-        candidates.insert(0, request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip())
-    for candidate in candidates:
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            continue
-    return None
+from webadmit_dash.accounts.peers import client_address
 
 
 def locked_out(request: HttpRequest, original_response: HttpResponse | None, credentials: Any) -> HttpResponse:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("files/<int:pk>/download/", views.download_file, name="download_file"),
     path("files/<int:pk>/acknowledge/", views.acknowledge_file, name="acknowledge_file"),
     path("files/<int:pk>/run-again/", views.run_again, name="run_again"),
+    path("files/<int:pk>/deliver-again/", views.deliver_again, name="deliver_again"),
     path("identities/", views.identity_list, name="identities"),
     path("identities/<int:pk>/refresh/", views.refresh_now, name="refresh_now"),
     path("preferences/", views.preferences, name="preferences"),

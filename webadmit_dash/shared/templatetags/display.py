@@ -130,20 +130,21 @@ def _time_tag(value: datetime, mode: Literal["ago", "for"], text: str) -> SafeSt
     )
 
 
-def describe_clock(value: datetime, now: datetime) -> str:
-    """ "14:05" today, "28 Nov 14:05" on another day, in the current zone: a moment short enough for a row."""
+def describe_clock(value: datetime, now: datetime, *, seconds: bool = False) -> str:
+    """ "14:05" today, "28 Nov 14:05" on another day, in the current zone: a moment short enough for a row.
+    `seconds` for events seconds apart ("14:05:09")."""
     zone = timezone.get_current_timezone()
     local = value.astimezone(zone)
+    clock = local.strftime("%H:%M:%S" if seconds else "%H:%M")
     if local.date() == now.astimezone(zone).date():
-        return local.strftime("%H:%M")
-    return f"{local.day} {local.strftime('%b %H:%M')}"
+        return clock
+    return f"{local.day} {local.strftime('%b')} {clock}"
 
 
-def clock_time(value: datetime, now: datetime) -> SafeString:
+def clock_time(value: datetime, now: datetime, *, seconds: bool = False) -> SafeString:
     """ "14:05" (see describe_clock), with the exact moment and zone on hover."""
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>', value.isoformat(), absolute_time(value), describe_clock(value, now)
-    )
+    text = describe_clock(value, now, seconds=seconds)
+    return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), absolute_time(value), text)
 
 
 def time_ago(value: datetime, now: datetime) -> SafeString:
@@ -175,6 +176,32 @@ def _now(context: template.Context) -> datetime:
     # One clock per render, so every time on a page is measured from the same instant.
     now = context.get("now")
     return now if isinstance(now, datetime) else timezone.now()
+
+
+_SIZE_UNITS = ("kB", "MB", "GB", "TB")
+
+
+@register.filter
+def file_size(value: int | None) -> str:
+    """ "1.2 MB": bytes in decimal units (as file managers and S3 consoles count them), exact below a kilobyte."""
+    if value is None:
+        return ""
+    if value < 1000:
+        return "1 byte" if value == 1 else f"{value} bytes"
+    size = float(value)
+    for unit in _SIZE_UNITS:
+        size /= 1000
+        shown = f"{size:.1f}" if size < 99.95 else f"{size:.0f}"
+        # Rounding can reach 1000 of a unit: that is one of the next.
+        if float(shown) < 1000 or unit == _SIZE_UNITS[-1]:
+            return f"{shown} {unit}"
+    raise AssertionError("unreachable")
+
+
+@register.filter
+def thousands(value: int | None) -> str:
+    """ "3,401": a count people read at a glance."""
+    return "" if value is None else f"{value:,}"
 
 
 @register.simple_tag

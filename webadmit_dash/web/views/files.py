@@ -1,7 +1,9 @@
-"""A file's own pages: its history (the file page), Download, and Acknowledge.
+"""A file's own pages: its history and collection trail (the file page), Download, Acknowledge and Deliver again.
 
-Download is our stable address that mints a fresh WebAdMIT URL on every visit: what to ask WebAdMIT and whether
-to follow its answer is the engine's (`engine.downloads`); this is only the HTTP side of it.
+Download is our stable address: a file in the archive is streamed from there (`collection.serving`: no WebAdMIT
+call, so it works while WebAdMIT is down and after it forgot the file); any other mints a fresh WebAdMIT URL on every
+visit, where what to ask WebAdMIT and whether to follow its answer is the engine's (`engine.downloads`). This is only
+the HTTP side of both.
 """
 
 from __future__ import annotations
@@ -14,16 +16,20 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from webadmit_dash.collection import serving
 from webadmit_dash.core.models import DownloadEvent, ExportFile, RunRequest, StatusChange
 from webadmit_dash.engine import downloads, on_demand
 from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
-from webadmit_dash.web import answers, common, freshness, params
+from webadmit_dash.web import answers, common, freshness, listing, params, trail
 from webadmit_dash.webadmit.statuses import FileStatus
 
 # The file page lists this many downloads, newest first; the admin keeps them all.
@@ -52,6 +58,15 @@ def _timeline(changes: list[StatusChange], now: datetime) -> list[Step]:
             lasted = None if status.is_finished else now - change.changed_at
         steps.append(Step(status, change.raw_status, change.changed_at, lasted, following is None))
     return steps
+
+
+def _callback_words(export_file: ExportFile, now: datetime) -> SafeString:
+    """Whether WebAdMIT was asked to call back about this run, and whether it did ("" when it was not asked)."""
+    callback = listing.callbacks_of_runs([export_file.pk]).get(export_file.pk)
+    words = listing.describe_callback(callback, not export_file.status_enum.is_finished, now)
+    if callback is not None and not words:
+        return SafeString("WebAdMIT was asked to call back when the run was ready; no call came")
+    return words
 
 
 @require_GET
@@ -83,6 +98,7 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "history_complete": bool(changes) and not changes[0].old_status,
         "siblings": siblings,
         "started": started,
+        "callback": _callback_words(export_file, now),
         "downloads": downloads_seen,
         "stale_since": freshness.stale_since(identity, now, freshness.Cadence.current()),
         "back": back,
@@ -91,6 +107,7 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         # What Run again's button (files/recent.html#run_again_button) reads of a row.
         "run_again": {"name": name, "pk": export_file.pk, "run_again_url": reverse("run_again", args=[export_file.pk])},
         "retention_days": settings.WEBADMIT_RETENTION_DAYS,
+        "trail": trail.of(export_file),
     }
     return render(request, "files/file.html", context)
 
@@ -98,15 +115,24 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @login_required
 @never_cache
-def download_file(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """Our stable download address: mint a fresh WebAdMIT URL and send the browser straight to it."""
+def download_file(request: AuthenticatedHttpRequest, pk: int) -> HttpResponseBase:
+    """Our stable download address: the archived copy when there is one, else a fresh WebAdMIT URL the browser is
+    sent straight to."""
     export_file = common.get_file_for_user(request.user, pk)
-    attempt = downloads.prepare_download(export_file, request.user)
-    if attempt.url is not None:
-        redirect = HttpResponseRedirect(attempt.url)
-        # The URL is a short-lived bearer credential: keep it out of caches and out of the next site's Referer.
-        redirect["Referrer-Policy"] = "no-referrer"
-        return redirect
+    archived = serving.archived_copy(export_file)
+    attempt: downloads.DownloadAttempt | serving.ArchiveRefused
+    if archived is not None:
+        try:
+            return serving.serve(archived, request.user)
+        except serving.ArchiveRefused as refused:
+            attempt = refused
+    else:
+        attempt = downloads.prepare_download(export_file, request.user)
+        if attempt.url is not None:
+            redirect = HttpResponseRedirect(attempt.url)
+            # The URL is a short-lived bearer credential: keep it out of caches and out of the next site's Referer.
+            redirect["Referrer-Policy"] = "no-referrer"
+            return redirect
     # Back to the list as it was (its filters), which the Download link passed along.
     back = common.back_to(request, params.value(request.GET, "next"))
     response = render(
@@ -144,3 +170,26 @@ def acknowledge_file(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
             request, f"File {export_file.webadmit_id} of {name} has not failed: there is nothing to acknowledge."
         )
     return answers.files_changed(answers.after_action(request))
+
+
+@require_POST
+@login_required_htmx
+def deliver_again(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Deliver again: a new round to each destination the file went to, replayed from the archive (the dispatcher
+    sends it within COLLECT_EVERY seconds). htmx gets the trail with the new rounds, and the messages out of band."""
+    export_file = common.get_file_for_user(request.user, pk)
+    answer = trail.deliver_again(export_file, request.user)
+    if answer.refused:
+        messages.error(request, answer.message)
+    elif answer.rounds:
+        messages.success(request, answer.message)
+    else:
+        messages.info(request, answer.message)
+    response = answers.after_action(request)
+    if not request.htmx:
+        return response
+    current_path = request.htmx.current_url_abs_path or reverse("file_detail", args=[export_file.pk])
+    context = {"file": export_file, "trail": trail.of(export_file), "now": timezone.now(), "current_path": current_path}
+    fragment = render_to_string("files/file.html#trail", context, request)
+    response.content = fragment.encode() + response.content
+    return answers.files_changed(response)

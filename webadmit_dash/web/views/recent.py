@@ -29,11 +29,12 @@ from django_htmx.http import push_url
 
 from webadmit_dash.core import access
 from webadmit_dash.core.models import ExportFile
+from webadmit_dash.schedules import state
 from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
 from webadmit_dash.shared.templatetags.display import status_icon, svg_icon
 from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params
 from webadmit_dash.web.common import FAST_POLL_SECONDS, SLOW_POLL_SECONDS
-from webadmit_dash.web.filters import SUPERSEDED, FileFilters
+from webadmit_dash.web.filters import DELIVERY_FAILED, SUPERSEDED, FileFilters
 from webadmit_dash.web.freshness import SOURCES_SHOWN
 from webadmit_dash.web.listing import Counts, FileRow, Scope, for_rows
 from webadmit_dash.web.pagination import PAGE_SIZE, SortKey
@@ -114,6 +115,16 @@ def _chips(counts: Counts) -> list[Chip]:
             "Runs that failed, matched no one or never finished, whose export has since run well.",
         )
     )
+    # Always offered, like Re-run: its count updates with every poll, so the first refusal shows without a reload.
+    chips.append(
+        Chip(
+            DELIVERY_FAILED,
+            "Delivery failed",
+            counts.delivery_failed,
+            svg_icon("i-alert"),
+            "Files a destination refused for good: they need attention until they are delivered again.",
+        )
+    )
     return chips
 
 
@@ -125,6 +136,9 @@ def _base_context(
     now: datetime,
     user: User,
 ) -> dict[str, Any]:
+    # Files expected and not come (the watchdog's open misses) of every identity the user sees, whatever the
+    # filters: like the problems banner, they are what to look at first. One query.
+    misses, misses_total = state.open_misses([identity.pk for identity in scope.identities], now)
     return {
         "now": now,
         "filters": scope.filters,
@@ -135,8 +149,10 @@ def _base_context(
         "sources": sources,
         "identity_count": len(scope.identities),
         "problems": freshness.problems(scope.identities, common.credentials(scope.identities), now, user),
+        "misses": misses,
+        "misses_total": misses_total,
         "page_title": counts.title("Recent Files", stale=bool(stale)),
-        "favicon": static(f"img/favicon-{'stale' if stale and not counts.failed else counts.favicon}.svg"),
+        "favicon": static(f"img/favicon-{'stale' if stale and counts.favicon != 'failed' else counts.favicon}.svg"),
         # Fast while files run, and while the list is empty: a new installation's first refresh fills it in.
         "poll_interval": FAST_POLL_SECONDS if counts.running or not counts.total else SLOW_POLL_SECONDS,
     }

@@ -1,0 +1,133 @@
+"""Showing the callback: "WebAdMIT will call back" on a run started here with one, "WebAdMIT called back 10:42:05"
+once it came, on the file page and the Recent Files row; and the simulator calling the endpoint over HTTP."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.support.factories import make_file
+from tests.support.waiting import eventually
+from tests.support.worker import purge_queue
+from webadmit_dash.core.models import ExportFile, RunRequest, UserIdentity
+from webadmit_dash.engine.refresh import refresh_identity
+from webadmit_dash.webadmit.statuses import FileStatus
+
+from .conftest import call_back, start_here
+
+pytestmark = pytest.mark.django_db
+
+CLOCK = r"\d\d:\d\d:\d\d"
+
+
+def callback_words(html: str, pk: int) -> str:
+    found = re.search(rf'<span class="file__callback" id="callback-{pk}"[^>]*>(.*?)</span>', html)
+    return re.sub(r"<[^>]+>", "", found.group(1)) if found else ""
+
+
+def test_the_row_and_the_file_page_say_webadmit_will_call_back_then_when_it_did(client, admin_user, started):
+    client.force_login(admin_user)
+    assert callback_words(client.get("/").content.decode(), started.run_id) == "WebAdMIT will call back"
+    page = client.get(f"/files/{started.run_id}/").content.decode()
+    assert re.search(r'<dd id="callback">WebAdMIT will call back</dd>', page)
+
+    call_back(client, started)
+
+    assert re.fullmatch(
+        f"WebAdMIT called back {CLOCK}", callback_words(client.get("/").content.decode(), started.run_id)
+    )
+    page = client.get(f"/files/{started.run_id}/").content.decode()
+    assert re.search(rf'<dd id="callback">WebAdMIT called back <time [^>]+>{CLOCK}</time></dd>', page)
+
+
+def test_the_call_makes_open_pages_re_render_the_row(client, started):
+    before = ExportFile.objects.get(pk=started.run_id).change_seq
+    call_back(client, started)
+    after = ExportFile.objects.get(pk=started.run_id)
+    assert after.change_seq > before
+    assert UserIdentity.objects.get(pk=started.identity_id).change_seq == after.change_seq
+
+
+def test_a_run_that_finished_without_a_call_says_so_on_its_page_only(client, admin_user, started, sim):
+    sim.force(started.run_webadmit_id, "Available")
+    refresh_identity(started.identity_id)
+    client.force_login(admin_user)
+    assert callback_words(client.get("/").content.decode(), started.run_id) == ""
+    page = client.get(f"/files/{started.run_id}/").content.decode()
+    assert "WebAdMIT was asked to call back when the run was ready; no call came" in page
+
+
+def test_runs_not_started_here_say_nothing_of_callbacks(client, admin_user, identity, callbacks_on):
+    export_file = make_file(identity, FileStatus.QUEUED)
+    client.force_login(admin_user)
+    assert 'class="file__callback"' not in client.get("/").content.decode()
+    assert 'id="callback"' not in client.get(f"/files/{export_file.pk}/").content.decode()
+
+
+def test_the_first_page_costs_the_same_queries_for_few_or_many_runs_started_here(
+    client, admin_user, started, sim_identity, identity
+):
+    client.force_login(admin_user)
+    client.get("/")
+
+    def first_page_queries() -> int:
+        cache.clear()  # the worst case: no summary counts cached
+        with CaptureQueriesContext(connection) as queries:
+            client.get("/")
+        return len(queries)
+
+    few = first_page_queries()
+    for _ in range(30):
+        make_file(identity, FileStatus.AVAILABLE)
+    for export_file in ExportFile.objects.filter(identity=identity):
+        RunRequest.objects.create(
+            identity=identity,
+            export_webadmit_id=export_file.export_webadmit_id,
+            run=export_file,
+            run_webadmit_id=export_file.webadmit_id,
+            callback_token=f"t{export_file.pk:042d}",
+            callback_received_at=timezone.now() if export_file.pk % 2 else None,
+        )
+    # The page's 7, the watchdog's open misses (schedules/state.py) and one for the callbacks, whatever the rows.
+    assert first_page_queries() == few <= 9, "one query for the page's callbacks, whatever the rows"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_simulator_calls_the_endpoint_when_a_run_started_here_is_ready(live_server, settings, callbacks_on, sim):
+    """Run again with WEBADMIT_CALLBACKS on, SITE_URL at a live server: the run reaches Available in WebAdMIT, the
+    simulator calls back over HTTP, the endpoint stamps the call and queues a refresh, which reads Available."""
+    settings.SITE_URL = live_server.url
+    from django.contrib.auth.models import User
+
+    from webadmit_dash.core.models import Credential
+
+    credential = Credential(name="Simulated", base_url=sim.base_url)
+    from tests.conftest import SIMULATOR_KEY
+
+    credential.set_api_key(SIMULATOR_KEY)
+    credential.save()
+    upstream = sim.world.identities()[0]
+    identity = UserIdentity.objects.create(credential=credential, webadmit_id=upstream.id, type="Admissions User")
+    user = User.objects.create_superuser("casey", "casey@example.edu", "x")
+    run_request = start_here(identity, user)
+    assert run_request.callback_token
+    UserIdentity.objects.filter(pk=identity.pk).update(refresh_queued_at=None)
+    try:
+        sim.force(run_request.run_webadmit_id, "Available")
+        eventually(
+            lambda: RunRequest.objects.get(pk=run_request.pk).callback_received_at,
+            timeout=10,
+            what="the simulator's call",
+        )
+        assert UserIdentity.objects.get(pk=identity.pk).refresh_queued_at is not None, "a refresh was queued"
+        made = eventually(lambda: sim.server.app.callbacks.summary()["recent"], timeout=5, what="the call's record")
+        assert [(call["file_id"], call["outcome"]) for call in made] == [(run_request.run_webadmit_id, "204")]
+        refresh_identity(identity.pk)
+        assert ExportFile.objects.get(pk=run_request.run_id).status == "available"
+    finally:
+        purge_queue()
