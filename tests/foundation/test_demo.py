@@ -1,10 +1,11 @@
-"""`make run`'s demo data: the simulator's credential and its identities."""
+"""`make run`'s demo data: the simulator's credential and its identities, and one export delivered to a folder."""
 
 from __future__ import annotations
 
 from tests.conftest import SIMULATOR_KEY
 from tests.support.waiting import free_port
-from webadmit_dash.core.models import Credential
+from webadmit_dash.collection.models import DeliveryRule, Destination
+from webadmit_dash.core.models import Credential, UserIdentity
 from webadmit_dash.stack import demo
 
 
@@ -20,3 +21,30 @@ def test_the_demo_credential_follows_the_simulator_to_another_port(db, simulator
     credential.refresh_from_db()
     assert credential.base_url == simulator.base_url
     assert credential.identities.count() == 2  # imported from the simulator it now points at
+
+
+def test_the_demo_delivers_the_first_identitys_csv_export_to_the_outbox_once(db, simulator, settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    credential = demo.ensure_demo_credential(simulator.base_url, SIMULATOR_KEY)
+
+    delivery = demo.ensure_demo_delivery(credential)
+
+    assert delivery is not None and delivery.created
+    destination = Destination.objects.get(name=demo.DEMO_DESTINATION_NAME)
+    assert destination.kind == Destination.Kind.FOLDER and destination.enabled
+    assert destination.path == str(tmp_path / "outbox") == str(delivery.folder)
+    assert (tmp_path / "outbox").is_dir() and (tmp_path / "outbox").stat().st_mode & 0o777 == 0o700
+    rule = DeliveryRule.objects.get()
+    first = UserIdentity.objects.filter(credential=credential).order_by("pk").first()
+    assert rule.destination == destination and rule.identity == first and rule.enabled
+    world_exports = simulator.world.exports(first.webadmit_id)
+    csv = next(export for export in world_exports if export.format == "Comma-Separated Values")
+    assert rule.export_name == csv.name == delivery.export_name
+    rule.full_clean()  # a rule an administrator could have made
+
+    # A later `make run` leaves it as the administrator may have changed it.
+    rule.enabled = False
+    rule.save()
+    again = demo.ensure_demo_delivery(credential)
+    assert again is not None and not again.created
+    assert DeliveryRule.objects.count() == 1 and not DeliveryRule.objects.get().enabled

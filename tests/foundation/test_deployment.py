@@ -57,6 +57,21 @@ def test_compose_web_believes_forwarded_addresses_from_the_proxy_alone():
     assert sorted(on_edge) == ["proxy", "web"]
 
 
+def test_compose_runs_a_collector_on_the_collection_queue_alone_sharing_the_archive_with_web():
+    services = COMPOSE["services"]
+    collector = services["collector"]["command"]
+    assert collector[:4] == ["celery", "-A", "webadmit_dash", "worker"]
+    assert "--pool=threads" in collector and "--concurrency=4" in collector
+    assert collector[collector.index("-Q") + 1] == settings.COLLECTION_QUEUE
+    # The refresh worker keeps the default queue: no download ever waits in front of a refresh.
+    assert "-Q" not in services["worker"]["command"]
+    archive = "archive:/data/archive"
+    assert archive in services["collector"]["volumes"] and archive in services["web"]["volumes"]
+    assert "archive" in COMPOSE["volumes"]
+    assert services["collector"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert "collector@$$HOSTNAME" in " ".join(services["collector"]["healthcheck"]["test"])
+
+
 def test_env_example_names_every_variable_compose_reads_and_no_secret_value():
     example = (PROJECT_ROOT / ".env.example").read_text()
     names = set(re.findall(r"^([A-Z_]+)=", example, flags=re.MULTILINE))

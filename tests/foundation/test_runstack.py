@@ -1,5 +1,5 @@
-"""`make run`'s command: web server, worker, beat and simulator start together, a child that dies comes back while
-the others go on, and Ctrl-C stops them all."""
+"""`make run`'s command: web server, worker, collector, beat and simulator start together, the demo's files arrive in
+the outbox, a child that dies comes back while the others go on, and Ctrl-C stops them all."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from tests.support.processes import stop_process
 from tests.support.waiting import eventually, free_port
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.worker
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
+COLLECTION_QUEUE = settings.COLLECTION_QUEUE
 
 
 def wait_for_login_page(url: str, process: subprocess.Popen, timeout: float = 60) -> str:
@@ -53,12 +55,18 @@ def command_line(pid: int) -> list[str]:
         return []
 
 
-def child_running(runstack_pid: int, word: str) -> int | None:
-    """The pid of runstack's child whose command line has `word` (e.g. "worker"), if one is running."""
+def child_running(runstack_pid: int, word: str, *, without: str = "") -> int | None:
+    """The pid of runstack's child whose command line has `word` (e.g. "worker") and not `without`, if one runs."""
     for pid in children_of(runstack_pid):
-        if word in command_line(pid):
+        command = command_line(pid)
+        if word in command and not (without and without in command):
             return pid
     return None
+
+
+def refresh_worker(runstack_pid: int) -> int | None:
+    """The worker of the default queue (the collector is a worker too, of the collection queue)."""
+    return child_running(runstack_pid, "worker", without=COLLECTION_QUEUE)
 
 
 def stack_processes(data_dir: Path, runstack_pid: int) -> dict[int, list[str]]:
@@ -192,8 +200,17 @@ def test_runstack_serves_login_page_answers_ping_and_stops_everything_on_ctrl_c(
     ping = ping_worker(stack_env)
     assert "pong" in ping.stdout, ping.stdout + ping.stderr
     children = children_of(process.pid)
-    assert all(child_running(process.pid, name) for name in ("simulate_webadmit", "runserver", "worker", "beat"))
-    assert len(children) == 4  # simulator, web, worker, beat
+    assert all(child_running(process.pid, name) for name in ("simulate_webadmit", "runserver", "beat"))
+    assert refresh_worker(process.pid)
+    collector = child_running(process.pid, COLLECTION_QUEUE)
+    assert collector and "--pool=threads" in command_line(collector) and "--concurrency=4" in command_line(collector)
+    assert len(children) == 5  # simulator, web, worker, collector, beat
+    # The demo's export arrives in the outbox: the simulator's files become Available on their own, the collector
+    # fetches them into the archive and delivers them there.
+    outbox = tmp_path / "outbox"
+    delivered = eventually(lambda: sorted(outbox.glob("*.csv")), timeout=90, what="a demo file in the outbox")
+    assert delivered[0].stat().st_size > 0
+    assert not list(outbox.glob(".*"))  # no temporary file left behind
 
     # Ctrl-C in a terminal reaches the whole foreground process group.
     os.killpg(process.pid, signal.SIGINT)
@@ -203,6 +220,7 @@ def test_runstack_serves_login_page_answers_ping_and_stops_everything_on_ctrl_c(
     assert "Stopping..." in output
     assert "Sign in as 'admin' with password:" in output
     assert "beat: Starting" in output
+    assert f"are collected and delivered to {outbox}/ as they become Available" in output
     for child in children:
         with pytest.raises(ProcessLookupError):
             os.kill(child, 0)
@@ -220,15 +238,16 @@ def test_a_worker_killed_with_sigkill_comes_back_and_refreshes_while_the_web_ans
     process = runstack.process
     wait_for_login_page(runstack.login_url, process)
     eventually(lambda: last_refresh(tmp_path), timeout=90, what="the first refresh")
-    worker = eventually(lambda: child_running(process.pid, "worker"), timeout=10, what="the worker")
-    assert len(stack_processes(tmp_path, process.pid)) == 4
+    worker = eventually(lambda: refresh_worker(process.pid), timeout=10, what="the worker")
+    collector = child_running(process.pid, COLLECTION_QUEUE)
+    assert len(stack_processes(tmp_path, process.pid)) == 5
 
     with WebWatcher(runstack.login_url) as web:
         killed_at = datetime.now(UTC)
         os.kill(worker, signal.SIGKILL)
         started = time.monotonic()
         new_worker = eventually(
-            lambda: (pid := child_running(process.pid, "worker")) not in (None, worker) and pid,
+            lambda: (pid := refresh_worker(process.pid)) not in (None, worker) and pid,
             timeout=30,
             what="the worker to be started again",
         )
@@ -252,5 +271,6 @@ def test_a_worker_killed_with_sigkill_comes_back_and_refreshes_while_the_web_ans
     stack = stack_processes(tmp_path, process.pid)
     beats = [pid for pid, command in stack.items() if "beat" in command]
     assert len(beats) == 1, f"exactly one scheduler: {stack}"
-    assert len(stack) == 4, f"simulator, web, worker and beat, nothing left over: {stack}"
+    assert len(stack) == 5, f"simulator, web, worker, collector and beat, nothing left over: {stack}"
     assert child_running(process.pid, "beat") == beats[0]
+    assert child_running(process.pid, COLLECTION_QUEUE) == collector, "the collector went on, untouched"

@@ -114,6 +114,7 @@ def test_the_demo_admin_is_subscribed_once(db):
         "failed",
         "stuck",
         "credential",
+        "delivery_failed",
     }
 
 

@@ -47,12 +47,20 @@ def worker_database_url() -> str:
 
 
 def purge_queue() -> int:
-    """Drops every waiting message, so a worker never runs tasks left over from another test."""
-    return celery_app.control.purge() or 0
+    """Drops every waiting message, the collection queue's too, so a worker never runs tasks left over from another
+    test."""
+    purged = celery_app.control.purge() or 0
+    with celery_app.connection_for_write() as connection:
+        purged += connection.default_channel.queue_purge(settings.COLLECTION_QUEUE) or 0
+    return purged
 
 
 class CeleryWorker:
-    """One worker subprocess: `start()`, then `stop()` (graceful) or `kill()` (SIGKILL, as a crash would)."""
+    """One worker subprocess: `start()`, then `stop()` (graceful) or `kill()` (SIGKILL, as a crash would).
+
+    It consumes the default queue unless told otherwise: `queues=("celery", "collection")` makes it collect and
+    deliver too, `queues=("collection",)` a collector as runstack starts one.
+    """
 
     def __init__(
         self,
@@ -61,9 +69,11 @@ class CeleryWorker:
         beat: bool = False,
         env: Mapping[str, str] | None = None,
         name: str = "engine-test",
+        queues: tuple[str, ...] = (),
     ) -> None:
         self.concurrency = concurrency
         self.beat = beat
+        self.queues = queues
         self.extra_env = dict(env or {})
         self.hostname = f"{name}-{os.getpid()}@%h"
         self.process: subprocess.Popen[bytes] | None = None
@@ -89,6 +99,8 @@ class CeleryWorker:
             "--without-gossip",
             "--without-mingle",
         ]
+        if self.queues:
+            command += ["-Q", ",".join(self.queues)]
         if self.beat:
             # Its own schedule file: a worker killed with SIGKILL may leave a half-written one behind.
             command += ["--beat", f"--schedule={self.log_path.with_suffix('.schedule')}"]

@@ -189,7 +189,15 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
-    list_display = ["occurred_at", "kind", "export_name", "identity_name", "file_webadmit_id", "status"]
+    list_display = [
+        "occurred_at",
+        "kind",
+        "export_name",
+        "identity_name",
+        "file_webadmit_id",
+        "status",
+        "destination_name",
+    ]
     list_filter = ["kind"]
     search_fields = ["export_name", "=file_webadmit_id"]
     date_hierarchy = "occurred_at"

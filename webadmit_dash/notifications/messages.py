@@ -62,25 +62,27 @@ def event_mail(
     told: list[Told] = [tell(event, names) for event, names in items]
     digest = len(told) > 1
     subject = f"{len(told)} notifications from webadmit-dash" if digest else told[0].headline
+    # No subscription: an administrator's copy of a failed delivery, which no unsubscribe link could stop.
+    administrator = not subscription_ids
     context = {
         "user": user,
         "told": told,
         "digest": digest,
         "subject": subject,
+        "administrator": administrator,
         "settings_url": absolute(reverse("notifications:page")),
-        "unsubscribe_url": unsubscribe_url(user.pk, subscription_ids),
+        "unsubscribe_url": "" if administrator else unsubscribe_url(user.pk, subscription_ids),
     }
+    headers = {"Message-ID": _message_id(keys), "Auto-Submitted": "auto-generated"}
+    if not administrator:
+        headers["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string("notifications/mail/message.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[user.email],
-        headers={
-            "Message-ID": _message_id(keys),
-            "List-Unsubscribe": f"<{context['unsubscribe_url']}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            "Auto-Submitted": "auto-generated",
-        },
+        headers=headers,
     )
     message.attach_alternative(render_to_string("notifications/mail/message.html", context), "text/html")
     return message
@@ -126,6 +128,8 @@ def webhook_body(webhook: Webhook, event: Event, names: list[str], *, sent_at: d
                 "status": event.status,
                 "identity": event.identity_name,
             }
+        if event.destination_name:
+            payload["delivery"] = {"destination": event.destination_name, "reason": event.detail}
         else:
             payload["identities"] = names
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

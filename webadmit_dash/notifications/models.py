@@ -27,6 +27,8 @@ class EventKind(models.TextChoices):
     FAILED = "failed", "Failed"
     STUCK = "stuck", "Stuck"
     CREDENTIAL = "credential", "Credential problem"
+    # A collected file that could not be delivered to a destination, after its last try (collection.FileDelivery).
+    DELIVERY_FAILED = "delivery_failed", "Delivery failed"
 
 
 def validate_webhook_url(url: str) -> None:
@@ -179,6 +181,8 @@ class Event(models.Model):
     export_name = models.CharField(max_length=300, blank=True)
     identity_name = models.CharField(max_length=300, blank=True)
     status = models.CharField(max_length=100, blank=True, help_text="The status as WebAdMIT said it.")
+    # A failed delivery: where the file was to go (the reason is in `detail`).
+    destination_name = models.CharField(max_length=100, blank=True)
     detail = models.TextField(blank=True)
     occurred_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -1,4 +1,5 @@
-"""Who is owed a message about which event: the subscriptions an event matches, limited to what each user may see.
+"""Who is owed a message about which event: the subscriptions an event matches, limited to what each user may see;
+and, for a delivery that failed for good, every administrator.
 
 `core.access.visible_identities` decides, here when the deliveries are recorded and again in `delivery` just before
 each is sent, so a grant revoked in between stops the message.
@@ -73,13 +74,21 @@ def deliveries_for(events: Sequence[Event], now: datetime) -> list[Delivery]:
     """Every message owed for these events, not yet saved (the caller inserts them, ignoring keys already there)."""
     if not events:
         return []
+    owed = _subscribed(events, now)
+    for delivery in _administrators(events, owed, now):
+        owed.setdefault(delivery.key, delivery)
+    return list(owed.values())
+
+
+def _subscribed(events: Sequence[Event], now: datetime) -> dict[str, Delivery]:
+    """What the subscriptions the events match are owed, by key."""
     subscriptions = list(
         Subscription.objects.filter(user__is_active=True)
         .select_related("user")
         .prefetch_related("identities", "webhooks")
     )
     if not subscriptions:
-        return []
+        return {}
     all_ids = {identity_id for event in events for identity_id in event_identity_ids(event)}
     users = {subscription.user_id: subscription.user for subscription in subscriptions}
     visible = {user_id: visible_among(user, all_ids) for user_id, user in users.items()}
@@ -98,7 +107,43 @@ def deliveries_for(events: Sequence[Event], now: datetime) -> list[Delivery]:
                 continue
             for delivery in _channels(subscription, event, email, webhooks, due, now):
                 owed.setdefault(delivery.key, delivery)
-    return list(owed.values())
+    return owed
+
+
+def _administrators(events: Sequence[Event], owed: dict[str, Delivery], now: datetime) -> Iterable[Delivery]:
+    """A failed delivery is e-mailed at once to every administrator (an active superuser with an address), chosen or
+    not: someone has to fix the destination, and only they can. One who already gets it by e-mail through a
+    subscription (at once or in a digest) gets no second copy."""
+    failures = [event for event in events if event.kind == EventKind.DELIVERY_FAILED]
+    if not failures:
+        return
+    mailed = {(d.user_id, d.event_id) for d in owed.values() if d.channel == Delivery.Channel.EMAIL}
+    for admin in User.objects.filter(is_superuser=True, is_active=True).exclude(email="").order_by("pk"):
+        for event in failures:
+            if (admin.pk, event.pk) in mailed:
+                continue
+            yield Delivery(
+                key=f"email:{admin.pk}:{event.pk}:now",
+                event=event,
+                user=admin,
+                subscription=None,
+                channel=Delivery.Channel.EMAIL,
+                due_at=now,
+                created_at=now,
+            )
+
+
+def administrator_copy(delivery: Delivery) -> bool:
+    """Whether a delivery with no subscription is an administrator's copy of a failed delivery that may still go
+    (the recipient is still an active superuser with an address)."""
+    user = delivery.user
+    return (
+        delivery.event.kind == EventKind.DELIVERY_FAILED
+        and delivery.channel == Delivery.Channel.EMAIL
+        and user.is_active
+        and user.is_superuser
+        and bool(user.email)
+    )
 
 
 def _channels(
@@ -161,6 +206,9 @@ def still_allowed(claimed: list[Delivery]) -> tuple[dict[int, list[int]], dict[i
         visible = visible_among(user, wanted) if user.is_active else set()
         for delivery in deliveries:
             subscription = delivery.subscription
+            if subscription is None and administrator_copy(delivery):
+                allowed[delivery.pk] = event_identity_ids(delivery.event)
+                continue
             refused = _channel_refused(delivery, webhooks)
             if subscription is None or refused:
                 why_not[delivery.pk] = refused or "the subscription was deleted"
@@ -198,6 +246,8 @@ def _webhook_owners_see(claimed: list[Delivery]) -> dict[int, set[int]]:
 def _channel_refused(delivery: Delivery, webhooks: dict[int, set[int]]) -> str:
     """Why the delivery's subscription or channel no longer takes it, in words; "" when it still does."""
     subscription, user = delivery.subscription, delivery.user
+    if subscription is None and delivery.event.kind == EventKind.DELIVERY_FAILED:
+        return "the subscription was deleted, or the recipient is no longer an administrator with an e-mail address"
     if subscription is None:
         return "the subscription was deleted"
     if subscription.user_id != delivery.user_id:

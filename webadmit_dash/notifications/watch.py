@@ -1,8 +1,11 @@
-"""Events that no transition records, found by reading state every minute: stuck runs and credential problems.
+"""Events that no transition records, found by reading state every minute: stuck runs, credential problems and
+deliveries that failed for good.
 
 A stuck run is news once per file (its event key names the file). A credential problem is news once per episode:
 an episode opens when the problem is first seen and closes when it is gone, so a key rejected again next month is
-news again, while one rejected all week is told once.
+news again, while one rejected all week is told once. A failed delivery is news once per delivery round: collection
+leaves `FileDelivery.told_at` empty when it fails one for good (its outbox), and the event, its messages and the
+stamp are written in one transaction, so a crash tells it at the next watch and a repeat tells it never twice.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from webadmit_dash.collection.models import FileDelivery
 from webadmit_dash.core import stuck
 from webadmit_dash.core.models import Credential, ExportFile, UserIdentity
 from webadmit_dash.core.problems import ErrorKind
+from webadmit_dash.core.text import one_line
 from webadmit_dash.notifications import recipients
 from webadmit_dash.notifications.fanout import record_events
 from webadmit_dash.notifications.models import CredentialAlert, Delivery, Event, EventKind
@@ -35,6 +40,7 @@ logger = logging.getLogger(__name__)
 class WatchResult:
     stuck: int = 0
     credential_problems: int = 0
+    delivery_failures: int = 0
     deliveries: int = 0
 
 
@@ -47,7 +53,52 @@ def watch(now: datetime | None = None) -> WatchResult:
     if events:
         with transaction.atomic():
             created = len(Delivery.objects.bulk_create(recipients.deliveries_for(events, now), ignore_conflicts=True))
-    return WatchResult(len(stuck_events), len(problems), created)
+    failures, told = delivery_failures(now)
+    return WatchResult(len(stuck_events), len(problems), failures, created + told)
+
+
+# Per watch: a destination down for hours fails many files at once; the rest is told a minute later.
+FAILURES_PER_WATCH = 200
+REASON_MAX = 1000
+
+
+def delivery_failures(now: datetime) -> tuple[int, int]:
+    """Tells each delivery failed for good and not yet told: records its event and the messages owed, and stamps
+    `told_at`, in one transaction. Returns (failures told, messages owed)."""
+    with transaction.atomic():
+        untold = list(
+            FileDelivery.objects.filter(state=FileDelivery.State.FAILED, told_at__isnull=True)
+            .select_related("collected__identity", "destination")
+            # Two watchers take different rows on PostgreSQL; SQLite serialises writers anyway.
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("failed_at", "pk")[:FAILURES_PER_WATCH]
+        )
+        if not untold:
+            return 0, 0
+        events = record_events([_delivery_failed_event(failure, now) for failure in untold])
+        owed = recipients.deliveries_for(events, now)
+        created = Delivery.objects.bulk_create(owed, ignore_conflicts=True)
+        FileDelivery.objects.filter(pk__in=[failure.pk for failure in untold]).update(told_at=now)
+    logger.info("Told %s failed deliveries: %s messages", len(untold), len(created))
+    return len(untold), len(created)
+
+
+def _delivery_failed_event(failure: FileDelivery, now: datetime) -> Event:
+    collected = failure.collected
+    return Event(
+        kind=EventKind.DELIVERY_FAILED,
+        key=f"delivery_failed:{failure.pk}",
+        identity=collected.identity,
+        export_file_id=collected.export_file_id,
+        file_webadmit_id=collected.file_webadmit_id,
+        export_name=collected.export_name,
+        identity_name=identity_short_name(collected.identity),
+        destination_name=failure.destination.name,
+        # The transport's words (a refused password, a changed host key, a full disk); never a secret.
+        detail=one_line(failure.last_error, REASON_MAX) or "no reason was recorded",
+        occurred_at=failure.failed_at or now,
+        created_at=now,
+    )
 
 
 def stuck_runs(now: datetime) -> list[Event]:

@@ -100,6 +100,15 @@ def tell(event: Event, identity_names: list[str] | None = None) -> Told:
         )
     export_name, identity_name = one_line_name(event.export_name), one_line_name(event.identity_name)
     what = f"“{export_name}” (file {event.file_webadmit_id}) for {identity_name}"
+    if kind is EventKind.DELIVERY_FAILED:
+        destination = one_line_name(event.destination_name)
+        return Told(
+            one_line(f"Delivery failed: {export_name} to {destination}", HEADLINE_MAX),
+            f"{what} could not be delivered to {destination}: {event.detail.rstrip('.')}. "
+            "Once the cause is fixed, use Deliver again on the file's page.",
+            file_link(event),
+            "Open the file on the dashboard",
+        )
     sentence = f"{SENTENCE[kind]} {event.detail}".strip()
     return Told(
         one_line(f"{HEADLINE[kind]}: {export_name} · {identity_name}", HEADLINE_MAX),

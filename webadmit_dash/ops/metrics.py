@@ -3,19 +3,21 @@
 Two kinds, chosen by where the truth lives:
 
 - Events (WebAdMIT calls by endpoint and status, refreshes by outcome and their duration, downloads by outcome,
-  notification delivery attempts by channel and outcome, WebAdMIT's callbacks by outcome) happen in gunicorn
-  workers and Celery workers alike, so each process counts its own in prometheus-client's multiprocess mode: values
-  live in small memory-mapped files in METRICS_DIR (PROMETHEUS_MULTIPROC_DIR), which /metrics adds up. Files of
-  exited processes keep their counts, so totals never go backwards when a worker restarts. A process is named by
-  host and pid, so containers sharing the folder never write to the same file.
+  notification delivery attempts by channel and outcome, WebAdMIT's callbacks by outcome, bytes collected, file
+  deliveries by destination and outcome) happen in gunicorn workers and Celery workers alike, so each process counts
+  its own in prometheus-client's multiprocess mode: values live in small memory-mapped files in METRICS_DIR
+  (PROMETHEUS_MULTIPROC_DIR), which /metrics adds up. Files of exited processes keep their counts, so totals never go
+  backwards when a worker restarts. A process is named by host and pid, so containers sharing the folder never
+  write to the same file.
 - State (identities by freshness, files by status, each key's rate budget, the queue's depth, the age of beat's
-  heartbeat, the notifications still owed and how long the oldest has waited) is already in the database and the
+  heartbeat, the notifications still owed and how long the oldest has waited, collected files by state and the
+  oldest file not yet delivered) is already in the database and the
   broker: it is read when Prometheus scrapes, so it is right whichever process answers and costs nothing between
   scrapes.
 
 The hooks are here and nowhere else: the WebAdMIT client's call observer, Celery's task signals around the refresh
-task, the download audit row's post_save, the notifications app's `delivery_recorded` signal and the schedules app's
-`callback_answered` signal.
+task, the download audit row's post_save, the notifications app's `delivery_recorded` signal, the schedules app's
+`callback_answered` signal, and collection's `file_collected` and `delivery_attempted` signals.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from webadmit_dash.collection import signals as collection_signals
+from webadmit_dash.collection.models import CollectedFile, FileDelivery
 from webadmit_dash.core.models import Credential, DownloadEvent, EngineHeartbeat, ExportFile, UserIdentity
 from webadmit_dash.core.problems import DownloadOutcome
 from webadmit_dash.engine.terms import Outcome
@@ -96,13 +100,22 @@ CALLBACKS = Counter(
     ["outcome"],
 )
 
+COLLECTED_BYTES = Counter(f"{PREFIX}_collected_bytes", "Bytes of export files collected into the archive.")
+FILE_DELIVERIES = Counter(
+    f"{PREFIX}_deliveries",
+    "Attempts to deliver a collected file by destination and outcome (delivered; retrying: a transient error, "
+    "tried again later; failed: for good).",
+    ["destination", "outcome"],
+)
+DELIVERY_OUTCOMES = ("delivered", "retrying", "failed")
+
 _installed = False
 _install_lock = threading.Lock()
 
 
 def install() -> None:
     """Connects the hooks (once per process): the client's calls, the refresh task, the download audit, the
-    notification deliveries, the schedules' slots, the callbacks."""
+    notification deliveries, the schedules' slots, the callbacks, collection and file deliveries."""
     global _installed
     with _install_lock:
         if _installed:
@@ -121,6 +134,10 @@ def install() -> None:
         _count_scheduled_run, sender=ScheduledRun, weak=False, dispatch_uid="ops.count_scheduled_run"
     )
     schedule_signals.callback_answered.connect(_count_callback, weak=False, dispatch_uid="ops.count_callback")
+    collection_signals.file_collected.connect(_count_collected, weak=False, dispatch_uid="ops.count_collected")
+    collection_signals.delivery_attempted.connect(
+        _count_file_delivery, weak=False, dispatch_uid="ops.count_file_delivery"
+    )
     # Outcomes show as 0 before the first one happens, so rate() and alerts work from the first scrape.
     for outcome in [*Outcome, "crashed"]:
         REFRESHES.labels(outcome=str(outcome))
@@ -177,6 +194,15 @@ def _count_callback(sender: Any, outcome: str, **kwargs: Any) -> None:
     CALLBACKS.labels(outcome=str(outcome)).inc()
 
 
+def _count_collected(sender: Any, size: int, **kwargs: Any) -> None:
+    COLLECTED_BYTES.inc(max(int(size), 0))
+
+
+def _count_file_delivery(sender: Any, destination: str, outcome: str, **kwargs: Any) -> None:
+    # Destinations are few and named by an administrator: a label each stays a small set.
+    FILE_DELIVERIES.labels(destination=str(destination), outcome=str(outcome)).inc()
+
+
 # --- Scraping ------------------------------------------------------------------------------------------------------
 
 
@@ -191,6 +217,7 @@ class StateCollector(Collector):
         yield from self._engine(now)
         yield from self._notifications(now)
         yield from self._watchdog()
+        yield from self._collection(now)
 
     def _identities(self, now: Any) -> Iterator[Metric]:
         identities = common.identity_rows(UserIdentity.objects.filter(enabled=True))
@@ -290,6 +317,37 @@ class StateCollector(Collector):
             "Expected files whose deadline passed with no good run and that have not arrived since (the watchdog's "
             "open misses).",
             value=open_misses,
+        )
+
+    def _collection(self, now: Any) -> Iterator[Metric]:
+        counts = dict(CollectedFile.objects.order_by().values_list("state").annotate(n=Count("pk")))
+        family = GaugeMetricFamily(
+            f"{PREFIX}_collected_files",
+            "Files collection knows of, by state (waiting to be collected, collected, failed, pruned).",
+            labels=["state"],
+        )
+        for state in CollectedFile.State.values:
+            family.add_metric([state], counts.get(state, 0))
+        yield family
+        # Both read from the (state, next_attempt_at) indexes' few rows: what waits is small however much was done.
+        # A file counts from when it became ready; a delivery from when it was owed (a Deliver again: from then).
+        waiting = (
+            CollectedFile.objects.filter(state=CollectedFile.State.WAITING)
+            .order_by("finished_at")
+            .values_list("finished_at", flat=True)
+            .first()
+        )
+        pending = (
+            FileDelivery.objects.filter(state=FileDelivery.State.PENDING)
+            .order_by("created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        oldest = min((moment for moment in (waiting, pending) if moment is not None), default=None)
+        yield GaugeMetricFamily(
+            f"{PREFIX}_oldest_undelivered_seconds",
+            "How long the oldest file still waiting to be collected, or delivery still pending, has waited (0: none).",
+            value=max((now - oldest).total_seconds(), 0.0) if oldest else 0.0,
         )
 
 

@@ -1,4 +1,5 @@
-"""Demo data for `make run`: a credential pointing at the bundled simulator, its identities, an admin user."""
+"""Demo data for `make run`: a credential pointing at the bundled simulator, its identities, an admin user, and one
+export collected and delivered to a folder (DATA_DIR/outbox), so files are seen arriving there."""
 
 from __future__ import annotations
 
@@ -10,12 +11,17 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from webadmit_dash.core.models import Credential
+from webadmit_dash.collection.models import DeliveryRule, Destination
+from webadmit_dash.core.models import Credential, UserIdentity
 from webadmit_dash.engine import credentials
 from webadmit_dash.notifications.models import EventKind, Subscription
 
 DEMO_CREDENTIAL_NAME = "Demo (simulator)"
 DEMO_USERNAME = "admin"
+DEMO_DESTINATION_NAME = "Demo outbox"
+# The demo export: the first identity's CSV export (the simulator gives each identity one of each format, and its
+# most frequent runs are of the first, the CSV).
+DEMO_FORMAT = "Comma-Separated Values"
 
 
 @dataclass(frozen=True)
@@ -77,3 +83,44 @@ def ensure_demo_admin() -> DemoLogin:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(password + "\n")
     return DemoLogin(DEMO_USERNAME, password, created=True, saved_in=password_file)
+
+
+@dataclass(frozen=True)
+class DemoDelivery:
+    export_name: str
+    identity: str
+    folder: Path
+    created: bool
+
+
+def demo_outbox() -> Path:
+    return Path(settings.DATA_DIR) / "outbox"
+
+
+def ensure_demo_delivery(credential: Credential) -> DemoDelivery | None:
+    """On first run, a folder destination in DATA_DIR/outbox and a rule delivering the demo export there (which
+    collects it too): its files that are ready now, and those that turn Available later, arrive within a minute.
+
+    Made once: an administrator who changes or deletes the destination or its rule later is not overruled. Asks the
+    simulator for the identity's exports (one E3 call), since the worker has not listed them yet on a first run.
+    """
+    folder = demo_outbox()
+    destination = Destination.objects.filter(name=DEMO_DESTINATION_NAME).first()
+    if destination is not None:
+        rule = destination.rules.select_related("identity").first()
+        if rule is None or rule.identity is None:
+            return None
+        return DemoDelivery(rule.export_name, rule.identity.display_name, Path(destination.path), created=False)
+    identity = UserIdentity.objects.filter(credential=credential).order_by("pk").first()
+    if identity is None:
+        return None
+    with credentials.client_for(credential) as client:
+        exports = client.list_exports(identity.webadmit_id)
+    export = next((each for each in exports if each.format == DEMO_FORMAT), exports[0] if exports else None)
+    if export is None:
+        return None
+    # Owner-only, like the rest of DATA_DIR: these are (simulated) applicants' records.
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    destination = Destination.objects.create(name=DEMO_DESTINATION_NAME, kind=Destination.Kind.FOLDER, path=str(folder))
+    DeliveryRule.objects.create(identity=identity, export_name=export.name, destination=destination)
+    return DemoDelivery(export.name, identity.display_name, folder, created=True)

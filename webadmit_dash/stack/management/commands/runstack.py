@@ -1,7 +1,8 @@
 """`manage.py runstack`: the whole product on one machine, for `make run`.
 
 Makes the data folder (local_data.py), starts the bundled WebAdMIT simulator (with demo data on first run), the web
-server, a Celery worker and Celery beat (its own process, so that it never outlives the worker's restarts as an
+server, a Celery worker, the collector (a worker of its own on the collection queue, so a slow download never
+delays a refresh) and Celery beat (its own process, so that it never outlives the worker's restarts as an
 embedded one could), prints where to sign in, keeps them running (`supervisor`: a process that stops is
 restarted, with a loud line in the log, while the others go on), and stops every process it started on Ctrl-C.
 """
@@ -38,10 +39,27 @@ def wait_for_port(host: str, port: int, timeout: float) -> bool:
     return False
 
 
+def collector_command(celery: str) -> list[str]:
+    """The collector: a small worker that consumes only the collection queue, in threads (downloads and uploads
+    wait on the network, not the CPU), so collecting and delivering never take a refresh's place."""
+    return [
+        celery,
+        "-A",
+        "webadmit_dash",
+        "worker",
+        "--pool=threads",
+        "-Q",
+        settings.COLLECTION_QUEUE,
+        "--concurrency=4",
+        "--hostname=collector@%h",
+        "--loglevel=INFO",
+    ]
+
+
 class Command(BaseCommand):
     help = (
-        "Runs the web server, a Celery worker, Celery beat and the WebAdMIT simulator, restarting any that stops; "
-        "Ctrl-C stops them all."
+        "Runs the web server, a Celery worker, the collector, Celery beat and the WebAdMIT simulator, restarting any "
+        "that stops; Ctrl-C stops them all."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -90,6 +108,7 @@ class Command(BaseCommand):
                     "--loglevel=INFO",
                 ],
             )
+            self.supervisor.start("collector", collector_command(celery))
             # Exactly one scheduler, whatever happens to the worker: while the worker is down, beat's dispatches
             # expire unread (they carry an expiry), and the restarted worker picks up from the database.
             self.supervisor.start("beat", [celery, "-A", "webadmit_dash", "beat", "--loglevel=INFO"])
@@ -99,7 +118,7 @@ class Command(BaseCommand):
                 self.style.SUCCESS(f"\nwebadmit-dash is running at http://{options['host']}:{options['port']}/")
             )
             self.stdout.write(self._mail_note())
-            self.stdout.write("Press Ctrl-C to stop the web server, the worker, beat and the simulator.\n")
+            self.stdout.write("Press Ctrl-C to stop the web server, the workers, beat and the simulator.\n")
             self.supervisor.watch()
         except KeyboardInterrupt:
             self.stdout.write("\nStopping...")
@@ -143,9 +162,18 @@ class Command(BaseCommand):
         if not wait_for_port(host, port, 20):
             raise CommandError(f"The WebAdMIT simulator did not start on port {port}.")
         try:
-            demo.ensure_demo_credential(f"http://{host}:{port}", DEMO_API_KEY)
+            credential = demo.ensure_demo_credential(f"http://{host}:{port}", DEMO_API_KEY)
         except WebAdmitError as error:
             raise CommandError(f"Could not load the demo data from the simulator: {error.message}") from None
+        try:
+            delivery = demo.ensure_demo_delivery(credential)
+        except WebAdmitError as error:
+            raise CommandError(f"Could not read the demo exports from the simulator: {error.message}") from None
+        if delivery is not None:
+            self.stdout.write(
+                f"Files of “{delivery.export_name}” ({delivery.identity}) are collected and delivered to "
+                f"{delivery.folder}/ as they become Available."
+            )
         login = demo.ensure_demo_admin()
         if demo.ensure_demo_subscription():
             self.stdout.write(f"'{login.username}' is subscribed to every notification, by e-mail.")
