@@ -115,6 +115,8 @@ def test_the_demo_admin_is_subscribed_once(db):
         "stuck",
         "credential",
         "delivery_failed",
+        "missing",
+        "arrived_late",
     }
 
 

@@ -29,6 +29,9 @@ class EventKind(models.TextChoices):
     CREDENTIAL = "credential", "Credential problem"
     # A collected file that could not be delivered to a destination, after its last try (collection.FileDelivery).
     DELIVERY_FAILED = "delivery_failed", "Delivery failed"
+    # The watchdog (schedules): an expected file's deadline passed with no good run, and its late arrival.
+    MISSING = "missing", "Missing"
+    ARRIVED_LATE = "arrived_late", "Arrived late"
 
 
 def validate_webhook_url(url: str) -> None:

@@ -27,6 +27,7 @@ from webadmit_dash.core.models import Credential, ExportFile, UserIdentity
 from webadmit_dash.core.problems import ErrorKind
 from webadmit_dash.core.text import one_line
 from webadmit_dash.notifications import recipients
+from webadmit_dash.schedules import news
 from webadmit_dash.notifications.fanout import record_events
 from webadmit_dash.notifications.models import CredentialAlert, Delivery, Event, EventKind
 from webadmit_dash.notifications.words import identity_short_name
@@ -42,6 +43,7 @@ class WatchResult:
     credential_problems: int = 0
     delivery_failures: int = 0
     deliveries: int = 0
+    expected_files: int = 0  # misses and late arrivals told
 
 
 def watch(now: datetime | None = None) -> WatchResult:
@@ -54,7 +56,8 @@ def watch(now: datetime | None = None) -> WatchResult:
         with transaction.atomic():
             created = len(Delivery.objects.bulk_create(recipients.deliveries_for(events, now), ignore_conflicts=True))
     failures, told = delivery_failures(now)
-    return WatchResult(len(stuck_events), len(problems), failures, created + told)
+    misses, told_misses = expected_files(now)
+    return WatchResult(len(stuck_events), len(problems), failures, created + told + told_misses, misses)
 
 
 # Per watch: a destination down for hours fails many files at once; the rest is told a minute later.
@@ -97,6 +100,38 @@ def _delivery_failed_event(failure: FileDelivery, now: datetime) -> Event:
         # The transport's words (a refused password, a changed host key, a full disk); never a secret.
         detail=one_line(failure.last_error, REASON_MAX) or "no reason was recorded",
         occurred_at=failure.failed_at or now,
+        created_at=now,
+    )
+
+
+def expected_files(now: datetime) -> tuple[int, int]:
+    """Tells the watchdog's news (schedules/news.py, its outbox): each miss not told yet, and the late arrival of a
+    file whose miss was told. Events, messages and stamps in one transaction; the stamps are conditional, so a
+    watch run twice tells once. Returns (misses and arrivals told, messages owed)."""
+    with transaction.atomic():
+        missing = news.untold_missing()
+        arrived = news.untold_all_clear()
+        if not missing and not arrived:
+            return 0, 0
+        notices = [news.notice(miss) for miss in missing] + [news.notice(miss, all_clear=True) for miss in arrived]
+        events = record_events([_watchdog_event(notice, now) for notice in notices])
+        created = Delivery.objects.bulk_create(recipients.deliveries_for(events, now), ignore_conflicts=True)
+        news.mark_told(missing, now)
+        news.mark_told(arrived, now, all_clear=True)
+    logger.info("Told %s missing and %s late files: %s messages", len(missing), len(arrived), len(created))
+    return len(notices), len(created)
+
+
+def _watchdog_event(notice: news.Notice, now: datetime) -> Event:
+    return Event(
+        kind=EventKind.MISSING if notice.kind == news.MISSING else EventKind.ARRIVED_LATE,
+        key=notice.key,
+        identity_id=notice.identity_id,
+        export_file_id=notice.export_file_id,
+        export_name=notice.export_name,
+        identity_name=notice.identity_name,
+        detail=notice.text,
+        occurred_at=notice.occurred_at,
         created_at=now,
     )
 

@@ -109,6 +109,22 @@ def tell(event: Event, identity_names: list[str] | None = None) -> Told:
             file_link(event),
             "Open the file on the dashboard",
         )
+    if kind in (EventKind.MISSING, EventKind.ARRIVED_LATE):
+        # The watchdog's words are whole ("Nightly Banner Export: expected by 07:00, nothing yet").
+        headline = "Missing" if kind is EventKind.MISSING else "Arrived late"
+        if kind is EventKind.MISSING:
+            return Told(
+                one_line(f"{headline}: {export_name} · {identity_name}", HEADLINE_MAX),
+                f"{one_line(event.detail, 1000)}. Check the run in WebAdMIT, or start one with Run again.",
+                absolute(reverse("schedules:list")),
+                "See the expected files on the dashboard",
+            )
+        return Told(
+            one_line(f"{headline}: {export_name} · {identity_name}", HEADLINE_MAX),
+            f"{one_line(event.detail, 1000)}.",
+            file_link(event),
+            "Open the file on the dashboard",
+        )
     sentence = f"{SENTENCE[kind]} {event.detail}".strip()
     return Told(
         one_line(f"{HEADLINE[kind]}: {export_name} · {identity_name}", HEADLINE_MAX),
