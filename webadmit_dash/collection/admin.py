@@ -5,6 +5,7 @@ trail of deliveries, read-only but for the hold, and Deliver again."""
 from __future__ import annotations
 
 from datetime import datetime
+from types import ModuleType
 from typing import Any
 
 from django import forms
@@ -15,7 +16,6 @@ from django.http import HttpRequest
 from django.utils import formats, timezone
 
 from webadmit_dash.collection import delivering, naming
-from webadmit_dash.collection.destinations.sftp import fingerprint, parse_host_key, parse_private_key
 from webadmit_dash.collection.models import CollectedFile, CollectionRule, DeliveryRule, Destination, FileDelivery
 from webadmit_dash.shared.admin_base import ReadOnlyAdmin, SiteModelAdmin
 
@@ -39,6 +39,14 @@ SECRET_HELP: dict[str, str] = {
     Kind.S3: "The secret access key that goes with the access key id.",
 }
 PRIVATE_KEY_MARK = "-----BEGIN "
+
+
+def _sftp() -> ModuleType:
+    """The SFTP module, imported when an SFTP destination's keys are checked or shown: every process loads the admin
+    (Django's autodiscovery), and paramiko would add its weight to each refresh worker."""
+    from webadmit_dash.collection.destinations import sftp
+
+    return sftp
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -107,7 +115,7 @@ class DestinationForm(forms.ModelForm[Destination]):
         line = " ".join(self.cleaned_data["host_key"].split())
         if line:
             try:
-                parse_host_key(line)
+                _sftp().parse_host_key(line)
             except ValueError as error:
                 raise forms.ValidationError(f"This is not a host key: {error}.") from None
         return line
@@ -145,7 +153,7 @@ class DestinationForm(forms.ModelForm[Destination]):
         if kind == Kind.SFTP and secret.lstrip().startswith(PRIVATE_KEY_MARK):
             secret = secret.strip() + "\n"
             try:
-                parse_private_key(secret)
+                _sftp().parse_private_key(secret)
             except ValueError as error:
                 self.add_error("secret", f"This private key cannot be used: {error}.")
                 return
@@ -235,7 +243,7 @@ class DestinationAdmin(SiteModelAdmin):
     @admin.display(description="Host key fingerprint")
     def host_key_fingerprint(self, destination: Destination) -> str:
         try:
-            return fingerprint(destination.host_key)
+            return str(_sftp().fingerprint(destination.host_key))
         except ValueError as error:
             return f"The stored host key cannot be read: {error}."
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from webadmit_dash.collection.destinations.base import Refused, Transport
-from webadmit_dash.collection.destinations.folder import FolderDestination
-from webadmit_dash.collection.destinations.s3 import S3Destination
-from webadmit_dash.collection.destinations.sftp import SftpDestination
 from webadmit_dash.collection.models import Destination
 from webadmit_dash.core.crypto import UndecryptableSecret
 
@@ -27,6 +24,12 @@ def transport_for(destination: Destination) -> Transport:
 
 
 def _transport(destination: Destination, secret: str) -> Transport:
+    # Each protocol's library is imported when a destination of its kind is used: every worker process loads the
+    # tasks, and paramiko and boto3 would add ~16 MB to each refresh worker that never delivers a file.
+    from webadmit_dash.collection.destinations.folder import FolderDestination
+    from webadmit_dash.collection.destinations.s3 import S3Destination
+    from webadmit_dash.collection.destinations.sftp import SftpDestination
+
     if destination.kind == Destination.Kind.FOLDER:
         return FolderDestination(Path(destination.path))
     if destination.kind == Destination.Kind.SFTP:

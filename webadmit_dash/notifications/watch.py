@@ -27,10 +27,10 @@ from webadmit_dash.core.models import Credential, ExportFile, UserIdentity
 from webadmit_dash.core.problems import ErrorKind
 from webadmit_dash.core.text import one_line
 from webadmit_dash.notifications import recipients
-from webadmit_dash.schedules import news
 from webadmit_dash.notifications.fanout import record_events
 from webadmit_dash.notifications.models import CredentialAlert, Delivery, Event, EventKind
 from webadmit_dash.notifications.words import identity_short_name
+from webadmit_dash.schedules import news
 from webadmit_dash.shared.templatetags.display import describe_span
 from webadmit_dash.webadmit.statuses import UNFINISHED
 
