@@ -299,6 +299,7 @@ class FileDelivery(models.Model):
     told_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
+        verbose_name_plural = "file deliveries"
         ordering = ["created_at", "pk"]
         constraints = [
             models.UniqueConstraint(fields=["collected", "destination", "round"], name="handover_once_per_round")

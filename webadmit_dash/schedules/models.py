@@ -130,7 +130,13 @@ class Expectation(models.Model):
         ordering = ["export__name", "by_time"]
 
     def __str__(self) -> str:
-        return f"{self.export}: a good run by {self.by_time:%H:%M}, {self.get_days_display().lower()}"
+        return f"{self.export}: a good run by {self.by_time:%H:%M}, {self.days_words}"
+
+    @property
+    def days_words(self) -> str:
+        """ "every day" or "weekdays (Monday to Friday)": the choice's label, its first letter lowered."""
+        label = str(self.get_days_display())
+        return label[:1].lower() + label[1:]
 
 
 class Missing(models.Model):

@@ -97,7 +97,7 @@ def expectation_state(expectation: Expectation, now: datetime) -> ExpectationSta
     open_miss = expectation.misses.filter(arrived_at__isnull=True).order_by("expected_by").first()
     return ExpectationState(
         expectation=expectation,
-        rule=f"A good run by {expectation.by_time:%H:%M}, {expectation.get_days_display().lower()}",
+        rule=f"A good run by {expectation.by_time:%H:%M}, {expectation.days_words}",
         next_deadline=watchdog.next_deadline(expectation, now) if expectation.enabled else None,
         last_deadline=last,
         last_result=result,
