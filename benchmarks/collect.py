@@ -171,17 +171,7 @@ def _world_and_destinations(args: argparse.Namespace, data_dir: Path, stack: Exi
     sftp_root = data_dir / "sftp"
     (sftp_root / "incoming").mkdir(parents=True)
     server = stack.enter_context(SftpServer(sftp_root))
-    sftp = Destination(
-        name="Slate SFTP",
-        kind=Destination.Kind.SFTP,
-        host="127.0.0.1",
-        port=server.port,
-        username=server.username,
-        directory="/incoming",
-        host_key=server.host_key_line,
-    )
-    sftp.set_secret(server.password)
-    sftp.save()
+    sftp = server.destination()
     return Place(sim, credential, outbox, sftp, outbox_dir, sftp_root / "incoming")
 
 

@@ -42,18 +42,7 @@ def _folder(path: Path, name: str = "Outbox") -> Destination:
 
 
 def _sftp(server: SftpServer, *, password: str | None = None) -> Destination:
-    destination = Destination(
-        name="Slate SFTP",
-        kind=Destination.Kind.SFTP,
-        host="127.0.0.1",
-        port=server.port,
-        username=server.username,
-        directory="/incoming",
-        host_key=server.host_key_line,
-    )
-    destination.set_secret(password or server.password)
-    destination.save()
-    return destination
+    return server.destination(password=password)
 
 
 def _deliver_first_file(refreshed: UserIdentity, destination: Destination) -> ExportFile:

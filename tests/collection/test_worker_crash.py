@@ -83,17 +83,7 @@ def _destination(kind: str, tmp_path: Path, stack: contextlib.ExitStack) -> tupl
     root = tmp_path / "sftp-root"
     (root / "incoming").mkdir(parents=True)
     server = stack.enter_context(SftpServer(root))
-    destination = Destination(
-        name="Slate SFTP",
-        kind=Destination.Kind.SFTP,
-        host="127.0.0.1",
-        port=server.port,
-        username=server.username,
-        directory="/incoming",
-        host_key=server.host_key_line,
-    )
-    destination.set_secret(server.password)
-    destination.save()
+    destination = server.destination()
     return destination, root / "incoming"
 
 

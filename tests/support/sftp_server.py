@@ -52,6 +52,26 @@ class SftpServer:
 
     # What a client needs.
 
+    def destination(
+        self, *, name: str = "Slate SFTP", directory: str = "/incoming", password: str | None = None
+    ) -> Any:
+        """A saved SFTP Destination pointing at this server, pinning its host key (the admin's row, as a test needs
+        it); `password` another than the server's, to be refused."""
+        from webadmit_dash.collection.models import Destination
+
+        destination = Destination(
+            name=name,
+            kind=Destination.Kind.SFTP,
+            host="127.0.0.1",
+            port=self.port,
+            username=self.username,
+            directory=directory,
+            host_key=self.host_key_line,
+        )
+        destination.set_secret(password or self.password)
+        destination.save()
+        return destination
+
     @property
     def host_key_line(self) -> str:
         """The host key as an OpenSSH public-key line, "ssh-ed25519 AAAA…", as an admin pastes it."""

@@ -109,7 +109,7 @@ def owe_deliveries(collected: CollectedFile, delivery_rules: list[DeliveryRule] 
     if export_file is None:
         return []
     rules = delivery_rules if delivery_rules is not None else enabled_rules().delivery
-    owed = [rule for rule in rules if ExportFile.objects.filter(rule.files(), pk=export_file.pk).exists()]
+    owed = [rule for rule in rules if rule.covers(export_file)]
     created = []
     for rule in owed:
         delivery, was_created = FileDelivery.objects.get_or_create(
