@@ -413,11 +413,43 @@ class IdentityGrant(models.Model):
         return f"{self.user or self.group} → {self.identity}"
 
 
+class GroupGrantRule(models.Model):
+    """Lets every member of a group see every identity whose association and cycle match, including identities
+    WebAdMIT adds later (each cycle brings new ones). A blank field matches any value."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="identity_grant_rules")
+    association = models.CharField(max_length=200, blank=True, help_text="e.g. PTCAS; blank for every association.")
+    cycle = models.CharField(max_length=50, blank=True, help_text="e.g. 2026 - 2027; blank for every cycle.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "association", "cycle"], name="grant_rule_unique"),
+            models.CheckConstraint(
+                condition=~Q(association="", cycle=""),
+                name="grant_rule_names_something",
+                violation_error_message="Name an association, a cycle or both (a rule for everything is not a rule).",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group} → {self.association or 'any association'} · {self.cycle or 'any cycle'}"
+
+
 class UserPreference(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
     time_zone = models.CharField(
         max_length=64, blank=True, help_text="Blank shows times in the institution's zone (TIME_ZONE)."
     )
+    absolute_times = models.BooleanField(
+        "Clock times only",
+        default=False,
+        help_text='Show "Tue 09:42" without "3 h ago" beside it.',
+    )
+    # "New since you last looked": when this user's current visit to Recent Files began, and when the one before it
+    # did. A visit is a run of page views with no gap longer than VISIT_GAP (web.visits).
+    visit_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    previous_visit_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:
         return f"Preferences of {self.user}"
