@@ -260,7 +260,7 @@ def _recovered(alert: CredentialAlert) -> bool:
 
 ALL_CLEAR_DETAIL = {
     CredentialAlert.Kind.KEY_REJECTED: (
-        "WebAdMIT accepts the API key “{name}” again, so its identities' files are being refreshed again."
+        "WebAdMIT accepts the API key “{name}” again, so its identities' files are refreshed as usual."
     ),
     CredentialAlert.Kind.UNREACHABLE: (
         "WebAdMIT answers the refreshes of credential “{name}” again; the dashboard is catching up with its statuses."
