@@ -220,7 +220,11 @@ class FileRow:
             else SafeString("")
         )
         pk = export_file.pk
-        settled: Settled = "superseded" if rerun else "acknowledged" if acknowledged else ""
+        # Muted and sorted with the settled files when handled (core.states), as the chips count it.
+        state = states.state_of(export_file)
+        settled: Settled = (
+            "superseded" if state is FileState.SUPERSEDED else "acknowledged" if state is FileState.ACKNOWLEDGED else ""
+        )
         return cls(
             pk=export_file.pk,
             webadmit_id=export_file.webadmit_id,

@@ -111,7 +111,7 @@ def _chips(counts: Counts) -> list[Chip]:
             HANDLED,
             "Handled",
             counts.handled,
-            svg_icon("i-check"),
+            svg_icon("i-handled"),
             "Nothing left to do: failures someone acknowledged, and runs (failed, empty or never finished) whose "
             "export has since run well. Their own status's chip no longer counts them.",
         )
