@@ -223,3 +223,14 @@ def test_the_api_accepts_exactly_the_pages_values():
 
     assert {s.value for s in ListStatus} == set(STATUS_VALUES)
     assert {s.value for s in StateFilter} == set(states.STATE_VALUES)
+
+
+def test_the_page_says_which_states_its_address_narrows_it_to(client, world):
+    html = client.get("/?state=handled&state=done&state=<script>").content.decode()
+    assert (
+        '<span class="filters__states" id="filter-states">Only: Done, Handled (superseded or acknowledged)</span>'
+        in html
+    )
+    # Kept when a chip changes: the form sends it again.
+    assert '<input type="hidden" name="state" value="done">' in html
+    assert "filter-states" not in client.get("/?state=nonsense").content.decode()

@@ -79,6 +79,13 @@ class FileFilters:
     def active(self) -> bool:
         return bool(self.scoped or self.statuses or self.states or self.q or self.expired)
 
+    @property
+    def state_words(self) -> str:
+        """The states asked for (?state=…), in words: the page says it is narrowed to them, as no chip shows it."""
+        words = {state.value: state.label for state in states.FileState}
+        words[states.HANDLED] = "Handled (superseded or acknowledged)"
+        return ", ".join(words[state] for state in self.states)
+
     def params(self, *, without_status: bool = False) -> list[tuple[str, str]]:
         """The query parameters that reproduce these filters (empty ones left out, for short URLs)."""
         pairs: list[tuple[str, str]] = []
