@@ -82,5 +82,10 @@ def test_acknowledging_a_failure_moves_it_from_failed_to_handled_on_the_title_an
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator("fieldset.chips").screenshot(path=str(ARTIFACTS / "one-meaning-chips-light.png"))
     screenshot(page, "one-meaning-acknowledged", full_page=False)
+    # A shared address narrowed to a state says so, and lists what the Handled chip counts.
+    page.goto(f"{stack.base_url}/?state=acknowledged")
+    assert page.locator("#filter-states").inner_text() == "Only: Acknowledged"
+    assert page.locator("tbody tr").count() == 1 and page.locator(f"#file-{chosen.pk}").count() == 1
+    screenshot(page, "one-meaning-state-filter", full_page=False)
     page.emulate_media(color_scheme="dark")
     page.locator("fieldset.chips").screenshot(path=str(ARTIFACTS / "one-meaning-chips-dark.png"))
