@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.browser import PHONE, screenshot, sign_in
+from tests.support.names import LONG_EXPORT, LONG_ORGANIZATION, give_long_names
 from webadmit_dash.core.models import Credential, ExportFile, UserIdentity
 
 pytestmark = pytest.mark.browser
@@ -111,20 +112,6 @@ def test_on_a_phone_the_identities_stay_readable_while_refreshes_fail(stack, bro
 
 
 WIDE = {"width": 1920, "height": 1080}
-# Real WebAdMIT names: an identity's organisation and an export's name as long as offices make them.
-LONG_ORGANIZATION = "Université de Montréal School of Nursing and Health Sciences \u2013 Graduate Admissions"
-LONG_EXPORT = "Interview Roster \u2013 Café Session with Faculty, Alumni and Current Students (Spring Term)"
-
-
-def _long_names() -> None:
-    from webadmit_dash.core.models import Export
-
-    UserIdentity.objects.update(association="NursingCAS", organization=LONG_ORGANIZATION, label="")
-    for export in Export.objects.all():
-        export.name = f"{LONG_EXPORT} {export.pk}"
-        export.save(update_fields=["name"])
-
-
 # Rows of one text line each: the export and identity cells do not wrap (the full name shows on hover and focus).
 ROW_HEIGHTS = "() => [...document.querySelectorAll('#results tbody tr')].map(row => row.getBoundingClientRect().height)"
 
@@ -132,7 +119,7 @@ ROW_HEIGHTS = "() => [...document.querySelectorAll('#results tbody tr')].map(row
 def test_long_names_keep_eight_rows_at_1366_by_768_with_the_whole_name_on_hover_focus_and_to_screen_readers(
     stack, page
 ):
-    _long_names()
+    give_long_names()
     page.set_viewport_size(LAPTOP)
     sign_in(page, stack.base_url, stack.user.username, stack.password)
     page.wait_for_selector("#results tbody tr")
@@ -153,7 +140,7 @@ def test_long_names_keep_eight_rows_at_1366_by_768_with_the_whole_name_on_hover_
 
 
 def test_at_1920_by_1080_the_list_uses_the_width_and_names_need_no_cutting(stack, page):
-    _long_names()
+    give_long_names()
     page.set_viewport_size(WIDE)
     sign_in(page, stack.base_url, stack.user.username, stack.password)
     page.wait_for_selector("#results tbody tr")
@@ -170,7 +157,7 @@ def test_at_1920_by_1080_the_list_uses_the_width_and_names_need_no_cutting(stack
 
 @pytest.mark.parametrize("color_scheme", ["light", "dark"])
 def test_on_a_phone_the_filters_wait_behind_one_button_and_rows_start_on_the_first_screen(stack, browser, color_scheme):
-    _long_names()
+    give_long_names()
     context = browser.new_context(viewport=PHONE, locale="en-US", color_scheme=color_scheme)
     context.set_default_timeout(15_000)
     page = context.new_page()

@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 
 from tests.support.browser import PHONE, screenshot, sign_in
+from tests.support.names import give_long_names
 from webadmit_dash.core.models import ExportFile, StatusChange, UserIdentity
 from webadmit_dash.engine import refresh
 
@@ -97,6 +98,23 @@ def test_recent_files_screenshot(stack, page, name, color_scheme, viewport):
     assert page.locator(".file--superseded .note--rerun").count() >= 1
     # A phone picture shows the first screen, as someone opening the page would see it.
     screenshot(page, name, full_page=viewport is None, also=_docs_copy(name))
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+@pytest.mark.parametrize(
+    ("size", "viewport"),
+    [("laptop", {"width": 1366, "height": 768}), ("wide", {"width": 1920, "height": 1080}), ("phone", PHONE)],
+)
+def test_long_names_screenshot(stack, page, size, viewport, color_scheme):
+    """Real names, as long as offices make them, on the screens offices have: the first screen each shows."""
+    _as_if_running_for_a_while(stack)
+    give_long_names()
+    page.set_viewport_size(viewport)
+    page.emulate_media(color_scheme=color_scheme)
+    sign_in(page, stack.base_url, stack.user.username, stack.password)
+    page.wait_for_selector("table.files tbody tr")
+    name = f"long-names-{size}-{color_scheme}"
+    screenshot(page, name, full_page=False, also=_docs_copy(name))
 
 
 def test_file_page_screenshot(stack, page):
