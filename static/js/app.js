@@ -206,3 +206,18 @@
     });
   }
 })();
+
+// Dates (issue 23): the First seen menu shows its two dates for "choose dates…" only, and clears them for any
+// other choice, before htmx reads the form (capture phase), so a preset or "any date" never sends stale dates.
+(function () {
+  "use strict";
+  document.addEventListener("change", function (event) {
+    const menu = event.target;
+    if (!menu || menu.id !== "id_when") return;
+    const range = menu.form && menu.form.querySelector("[data-custom-range]");
+    if (!range) return;
+    const custom = menu.value === "custom";
+    range.hidden = !custom;
+    if (!custom) range.querySelectorAll("input").forEach(function (input) { input.value = ""; });
+  }, true);
+})();

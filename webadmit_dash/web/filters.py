@@ -11,6 +11,7 @@ from django.http import QueryDict
 from webadmit_dash.core.models import STATUS_CHOICES
 from webadmit_dash.web import params
 from webadmit_dash.web.common import IdentityRow
+from webadmit_dash.web.date_range import DateRange
 
 # Not a WebAdMIT status: failed, empty or unfinished runs whose export has since run well (ExportFile.superseded_by).
 # Their own status's chip no longer counts them; this one does.
@@ -37,6 +38,7 @@ class FileFilters:
     q: str = ""
     expired: bool = False
     refused: bool = field(default=False, compare=False)
+    seen: DateRange = DateRange()  # when the runs were first seen (web/date_range.py)
 
     @classmethod
     def parse(cls, query: QueryDict, identities: Sequence[IdentityRow]) -> FileFilters:
@@ -63,6 +65,7 @@ class FileFilters:
             q=params.text(query, "q", max_length=100),
             expired=params.flag(query, "expired"),
             refused=refused,
+            seen=DateRange.parse(query),
         )
 
     @property
@@ -72,7 +75,7 @@ class FileFilters:
 
     @property
     def active(self) -> bool:
-        return bool(self.scoped or self.statuses or self.q or self.expired)
+        return bool(self.scoped or self.statuses or self.q or self.expired or self.seen.active)
 
     def params(self, *, without_status: bool = False) -> list[tuple[str, str]]:
         """The query parameters that reproduce these filters (empty ones left out, for short URLs)."""
@@ -89,6 +92,7 @@ class FileFilters:
             pairs.append(("cycle", self.cycle))
         if self.expired:
             pairs.append(("expired", "1"))
+        pairs.extend(self.seen.params())
         return pairs
 
     def querystring(self, *extra: tuple[str, str]) -> str:
