@@ -38,7 +38,7 @@ class FileFilters:
     q: str = ""
     expired: bool = False
     refused: bool = field(default=False, compare=False)
-    seen: DateRange = DateRange()  # when the runs were first seen (web/date_range.py)
+    seen: DateRange = field(default_factory=DateRange)  # when the runs were first seen (web/date_range.py)
 
     @classmethod
     def parse(cls, query: QueryDict, identities: Sequence[IdentityRow]) -> FileFilters:

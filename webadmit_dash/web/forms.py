@@ -35,9 +35,8 @@ class PreferencesForm(forms.ModelForm[UserPreference]):
         institution = f"The institution's zone ({settings.TIME_ZONE.replace('_', ' ')})"
         cast(forms.ChoiceField, self.fields["time_zone"]).choices = [("", institution), *_time_zone_choices()]
         self.fields["time_zone"].help_text = "Times on every page are shown in this zone; hover a time to see it."
-        self.fields["absolute_times"].help_text = (
-            "Times read “Tue 09:42” rather than “Tue 09:42 · 3 h ago” or “3 h ago”, on every page."
-        )
+        clock_only = self.fields["absolute_times"]
+        clock_only.help_text = "Times read “Tue 09:42” rather than “Tue 09:42 · 3 h ago” or “3 h ago”, on every page."
 
 
 class LockoutCountedPasswordChangeForm(PasswordChangeForm):

@@ -16,7 +16,7 @@ from webadmit_dash.web.listing import Scope
 NEW_COUNT_CAP = 500
 
 
-def context(scope: Scope, new_since: datetime | None, now: datetime) -> dict[str, Any]:
+def dates_context(scope: Scope, new_since: datetime | None, now: datetime) -> dict[str, Any]:
     filters = scope.filters
     seen = filters.seen
     when = seen.when or ""

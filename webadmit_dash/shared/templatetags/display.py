@@ -185,7 +185,9 @@ def time_stamp(value: datetime, now: datetime) -> SafeString:
     if clock_only():
         return format_html('<span class="stamp">{}</span>', clock_time(value, now))
     return format_html(
-        '<span class="stamp">{}<span class="stamp__ago"> · {}</span></span>', clock_time(value, now), time_ago(value, now)
+        '<span class="stamp">{}<span class="stamp__ago"> · {}</span></span>',
+        clock_time(value, now),
+        time_ago(value, now),
     )
 
 

@@ -32,12 +32,15 @@ from webadmit_dash.core.models import ExportFile
 from webadmit_dash.schedules import state
 from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
 from webadmit_dash.shared.templatetags.display import status_icon, svg_icon
-from webadmit_dash.web import common, csv_export, date_range, freshness, listing, pagination, params, seen_filter, visits
+from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params
 from webadmit_dash.web.common import FAST_POLL_SECONDS, SLOW_POLL_SECONDS
+from webadmit_dash.web.date_range import instant, read_instant
 from webadmit_dash.web.filters import DELIVERY_FAILED, SUPERSEDED, FileFilters
 from webadmit_dash.web.freshness import SOURCES_SHOWN
 from webadmit_dash.web.listing import Counts, FileRow, Scope, for_rows
 from webadmit_dash.web.pagination import PAGE_SIZE, SortKey
+from webadmit_dash.web.seen_filter import dates_context
+from webadmit_dash.web.visits import last_looked, page_load
 from webadmit_dash.webadmit.statuses import FileStatus
 
 # Polls re-render at least this often even when nothing changed, so "refreshed N min ago" and the "refreshes
@@ -76,7 +79,7 @@ class PollState:
             top=params.value(query, "top") == "1",
             end=SortKey.decode(params.value(query, "end")),
             stale_ids=params.integers(query, "stale", limit=1000),
-            new_since=date_range.read_instant(params.text(query, "new", max_length=60)),
+            new_since=read_instant(params.text(query, "new", max_length=60)),
         )
 
     def query(self, filters: FileFilters) -> str:
@@ -93,7 +96,7 @@ class PollState:
         if self.stale_ids:
             extra.append(("stale", ",".join(map(str, self.stale_ids))))
         if self.new_since:
-            extra.append(("new", date_range.instant(self.new_since)))
+            extra.append(("new", instant(self.new_since)))
         return filters.querystring(*extra)
 
 
@@ -193,7 +196,7 @@ def _listing_context(
     version = scope.version
     context = _base_context(scope, counts, sources, stale, now, request.user)
     context.update(_page_context(scope, page, counts, stale, now, new_since))
-    context.update(seen_filter.context(scope, new_since, now))
+    context.update(dates_context(scope, new_since, now))
     current_path = request.get_full_path()
     context.update(
         current_path=current_path,
@@ -225,7 +228,7 @@ def recent_files(request: AuthenticatedHttpRequest) -> HttpResponseBase:
         # "Export this list": the same selection as the page, every row of it (web/csv_export.py).
         return csv_export.response(scope, now)
     # Only a full page load is a look at the list (web/visits.py); paging and filtering read the same moment.
-    new_since = visits.last_looked(request.user) if request.htmx else visits.page_load(request.user, now)
+    new_since = last_looked(request.user) if request.htmx else page_load(request.user, now)
     context = _listing_context(request, scope, now, new_since)
     if request.htmx.target == "results" and not request.htmx.history_restore_request:
         response = render(request, "files/recent.html#results_update", context)
