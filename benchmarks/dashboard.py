@@ -219,9 +219,9 @@ class _Poller:
     benchmark counts those separately and keeps the 204s for the figures.
     """
 
-    def __init__(self, client: Client, headers: dict[str, Any]) -> None:
+    def __init__(self, client: Client, headers: dict[str, Any], page: str = "/") -> None:
         self.client, self.headers = client, headers
-        self.url = _poll_url(client.get("/").content.decode())
+        self.url = _poll_url(client.get(page).content.decode())
         self.renders = 0
 
     def poll(self) -> Any:
@@ -317,6 +317,16 @@ def _run(args: argparse.Namespace) -> int:
 
     filtered = _time(lambda: admin.get("/?status=failed&status=queued"), args.runs)
     lines.append(_row("filtered: failed + queued", filtered, _queries(lambda: admin.get("/?status=failed"))[0]))
+
+    # The date filter (web/date_range.py): its counts are counted, not cached per identity.
+    dated = _time(lambda: admin.get("/?when=7d"), args.runs)
+    lines.append(_row("first page, first seen in the last 7 days", dated, _queries(lambda: admin.get("/?when=7d"))[0]))
+    dated_poller = _Poller(
+        admin, {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": f"http://{HOST}/?when=7d"}, "/?when=7d"
+    )
+    lines.append(
+        _row("unchanged poll (204), last 7 days", dated_poller.sample(args.runs * 5), _queries(dated_poller.poll)[0])
+    )
 
     # A page deep in the list: keyset pagination costs the same as the first page.
     from webadmit_dash.web.pagination import SortKey

@@ -44,9 +44,7 @@ def _dated_world(stack) -> dict[str, ExportFile]:
     today = timezone.now().astimezone(ZONE).date()
     files = list(ExportFile.objects.filter(gone_at__isnull=True, status="available").order_by("pk")[:4])
     assert len(files) == 4, "the simulated world has four Available files"
-    ExportFile.objects.exclude(pk__in=[f.pk for f in files]).update(
-        first_seen_at=timezone.now() - timedelta(days=20)
-    )
+    ExportFile.objects.exclude(pk__in=[f.pk for f in files]).update(first_seen_at=timezone.now() - timedelta(days=20))
     dated = {}
     for export_file, (name, days_ago, clock) in zip(
         files,
@@ -72,10 +70,13 @@ def test_dates_read_as_clock_and_ago_filter_by_day_and_mark_what_is_new(stack, e
         return page.locator(f"#file-{dated[name].pk} .file__seen").inner_text().strip()
 
     assert re.fullmatch(r"00:01 · (\d+ h( \d+ min)?|\d+ min|just now)( ago)?", seen_text("today")), seen_text("today")
+    def days_ago(name: str) -> int:  # whole days elapsed, not calendar days: 12:00 three days back at 00:05 is 2
+        return int((timezone.now() - dated[name].first_seen_at).total_seconds() // 86_400)
+
     three = today - timedelta(days=3)
-    assert seen_text("3 days") == f"{three.strftime('%a')} 12:00 · 3 days ago"
+    assert seen_text("3 days") == f"{three.strftime('%a')} 12:00 · {days_ago('3 days')} days ago"
     ten = today - timedelta(days=10)
-    assert seen_text("10 days") == f"{ten.day} {ten.strftime('%b')} 12:00 · 10 days ago"
+    assert seen_text("10 days") == f"{ten.day} {ten.strftime('%b')} 12:00 · {days_ago('10 days')} days ago"
     # The relative part stays true while the page sits open: two hours later it says so, without a reload.
     before = seen_text("yesterday")
     hours = int(re.search(r"· (\d+) h", before).group(1)) if " h" in before else None
@@ -135,3 +136,20 @@ def test_dates_read_as_clock_and_ago_filter_by_day_and_mark_what_is_new(stack, e
     page.set_viewport_size(PHONE)
     page.goto(stack.base_url + "/?when=7d")
     screenshot(page, "dates-filter-phone", full_page=False)
+
+
+def test_clock_times_only_is_chosen_on_preferences_and_shown_everywhere(stack, page):
+    dated = _dated_world(stack)
+    sign_in(page, stack.base_url, stack.user.username, stack.password)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"{stack.base_url}/files/{dated['3 days'].pk}/")
+    screenshot(page, "dates-file-page", full_page=False)
+    page.goto(stack.base_url + "/preferences/")
+    page.get_by_label("Clock times only").check()
+    screenshot(page, "dates-preferences", full_page=False)
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Preferences saved.").wait_for()
+    page.goto(stack.base_url + "/")
+    three = timezone.now().astimezone(ZONE).date() - timedelta(days=3)
+    assert page.locator(f"#file-{dated['3 days'].pk} .file__seen").inner_text().strip() == f"{three:%a} 12:00"
+    assert page.locator("time[data-rel='ago']").count() == 0
