@@ -136,6 +136,9 @@ def test_dates_read_as_clock_and_ago_filter_by_day_and_mark_what_is_new(stack, e
     page.set_viewport_size(PHONE)
     page.goto(stack.base_url + "/?when=7d")
     screenshot(page, "dates-filter-phone", full_page=False)
+    page.goto(f"{stack.base_url}/?seen_from={today - timedelta(days=3)}&seen_to={today}")
+    assert page.locator("#id_seen_from").is_visible()
+    screenshot(page, "dates-filter-phone-dates", full_page=False)
 
 
 def test_clock_times_only_is_chosen_on_preferences_and_shown_everywhere(stack, page):
