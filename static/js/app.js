@@ -191,7 +191,8 @@
     const countActive = function () {
       let count = 0;
       panel.querySelectorAll("input, select").forEach(function (field) {
-        if (field.type === "hidden" || field.type === "submit") return;
+        // A chosen range's two dates are parts of its menu's one filter (data-filter-part).
+        if (field.type === "hidden" || field.type === "submit" || field.hasAttribute("data-filter-part")) return;
         if (field.type === "checkbox" || field.type === "radio" ? field.checked : field.value) count += 1;
       });
       activeCount.textContent = count ? " · " + count + " in force" : "";

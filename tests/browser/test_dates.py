@@ -140,6 +140,7 @@ def test_dates_read_as_clock_and_ago_filter_by_day_and_mark_what_is_new(stack, e
     page.goto(f"{stack.base_url}/?seen_from={today - timedelta(days=3)}&seen_to={today}")
     # On a phone the fields wait behind the Filters button, which counts the range among those in force.
     assert page.locator("#id_seen_from").is_hidden()
+    assert page.locator(".filters__toggle").inner_text().endswith("· 1 in force")
     page.locator(".filters__toggle").click()
     assert page.locator("#id_seen_from").is_visible()
     screenshot(page, "dates-filter-phone-dates", full_page=False)
