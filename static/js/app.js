@@ -191,7 +191,8 @@
     const countActive = function () {
       let count = 0;
       panel.querySelectorAll("input, select").forEach(function (field) {
-        if (field.type === "hidden" || field.type === "submit") return;
+        // A chosen range's two dates are parts of its menu's one filter (data-filter-part).
+        if (field.type === "hidden" || field.type === "submit" || field.hasAttribute("data-filter-part")) return;
         if (field.type === "checkbox" || field.type === "radio" ? field.checked : field.value) count += 1;
       });
       activeCount.textContent = count ? " · " + count + " in force" : "";
@@ -233,4 +234,19 @@
       if (button) button.focus();
     });
   }
+})();
+
+// Dates (issue 23): the First seen menu shows its two dates for "choose dates…" only, and clears them for any
+// other choice, before htmx reads the form (capture phase), so a preset or "any date" never sends stale dates.
+(function () {
+  "use strict";
+  document.addEventListener("change", function (event) {
+    const menu = event.target;
+    if (!menu || menu.id !== "id_when") return;
+    const range = menu.form && menu.form.querySelector("[data-custom-range]");
+    if (!range) return;
+    const custom = menu.value === "custom";
+    range.hidden = !custom;
+    if (!custom) range.querySelectorAll("input").forEach(function (input) { input.value = ""; });
+  }, true);
 })();

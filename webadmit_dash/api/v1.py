@@ -13,6 +13,7 @@ it, and then for what its user may do on the file's page; every other token stay
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -48,7 +49,7 @@ from webadmit_dash.api.schemas import (
 from webadmit_dash.collection import serving
 from webadmit_dash.collection.models import CollectedFile, FileDelivery
 from webadmit_dash.core import access, states
-from webadmit_dash.core.models import ExportFile, UserIdentity
+from webadmit_dash.core.models import ExportFile, UserIdentity, UserPreference
 from webadmit_dash.core.states import FileState
 from webadmit_dash.engine import downloads
 from webadmit_dash.schedules import news, timing, watchdog
@@ -85,7 +86,14 @@ def _scope(request: HttpRequest, filters: FileFilters) -> Scope:
         params["identity"] = str(filters.identity)
     if filters.expired:
         params["expired"] = "1"
+    dated = {name: getattr(filters, name) for name in ("when", "seen_from", "seen_to") if getattr(filters, name)}
+    params.update(dated)
     request.GET = params  # type: ignore[assignment]
+    if dated:
+        # Days begin at midnight in the token's user's zone, as on their pages (the API has no session to carry it).
+        zone = UserPreference.objects.filter(user=request.user).values_list("time_zone", flat=True).first()  # type: ignore[misc]
+        with timezone.override(zoneinfo.ZoneInfo(zone) if zone else None):
+            return listing.scope(request)  # type: ignore[arg-type]
     return listing.scope(request)  # type: ignore[arg-type]  # BearerToken has set request.user
 
 

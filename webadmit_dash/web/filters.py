@@ -12,6 +12,7 @@ from webadmit_dash.core import states
 from webadmit_dash.core.models import STATUS_CHOICES
 from webadmit_dash.web import params
 from webadmit_dash.web.common import IdentityRow
+from webadmit_dash.web.date_range import DateRange
 
 # Not WebAdMIT statuses: the handled files (core.states), which their own status's chip no longer counts. The Handled
 # chip counts both kinds; `status=superseded` (the older Re-run chip's address) keeps listing the superseded ones.
@@ -41,6 +42,7 @@ class FileFilters:
     q: str = ""
     expired: bool = False
     refused: bool = field(default=False, compare=False)
+    seen: DateRange = field(default_factory=DateRange)  # when the runs were first seen (web/date_range.py)
 
     @classmethod
     def parse(cls, query: QueryDict, identities: Sequence[IdentityRow]) -> FileFilters:
@@ -68,6 +70,7 @@ class FileFilters:
             q=params.text(query, "q", max_length=100),
             expired=params.flag(query, "expired"),
             refused=refused,
+            seen=DateRange.parse(query),
         )
 
     @property
@@ -77,7 +80,7 @@ class FileFilters:
 
     @property
     def active(self) -> bool:
-        return bool(self.scoped or self.statuses or self.states or self.q or self.expired)
+        return bool(self.scoped or self.statuses or self.states or self.q or self.expired or self.seen.active)
 
     @property
     def state_words(self) -> str:
@@ -102,6 +105,7 @@ class FileFilters:
             pairs.append(("cycle", self.cycle))
         if self.expired:
             pairs.append(("expired", "1"))
+        pairs.extend(self.seen.params())
         return pairs
 
     def querystring(self, *extra: tuple[str, str]) -> str:

@@ -28,13 +28,15 @@ class PreferencesForm(forms.ModelForm[UserPreference]):
 
     class Meta:
         model = UserPreference
-        fields = ["time_zone"]
+        fields = ["time_zone", "absolute_times"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         institution = f"The institution's zone ({settings.TIME_ZONE.replace('_', ' ')})"
         cast(forms.ChoiceField, self.fields["time_zone"]).choices = [("", institution), *_time_zone_choices()]
         self.fields["time_zone"].help_text = "Times on every page are shown in this zone; hover a time to see it."
+        clock_only = self.fields["absolute_times"]
+        clock_only.help_text = "Times read “Tue 09:42” rather than “Tue 09:42 · 3 h ago” or “3 h ago”, on every page."
 
 
 class LockoutCountedPasswordChangeForm(PasswordChangeForm):

@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db.models import BigIntegerField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.http import QueryDict
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -27,7 +28,7 @@ from webadmit_dash.core import access, states, stuck
 from webadmit_dash.core.models import ExportFile, RunRequest, UserIdentity
 from webadmit_dash.core.states import FileState
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
-from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting
+from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting, time_stamp
 from webadmit_dash.web import common, params
 from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.filters import DELIVERY_FAILED, HANDLED, SUPERSEDED, FileFilters
@@ -61,10 +62,16 @@ class Scope:
         return max((identity.change_seq for identity in self.identities), default=0)
 
     def rows(
-        self, files: Iterable[ExportFile], now: datetime, stale: Mapping[int, datetime] | None = None
+        self,
+        files: Iterable[ExportFile],
+        now: datetime,
+        stale: Mapping[int, datetime] | None = None,
+        *,
+        new_since: datetime | None = None,
     ) -> list[FileRow]:
         """Table rows, each with its identity from the list already loaded (no join, no query per row); `stale`
-        maps the identities whose files are out of date to since when (freshness.survey)."""
+        maps the identities whose files are out of date to since when (freshness.survey); files first seen after
+        `new_since` are marked New (web/visits.py)."""
         by_id = {identity.pk: identity for identity in self.identities}
         stale = stale or {}
         urls = RowUrls.current()
@@ -81,6 +88,7 @@ class Scope:
                 urls,
                 thresholds.get(stuck.key_of(export_file)),
                 called.get(export_file.pk),
+                new_since,
             )
             for export_file in files
         ]
@@ -186,6 +194,7 @@ class FileRow:
     callback: SafeString  # "WebAdMIT will call back" / "WebAdMIT called back 10:42:05" (see describe_callback)
     handover: Handover = ""
     archived: bool = False  # served from the archive: Download works after WebAdMIT forgot the file
+    new: bool = False  # first seen since the user last looked at the list (web/visits.py)
 
     @classmethod
     def of(
@@ -197,6 +206,7 @@ class FileRow:
         urls: RowUrls | None = None,
         stuck_after: timedelta | None = None,
         callback: Callback | None = None,
+        new_since: datetime | None = None,
     ) -> FileRow:
         urls = urls or RowUrls.current()
         status = export_file.status_enum
@@ -235,7 +245,7 @@ class FileRow:
             status=status,
             badge=status_badge(status, export_file.raw_status),
             since=time_ago(changed, now) if status.is_finished else time_lasting(changed, now),
-            first_seen=time_ago(export_file.first_seen_at, now),
+            first_seen=time_stamp(export_file.first_seen_at, now),
             running=not status.is_finished,
             gone=export_file.gone_at is not None,
             action=action,
@@ -253,6 +263,7 @@ class FileRow:
             callback=describe_callback(callback, not status.is_finished, now),
             handover=handover(export_file),
             archived=archived,
+            new=new_since is not None and export_file.first_seen_at > new_since,
         )
 
 
@@ -338,6 +349,8 @@ def scope_for(user: User, query: QueryDict) -> Scope:
         if file_id is not None:
             search |= Q(webadmit_id=file_id)
         files = files.filter(search)
+    if filters.seen.active:
+        files = files.filter(filters.seen.condition(timezone.now(), timezone.get_current_timezone()))
     listed = files
     if filters.statuses:
         listed = listed.filter(_status_condition(filters.statuses), attention_rank__in=_ranks(filters.statuses))
@@ -554,7 +567,8 @@ def counts(scope: Scope) -> Counts:
     recounts only the identities changed since.
     """
     by_status: dict[str, int] = defaultdict(int)
-    if scope.filters.q:
+    # The cache holds whole identities: a search or a date range counts its own files.
+    if scope.filters.q or scope.filters.seen.active:
         return Counts.of(_tally(scope.files.order_by().values_list("status").annotate(**_TALLY)))
     # One cache entry per identity: {key: (change_seq, counts)} (settings.CACHES has room for every identity).
     keys = {pk: f"dashboard:counts:v5:{int(scope.filters.expired)}:{pk}" for pk in scope.identity_ids}

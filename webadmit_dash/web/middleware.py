@@ -10,7 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
+from webadmit_dash.shared.templatetags.display import activate_clock_only
 from webadmit_dash.web import params
+from webadmit_dash.web.signals import CLOCK_ONLY_SESSION_KEY
 
 
 class HtmxVaryMiddleware:
@@ -43,7 +45,8 @@ class NoStoreMiddleware:
 
 
 class UserTimezoneMiddleware:
-    """Shows times in the user's preferred zone, else the institution's (settings.TIME_ZONE)."""
+    """Shows times in the user's preferred zone, else the institution's (settings.TIME_ZONE); and as clock times only
+    for who asked for that (UserPreference.absolute_times)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -60,6 +63,8 @@ class UserTimezoneMiddleware:
                 timezone.deactivate()
         else:
             timezone.deactivate()
+        # Set on every request, off included: a server thread serves one user after another.
+        activate_clock_only(bool(session.get(CLOCK_ONLY_SESSION_KEY)) if session is not None else False)
         return self.get_response(request)
 
 

@@ -12,15 +12,30 @@ from django.http import HttpRequest
 from webadmit_dash.core.models import UserPreference
 
 TIME_ZONE_SESSION_KEY = "time_zone"
+# Present (True) while the user asked for clock times only (UserPreference.absolute_times).
+CLOCK_ONLY_SESSION_KEY = "clock_only"
 
 
 @receiver(user_logged_in, dispatch_uid="web.remember_time_zone")
 def remember_time_zone(sender: object, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
-    """Copies the user's time zone into the session, where UserTimezoneMiddleware reads it without a query."""
+    """Copies the user's time zone (and clock style) into the session, where UserTimezoneMiddleware reads them
+    without a query."""
     if request is None:
         return
-    zone = UserPreference.objects.filter(user=user).values_list("time_zone", flat=True).first()
+    zone, clock_only = UserPreference.objects.filter(user=user).values_list("time_zone", "absolute_times").first() or (
+        "",
+        False,
+    )
+    remember_time_style(request, zone, clock_only)
+
+
+def remember_time_style(request: HttpRequest, zone: str, clock_only: bool) -> None:
+    """Keeps the session's copy of how this user's times are shown (read by UserTimezoneMiddleware)."""
     if zone:
         request.session[TIME_ZONE_SESSION_KEY] = zone
     else:
         request.session.pop(TIME_ZONE_SESSION_KEY, None)
+    if clock_only:
+        request.session[CLOCK_ONLY_SESSION_KEY] = True
+    else:
+        request.session.pop(CLOCK_ONLY_SESSION_KEY, None)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 from webadmit_dash.core.models import UserPreference
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
 from webadmit_dash.web.forms import LockoutCountedPasswordChangeForm, PreferencesForm
-from webadmit_dash.web.signals import TIME_ZONE_SESSION_KEY
+from webadmit_dash.web.signals import remember_time_style
 
 
 @require_http_methods(["GET", "POST"])
@@ -25,10 +25,7 @@ def preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = PreferencesForm(request.POST or None, instance=preference)
     if request.method == "POST" and form.is_valid():
         form.save()
-        if preference.time_zone:
-            request.session[TIME_ZONE_SESSION_KEY] = preference.time_zone
-        else:
-            request.session.pop(TIME_ZONE_SESSION_KEY, None)
+        remember_time_style(request, preference.time_zone, preference.absolute_times)
         messages.success(request, "Preferences saved.")
         return redirect("preferences")
     return render(request, "registration/preferences.html", {"form": form})

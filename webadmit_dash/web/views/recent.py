@@ -34,10 +34,13 @@ from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_h
 from webadmit_dash.shared.templatetags.display import status_icon, svg_icon
 from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params
 from webadmit_dash.web.common import FAST_POLL_SECONDS, SLOW_POLL_SECONDS
+from webadmit_dash.web.date_range import instant, read_instant
 from webadmit_dash.web.filters import DELIVERY_FAILED, HANDLED, FileFilters
 from webadmit_dash.web.freshness import SOURCES_SHOWN
 from webadmit_dash.web.listing import Counts, FileRow, Scope, for_rows
 from webadmit_dash.web.pagination import PAGE_SIZE, SortKey
+from webadmit_dash.web.seen_filter import dates_context
+from webadmit_dash.web.visits import last_looked, page_load
 from webadmit_dash.webadmit.statuses import FileStatus
 
 # Polls re-render at least this often even when nothing changed, so "refreshed N min ago" and the "refreshes
@@ -49,7 +52,7 @@ def _bucket(now: datetime) -> int:
     return int(now.timestamp()) // FRESHNESS_BUCKET_SECONDS
 
 
-POLL_PARAMS = ("since", "bucket", "list", "ids", "top", "end", "stale")
+POLL_PARAMS = ("since", "bucket", "list", "ids", "top", "end", "stale", "new")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class PollState:
     top: bool  # the first page, the only one where new files are offered
     end: SortKey | None  # the first page's last row, when more follow
     stale_ids: tuple[int, ...] = ()  # identities whose rows the page shows "as of" a time (freshness.stale_since)
+    new_since: datetime | None = None  # rows first seen after this are marked New (web/visits.py), with no query
 
     @classmethod
     def from_params(cls, query: QueryDict) -> PollState:
@@ -75,6 +79,7 @@ class PollState:
             top=params.value(query, "top") == "1",
             end=SortKey.decode(params.value(query, "end")),
             stale_ids=params.integers(query, "stale", limit=1000),
+            new_since=read_instant(params.text(query, "new", max_length=60)),
         )
 
     def query(self, filters: FileFilters) -> str:
@@ -90,6 +95,8 @@ class PollState:
             extra.append(("end", self.end.encode()))
         if self.stale_ids:
             extra.append(("stale", ",".join(map(str, self.stale_ids))))
+        if self.new_since:
+            extra.append(("new", instant(self.new_since)))
         return filters.querystring(*extra)
 
 
@@ -160,11 +167,16 @@ def _base_context(
 
 
 def _page_context(
-    scope: Scope, page: pagination.Page, counts: Counts, stale: Mapping[int, datetime], now: datetime
+    scope: Scope,
+    page: pagination.Page,
+    counts: Counts,
+    stale: Mapping[int, datetime],
+    now: datetime,
+    new_since: datetime | None = None,
 ) -> dict[str, Any]:
     """What the results section shows: one page of rows, its pager, and how many the filters list."""
     return {
-        "files": scope.rows(page.rows, now, stale),
+        "files": scope.rows(page.rows, now, stale, new_since=new_since),
         "page": page,
         "listed_total": counts.listed(scope.filters),
         "next_query": page.next_key
@@ -176,13 +188,16 @@ def _page_context(
     }
 
 
-def _listing_context(request: AuthenticatedHttpRequest, scope: Scope, now: datetime) -> dict[str, Any]:
+def _listing_context(
+    request: AuthenticatedHttpRequest, scope: Scope, now: datetime, new_since: datetime | None = None
+) -> dict[str, Any]:
     counts = listing.counts(scope)
     sources, stale = freshness.survey(scope.identities, now, SOURCES_SHOWN)
     page = pagination.page(scope.listed, request.GET)
     version = scope.version
     context = _base_context(scope, counts, sources, stale, now, request.user)
-    context.update(_page_context(scope, page, counts, stale, now))
+    context.update(_page_context(scope, page, counts, stale, now, new_since))
+    context.update(dates_context(scope, new_since, now))
     current_path = request.get_full_path()
     context.update(
         current_path=current_path,
@@ -196,6 +211,7 @@ def _listing_context(request: AuthenticatedHttpRequest, scope: Scope, now: datet
             top=page.is_first,
             end=page.next_key if page.is_first else None,
             stale_ids=tuple(sorted(stale)),
+            new_since=new_since,
         ).query(scope.filters),
     )
     return context
@@ -212,7 +228,9 @@ def recent_files(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     if params.value(request.GET, "format") == "csv":
         # "Export this list": the same selection as the page, every row of it (web/csv_export.py).
         return csv_export.response(scope, now)
-    context = _listing_context(request, scope, now)
+    # Only a full page load is a look at the list (web/visits.py); paging and filtering read the same moment.
+    new_since = last_looked(request.user) if request.htmx else page_load(request.user, now)
+    context = _listing_context(request, scope, now, new_since)
     if request.htmx.target == "results" and not request.htmx.history_restore_request:
         response = render(request, "files/recent.html#results_update", context)
         # The address bar gets the short form of what is shown (no empty parameters), ready to bookmark or share.
@@ -295,7 +313,7 @@ def _changed_rows(
             )
         )
     )
-    rows = scope.rows(files, now, stale)
+    rows = scope.rows(files, now, stale, new_since=state.new_since)
     news = [row for row, file in zip(rows, files, strict=True) if file.change_seq > state.version]
     return rows, news
 
@@ -310,7 +328,7 @@ def _fill_empty_list(
         return state, {}
     ids = tuple(row.pk for row in page.rows)
     state = replace(state, list_version=scope.version, shown_ids=ids, end=page.next_key)
-    return state, _page_context(scope, page, counts, stale, now)
+    return state, _page_context(scope, page, counts, stale, now, state.new_since)
 
 
 def _insert_own_runs(
@@ -323,7 +341,7 @@ def _insert_own_runs(
     if not own:
         return state, []
     shown_ids = (*(file.pk for file in own), *state.shown_ids)[: 2 * PAGE_SIZE]
-    return replace(state, shown_ids=shown_ids), scope.rows(own, now, stale)
+    return replace(state, shown_ids=shown_ids), scope.rows(own, now, stale, new_since=state.new_since)
 
 
 def _new_candidates(scope: Scope, state: PollState) -> QuerySet[ExportFile]:
