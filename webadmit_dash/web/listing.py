@@ -26,9 +26,9 @@ from webadmit_dash.core import access, stuck
 from webadmit_dash.core.models import ExportFile, RunRequest, UserIdentity
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
 from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting
-from webadmit_dash.web import common, params
+from webadmit_dash.web import common, params, row_notes
 from webadmit_dash.web.common import IdentityRow
-from webadmit_dash.web.filters import DELIVERY_FAILED, SUPERSEDED, FileFilters
+from webadmit_dash.web.filters import DELIVERY_FAILED, SUPERSEDED, FileFilters, expand_groups
 from webadmit_dash.webadmit.statuses import DOWNLOADABLE, RUNNING, FileStatus
 
 # Up to this many identities, their files are few enough to fetch by identity and sort (see scope).
@@ -134,12 +134,13 @@ class RowUrls:
     run_again: str
     file: str
     acknowledge: str
+    export: str
 
     @classmethod
     def current(cls) -> RowUrls:
         # Reversed with a stand-in id, which is then the pattern's slot (the script prefix can differ per request).
         marker = str(2**62)
-        names = ("download_file", "run_again", "file_detail", "acknowledge_file")
+        names = ("download_file", "run_again", "file_detail", "acknowledge_file", "schedules:export")
         return cls(*(reverse(name, args=[marker]).replace(marker, "{}") for name in names))
 
 
@@ -186,6 +187,9 @@ class FileRow:
     callback: SafeString  # "WebAdMIT will call back" / "WebAdMIT called back 10:42:05" (see describe_callback)
     handover: Handover = ""
     archived: bool = False  # served from the archive: Download works after WebAdMIT forgot the file
+    export_url: str = ""  # the export's history page, once WebAdMIT named the export
+    downloaded: SafeString | str = ""  # "downloaded by Maria 09:02" (web/row_notes.py)
+    newer_run: SafeString | str = ""  # failed: "a newer run is going: started 09:40" (web/row_notes.py)
 
     @classmethod
     def of(
@@ -249,6 +253,9 @@ class FileRow:
             callback=describe_callback(callback, not status.is_finished, now),
             handover=handover(export_file),
             archived=archived,
+            export_url=urls.export.format(export_file.export_id) if export_file.export_id else "",
+            downloaded=row_notes.downloaded(export_file, now),
+            newer_run=row_notes.newer_run(export_file, now, urls.file),
         )
 
 
@@ -344,7 +351,7 @@ def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:
     """What a FileRow reads besides the file, joined in so that no row costs a query of its own: the export, and
     three columns (not whole rows, whose model instances would cost more than the join) of the run superseding it
     and of whoever acknowledged it; and whether collection archived and delivered it (two indexed lookups by the
-    file, for the rows shown only)."""
+    file, for the rows shown only); and row_notes' "downloaded by" and "a newer run is going"."""
     return files.select_related("export").annotate(
         rerun_status=F("superseded_by__status"),
         rerun_changed_at=F("superseded_by__status_changed_at"),
@@ -357,13 +364,14 @@ def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:
         delivered=Exists(
             FileDelivery.objects.filter(collected__export_file=OuterRef("pk"), state=FileDelivery.State.DELIVERED)
         ),
+        **row_notes.columns(),
     )
 
 
 def _status_condition(statuses: Iterable[str]) -> Q:
     """A status chip lists the files it counts: its status's, superseded ones apart (they have their own chip); the
     Delivery failed chip those a destination refused, whatever their status."""
-    statuses = set(statuses)
+    statuses = expand_groups(list(statuses))
     condition = Q(pk__in=[])
     plain = statuses - {SUPERSEDED, DELIVERY_FAILED}
     if plain:
@@ -380,7 +388,7 @@ def _ranks(statuses: Iterable[str]) -> list[int]:
     enter the order index at that rank. Failed files have either (acknowledged ones are settled), and so do ready
     ones (a failed delivery needs attention)."""
     ranks: set[int] = set()
-    for status in statuses:
+    for status in expand_groups(list(statuses)):
         if status == DELIVERY_FAILED:
             ranks.add(0)
         elif status == SUPERSEDED:
@@ -446,10 +454,11 @@ class Counts:
     def listed(self, filters: FileFilters) -> int:
         if not filters.statuses:
             return self.total
-        listed = sum(self.by_status[s] for s in filters.statuses)
-        if DELIVERY_FAILED in filters.statuses:
+        statuses = expand_groups(filters.statuses)
+        listed = sum(self.by_status[s] for s in statuses)
+        if DELIVERY_FAILED in statuses:
             # Those refused files already counted under a status chosen too are counted once.
-            listed -= sum(self.delivery_failed_by_status.get(s, 0) for s in filters.statuses)
+            listed -= sum(self.delivery_failed_by_status.get(s, 0) for s in statuses)
         return listed
 
     def title(self, base: str, *, stale: bool = False) -> str:
