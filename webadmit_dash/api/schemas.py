@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ninja import Field, Schema
 
@@ -17,7 +17,10 @@ MAX_PAGE_LIMIT = 1000
 class FileFilters(Schema):
     """The Recent Files page's filters, with the same names and meaning as in its URLs."""
 
-    status: list[FileStatus] = Field(default_factory=list, description="Keep files in any of these statuses.")
+    status: list[FileStatus | Literal["running"]] = Field(
+        default_factory=list,
+        description="Keep files in any of these statuses; `running` is every unfinished run (the page's Running chip).",
+    )
     identity: int | None = Field(None, ge=1, le=MAX_ID, description="One identity's id (from /identities).")
     association: str = Field("", max_length=200, description="One CAS, e.g. SOPHAS.")
     cycle: str = Field("", max_length=50, description="One cycle, e.g. '2026 - 2027'.")
