@@ -219,9 +219,9 @@ class _Poller:
     benchmark counts those separately and keeps the 204s for the figures.
     """
 
-    def __init__(self, client: Client, headers: dict[str, Any]) -> None:
+    def __init__(self, client: Client, headers: dict[str, Any], page_path: str = "/") -> None:
         self.client, self.headers = client, headers
-        self.url = _poll_url(client.get("/").content.decode())
+        self.url = _poll_url(client.get(page_path).content.decode())
         self.renders = 0
 
     def poll(self) -> Any:
@@ -256,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--identities", type=int, default=500)
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--database-url", help="a PostgreSQL server to create a throwaway database on")
+    parser.add_argument(
+        "--query",
+        default="",
+        help="the page's query for the first pages and polls, e.g. 'sort=-finished&when=7d' (an order and a date "
+        "range in force); a commit that does not know a parameter drops it, so the same command measures a base",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="webadmit-bench-") as data_dir:
@@ -286,8 +292,9 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     users = _build(args.identities, small)
     admin = _client(users["admin"])
-    admin.get("/")  # warm up, as for every count below
-    small_queries, _ = _queries(lambda: admin.get("/"))
+    page_path = f"/?{args.query}" if args.query else "/"
+    admin.get(page_path)  # warm up, as for every count below
+    small_queries, _ = _queries(lambda: admin.get(page_path))
     call_command("flush", interactive=False, verbosity=0)
     cache.clear()  # ids are reused after the flush
     users = _build(args.identities, args.files)
@@ -301,8 +308,10 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  {'':<44} {'median':>10} {'p95':>10} {'queries':>5}")
     lines = []
 
-    first_page = _time(lambda: admin.get("/"), args.runs)
-    first_queries, page = _queries(lambda: admin.get("/"))
+    if args.query:
+        print(f"  first pages and polls with ?{args.query}")
+    first_page = _time(lambda: admin.get(page_path), args.runs)
+    first_queries, page = _queries(lambda: admin.get(page_path))
     assert page.status_code == 200
     lines.append(
         _row(
@@ -312,8 +321,8 @@ def _run(args: argparse.Namespace) -> int:
             f"({small_queries} queries with {small:,} files)",
         )
     )
-    staff_page = _time(lambda: staff.get("/"), args.runs)
-    lines.append(_row("first page, staff (12 identities)", staff_page, _queries(lambda: staff.get("/"))[0]))
+    staff_page = _time(lambda: staff.get(page_path), args.runs)
+    lines.append(_row("first page, staff (12 identities)", staff_page, _queries(lambda: staff.get(page_path))[0]))
 
     filtered = _time(lambda: admin.get("/?status=failed&status=queued"), args.runs)
     lines.append(_row("filtered: failed + queued", filtered, _queries(lambda: admin.get("/?status=failed"))[0]))
@@ -326,9 +335,9 @@ def _run(args: argparse.Namespace) -> int:
     deep = _time(lambda: admin.get(deep_url), args.runs)
     lines.append(_row(f"page at row {args.files // 2:,} (keyset)", deep, _queries(lambda: admin.get(deep_url))[0]))
 
-    htmx: dict[str, Any] = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": f"http://{HOST}/"}
+    htmx: dict[str, Any] = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": f"http://{HOST}{page_path}"}
     for label, client in (("unchanged poll (204)", admin), ("unchanged poll (204), staff", staff)):
-        poller = _Poller(client, htmx)
+        poller = _Poller(client, htmx, page_path)
         samples = poller.sample(args.runs * 5)
         queries, answer = _queries(poller.poll)
         assert answer.status_code == 204, answer.status_code
@@ -338,7 +347,7 @@ def _run(args: argparse.Namespace) -> int:
             poll_samples, poll_queries = samples, queries
 
     # One file on screen changes status: the poll answers with that row, the counts and the freshness.
-    page = admin.get("/").content.decode()
+    page = admin.get(page_path).content.decode()
     first_row = re.search(r'<tr id="file-(\d+)"', page)
     assert first_row, "the page lists no file"
     shown = int(first_row.group(1))

@@ -289,6 +289,8 @@ NOTIFY_FAN_OUT_EVERY = env.integer("NOTIFY_FAN_OUT_EVERY", 5, minimum=1)
 NOTIFY_SEND_LEASE_SECONDS = env.integer("NOTIFY_SEND_LEASE_SECONDS", 300, minimum=5)
 # "WebAdMIT unreachable" is news once an identity's refreshes have failed to reach it for this long.
 NOTIFY_UNREACHABLE_AFTER_MINUTES = env.integer("NOTIFY_UNREACHABLE_AFTER_MINUTES", 30, minimum=1)
+# Whether the end of a credential problem is told, once, to those who were told of its start.
+NOTIFY_ALL_CLEAR = env.boolean("NOTIFY_ALL_CLEAR", default=True)
 # Hosts a webhook may reach although they are not public (loopback, private, link-local): exact names or addresses.
 WEBHOOK_ALLOWED_HOSTS = [host.lower().strip("[]").rstrip(".") for host in env.strings("WEBHOOK_ALLOWED_HOSTS", [])]
 

@@ -176,6 +176,34 @@
     if (all) all.classList.toggle("is-current", !form.querySelector('input[name="status"]:checked'));
   });
 
+  // On a phone the search and selects wait behind one button (the status chips stay in sight), so the first rows
+  // show on the first screen. Without JavaScript the button stays hidden and the fields show, as on a laptop. The
+  // button counts the fields in force, since the form itself is never re-rendered.
+  const filterToggle = document.querySelector("#filters .filters__toggle");
+  if (filterToggle) {
+    const filterForm = filterToggle.closest("form");
+    const panel = document.getElementById(filterToggle.getAttribute("aria-controls"));
+    const activeCount = filterToggle.querySelector("[data-active-filters]");
+    const showPanel = function (open) {
+      filterForm.classList.toggle("is-collapsed", !open);
+      filterToggle.setAttribute("aria-expanded", String(open));
+    };
+    const countActive = function () {
+      let count = 0;
+      panel.querySelectorAll("input, select").forEach(function (field) {
+        if (field.type === "hidden" || field.type === "submit") return;
+        if (field.type === "checkbox" || field.type === "radio" ? field.checked : field.value) count += 1;
+      });
+      activeCount.textContent = count ? " · " + count + " in force" : "";
+    };
+    filterToggle.hidden = false;
+    showPanel(false);
+    countActive();
+    filterToggle.addEventListener("click", function () { showPanel(filterForm.classList.contains("is-collapsed")); });
+    filterForm.addEventListener("change", countActive);
+    filterForm.addEventListener("input", countActive);
+  }
+
   // Run again asks first. Its button submits a GET form to the confirmation page (what a browser without
   // JavaScript gets); here that submit opens the page's dialog instead, and "Start a new run" posts by htmx to
   // the same address, with the form's own fields and its hx-disabled-elt. Escape or Cancel close it unasked.

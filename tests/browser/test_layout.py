@@ -108,3 +108,90 @@ def test_on_a_phone_the_identities_stay_readable_while_refreshes_fail(stack, bro
         _assert_no_sideways_scroll(page, "identities-outage")
     finally:
         context.close()
+
+
+WIDE = {"width": 1920, "height": 1080}
+# Real WebAdMIT names: an identity's organisation and an export's name as long as offices make them.
+LONG_ORGANIZATION = "Université de Montréal School of Nursing and Health Sciences \u2013 Graduate Admissions"
+LONG_EXPORT = "Interview Roster \u2013 Café Session with Faculty, Alumni and Current Students (Spring Term)"
+
+
+def _long_names() -> None:
+    from webadmit_dash.core.models import Export
+
+    UserIdentity.objects.update(association="NursingCAS", organization=LONG_ORGANIZATION, label="")
+    for export in Export.objects.all():
+        export.name = f"{LONG_EXPORT} {export.pk}"
+        export.save(update_fields=["name"])
+
+
+# Rows of one text line each: the export and identity cells do not wrap (the full name shows on hover and focus).
+ROW_HEIGHTS = "() => [...document.querySelectorAll('#results tbody tr')].map(row => row.getBoundingClientRect().height)"
+
+
+def test_long_names_keep_eight_rows_at_1366_by_768_with_the_whole_name_on_hover_focus_and_to_screen_readers(
+    stack, page
+):
+    _long_names()
+    page.set_viewport_size(LAPTOP)
+    sign_in(page, stack.base_url, stack.user.username, stack.password)
+    page.wait_for_selector("#results tbody tr")
+    screenshot(page, "laptop-long-names", full_page=False)
+    assert _rows_in_view(page) >= 8, _rows_in_view(page)
+
+    name = page.locator("#results tbody tr .file__name").first
+    full = name.get_attribute("title") or ""
+    assert full.startswith(LONG_EXPORT), full
+    # The accessibility tree has the whole name, not the cut one.
+    assert name.evaluate("el => el.textContent.trim()").startswith(LONG_EXPORT)
+    identity = page.locator("#results tbody tr .file__identity-name").first
+    assert LONG_ORGANIZATION in (identity.get_attribute("title") or "")
+    # Cut on screen, whole once focused (keyboard users see what a mouse user sees on hover).
+    assert name.evaluate("el => el.scrollWidth > el.clientWidth")
+    name.focus()
+    assert not name.evaluate("el => el.scrollWidth > el.clientWidth + 1")
+
+
+def test_at_1920_by_1080_the_list_uses_the_width_and_names_need_no_cutting(stack, page):
+    _long_names()
+    page.set_viewport_size(WIDE)
+    sign_in(page, stack.base_url, stack.user.username, stack.password)
+    page.wait_for_selector("#results tbody tr")
+    screenshot(page, "wide-long-names", full_page=False)
+    table = page.locator("#results table").bounding_box()
+    assert table and table["width"] >= 1700, table
+    # The identity strip is not cut: every identity's box is wholly on screen.
+    rights = page.evaluate(
+        "[...document.querySelectorAll('#sources .source')].map(s => s.getBoundingClientRect().right)"
+    )
+    assert rights and max(rights) <= WIDE["width"] - 20, rights
+    assert _rows_in_view(page) >= 14, _rows_in_view(page)
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+def test_on_a_phone_the_filters_wait_behind_one_button_and_rows_start_on_the_first_screen(stack, browser, color_scheme):
+    _long_names()
+    context = browser.new_context(viewport=PHONE, locale="en-US", color_scheme=color_scheme)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        sign_in(page, stack.base_url, stack.user.username, stack.password)
+        page.wait_for_selector("#results tbody tr")
+        screenshot(page, f"phone-{color_scheme}-filters-closed", full_page=False)
+        first_row = page.locator("#results tbody tr").first.bounding_box()
+        assert first_row and first_row["y"] < PHONE["height"] - 100, first_row
+        assert not page.locator("#id_q").is_visible()
+        toggle = page.get_by_role("button", name="Filters")
+        assert toggle.get_attribute("aria-expanded") == "false"
+        toggle.click()
+        assert toggle.get_attribute("aria-expanded") == "true"
+        assert page.locator("#id_q").is_visible()
+        screenshot(page, f"phone-{color_scheme}-filters-open", full_page=False)
+        # A filter applied from the open panel works as on a laptop, and the panel says it is in force when closed.
+        page.select_option("#id_cycle", index=1)
+        page.wait_for_url("**cycle=*")
+        toggle.click()
+        assert "1" in toggle.inner_text(), toggle.inner_text()
+        _assert_no_sideways_scroll(page, "phone-filters")
+    finally:
+        context.close()

@@ -143,6 +143,6 @@ def test_saving_a_new_key_resumes_paused_identities(signed_in_admin, simulator):
         },
         follow=True,
     )
-    assert "1 paused identities will refresh again" in response.content.decode()
+    assert "WebAdMIT accepted the key: 1 identity will refresh again." in response.content.decode()
     paused.refresh_from_db()
     assert not paused.paused

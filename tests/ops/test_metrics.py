@@ -75,9 +75,9 @@ def test_the_state_comes_from_the_database_at_scrape_time(client, allow, identit
     samples = parse(client.get("/metrics").content.decode())
     assert value(samples, "webadmit_dash_identities", state="ok") == 1
     assert value(samples, "webadmit_dash_identities", state="paused") == 1
-    assert value(samples, "webadmit_dash_files", status="available") == 2
-    assert value(samples, "webadmit_dash_files", status="failed") == 1
-    assert value(samples, "webadmit_dash_files", status="queued") == 0
+    assert value(samples, "webadmit_dash_files", status="available", state="done") == 2
+    assert value(samples, "webadmit_dash_files", status="failed", state="needs_attention") == 1
+    assert value(samples, "webadmit_dash_files", status="queued", state="needs_attention") == 0
     assert value(samples, "webadmit_dash_rate_budget_remaining", credential="Nursing") == 4321
     assert value(samples, "webadmit_dash_rate_budget_limit", credential="Nursing") == 5000
     assert 0 <= value(samples, "webadmit_dash_beat_heartbeat_age_seconds") < 60

@@ -86,7 +86,7 @@ def test_superseded_failures_count_neither_as_failed_in_the_chips_nor_in_the_tit
 
     assert title(html) == "1 running · 1 failed · Recent Files"
     chips = counts(html)
-    assert (chips["failed"], chips["superseded"], chips["all"]) == (1, 1, 5)
+    assert (chips["failed"], chips["handled"], chips["all"]) == (1, 1, 5)
     # Running is a group of statuses, counted in theirs too.
     assert chips["all"] == sum(value for name, value in chips.items() if name not in ("all", "running"))
     assert favicon(html) == "failed"
@@ -120,7 +120,8 @@ def test_acknowledging_a_failure_settles_it_and_keeps_who_and_when(client, staff
     assert failed.acknowledged_by == staff_granted and failed.acknowledged_at is not None
     html = client.get("/").content.decode()
     assert title(html) == "Recent Files"
-    assert counts(html)["failed"] == 1, "still a failure, only no longer one that needs attention"
+    # Handled (core.states): the Failed chip says what the title says, and the Handled chip counts it.
+    assert (counts(html)["failed"], counts(html)["handled"]) == (0, 1)
     assert row_ids(client.get("/")) == [newer.pk, failed.pk]
     row = re.search(rf'<tr id="file-{failed.pk}".*?</tr>', html, re.S).group(0)
     assert "file--acknowledged" in row and "acknowledged by bob <time" in row and ">Undo<" in row

@@ -126,7 +126,7 @@ def test_the_summary_counts_every_status_and_the_title_says_what_needs_attention
         "empty_list": "0",
         "failed": "1",
         "unknown": "0",
-        "superseded": "0",
+        "handled": "0",
         "delivery_failed": "0",
     }
     # The counts double as filters: the chosen statuses stay checked.

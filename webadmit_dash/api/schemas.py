@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from ninja import Field, Schema
 
+from webadmit_dash.core.states import FileState
 from webadmit_dash.webadmit.statuses import FileStatus
 
 MAX_ID = 2**63 - 1  # ids are signed 64-bit columns: anything larger matches nothing and must not reach the database
@@ -14,12 +16,48 @@ PAGE_LIMIT = 100
 MAX_PAGE_LIMIT = 1000
 
 
+class ListStatus(enum.StrEnum):
+    """The page's status chips (web/filters.py STATUS_VALUES): WebAdMIT's statuses, and four that are not one."""
+
+    INITIALIZING = "initializing"
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    AVAILABLE = "available"
+    SUCCESS_WITH_ERRORS = "success_with_errors"
+    EMPTY_LIST = "empty_list"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    HANDLED = "handled"
+    SUPERSEDED = "superseded"
+    DELIVERY_FAILED = "delivery_failed"
+    RUNNING = "running"  # every unfinished run: the Running chip (web/filters.py RUNNING_GROUP)
+
+
+class StateFilter(enum.StrEnum):
+    """A file's state (core/states.py), or "handled" for superseded and acknowledged ones."""
+
+    NEEDS_ATTENTION = "needs_attention"
+    SUPERSEDED = "superseded"
+    ACKNOWLEDGED = "acknowledged"
+    DONE = "done"
+    HANDLED = "handled"
+
+
 class FileFilters(Schema):
     """The Recent Files page's filters, with the same names and meaning as in its URLs."""
 
-    status: list[FileStatus | Literal["running"]] = Field(
+    status: list[ListStatus] = Field(
         default_factory=list,
-        description="Keep files in any of these statuses; `running` is every unfinished run (the page's Running chip).",
+        description="Keep files in any of these statuses, as the page's chips count them: a status keeps its files "
+        "that are not handled (failed means failed and needing attention); `handled` keeps the superseded and "
+        "acknowledged ones, `superseded` the superseded ones, `delivery_failed` those a destination refused, "
+        "`running` every unfinished run (the Running chip).",
+    )
+    state: list[StateFilter] = Field(
+        default_factory=list,
+        description="Keep files in any of these states (and in the statuses asked for): `needs_attention`, "
+        "`superseded` (a later run of the export ended well), `acknowledged` (failed, and a person said they have "
+        "seen it), `done` (anything else), or `handled` (superseded or acknowledged).",
     )
     identity: int | None = Field(None, ge=1, le=MAX_ID, description="One identity's id (from /identities).")
     association: str = Field("", max_length=200, description="One CAS, e.g. SOPHAS.")
@@ -58,8 +96,16 @@ class FileOut(Schema):
         description="Our download address while the file is downloadable (from the archive, once it is there, even "
         "after WebAdMIT forgot it)."
     )
-    needs_attention: bool = Field(
-        description="Running, failed and not acknowledged, or refused by a destination: what the page sorts first."
+    state: FileState = Field(
+        description="needs_attention (running, failed and not handled, or refused by a destination: what the page "
+        "sorts first), superseded (a later run of its export ended well), acknowledged (failed, and a person said "
+        "they have seen it) or done. Superseded and acknowledged files are handled."
+    )
+    needs_attention: bool = Field(description="Whether `state` is needs_attention (kept for older scripts).")
+    acknowledged_at: datetime | None = Field(description="When a person acknowledged this failure; null if none did.")
+    acknowledged_by: str | None = Field(description="Who acknowledged it (their username); null if none did.")
+    superseded_by: int | None = Field(
+        description="Our id of the later run of the same export that ended well and superseded this one; null if none."
     )
     delivery_failed: bool = Field(description="A destination refused it for good and it was not delivered there since.")
     archived: bool = Field(description="Its copy is in the archive: downloads come from there, not from WebAdMIT.")

@@ -47,8 +47,9 @@ from webadmit_dash.api.schemas import (
 )
 from webadmit_dash.collection import serving
 from webadmit_dash.collection.models import CollectedFile, FileDelivery
-from webadmit_dash.core import access
+from webadmit_dash.core import access, states
 from webadmit_dash.core.models import ExportFile, UserIdentity
+from webadmit_dash.core.states import FileState
 from webadmit_dash.engine import downloads
 from webadmit_dash.schedules import news, timing, watchdog
 from webadmit_dash.schedules.models import Expectation, Missing, Schedule
@@ -76,6 +77,7 @@ def _scope(request: HttpRequest, filters: FileFilters) -> Scope:
     """The page's own selection, from the page's own query parameters rebuilt from the validated ones."""
     params = QueryDict(mutable=True)
     params.setlist("status", [str(status) for status in filters.status])
+    params.setlist("state", [state.value for state in filters.state])
     for name in ("association", "cycle", "q"):
         if getattr(filters, name):
             params[name] = getattr(filters, name)
@@ -97,6 +99,7 @@ def _file_out(
     if archived is None:
         archived = bool(vars(export_file).get("archived", False))
     downloadable = status.is_downloadable and (export_file.gone_at is None or archived)
+    state = states.state_of(export_file)
     return {
         "id": export_file.pk,
         "webadmit_id": export_file.webadmit_id,
@@ -114,11 +117,25 @@ def _file_out(
         "first_seen_at": export_file.first_seen_at,
         "gone_at": export_file.gone_at,
         "download_url": reverse("api-v1:download_file", args=[export_file.pk]) if downloadable else None,
-        # attention_rank is core's NEEDS_ATTENTION, stored: the same meaning as the page's order and counts.
-        "needs_attention": export_file.attention_rank == 0,
+        # core.states: the same meaning as the page's title, chips, order and counts.
+        "state": state,
+        "needs_attention": state is FileState.NEEDS_ATTENTION,
+        "acknowledged_at": export_file.acknowledged_at,
+        "acknowledged_by": _acknowledged_by(export_file),
+        "superseded_by": export_file.superseded_by_id,
         "delivery_failed": export_file.delivery_failed_at is not None,
         "archived": archived,
     }
+
+
+def _acknowledged_by(export_file: ExportFile) -> str | None:
+    """Who acknowledged the file: from listing.for_rows' annotation, or (one file) from the relation."""
+    annotated = vars(export_file)
+    if "acknowledged_name" in annotated:
+        name: str | None = annotated["acknowledged_name"]
+        return name
+    user = export_file.acknowledged_by
+    return user.get_username() if user else None
 
 
 @api.get("/files", response={200: FilePage, **ERRORS}, url_name="list_files", summary="Recent files")

@@ -57,12 +57,12 @@ def client_for(credential: Credential, *, interactive: bool = False) -> WebAdmit
 
 def record_health(
     credential: Credential, error: WebAdmitError | None, *, circuit: bool = False, now: datetime | None = None
-) -> None:
+) -> int:
     """Stores the outcome of a call made with this credential, as the admin and the dashboard show it.
 
     A key newly rejected starts being checked by itself (`schedule.claim_due_key_checks` counts the first wait from
-    last_checked_at); a key accepted again resumes the identities its rejection paused. With `circuit` (an
-    interactive call) the outcome also opens or closes the credential's circuit.
+    last_checked_at); a key accepted again resumes the identities its rejection paused (returns how many). With
+    `circuit` (an interactive call) the outcome also opens or closes the credential's circuit.
     """
     if error is None:
         health, message = Credential.Health.OK, ""
@@ -98,7 +98,8 @@ def record_health(
                 )
     credential.save(update_fields=fields)
     if was_rejected and health == Credential.Health.OK:
-        resume_identities(credential)
+        return resume_identities(credential)
+    return 0
 
 
 # --- A rejected key's checks ---------------------------------------------------------------------------------------
@@ -150,15 +151,34 @@ def claim_circuit_trial(credential: Credential, now: datetime, until: datetime) 
     return bool(claimed)
 
 
-def note_new_key(credential: Credential) -> int:
-    """An administrator entered a new key: nothing is known about it yet (no health, no checks, no circuit), and
-    the identities the old key's rejection paused resume, to find out. Returns how many resumed."""
-    credential.health, credential.last_error = Credential.Health.UNCHECKED, ""
+def note_new_key(credential: Credential) -> None:
+    """An administrator entered a new key: nothing is known about it yet (no error, no checks, no circuit). A
+    rejected key's identities stay paused, and the credential stays rejected, until a check finds the new key
+    accepted (`engine.new_key`): the dispatcher must not send refreshes with a key nobody has checked."""
+    if credential.health != Credential.Health.KEY_REJECTED:
+        credential.health = Credential.Health.UNCHECKED
+    credential.last_error = ""
     credential.next_check_at, credential.failed_checks, credential.circuit_open_until = None, 0, None
     credential.save(
         update_fields=["health", "last_error", "next_check_at", "failed_checks", "circuit_open_until", "updated_at"]
     )
-    return resume_identities(credential)
+
+
+def paused_by_rejection(credential: Credential) -> int:
+    """How many of the credential's identities are paused because its key was rejected."""
+    return UserIdentity.objects.filter(credential=credential, paused=True, error_kind=ErrorKind.KEY_REJECTED).count()
+
+
+def pause_for_rejected_key(credential: Credential, message: str) -> int:
+    """A new key was rejected when it was saved: its enabled identities pause as a refresh would pause them, with
+    the message that says what to do, so that pages show why nothing is refreshed. Returns how many paused."""
+    with transaction.atomic():
+        return UserIdentity.objects.filter(credential=credential, enabled=True, paused=False).update(
+            paused=True,
+            error_kind=ErrorKind.KEY_REJECTED,
+            error_message=message,
+            change_seq=ChangeCounter.next_value(),
+        )
 
 
 def resume_identities(credential: Credential) -> int:

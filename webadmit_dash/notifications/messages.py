@@ -101,7 +101,10 @@ def test_mail(user: User) -> EmailMultiAlternatives:
 
 
 def event_type(event: Event) -> str:
-    return f"file.{event.kind}" if event.kind not in {"credential"} else f"credential.{event.status}"
+    if event.kind not in {"credential"}:
+        return f"file.{event.kind}"
+    # "credential.key_rejected", and its end "credential.key_rejected.all_clear".
+    return f"credential.{event.status}.all_clear" if event.all_clear else f"credential.{event.status}"
 
 
 def webhook_body(webhook: Webhook, event: Event, names: list[str], *, sent_at: datetime) -> bytes:

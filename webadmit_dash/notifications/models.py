@@ -187,6 +187,8 @@ class Event(models.Model):
     # A failed delivery: where the file was to go (the reason is in `detail`).
     destination_name = models.CharField(max_length=100, blank=True)
     detail = models.TextField(blank=True)
+    # The end of a credential problem (its `status` says which), told to those who were told of its start.
+    all_clear = models.BooleanField(default=False)
     occurred_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -195,7 +197,7 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         what = self.export_name or (self.credential.name if self.credential_id and self.credential else "")
-        return f"{self.get_kind_display()}: {what}"
+        return f"{'All clear' if self.all_clear else self.get_kind_display()}: {what}"
 
 
 class Delivery(models.Model):

@@ -1,5 +1,6 @@
-"""Who is owed a message about which event: the subscriptions an event matches, limited to what each user may see;
-and, for a delivery that failed for good, every administrator.
+"""Who is owed a message about which event: the subscriptions an event matches, limited to what each user may see
+(and, for a rejected key, to those who can enter a new one); the all-clear of a credential problem, to those who
+were told of it; and, for a delivery that failed for good, every administrator.
 
 `core.access.visible_identities` decides, here when the deliveries are recorded and again in `delivery` just before
 each is sent, so a grant revoked in between stops the message.
@@ -49,6 +50,20 @@ def matches(subscription: Subscription, event: Event, covered: set[int]) -> bool
     if event.kind == EventKind.CREDENTIAL or not subscription.export_names:
         return True
     return event.export_name.casefold() in subscription.export_keys
+
+
+# Who can act on a rejected key: whoever may enter a new one in the admin.
+CHANGE_CREDENTIAL = "dashboard.change_credential"
+
+
+def may_hear(user: User, event: Event) -> bool:
+    """A rejected key (and its all-clear) is told only to those who can enter a new key; everyone else could do
+    nothing about it. WebAdMIT not answering is nobody's to fix here: it is told to all who chose it.
+
+    `has_perm` caches the user's permissions on the user object: one query per recipient, not per event."""
+    if event.kind == EventKind.CREDENTIAL and event.status == "key_rejected":
+        return user.is_active and user.has_perm(CHANGE_CREDENTIAL)
+    return True
 
 
 def user_zone(preference_zone: str) -> tzinfo:
@@ -103,11 +118,52 @@ def _subscribed(events: Sequence[Event], now: datetime) -> dict[str, Delivery]:
         due = next_digest_at(subscription, user_zone(zones.get(subscription.user_id, "")), now)
         for event in events:
             covered = in_scope(subscription, event_identity_ids(event), chosen) & visible[subscription.user_id]
-            if not matches(subscription, event, covered):
+            if not matches(subscription, event, covered) or not may_hear(users[subscription.user_id], event):
                 continue
             for delivery in _channels(subscription, event, email, webhooks, due, now):
                 owed.setdefault(delivery.key, delivery)
     return owed
+
+
+def all_clear_deliveries(problem: Event, all_clear: Event, now: datetime) -> list[Delivery]:
+    """The all-clear of a credential problem is owed to exactly those who were told of it (or still are to be),
+    over the same channel: one message per recipient and channel, however many identities recovered. A digest
+    reader hears it in their next digest. Whether each may still hear it is checked again when it is sent."""
+    told = list(
+        problem.deliveries.filter(
+            state__in=[Delivery.State.SENT, Delivery.State.PENDING], subscription__isnull=False
+        ).select_related("subscription")
+    )
+    zones = dict(
+        UserPreference.objects.filter(user_id__in={d.user_id for d in told}).values_list("user_id", "time_zone")
+    )
+    owed: dict[str, Delivery] = {}
+    for earlier in told:
+        subscription = earlier.subscription
+        assert subscription is not None  # filtered above
+        if earlier.channel == Delivery.Channel.WEBHOOK:
+            key = f"webhook:{earlier.webhook_id}:{all_clear.pk}"
+            due = now
+        else:
+            key = f"email:{earlier.user_id}:{all_clear.pk}:{'digest' if earlier.digest else 'now'}"
+            due = (
+                next_digest_at(subscription, user_zone(zones.get(earlier.user_id, "")), now) if earlier.digest else now
+            )
+        owed.setdefault(
+            key,
+            Delivery(
+                key=key,
+                event=all_clear,
+                user_id=earlier.user_id,
+                subscription=subscription,
+                channel=earlier.channel,
+                webhook_id=earlier.webhook_id,
+                digest=earlier.digest,
+                due_at=due,
+                created_at=now,
+            ),
+        )
+    return list(owed.values())
 
 
 def _administrators(events: Sequence[Event], owed: dict[str, Delivery], now: datetime) -> Iterable[Delivery]:
@@ -217,6 +273,9 @@ def still_allowed(claimed: list[Delivery]) -> tuple[dict[int, list[int]], dict[i
             covered = in_scope(subscription, identity_ids, chosen[subscription.pk]) & visible
             if not matches(subscription, delivery.event, covered):
                 why_not[delivery.pk] = "the recipient may no longer see this identity, or no longer chose this event"
+                continue
+            if not may_hear(user, delivery.event):
+                why_not[delivery.pk] = "the recipient may no longer change credentials, so cannot act on a rejected key"
                 continue
             owner_sees = owners_see.get(delivery.webhook_id or 0)
             if owner_sees is not None and not matches(subscription, delivery.event, covered & owner_sees):

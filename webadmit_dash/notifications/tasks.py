@@ -54,7 +54,7 @@ def watch() -> int:
     result = watching.watch()
     if result.deliveries:
         send_soon()
-    return result.stuck + result.credential_problems + result.delivery_failures
+    return result.stuck + result.credential_problems + result.all_clears + result.delivery_failures
 
 
 @shared_task(name="webadmit_dash.notifications.tasks.prune", ignore_result=True)

@@ -1,11 +1,12 @@
-"""Events that no transition records, found by reading state every minute: stuck runs, credential problems and
-deliveries that failed for good.
+"""Events that no transition records, found by reading state every minute: stuck runs, credential problems (and
+their all-clears) and deliveries that failed for good.
 
 A stuck run is news once per file (its event key names the file). A credential problem is news once per episode:
 an episode opens when the problem is first seen and closes when it is gone, so a key rejected again next month is
-news again, while one rejected all week is told once. A failed delivery is news once per delivery round: collection
-leaves `FileDelivery.told_at` empty when it fails one for good (its outbox), and the event, its messages and the
-stamp are written in one transaction, so a crash tells it at the next watch and a repeat tells it never twice.
+news again, while one rejected all week is told once; its end is told once, to those told of its start. A failed
+delivery is news once per delivery round: collection leaves `FileDelivery.told_at` empty when it fails one for good
+(its outbox), and the event, its messages and the stamp are written in one transaction, so a crash tells it at the
+next watch and a repeat tells it never twice.
 """
 
 from __future__ import annotations
@@ -44,12 +45,15 @@ class WatchResult:
     delivery_failures: int = 0
     deliveries: int = 0
     expected_files: int = 0  # misses and late arrivals told
+    all_clears: int = 0  # ends of credential problems told
 
 
 def watch(now: datetime | None = None) -> WatchResult:
     now = now or timezone.now()
     stuck_events = stuck_runs(now)
-    problems = credential_problems(now)
+    current = _current_problems(now)
+    all_clears, told_clear = credential_all_clears(now, current)
+    problems = credential_problems(now, current)
     events = record_events([*stuck_events, *problems])
     created = 0
     if events:
@@ -57,7 +61,9 @@ def watch(now: datetime | None = None) -> WatchResult:
             created = len(Delivery.objects.bulk_create(recipients.deliveries_for(events, now), ignore_conflicts=True))
     failures, told = delivery_failures(now)
     misses, told_misses = expected_files(now)
-    return WatchResult(len(stuck_events), len(problems), failures, created + told + told_misses, misses)
+    return WatchResult(
+        len(stuck_events), len(problems), failures, created + told + told_misses + told_clear, misses, all_clears
+    )
 
 
 # Per watch: a destination down for hours fails many files at once; the rest is told a minute later.
@@ -177,13 +183,25 @@ def stuck_runs(now: datetime) -> list[Event]:
     return events
 
 
-def credential_problems(now: datetime) -> list[Event]:
-    """Opens an episode (and its event) for each credential problem that has none open; closes those now gone."""
-    problems = _current_problems(now)
+Problems = dict[tuple[int, str], tuple[Credential, set[int], str]]
+
+
+def credential_all_clears(now: datetime, problems: Problems | None = None) -> tuple[int, int]:
+    """Closes the episodes of credential problems now gone, telling each one's all-clear. Returns (all-clears
+    told, messages owed)."""
+    problems = _current_problems(now) if problems is None else problems
+    told = owed = 0
+    for alert in CredentialAlert.objects.filter(ended_at=None):
+        if (alert.credential_id, alert.kind) not in problems:
+            messages = end_episode(alert, now)
+            told, owed = told + (messages is not None), owed + (messages or 0)
+    return told, owed
+
+
+def credential_problems(now: datetime, problems: Problems | None = None) -> list[Event]:
+    """Opens an episode (and its event) for each credential problem that has none open."""
+    problems = _current_problems(now) if problems is None else problems
     open_alerts = {(alert.credential_id, alert.kind): alert for alert in CredentialAlert.objects.filter(ended_at=None)}
-    for key, alert in open_alerts.items():
-        if key not in problems:
-            CredentialAlert.objects.filter(pk=alert.pk).update(ended_at=now)
     events = []
     for (credential_id, kind), (credential, affected, detail) in problems.items():
         if (credential_id, kind) in open_alerts:
@@ -208,8 +226,65 @@ def credential_problems(now: datetime) -> list[Event]:
     return events
 
 
-def _current_problems(now: datetime) -> dict[tuple[int, str], tuple[Credential, set[int], str]]:
-    found: dict[tuple[int, str], tuple[Credential, set[int], str]] = {}
+def end_episode(alert: CredentialAlert, now: datetime) -> int | None:
+    """Closes a credential problem's episode and, when it really ended (the key is accepted, WebAdMIT answers: not
+    merely every identity disabled), tells its all-clear to those who were told of it: the event, its messages and
+    the close in one transaction, the close conditional, so two watchers tell it once. Returns the messages owed,
+    or None when no all-clear was told."""
+    with transaction.atomic():
+        if not CredentialAlert.objects.filter(pk=alert.pk, ended_at=None).update(ended_at=now):
+            return None  # another watcher closed it
+        if not settings.NOTIFY_ALL_CLEAR or not _recovered(alert):
+            return None
+        problem = Event.objects.filter(key=f"credential:{alert.pk}").first()
+        if problem is None:
+            return None  # pruned, or its episode opened before this was recorded
+        [all_clear] = record_events([_all_clear_event(problem, alert, now)])
+        created = Delivery.objects.bulk_create(
+            recipients.all_clear_deliveries(problem, all_clear, now), ignore_conflicts=True
+        )
+    logger.info("Credential %s: %s is over; %s all-clear messages", alert.credential_id, alert.kind, len(created))
+    return len(created)
+
+
+def _recovered(alert: CredentialAlert) -> bool:
+    """Whether the problem itself is gone, rather than only the identities it affected (disabled meanwhile)."""
+    if alert.kind == CredentialAlert.Kind.KEY_REJECTED:
+        return Credential.objects.filter(pk=alert.credential_id).exclude(health=Credential.Health.KEY_REJECTED).exists()
+    return (
+        UserIdentity.objects.filter(credential_id=alert.credential_id, enabled=True)
+        .exclude(error_kind=ErrorKind.UNAVAILABLE)
+        .exists()
+    )
+
+
+ALL_CLEAR_DETAIL = {
+    CredentialAlert.Kind.KEY_REJECTED: (
+        "WebAdMIT accepts the API key “{name}” again, so its identities' files are refreshed as usual."
+    ),
+    CredentialAlert.Kind.UNREACHABLE: (
+        "WebAdMIT answers the refreshes of credential “{name}” again; the dashboard is catching up with its statuses."
+    ),
+}
+
+
+def _all_clear_event(problem: Event, alert: CredentialAlert, now: datetime) -> Event:
+    credential = problem.credential
+    return Event(
+        kind=EventKind.CREDENTIAL,
+        key=f"credential_all_clear:{alert.pk}",
+        credential=credential,
+        affected_identity_ids=problem.affected_identity_ids,
+        status=problem.status,
+        all_clear=True,
+        detail=ALL_CLEAR_DETAIL[CredentialAlert.Kind(alert.kind)].format(name=credential.name if credential else ""),
+        occurred_at=now,
+        created_at=now,
+    )
+
+
+def _current_problems(now: datetime) -> Problems:
+    found: Problems = {}
     rejected = Credential.objects.filter(health=Credential.Health.KEY_REJECTED)
     for credential in rejected:
         affected = set(UserIdentity.objects.filter(credential=credential, enabled=True).values_list("pk", flat=True))

@@ -34,6 +34,8 @@ HEADLINE = {
 }
 # A credential event's `status` is the problem (CredentialAlert.Kind).
 CREDENTIAL_HEADLINE = {"key_rejected": "Key rejected", "unreachable": "WebAdMIT unreachable"}
+# The end of one (Event.all_clear).
+ALL_CLEAR_HEADLINE = {"key_rejected": "Key accepted again", "unreachable": "WebAdMIT answering again"}
 SENTENCE = {
     EventKind.AVAILABLE: "The run finished and its file is ready to download on the dashboard.",
     EventKind.SUCCESS_WITH_ERRORS: (
@@ -89,8 +91,10 @@ def tell(event: Event, identity_names: list[str] | None = None) -> Told:
     if kind is EventKind.CREDENTIAL:
         names = [one_line_name(each) for each in identity_names or []]
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        sentence = f"{event.detail} Affected: {shown}." if shown else event.detail
-        problem = CREDENTIAL_HEADLINE.get(event.status, "Credential problem")
+        affected = "Back to normal" if event.all_clear else "Affected"
+        sentence = f"{event.detail} {affected}: {shown}." if shown else event.detail
+        headlines = ALL_CLEAR_HEADLINE if event.all_clear else CREDENTIAL_HEADLINE
+        problem = headlines.get(event.status, "Credential problem solved" if event.all_clear else "Credential problem")
         credential = one_line_name(event.credential.name) if event.credential else ""
         return Told(
             one_line(f"{problem}: {credential}", HEADLINE_MAX),

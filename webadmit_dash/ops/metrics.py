@@ -47,6 +47,8 @@ from webadmit_dash.collection import signals as collection_signals
 from webadmit_dash.collection.models import CollectedFile, FileDelivery
 from webadmit_dash.core.models import Credential, DownloadEvent, EngineHeartbeat, ExportFile, UserIdentity
 from webadmit_dash.core.problems import DownloadOutcome
+from webadmit_dash.core.states import FileState
+from webadmit_dash.core.states import expression as file_state
 from webadmit_dash.engine.terms import Outcome
 from webadmit_dash.notifications import signals as notification_signals
 from webadmit_dash.notifications.models import Delivery
@@ -231,18 +233,26 @@ class StateCollector(Collector):
         yield family
 
     def _files(self) -> Iterator[Metric]:
-        counts = dict(
-            ExportFile.objects.filter(gone_at__isnull=True)
+        # By status and state (core.states), so that webadmit_dash_files{status="failed",state="needs_attention"} is the
+        # number the tab's title and the Failed chip say. Every pair is reported, zeros too (32 series), so a
+        # graph's line never vanishes when its count falls to nothing.
+        counts = {
+            (status, state): n
+            for status, state, n in ExportFile.objects.filter(gone_at__isnull=True)
             .order_by()
-            .values_list("status")
+            .annotate(state=file_state())
+            .values_list("status", "state")
             .annotate(n=Count("pk"))
-            .values_list("status", "n")
-        )
+            .values_list("status", "state", "n")
+        }
         family = GaugeMetricFamily(
-            f"{PREFIX}_files", "Export files WebAdMIT still lists, by status.", labels=["status"]
+            f"{PREFIX}_files",
+            "Export files WebAdMIT still lists, by status and state (needs_attention, superseded, acknowledged, done).",
+            labels=["status", "state"],
         )
         for status in FileStatus:
-            family.add_metric([status.value], counts.get(status.value, 0))
+            for state in FileState:
+                family.add_metric([status.value, state.value], counts.get((status.value, state.value), 0))
         yield family
 
     def _budgets(self) -> Iterator[Metric]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from webadmit_dash.core.models import (
     Credential,
@@ -21,8 +21,12 @@ from webadmit_dash.core.models import (
     UserPreference,
 )
 from webadmit_dash.core.validators import validate_api_key
-from webadmit_dash.engine import credentials, on_demand
+from webadmit_dash.engine import credentials, new_key, on_demand
 from webadmit_dash.shared.admin_base import ReadOnlyAdmin, SiteModelAdmin
+from webadmit_dash.web.key_words import NEW_KEY_ATTRIBUTE, key_check_words
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrOrPromise
 from webadmit_dash.webadmit.errors import WebAdmitError
 
 admin.site.site_header = "webadmit-dash administration"
@@ -120,9 +124,33 @@ class CredentialAdmin(SiteModelAdmin):
     def save_model(self, request: HttpRequest, obj: Credential, form: CredentialForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if form.cleaned_data.get("api_key"):
-            resumed = credentials.note_new_key(obj)
-            if resumed:
-                self.message_user(request, f"New key saved; {resumed} paused identities will refresh again.")
+            # Checked once the save is committed (changeform_view): a slow WebAdMIT must not hold the transaction.
+            setattr(request, NEW_KEY_ATTRIBUTE, obj.pk)
+
+    def message_user(
+        self, request: HttpRequest, message: _StrOrPromise, level: int | str = messages.INFO, *args: Any, **kw: Any
+    ) -> None:
+        # Django's "was changed successfully" would speak before anyone knows whether WebAdMIT takes the new key:
+        # the check's own words (changeform_view) say both that it was saved and what WebAdMIT made of it.
+        if getattr(request, NEW_KEY_ATTRIBUTE, None) is not None and level == messages.SUCCESS:
+            return
+        super().message_user(request, message, level, *args, **kw)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        response = super().changeform_view(request, object_id, form_url, extra_context)
+        credential_id = getattr(request, NEW_KEY_ATTRIBUTE, None)
+        if credential_id is not None:
+            credential = Credential.objects.get(pk=credential_id)
+            delattr(request, NEW_KEY_ATTRIBUTE)
+            level, words = key_check_words(new_key.check_new_key(credential))
+            self.message_user(request, words, level)
+        return response
 
     @admin.action(description="Test connection")
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Credential]) -> None:

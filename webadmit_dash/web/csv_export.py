@@ -19,6 +19,9 @@ from datetime import datetime
 
 from django.http import StreamingHttpResponse
 
+from webadmit_dash.core import states
+from webadmit_dash.core.models import ExportFile
+from webadmit_dash.core.states import FileState
 from webadmit_dash.web import listing, pagination
 from webadmit_dash.web.listing import Scope
 from webadmit_dash.web.pagination import SortKey
@@ -56,6 +59,10 @@ HEADER = [
     # Last, so scripts reading the columns before them by position keep working.
     "Needs attention",
     "Delivery",
+    # core.states: the same words as the page's rows and the API's `state`.
+    "State",
+    "Handled by",
+    "Handled at (UTC)",
 ]
 # What collection did with a file, in the row mark's words (listing.FileRow.handover).
 _HANDOVER = {"delivered": "Delivered", "delivery-failed": "Delivery failed", "": ""}
@@ -75,6 +82,17 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""  # stored in UTC (USE_TZ)
 
 
+def _handled(export_file: ExportFile, state: FileState) -> tuple[str, str]:
+    """Who or what handled the file, and when (read from listing.for_rows' columns): the person who acknowledged it,
+    or the later run that superseded it."""
+    annotated = vars(export_file)
+    if state is FileState.ACKNOWLEDGED:
+        return annotated.get("acknowledged_name") or "someone", _when(export_file.acknowledged_at)
+    if state is FileState.SUPERSEDED and annotated.get("rerun_webadmit_id") is not None:
+        return f"Later run (file {annotated['rerun_webadmit_id']})", _when(annotated.get("rerun_changed_at"))
+    return "", ""
+
+
 def rows(scope: Scope) -> Iterator[list[object]]:
     """Every file the scope lists, as CSV cells, read CHUNK at a time after the last row read."""
     identities = {identity.pk: identity for identity in scope.identities}
@@ -84,6 +102,7 @@ def rows(scope: Scope) -> Iterator[list[object]]:
         for export_file in chunk:
             identity = identities[export_file.identity_id]
             export = export_file.export
+            state = states.state_of(export_file)
             yield [
                 export_file.webadmit_id,
                 export.name if export else "",
@@ -97,9 +116,11 @@ def rows(scope: Scope) -> Iterator[list[object]]:
                 _when(export_file.status_changed_at),
                 _when(export_file.first_seen_at),
                 _when(export_file.gone_at),
-                # attention_rank is core's NEEDS_ATTENTION, stored: the page's order and counts read the same.
-                "yes" if export_file.attention_rank == 0 else "no",
+                # core.states, as the page's title, chips and order read it.
+                "yes" if state is FileState.NEEDS_ATTENTION else "no",
                 _HANDOVER[listing.handover(export_file)],
+                state.label,
+                *_handled(export_file, state),
             ]
         if len(chunk) < CHUNK:
             return

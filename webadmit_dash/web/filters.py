@@ -8,21 +8,23 @@ from urllib.parse import urlencode
 
 from django.http import QueryDict
 
+from webadmit_dash.core import states
 from webadmit_dash.core.models import STATUS_CHOICES
 from webadmit_dash.web import params
 from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.webadmit.statuses import RUNNING
 
-# Not a WebAdMIT status: failed, empty or unfinished runs whose export has since run well (ExportFile.superseded_by).
-# Their own status's chip no longer counts them; this one does.
+# Not WebAdMIT statuses: the handled files (core.states), which their own status's chip no longer counts. The Handled
+# chip counts both kinds; `status=superseded` (the older Re-run chip's address) keeps listing the superseded ones.
 SUPERSEDED = "superseded"
+HANDLED = states.HANDLED
 # Not a WebAdMIT status either: files a destination refused for good (ExportFile.delivery_failed_at), whatever their
 # status. They need attention, so they have a chip of their own; their status's chip counts them too.
 DELIVERY_FAILED = "delivery_failed"
-# A group, not a status: every unfinished run (webadmit.statuses.RUNNING, superseded ones apart), what the title's
+# A group, not a status: every unfinished run (webadmit.statuses.RUNNING, handled ones apart), what the title's
 # "2 running" counts; `status=running` answers "what's running?" in one click (see expand_groups).
 RUNNING_GROUP = "running"
-STATUS_VALUES = (*(status for status, _ in STATUS_CHOICES), SUPERSEDED, DELIVERY_FAILED, RUNNING_GROUP)
+STATUS_VALUES = (*(status for status, _ in STATUS_CHOICES), SUPERSEDED, HANDLED, DELIVERY_FAILED, RUNNING_GROUP)
 
 
 def expand_groups(statuses: Sequence[str]) -> set[str]:
@@ -43,6 +45,8 @@ class FileFilters:
     """
 
     statuses: tuple[str, ...] = ()
+    # core.states values (and "handled"): files in one of these states, among those the status chips keep.
+    states: tuple[str, ...] = ()
     identity: int | None = None
     association: str = ""
     cycle: str = ""
@@ -69,6 +73,7 @@ class FileFilters:
         )
         return cls(
             statuses=params.choices(query, "status", STATUS_VALUES),
+            states=params.choices(query, "state", states.STATE_VALUES),
             identity=identity_pk if identity_pk in visible_pks else None,
             association=association if not refused else "",
             cycle=cycle if not refused else "",
@@ -84,7 +89,14 @@ class FileFilters:
 
     @property
     def active(self) -> bool:
-        return bool(self.scoped or self.statuses or self.q or self.expired)
+        return bool(self.scoped or self.statuses or self.states or self.q or self.expired)
+
+    @property
+    def state_words(self) -> str:
+        """The states asked for (?state=…), in words: the page says it is narrowed to them, as no chip shows it."""
+        words = {state.value: state.label for state in states.FileState}
+        words[states.HANDLED] = "Handled (superseded or acknowledged)"
+        return ", ".join(words[state] for state in self.states)
 
     def params(self, *, without_status: bool = False) -> list[tuple[str, str]]:
         """The query parameters that reproduce these filters (empty ones left out, for short URLs)."""
@@ -93,6 +105,7 @@ class FileFilters:
             pairs.append(("q", self.q))
         if not without_status:
             pairs.extend(("status", status) for status in self.statuses)
+        pairs.extend(("state", state) for state in self.states)
         if self.identity:
             pairs.append(("identity", str(self.identity)))
         if self.association:

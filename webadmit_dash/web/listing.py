@@ -1,7 +1,8 @@
 """What the Recent Files page is about: the files the user's identities and filters select, and their counts.
 
 `scope` turns a request into the identities the user may see and the files its filters keep; `counts` says how
-many of those there are per status (superseded runs apart); `FileRow` is one of them as the table shows it.
+many of those there are per status and state (core.states: handled files apart); `FileRow` is one of them as the
+table shows it.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from webadmit_dash.collection.models import CollectedFile, FileDelivery
-from webadmit_dash.core import access, stuck
+from webadmit_dash.core import access, states, stuck
 from webadmit_dash.core.models import ExportFile, RunRequest, UserIdentity
+from webadmit_dash.core.states import FileState
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
 from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting
 from webadmit_dash.web import common, params, row_notes
 from webadmit_dash.web.common import IdentityRow
-from webadmit_dash.web.filters import DELIVERY_FAILED, SUPERSEDED, FileFilters, expand_groups
+from webadmit_dash.web.filters import DELIVERY_FAILED, HANDLED, SUPERSEDED, FileFilters, expand_groups
 from webadmit_dash.webadmit.statuses import DOWNLOADABLE, RUNNING, FileStatus
 
 # Up to this many identities, their files are few enough to fetch by identity and sort (see scope).
@@ -36,11 +38,9 @@ FEW_IDENTITIES = 20
 # Per-identity counts are keyed by version and never stale; the timeout only bounds what a prune (which deletes
 # expired files without a new version) can leave behind in the "include expired" counts.
 COUNTS_CACHE_SECONDS = 600
-# Failed files someone acknowledged, among the counts: still failed, but no longer needing attention.
-ACKNOWLEDGED = "acknowledged"
-# Files needing attention (attention_rank 0, stored from core's NEEDS_ATTENTION), among the counts: the one
-# definition, counted by the database, so no surface adds up its own.
-ATTENTION = "attention"
+# The counts per status and state (core.states) are keyed f"{STATE_IN}{state}:{status}": the one definition, counted
+# by the database, so no surface adds up its own.
+STATE_IN = "state:"
 # Per status, the files a destination refused for good (keyed f"{DELIVERY_FAILED}:{status}"): their chip's count is
 # the sum, and a list of that chip and a status chip counts each file once.
 _DELIVERY_FAILED_IN = DELIVERY_FAILED + ":"
@@ -224,7 +224,11 @@ class FileRow:
             else SafeString("")
         )
         pk = export_file.pk
-        settled: Settled = "superseded" if rerun else "acknowledged" if acknowledged else ""
+        # Muted and sorted with the settled files when handled (core.states), as the chips count it.
+        state = states.state_of(export_file)
+        settled: Settled = (
+            "superseded" if state is FileState.SUPERSEDED else "acknowledged" if state is FileState.ACKNOWLEDGED else ""
+        )
         return cls(
             pk=export_file.pk,
             webadmit_id=export_file.webadmit_id,
@@ -343,18 +347,21 @@ def scope_for(user: User, query: QueryDict) -> Scope:
         files = files.filter(search)
     listed = files
     if filters.statuses:
-        listed = files.filter(_status_condition(filters.statuses), attention_rank__in=_ranks(filters.statuses))
+        listed = listed.filter(_status_condition(filters.statuses), attention_rank__in=_ranks(filters.statuses))
+    if filters.states:
+        listed = listed.filter(states.condition(filters.states), attention_rank__in=states.ranks(filters.states))
     return Scope(identities, scope_ids, filters, files, for_rows(listed))
 
 
 def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:
     """What a FileRow reads besides the file, joined in so that no row costs a query of its own: the export, and
-    three columns (not whole rows, whose model instances would cost more than the join) of the run superseding it
+    four columns (not whole rows, whose model instances would cost more than the join) of the run superseding it
     and of whoever acknowledged it; and whether collection archived and delivered it (two indexed lookups by the
     file, for the rows shown only); and row_notes' "downloaded by" and "a newer run is going"."""
     return files.select_related("export").annotate(
         rerun_status=F("superseded_by__status"),
         rerun_changed_at=F("superseded_by__status_changed_at"),
+        rerun_webadmit_id=F("superseded_by__webadmit_id"),
         acknowledged_name=F("acknowledged_by__username"),
         archived=Exists(
             CollectedFile.objects.filter(export_file=OuterRef("pk"), state=CollectedFile.State.COLLECTED).exclude(
@@ -369,31 +376,37 @@ def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:
 
 
 def _status_condition(statuses: Iterable[str]) -> Q:
-    """A status chip lists the files it counts: its status's, superseded ones apart (they have their own chip); the
-    Delivery failed chip those a destination refused, whatever their status."""
+    """A status chip lists the files it counts: its status's, handled ones apart (core.states: the Handled chip
+    counts them); the Delivery failed chip those a destination refused, whatever their status."""
     statuses = expand_groups(list(statuses))
     condition = Q(pk__in=[])
-    plain = statuses - {SUPERSEDED, DELIVERY_FAILED}
+    plain = statuses - {SUPERSEDED, HANDLED, DELIVERY_FAILED}
     if plain:
-        condition |= Q(status__in=sorted(plain), superseded_by__isnull=True)
-    if SUPERSEDED in statuses:
-        condition |= Q(superseded_by__isnull=False)
+        condition |= Q(status__in=sorted(plain)) & states.condition(_UNHANDLED)
+    if HANDLED in statuses:
+        condition |= states.condition([HANDLED])
+    elif SUPERSEDED in statuses:
+        condition |= states.CONDITIONS[FileState.SUPERSEDED]
     if DELIVERY_FAILED in statuses:
         condition |= Q(delivery_failed_at__isnull=False)
     return condition
 
 
+# The states a status chip counts (the handled ones are the Handled chip's).
+_UNHANDLED = [FileState.NEEDS_ATTENTION, FileState.DONE]
+
+
 def _ranks(statuses: Iterable[str]) -> list[int]:
     """The attention ranks the chosen chips' files can have (models.NEEDS_ATTENTION): saying so lets the database
-    enter the order index at that rank. Failed files have either (acknowledged ones are settled), and so do ready
-    ones (a failed delivery needs attention)."""
+    enter the order index at that rank. Failed files the Failed chip counts need attention (handled ones are
+    counted apart); ready ones have either (a failed delivery needs attention)."""
     ranks: set[int] = set()
     for status in expand_groups(list(statuses)):
-        if status == DELIVERY_FAILED:
+        if status == DELIVERY_FAILED or status == FileStatus.FAILED:
             ranks.add(0)
-        elif status == SUPERSEDED:
+        elif status in (SUPERSEDED, HANDLED):
             ranks.add(1)
-        elif status == FileStatus.FAILED or FileStatus(status) in DOWNLOADABLE:
+        elif FileStatus(status) in DOWNLOADABLE:
             ranks |= {0, 1}
         else:
             ranks.add(0 if FileStatus(status) in RUNNING else 1)
@@ -406,30 +419,41 @@ def _current(files: QuerySet[ExportFile], expired: bool) -> QuerySet[ExportFile]
 
 @dataclass
 class Counts:
-    """Files per status: each status's chip counts its files but the superseded ones, which SUPERSEDED counts; the
-    files a destination refused are counted again under DELIVERY_FAILED (and per status, for `listed`)."""
+    """Files per status and state (core.states): each status's chip counts its files but the handled ones, which
+    HANDLED counts (and SUPERSEDED those of them a later run replaced); the files a destination refused are counted
+    again under DELIVERY_FAILED (and per status, for `listed`)."""
 
     by_status: dict[str, int]
-    acknowledged: int = 0  # of the failed ones: still failed, but someone has seen them
-    attention: int = 0  # files needing attention, as the database's attention_rank says (core's NEEDS_ATTENTION)
+    by_state: dict[str, int] = field(default_factory=dict)
     delivery_failed_by_status: dict[str, int] = field(default_factory=dict)
+    cells: dict[tuple[str, str], int] = field(default_factory=dict)  # (status, state): files
 
     @classmethod
     def of(cls, tally: dict[str, int]) -> Counts:
-        """From a _tally() (its ACKNOWLEDGED, ATTENTION and per-status delivery failures taken out)."""
-        acknowledged = tally.pop(ACKNOWLEDGED, 0)
-        attention = tally.pop(ATTENTION, 0)
-        refused = {
-            key.removeprefix(_DELIVERY_FAILED_IN): tally.pop(key)
-            for key in [key for key in tally if key.startswith(_DELIVERY_FAILED_IN)]
-        }
-        by_status: dict[str, int] = defaultdict(int, tally)
+        """From a _tally(): {f"{STATE_IN}{state}:{status}": n, f"{DELIVERY_FAILED}:{status}": n}."""
+        cells: dict[tuple[str, str], int] = {}
+        refused: dict[str, int] = {}
+        for key, count in tally.items():
+            if key.startswith(_DELIVERY_FAILED_IN):
+                refused[key.removeprefix(_DELIVERY_FAILED_IN)] = count
+            else:
+                state, _, status = key.removeprefix(STATE_IN).partition(":")
+                cells[status, state] = count
+        by_status: dict[str, int] = defaultdict(int)
+        by_state: dict[str, int] = defaultdict(int)
+        for (status, state), count in cells.items():
+            by_state[state] += count
+            if FileState(state) in states.HANDLED_STATES:
+                by_status[HANDLED] += count
+            else:
+                by_status[status] += count
+        by_status[SUPERSEDED] = by_state[FileState.SUPERSEDED]
         by_status[DELIVERY_FAILED] = sum(refused.values())
-        return cls(by_status, acknowledged, attention, refused)
+        return cls(by_status, by_state, refused, cells)
 
     @property
     def total(self) -> int:
-        return sum(count for status, count in self.by_status.items() if status != DELIVERY_FAILED)
+        return sum(self.cells.values())
 
     @property
     def running(self) -> int:
@@ -437,8 +461,13 @@ class Counts:
 
     @property
     def failed(self) -> int:
-        """Failures needing attention: not superseded, not acknowledged."""
-        return self.by_status[FileStatus.FAILED] - self.acknowledged
+        """Failed and needing attention (core.states): what every surface calls failed."""
+        return self.by_status[FileStatus.FAILED]
+
+    @property
+    def handled(self) -> int:
+        """Superseded or acknowledged: nobody needs to act on them any more."""
+        return self.by_status[HANDLED]
 
     @property
     def delivery_failed(self) -> int:
@@ -447,18 +476,30 @@ class Counts:
 
     @property
     def needs_attention(self) -> int:
-        """Running, failed (not acknowledged) or refused by a destination: what attention_rank says, not a sum of
+        """Running, failed (not handled) or refused by a destination: what attention_rank says, not a sum of
         the chips (a file can be in more than one)."""
-        return self.attention
+        return self.by_state[FileState.NEEDS_ATTENTION]
 
     def listed(self, filters: FileFilters) -> int:
-        if not filters.statuses:
-            return self.total
-        statuses = expand_groups(filters.statuses)
-        listed = sum(self.by_status[s] for s in statuses)
-        if DELIVERY_FAILED in statuses:
-            # Those refused files already counted under a status chosen too are counted once.
-            listed -= sum(self.delivery_failed_by_status.get(s, 0) for s in statuses)
+        """How many files the table lists: the cells the status chips keep (any of them) and the state filter
+        keeps, plus the refused files the Delivery failed chip adds."""
+        chosen = expand_groups(filters.statuses)
+        in_states = {state.value for state in states.expand(filters.states)} if filters.states else None
+        listed = 0
+        for (status, state), count in self.cells.items():
+            if in_states is not None and state not in in_states:
+                continue
+            handled = FileState(state) in states.HANDLED_STATES
+            if (
+                not chosen
+                or (status in chosen and not handled)
+                or (HANDLED in chosen and handled)
+                or (SUPERSEDED in chosen and state == FileState.SUPERSEDED)
+            ):
+                listed += count
+            elif DELIVERY_FAILED in chosen and state == FileState.NEEDS_ATTENTION:
+                # Refused files need attention; those not already counted under a chosen status chip.
+                listed += self.delivery_failed_by_status.get(status, 0)
         return listed
 
     def title(self, base: str, *, stale: bool = False) -> str:
@@ -483,31 +524,31 @@ class Counts:
 
 
 def _tally(rows: Iterable[tuple[Any, ...]]) -> dict[str, int]:
-    """{status: files not superseded, SUPERSEDED: …, ACKNOWLEDGED: …, ATTENTION: …, "delivery_failed:<status>": …}
-    from (status, total, superseded, acknowledged, attention, delivery failed)."""
+    """{f"{STATE_IN}{state}:{status}": …, "delivery_failed:<status>": …} from (status, total, superseded,
+    acknowledged, attention, delivery failed); done is what the other states leave."""
     tally: dict[str, int] = defaultdict(int)
     for status, total, superseded, acknowledged, attention, refused in rows:
-        tally[status] += total - superseded
+        done = total - superseded - acknowledged - attention
         # Only what there is: every key costs each page view an addition per identity.
-        if superseded:
-            tally[SUPERSEDED] += superseded
-        if acknowledged:
-            tally[ACKNOWLEDGED] += acknowledged
-        if attention:
-            tally[ATTENTION] += attention
+        for state, count in (
+            (FileState.NEEDS_ATTENTION, attention),
+            (FileState.SUPERSEDED, superseded),
+            (FileState.ACKNOWLEDGED, acknowledged),
+            (FileState.DONE, done),
+        ):
+            if count:
+                tally[f"{STATE_IN}{state.value}:{status}"] += count
         if refused:
             tally[_DELIVERY_FAILED_IN + status] += refused
     return tally
 
 
-# Per status: every file, the superseded ones, and the acknowledged failures still counted as failed.
+# Per status: every file, those in three of the four states (core.states; done is the rest), and the refused ones.
 _TALLY = {
     "total": Count("pk"),
-    "superseded": Count("pk", filter=Q(superseded_by__isnull=False)),
-    "acknowledged": Count(
-        "pk", filter=Q(acknowledged_at__isnull=False, superseded_by__isnull=True, status=FileStatus.FAILED)
-    ),
-    "attention": Count("pk", filter=Q(attention_rank=0)),
+    "superseded": Count("pk", filter=states.CONDITIONS[FileState.SUPERSEDED]),
+    "acknowledged": Count("pk", filter=states.CONDITIONS[FileState.ACKNOWLEDGED]),
+    "attention": Count("pk", filter=states.CONDITIONS[FileState.NEEDS_ATTENTION]),
     "delivery_failed": Count("pk", filter=Q(delivery_failed_at__isnull=False)),
 }
 
@@ -524,7 +565,7 @@ def counts(scope: Scope) -> Counts:
     if scope.filters.q:
         return Counts.of(_tally(scope.files.order_by().values_list("status").annotate(**_TALLY)))
     # One cache entry per identity: {key: (change_seq, counts)} (settings.CACHES has room for every identity).
-    keys = {pk: f"dashboard:counts:v4:{int(scope.filters.expired)}:{pk}" for pk in scope.identity_ids}
+    keys = {pk: f"dashboard:counts:v5:{int(scope.filters.expired)}:{pk}" for pk in scope.identity_ids}
     cached = cache.get_many(list(keys.values()))
     known: dict[int, tuple[int, dict[str, int]]] = {pk: cached[key] for pk, key in keys.items() if key in cached}
     versions = {identity.pk: identity.change_seq for identity in scope.identities}

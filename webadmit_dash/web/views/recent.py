@@ -34,7 +34,7 @@ from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_h
 from webadmit_dash.shared.templatetags.display import status_icon, svg_icon
 from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params, row_notes
 from webadmit_dash.web.common import FAST_POLL_SECONDS, SLOW_POLL_SECONDS
-from webadmit_dash.web.filters import DELIVERY_FAILED, RUNNING_GROUP, SUPERSEDED, FileFilters
+from webadmit_dash.web.filters import DELIVERY_FAILED, HANDLED, RUNNING_GROUP, FileFilters
 from webadmit_dash.web.freshness import SOURCES_SHOWN
 from webadmit_dash.web.listing import Counts, FileRow, Scope, for_rows
 from webadmit_dash.web.pagination import PAGE_SIZE, SortKey
@@ -119,14 +119,15 @@ def _chips(counts: Counts) -> list[Chip]:
     )
     chips.append(
         Chip(
-            SUPERSEDED,
-            "Re-run",
-            counts.by_status[SUPERSEDED],
-            svg_icon("i-rerun"),
-            "Runs that failed, matched no one or never finished, whose export has since run well.",
+            HANDLED,
+            "Handled",
+            counts.handled,
+            svg_icon("i-handled"),
+            "Nothing left to do: failures someone acknowledged, and runs (failed, empty or never finished) whose "
+            "export has since run well. Their own status's chip no longer counts them.",
         )
     )
-    # Always offered, like Re-run: its count updates with every poll, so the first refusal shows without a reload.
+    # Always offered, like Handled: its count updates with every poll, so the first refusal shows without a reload.
     chips.append(
         Chip(
             DELIVERY_FAILED,
