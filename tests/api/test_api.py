@@ -165,6 +165,7 @@ def test_the_files_list_has_the_pages_filters(api_as, admin_user, identity, othe
     assert ids(expired="true") == {available.pk, failed.pk, other.pk, named.pk, expired.pk}
     assert ids(expired="false") == ids()
     assert ids(status=["failed", "queued"]) == {failed.pk, other.pk}
+    assert ids(status="running") == {other.pk}  # the Running chip's group: every unfinished run
     assert ids(identity=identity.pk) == {available.pk, failed.pk}
     assert ids(association="PharmCAS") == {other.pk, named.pk}
     assert ids(cycle="2026 - 2027") == ids()

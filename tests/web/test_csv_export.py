@@ -54,7 +54,8 @@ def test_the_csv_is_streamed_as_an_attachment(client, admin_user, identity):
 
 @pytest.mark.parametrize(
     "query",
-    [{}, {"status": "failed"}, {"status": ["queued", "available"]}, {"q": "Deposit"}, {"expired": "1"},
+    [{}, {"status": "failed"}, {"status": ["queued", "available"]}, {"status": "running"},
+     {"status": ["running", "failed"]}, {"q": "Deposit"}, {"expired": "1"},
      {"association": "PharmCAS"}, {"identity": "__identity__"}],
 )  # fmt: skip
 def test_the_csv_has_the_same_rows_as_the_page_for_the_same_filters(

@@ -110,7 +110,8 @@ def test_each_row_of_the_list_links_to_its_file_page(client, staff_granted, iden
     export_file = make_file(identity, FileStatus.QUEUED)
     client.force_login(staff_granted)
     html = client.get("/").content.decode()
-    assert f'<a class="file__name" href="/files/{export_file.pk}/">Nightly Banner Export</a>' in html
+    link = f'<a class="file__name" href="/files/{export_file.pk}/" title="Nightly Banner Export">'
+    assert link + "Nightly Banner Export</a>" in html
 
 
 def test_the_file_page_of_a_file_the_user_may_not_see_is_a_404_whatever_the_id(

@@ -108,8 +108,14 @@ def test_the_title_and_the_chips_count_failed_and_handled_alike(client, world):
     assert chips["failed"] == len(FAILED)
     assert chips["handled"] == len(HANDLED)
     assert chips["delivery_failed"] == 1
-    # Each file once among the status chips and Handled (Delivery failed counts some of them again).
-    assert chips["all"] == len(world) == sum(n for name, n in chips.items() if name not in ("all", "delivery_failed"))
+    # Each file once among the status chips and Handled (Delivery failed counts some of them again, Running is the
+    # group of the unfinished statuses' chips).
+    assert (
+        chips["all"]
+        == len(world)
+        == sum(n for name, n in chips.items() if name not in ("all", "delivery_failed", "running"))
+    )
+    assert chips["running"] == sum(chips[status] for status in ("initializing", "queued", "in_progress", "unknown"))
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,7 @@ def test_the_summary_counts_every_status_and_the_title_says_what_needs_attention
     counts = dict(re.findall(r'id="count-([a-z_]+)"[^>]*>(\d+)<', html))
     assert counts == {
         "all": "5",
+        "running": "2",  # every unfinished run, counted in its status's chip too
         "initializing": "0",
         "queued": "1",
         "in_progress": "1",

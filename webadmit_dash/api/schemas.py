@@ -19,7 +19,7 @@ MAX_PAGE_LIMIT = 1000
 
 
 class ListStatus(enum.StrEnum):
-    """The page's status chips (web/filters.py STATUS_VALUES): WebAdMIT's statuses, and three that are not one."""
+    """The page's status chips (web/filters.py STATUS_VALUES): WebAdMIT's statuses, and four that are not one."""
 
     INITIALIZING = "initializing"
     QUEUED = "queued"
@@ -32,6 +32,7 @@ class ListStatus(enum.StrEnum):
     HANDLED = "handled"
     SUPERSEDED = "superseded"
     DELIVERY_FAILED = "delivery_failed"
+    RUNNING = "running"  # every unfinished run: the Running chip (web/filters.py RUNNING_GROUP)
 
 
 class StateFilter(enum.StrEnum):
@@ -51,7 +52,8 @@ class FileFilters(Schema):
         default_factory=list,
         description="Keep files in any of these statuses, as the page's chips count them: a status keeps its files "
         "that are not handled (failed means failed and needing attention); `handled` keeps the superseded and "
-        "acknowledged ones, `superseded` the superseded ones, `delivery_failed` those a destination refused.",
+        "acknowledged ones, `superseded` the superseded ones, `delivery_failed` those a destination refused, "
+        "`running` every unfinished run (the Running chip).",
     )
     state: list[StateFilter] = Field(
         default_factory=list,

@@ -77,7 +77,7 @@ FileId = Path(..., ge=1, le=MAX_ID, description="Our id of the file (`id` in the
 def _scope(request: HttpRequest, filters: FileFilters) -> Scope:
     """The page's own selection, from the page's own query parameters rebuilt from the validated ones."""
     params = QueryDict(mutable=True)
-    params.setlist("status", [status.value for status in filters.status])
+    params.setlist("status", [str(status) for status in filters.status])
     params.setlist("state", [state.value for state in filters.state])
     for name in ("association", "cycle", "q"):
         if getattr(filters, name):

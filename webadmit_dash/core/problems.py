@@ -220,6 +220,9 @@ DownloadOutcome = models.TextChoices(  # type: ignore[call-overload]  # django-s
         *((kind.name, (kind.value, meaning.download.title)) for kind, meaning in MEANINGS.items()),
     ],
 )
+# The outcomes in which someone got the file: "downloaded by Maria 09:02" counts these only, never a refused or
+# expired download.
+DOWNLOADED: tuple[str, ...] = (DownloadOutcome.REDIRECTED, DownloadOutcome.FROM_ARCHIVE)
 
 
 def kind_of(error_kind: str) -> ErrorKind:

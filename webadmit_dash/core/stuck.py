@@ -12,6 +12,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -43,8 +44,27 @@ def may_be_stuck(export_file: ExportFile, now: datetime) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Usual:
+    """How long an export's runs usually take: the median of its finished runs' durations, and how many there were
+    (none yet: `took` is None)."""
+
+    took: timedelta | None
+    runs: int
+
+
 def thresholds(keys: Collection[ExportKey]) -> dict[ExportKey, timedelta]:
-    """Each export's stuck threshold, in one query whatever the number of exports.
+    """Each export's stuck threshold, in one query whatever the number of exports."""
+    default = fallback()
+    return {
+        key: max(FLOOR, FACTOR * usual.took) if usual.took is not None else default
+        for key, usual in usual_durations(keys).items()
+    }
+
+
+def usual_durations(keys: Collection[ExportKey]) -> dict[ExportKey, Usual]:
+    """Each export's usual duration, in one query whatever the number of exports: the stuck mark and the export's
+    page ("usually takes 15 min") read the same figure.
 
     A run's duration is from its file's first sight to its first outcome; runs first seen already finished (those
     of an identity's first listing) took an unknown time and are left out.
@@ -79,9 +99,8 @@ def thresholds(keys: Collection[ExportKey]) -> dict[ExportKey, timedelta]:
     seconds: dict[ExportKey, list[float]] = defaultdict(list)
     for key, took in first_outcome.values():
         seconds[key].append(took.total_seconds())
-    default = fallback()
     return {
-        key: max(FLOOR, FACTOR * timedelta(seconds=statistics.median(seconds[key]))) if seconds[key] else default
+        key: Usual(timedelta(seconds=statistics.median(seconds[key])) if seconds[key] else None, len(seconds[key]))
         for key in wanted
     }
 

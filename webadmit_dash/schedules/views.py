@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from webadmit_dash.core import access
-from webadmit_dash.core.models import Export, ExportFile, RunRequest
-from webadmit_dash.schedules import state, timing
+from webadmit_dash.core.models import Export, RunRequest
+from webadmit_dash.schedules import history, state, timing
 from webadmit_dash.schedules.forms import ScheduleForm
 from webadmit_dash.schedules.models import Expectation, Schedule, ScheduledRun
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
@@ -58,8 +58,10 @@ def _schedule_of(export: Export, raw: str | None) -> Schedule | None:
 @require_http_methods(["GET", "POST"])
 @login_required
 def export_page(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """One export: its schedules, the next run, the last runs started here (by whom or which schedule, and whether
-    WebAdMIT called back), its latest files, and the schedule form (add, or change with ?edit=<id>)."""
+    """One export's history and schedules: its runs over time (schedules.history: how often they failed, how long
+    they usually take, the last good run and who downloaded it), its schedules, the next run, the last runs started
+    here (by whom or which schedule, and whether WebAdMIT called back), and the schedule form (add, or change with
+    ?edit=<id>)."""
     export = _get_export_for_user(request.user, pk)
     source = request.POST if request.method == "POST" else request.GET
     editing = _schedule_of(export, source.get("schedule") or source.get("edit"))
@@ -91,11 +93,6 @@ def _export_context(export: Export, form: ScheduleForm, editing: Schedule | None
         .select_related("user", "run")
         .order_by("-created_at")[:RUNS_SHOWN]
     )
-    files = list(
-        ExportFile.objects.filter(identity=identity, export_webadmit_id=export.webadmit_id).order_by("-webadmit_id")[
-            :RUNS_SHOWN
-        ]
-    )
     upcoming = [s.next_run_at for s in schedules if s.enabled and s.next_run_at]
     now = timezone.now()
     return {
@@ -105,7 +102,7 @@ def _export_context(export: Export, form: ScheduleForm, editing: Schedule | None
         "next_run": min(upcoming) if upcoming else None,
         "slots": slots,
         "started": started,
-        "files": files,
+        "history": history.history(export, now),
         "form": form,
         "editing": editing,
         "zone": timing.zone().key,

@@ -13,6 +13,7 @@ from webadmit_dash.core.models import STATUS_CHOICES
 from webadmit_dash.web import params
 from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.date_range import DateRange
+from webadmit_dash.webadmit.statuses import RUNNING
 
 # Not WebAdMIT statuses: the handled files (core.states), which their own status's chip no longer counts. The Handled
 # chip counts both kinds; `status=superseded` (the older Re-run chip's address) keeps listing the superseded ones.
@@ -21,7 +22,18 @@ HANDLED = states.HANDLED
 # Not a WebAdMIT status either: files a destination refused for good (ExportFile.delivery_failed_at), whatever their
 # status. They need attention, so they have a chip of their own; their status's chip counts them too.
 DELIVERY_FAILED = "delivery_failed"
-STATUS_VALUES = (*(status for status, _ in STATUS_CHOICES), SUPERSEDED, HANDLED, DELIVERY_FAILED)
+# A group, not a status: every unfinished run (webadmit.statuses.RUNNING, handled ones apart), what the title's
+# "2 running" counts; `status=running` answers "what's running?" in one click (see expand_groups).
+RUNNING_GROUP = "running"
+STATUS_VALUES = (*(status for status, _ in STATUS_CHOICES), SUPERSEDED, HANDLED, DELIVERY_FAILED, RUNNING_GROUP)
+
+
+def expand_groups(statuses: Sequence[str]) -> set[str]:
+    """The chosen chips with the running group said as its statuses: what the list selects and counts."""
+    chosen = set(statuses)
+    if RUNNING_GROUP in chosen:
+        chosen = (chosen - {RUNNING_GROUP}) | {status.value for status in RUNNING}
+    return chosen
 
 
 @dataclass(frozen=True)

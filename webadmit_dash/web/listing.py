@@ -29,9 +29,9 @@ from webadmit_dash.core.models import ExportFile, RunRequest, UserIdentity
 from webadmit_dash.core.states import FileState
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
 from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting, time_stamp
-from webadmit_dash.web import common, params
+from webadmit_dash.web import common, params, row_notes
 from webadmit_dash.web.common import IdentityRow
-from webadmit_dash.web.filters import DELIVERY_FAILED, HANDLED, SUPERSEDED, FileFilters
+from webadmit_dash.web.filters import DELIVERY_FAILED, HANDLED, SUPERSEDED, FileFilters, expand_groups
 from webadmit_dash.webadmit.statuses import DOWNLOADABLE, RUNNING, FileStatus
 
 # Up to this many identities, their files are few enough to fetch by identity and sort (see scope).
@@ -142,12 +142,13 @@ class RowUrls:
     run_again: str
     file: str
     acknowledge: str
+    export: str
 
     @classmethod
     def current(cls) -> RowUrls:
         # Reversed with a stand-in id, which is then the pattern's slot (the script prefix can differ per request).
         marker = str(2**62)
-        names = ("download_file", "run_again", "file_detail", "acknowledge_file")
+        names = ("download_file", "run_again", "file_detail", "acknowledge_file", "schedules:export")
         return cls(*(reverse(name, args=[marker]).replace(marker, "{}") for name in names))
 
 
@@ -195,6 +196,9 @@ class FileRow:
     handover: Handover = ""
     archived: bool = False  # served from the archive: Download works after WebAdMIT forgot the file
     new: bool = False  # first seen since the user last looked at the list (web/visits.py)
+    export_url: str = ""  # the export's history page, once WebAdMIT named the export
+    downloaded: SafeString | str = ""  # "downloaded by Maria 09:02" (web/row_notes.py)
+    newer_run: SafeString | str = ""  # failed: "a newer run is going: started 09:40" (web/row_notes.py)
 
     @classmethod
     def of(
@@ -264,6 +268,9 @@ class FileRow:
             handover=handover(export_file),
             archived=archived,
             new=new_since is not None and export_file.first_seen_at > new_since,
+            export_url=urls.export.format(export_file.export_id) if export_file.export_id else "",
+            downloaded=row_notes.downloaded(export_file, now),
+            newer_run=row_notes.newer_run(export_file, now, urls.file),
         )
 
 
@@ -363,7 +370,7 @@ def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:
     """What a FileRow reads besides the file, joined in so that no row costs a query of its own: the export, and
     four columns (not whole rows, whose model instances would cost more than the join) of the run superseding it
     and of whoever acknowledged it; and whether collection archived and delivered it (two indexed lookups by the
-    file, for the rows shown only)."""
+    file, for the rows shown only); and row_notes' "downloaded by" and "a newer run is going"."""
     return files.select_related("export").annotate(
         rerun_status=F("superseded_by__status"),
         rerun_changed_at=F("superseded_by__status_changed_at"),
@@ -377,13 +384,14 @@ def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:
         delivered=Exists(
             FileDelivery.objects.filter(collected__export_file=OuterRef("pk"), state=FileDelivery.State.DELIVERED)
         ),
+        **row_notes.columns(),
     )
 
 
 def _status_condition(statuses: Iterable[str]) -> Q:
     """A status chip lists the files it counts: its status's, handled ones apart (core.states: the Handled chip
     counts them); the Delivery failed chip those a destination refused, whatever their status."""
-    statuses = set(statuses)
+    statuses = expand_groups(list(statuses))
     condition = Q(pk__in=[])
     plain = statuses - {SUPERSEDED, HANDLED, DELIVERY_FAILED}
     if plain:
@@ -406,7 +414,7 @@ def _ranks(statuses: Iterable[str]) -> list[int]:
     enter the order index at that rank. Failed files the Failed chip counts need attention (handled ones are
     counted apart); ready ones have either (a failed delivery needs attention)."""
     ranks: set[int] = set()
-    for status in statuses:
+    for status in expand_groups(list(statuses)):
         if status == DELIVERY_FAILED or status == FileStatus.FAILED:
             ranks.add(0)
         elif status in (SUPERSEDED, HANDLED):
@@ -488,7 +496,7 @@ class Counts:
     def listed(self, filters: FileFilters) -> int:
         """How many files the table lists: the cells the status chips keep (any of them) and the state filter
         keeps, plus the refused files the Delivery failed chip adds."""
-        chosen = set(filters.statuses)
+        chosen = expand_groups(filters.statuses)
         in_states = {state.value for state in states.expand(filters.states)} if filters.states else None
         listed = 0
         for (status, state), count in self.cells.items():

@@ -32,10 +32,10 @@ from webadmit_dash.core.models import ExportFile
 from webadmit_dash.schedules import state
 from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
 from webadmit_dash.shared.templatetags.display import status_icon, svg_icon
-from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params
+from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params, row_notes
 from webadmit_dash.web.common import FAST_POLL_SECONDS, SLOW_POLL_SECONDS
 from webadmit_dash.web.date_range import instant, read_instant
-from webadmit_dash.web.filters import DELIVERY_FAILED, HANDLED, FileFilters
+from webadmit_dash.web.filters import DELIVERY_FAILED, HANDLED, RUNNING_GROUP, FileFilters
 from webadmit_dash.web.freshness import SOURCES_SHOWN
 from webadmit_dash.web.listing import Counts, FileRow, Scope, for_rows
 from webadmit_dash.web.pagination import PAGE_SIZE, SortKey
@@ -113,6 +113,17 @@ class Chip:
 
 def _chips(counts: Counts) -> list[Chip]:
     chips = [Chip(status.value, status.label, counts.by_status[status], status_icon(status)) for status in FileStatus]
+    # "What's running?" in one click: every unfinished run, the title's "2 running".
+    chips.insert(
+        0,
+        Chip(
+            RUNNING_GROUP,
+            "Running",
+            counts.running,
+            svg_icon("i-spinner"),
+            "Every run not finished yet (Initializing, Queued, In Progress, or a status not recognised).",
+        ),
+    )
     chips.append(
         Chip(
             HANDLED,
@@ -299,12 +310,15 @@ def _changed_rows(
     """The rows on screen to re-render, and among them those whose file changed (the news to announce).
 
     Re-rendered: rows whose file changed since the page's version, and those of identities that went stale (or
-    fresh again) since, for their "as of"; a row re-rendered for its "as of" alone is not news.
+    fresh again) since, for their "as of", and failed rows whose newer run changed (row_notes); a row re-rendered for
+    its "as of" or its newer run alone is not news.
     """
     flipped = set(stale).symmetric_difference(state.stale_ids)
     wanted = (
         Q(change_seq__gt=state.version) | Q(identity_id__in=flipped) if flipped else Q(change_seq__gt=state.version)
     )
+    # A failed row's "a newer run is going" changes with that newer run, not with its own file.
+    wanted |= row_notes.newer_run_changed(state.version)
     # Ids come from the browser: only rows of identities the user may see are answered.
     files = list(
         for_rows(
