@@ -23,6 +23,9 @@ class FileFilters(Schema):
     cycle: str = Field("", max_length=50, description="One cycle, e.g. '2026 - 2027'.")
     q: str = Field("", max_length=100, description="Part of the export's name, or a file id.")
     expired: bool = Field(False, description="Also files WebAdMIT no longer lists.")
+    webadmit_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="WebAdMIT's file id (the number on the rows): only the file(s) it names."
+    )
 
 
 class FilePageQuery(FileFilters):
@@ -191,6 +194,20 @@ class ExpectationList(Schema):
 
 class Message(Schema):
     detail: str
+
+
+class FileCandidate(Schema):
+    id: int = Field(description="Our id of the file: ask /files/{id} with it.")
+    webadmit_id: int = Field(description="WebAdMIT's id of the file.")
+    identity_id: int
+    identity: str = Field(description="The identity's whole name, cycle included.")
+    export_name: str = Field(description="The export's name (or 'Export <id>' until WebAdMIT has told it).")
+    matched: str = Field(description="`id` when the number is our id of this file, `webadmit_id` when WebAdMIT's.")
+
+
+class Ambiguous(Schema):
+    detail: str
+    candidates: list[FileCandidate]
 
 
 class ValidationErrors(Schema):
