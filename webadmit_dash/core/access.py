@@ -2,7 +2,9 @@
 
 Every page, fragment, download (and later API call and notification) goes through `visible_identities()`; nothing
 else filters by grants. Superusers see every enabled identity; everyone else sees those granted to them or to one
-of their groups. Disabled identities are never shown to anyone.
+of their groups, and those matching a grant rule of one of their groups (association and/or cycle). Rules are read
+at every call, never copied into grants, so an identity imported next cycle is visible to the group at once.
+Disabled identities are never shown to anyone.
 """
 
 from __future__ import annotations
@@ -11,15 +13,28 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from webadmit_dash.core.models import IdentityGrant, UserIdentity
+from webadmit_dash.core.models import GroupGrantRule, IdentityGrant, UserIdentity
+
+
+def _group_ids(user_id: int) -> QuerySet[Any, Any]:
+    return get_user_model().groups.through.objects.filter(user_id=user_id).values("group_id")
 
 
 def _granted_identity_ids(user_id: int) -> QuerySet[IdentityGrant, Any]:
     """Ids of identities granted to the user directly or through any of their groups."""
-    groups = get_user_model().groups.through.objects.filter(user_id=user_id).values("group_id")
-    return IdentityGrant.objects.filter(Q(user_id=user_id) | Q(group_id__in=groups)).values("identity_id")
+    return IdentityGrant.objects.filter(Q(user_id=user_id) | Q(group_id__in=_group_ids(user_id))).values("identity_id")
+
+
+def _matches_a_rule(user_id: int) -> Exists:
+    """Whether an identity matches a grant rule of one of the user's groups (a blank field of a rule matches any
+    value; names compare as WebAdMIT spells them, case aside)."""
+    return Exists(
+        GroupGrantRule.objects.filter(group_id__in=_group_ids(user_id))
+        .filter(Q(association="") | Q(association__iexact=OuterRef("association")))
+        .filter(Q(cycle="") | Q(cycle__iexact=OuterRef("cycle")))
+    )
 
 
 def visible_identities(user: AbstractBaseUser | AnonymousUser) -> QuerySet[UserIdentity]:
@@ -29,7 +44,7 @@ def visible_identities(user: AbstractBaseUser | AnonymousUser) -> QuerySet[UserI
         return enabled.none()
     if getattr(user, "is_superuser", False):
         return enabled
-    return enabled.filter(pk__in=_granted_identity_ids(user.pk))
+    return enabled.filter(Q(pk__in=_granted_identity_ids(user.pk)) | _matches_a_rule(user.pk))
 
 
 def visible_version(user: AbstractBaseUser | AnonymousUser) -> int:

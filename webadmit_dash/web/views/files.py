@@ -114,7 +114,13 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "back_query": urlencode({"next": request.get_full_path()}),
         "current_path": request.get_full_path(),
         # What Run again's button (files/recent.html#run_again_button) reads of a row.
-        "run_again": {"name": name, "pk": export_file.pk, "run_again_url": reverse("run_again", args=[export_file.pk])},
+        "run_again": {
+            "name": name,
+            "identity": identity.title,
+            "cycle": identity.cycle,
+            "pk": export_file.pk,
+            "run_again_url": reverse("run_again", args=[export_file.pk]),
+        },
         "retention_days": settings.WEBADMIT_RETENTION_DAYS,
         "trail": trail.of(export_file),
     }
