@@ -45,7 +45,7 @@ class GroupGrantRuleInline(admin.TabularInline[GroupGrantRule, Group]):
     model = GroupGrantRule
     form = GroupGrantRuleForm
     extra = 1
-    verbose_name = "rule: every identity whose association and cycle match"
+    verbose_name = "rule"
     verbose_name_plural = "rules: members see every identity whose association and cycle match (now and later)"
 
 

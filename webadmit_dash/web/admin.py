@@ -298,8 +298,15 @@ class StatusChangeAdmin(ReadOnlyAdmin):
     list_select_related = ["export_file__export", "export_file__identity"]
     search_fields = ["=export_file__webadmit_id", "export_file__export__name"]
     date_hierarchy = "changed_at"
-    fields = ["file", "identity", "old_status", "new_status", "raw_status", "changed_at", "fanned_out_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "file",
+        "identity",
+        "old_status",
+        "new_status",
+        "raw_status",
+        "changed_at",
+        "fanned_out_at",
+    )
 
     @admin.display(description="File")
     def file(self, change: StatusChange) -> str:
@@ -317,8 +324,7 @@ class DownloadEventAdmin(ReadOnlyAdmin):
     search_fields = ["=file_webadmit_id", "user__username", "export_file__export__name"]
     list_select_related = ["user", "export_file__export", "export_file__identity"]
     date_hierarchy = "created_at"
-    fields = ["created_at", "who", "file", "identity", "outcome", "message"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "who", "file", "identity", "outcome", "message")
 
     @admin.display(description="Who", ordering="user__username")
     def who(self, event: DownloadEvent) -> str:
@@ -340,7 +346,7 @@ class RunRequestAdmin(ReadOnlyAdmin):
     search_fields = ["=export_webadmit_id", "=file_webadmit_id", "=run_webadmit_id", "user__username"]
     list_select_related = ["user", "identity", "requested_from__export", "run__export"]
     date_hierarchy = "created_at"
-    fields = [
+    fields = readonly_fields = (
         "created_at",
         "who",
         "export",
@@ -350,8 +356,7 @@ class RunRequestAdmin(ReadOnlyAdmin):
         "already_running",
         "message",
         "callback_received_at",
-    ]
-    readonly_fields = fields
+    )
 
     @admin.display(description="Who")
     def who(self, request_: RunRequest) -> str:
