@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from tests.support.factories import make_file
+from tests.web.test_poll import HTMX, poll_url
 from webadmit_dash.core import access
 from webadmit_dash.core.models import GroupGrantRule, IdentityGrant, UserIdentity
 from webadmit_dash.web import common, file_lookup
@@ -66,6 +67,19 @@ def test_the_new_identity_is_on_the_members_pages(client, credential, member, pt
 
     assert f'<tr id="file-{export_file.pk}"' in page.content.decode()
     assert client.get(reverse("file_detail", args=[export_file.pk])).status_code == 200
+
+
+def test_an_open_page_hears_of_an_identity_imported_after_the_rule(client, credential, member, ptcas_group):
+    GroupGrantRule.objects.create(group=ptcas_group, association="PTCAS")
+    make_file(new_identity(credential, 10, "PTCAS", "2026 - 2027"))
+    client.force_login(member)
+    poll = poll_url(client.get(reverse("recent_files")).content.decode())
+    assert client.get(poll, **HTMX).status_code == 204
+
+    later = new_identity(credential, 11, "PTCAS", "2027 - 2028")
+    make_file(later)  # its first refresh
+
+    assert client.get(poll, **HTMX).status_code == 200
 
 
 def test_a_rule_matches_names_whatever_their_case(credential, member, ptcas_group):
