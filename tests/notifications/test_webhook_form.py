@@ -46,6 +46,7 @@ def test_slack_and_teams_webhooks_need_no_signing_secret(admin_client):
         )
         assert response.status_code == 302, response.content.decode()[:3000]
     assert sorted(Webhook.objects.values_list("kind", "secret_encrypted")) == [("slack", ""), ("teams", "")]
+    assert "None (not signed" in admin_client.get("/admin/notifications/webhook/").content.decode()
 
 
 def test_a_generic_webhook_still_needs_one(admin_client):

@@ -86,6 +86,8 @@ class WebhookAdmin(SiteModelAdmin):
 
     @admin.display(description="Secret")
     def masked_secret(self, webhook: Webhook) -> str:
+        if not webhook.secret_last4 and webhook.kind != Webhook.Kind.GENERIC:
+            return "None (not signed: Slack and Teams check no signature)"
         return webhook.masked_secret
 
     def has_change_permission(self, request: HttpRequest, obj: Webhook | None = None) -> bool:
