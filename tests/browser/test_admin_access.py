@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from tests.support.browser import PHONE, screenshot, sign_in
-from webadmit_dash.core.models import GroupGrantRule, IdentityGrant
+from webadmit_dash.core.models import ExportFile, GroupGrantRule, IdentityGrant
 
 pytestmark = pytest.mark.browser
 
@@ -124,3 +124,23 @@ def test_the_webhook_form_keeps_the_address_after_an_error(stack, page):
     assert page.get_by_label("Address").input_value() == "https://hooks.example.com/ops"
     assert page.get_by_label("Signing secret").input_value() == ""
     screenshot(page, "admin-webhook-error-keeps-address")
+
+
+@pytest.mark.parametrize(("color_scheme", "viewport"), [("light", None), ("dark", PHONE)])
+def test_a_number_naming_two_files_asks_which_one(stack, page, color_scheme, viewport):
+    ours = ExportFile.objects.filter(identity=stack.identities[0]).order_by("pk").first()
+    theirs = ExportFile.objects.filter(identity=stack.identities[1]).order_by("pk").first()
+    ExportFile.objects.filter(pk=theirs.pk).update(webadmit_id=ours.pk)
+    if viewport:
+        page.set_viewport_size(viewport)
+    page.emulate_media(color_scheme=color_scheme)
+    sign_in(page, stack.base_url, stack.user.username, stack.password)
+
+    page.goto(f"{stack.base_url}/files/{ours.pk}/")
+
+    page.get_by_role("heading", name="Which file did you mean?").wait_for()
+    assert page.get_by_role("link", name=f"File {ours.webadmit_id}").is_visible()
+    screenshot(page, f"which-file-{color_scheme}{'-phone' if viewport else ''}")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.get_by_role("link", name=f"File {ours.pk}").click()
+    page.wait_for_url(f"**/files/{theirs.pk}/")
