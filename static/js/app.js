@@ -215,8 +215,9 @@
     if (!form || !runAgainDialog || !window.htmx || typeof runAgainDialog.showModal !== "function") return;
     event.preventDefault();
     runAgainForm = form;
-    const name = runAgainDialog.querySelector("[data-run-again-name]");
-    if (name) name.textContent = form.dataset.name || "this export";
+    runAgainDialog.querySelectorAll("[data-run-again-name]").forEach(function (name) {
+      name.textContent = form.dataset.name || "this export";
+    });
     runAgainDialog.returnValue = "";
     runAgainDialog.showModal();
     const confirm = runAgainDialog.querySelector("#run-again-confirm");

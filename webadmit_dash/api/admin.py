@@ -7,7 +7,8 @@ from webadmit_dash.shared.admin_base import SiteModelAdmin
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(SiteModelAdmin):
-    """Read-only: an administrator can see who has tokens and revoke them (by setting Revoked at), never read one."""
+    """Read-only: an administrator can see who has tokens and revoke them (by setting Revoked at), never read or
+    delete one."""
 
     list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
@@ -16,4 +17,8 @@ class ApiTokenAdmin(SiteModelAdmin):
     fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # A token's row is the record of who could read what, and when it was last used: revoke it instead.
         return False

@@ -97,6 +97,10 @@ class FileFilters(Schema):
             date_range.check_order(date_range.read_day(self.seen_from, ""), date_range.read_day(self.seen_to, ""))
         return self
 
+    webadmit_id: int | None = Field(
+        None, ge=1, le=MAX_ID, description="WebAdMIT's file id (the number on the rows): only the file(s) it names."
+    )
+
 
 class FilePageQuery(FileFilters):
     after: str | None = Field(None, max_length=100, description="`next_cursor` of the previous page.")
@@ -272,6 +276,20 @@ class ExpectationList(Schema):
 
 class Message(Schema):
     detail: str
+
+
+class FileCandidate(Schema):
+    id: int = Field(description="Our id of the file: ask /files/{id} with it.")
+    webadmit_id: int = Field(description="WebAdMIT's id of the file.")
+    identity_id: int
+    identity: str = Field(description="The identity's whole name, cycle included.")
+    export_name: str = Field(description="The export's name (or 'Export <id>' until WebAdMIT has told it).")
+    matched: str = Field(description="`id` when the number is our id of this file, `webadmit_id` when WebAdMIT's.")
+
+
+class Ambiguous(Schema):
+    detail: str
+    candidates: list[FileCandidate]
 
 
 class ValidationErrors(Schema):

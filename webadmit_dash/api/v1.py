@@ -3,7 +3,7 @@ collection trail, its download, Deliver again, the list as CSV, identities with 
 what the watchdog expects of their exports (schedules/watchdog.py).
 
 Every answer comes from the same functions as the pages: `listing.scope` selects (so a script and a person with
-the same filters see the same rows), `common.get_file_for_user` looks up (404 for what the token's user may not
+the same filters see the same rows), `file_lookup.find_file` looks up (404 for what the token's user may not
 see), `collection.serving` and `engine.downloads` download (same checks and audit), `trail` tells and delivers
 again, `freshness` judges identities.
 
@@ -14,6 +14,7 @@ it, and then for what its user may do on the file's page; every other token stay
 from __future__ import annotations
 
 import zoneinfo
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -32,6 +33,7 @@ from ninja.responses import Status
 from webadmit_dash.api.auth import ActingToken, BearerToken
 from webadmit_dash.api.schemas import (
     MAX_ID,
+    Ambiguous,
     DeliverAgainOut,
     DownloadRefused,
     ExpectationList,
@@ -54,7 +56,7 @@ from webadmit_dash.core.states import FileState
 from webadmit_dash.engine import downloads
 from webadmit_dash.schedules import news, timing, watchdog
 from webadmit_dash.schedules.models import Expectation, Missing, Schedule
-from webadmit_dash.web import common, csv_export, freshness, listing, pagination, trail
+from webadmit_dash.web import common, csv_export, file_lookup, freshness, listing, pagination, trail
 from webadmit_dash.web.listing import Scope
 from webadmit_dash.web.pagination import SortKey
 
@@ -71,7 +73,34 @@ api = NinjaAPI(
 )
 
 ERRORS: dict[int, Any] = {401: Message, 422: ValidationErrors}
-FileId = Path(..., ge=1, le=MAX_ID, description="Our id of the file (`id` in the files list).")
+FileId = Path(
+    ...,
+    ge=1,
+    le=MAX_ID,
+    description="Our id of the file (`id` in the files list), or WebAdMIT's (`webadmit_id`, the number on the rows). "
+    "A number that names several files you can see is answered 300 with the candidates.",
+)
+
+
+def _file(request: HttpRequest, file_id: int) -> ExportFile | Status[dict[str, Any]]:
+    """The file `file_id` names (our id, or WebAdMIT's when that names one file only), or a 300 with the candidates
+    when it names several (web.file_lookup); 404 for none the token's user may see."""
+    found = file_lookup.find_file(request.user, file_id)  # type: ignore[arg-type]  # BearerToken has set the user
+    if found.file is not None:
+        return found.file
+    candidates = [
+        {
+            "id": candidate.pk,
+            "webadmit_id": candidate.webadmit_id,
+            "identity_id": candidate.identity_id,
+            "identity": candidate.identity.display_name,
+            "export_name": candidate.export_name,
+            "matched": "id" if candidate.pk == file_id else "webadmit_id",
+        }
+        for candidate in found.candidates
+    ]
+    detail = f"{file_id} names {len(candidates)} files: ask again with the `id` of the one you mean."
+    return Status(300, {"detail": detail, "candidates": candidates})
 
 
 def _scope(request: HttpRequest, filters: FileFilters) -> Scope:
@@ -93,8 +122,17 @@ def _scope(request: HttpRequest, filters: FileFilters) -> Scope:
         # Days begin at midnight in the token's user's zone, as on their pages (the API has no session to carry it).
         zone = UserPreference.objects.filter(user=request.user).values_list("time_zone", flat=True).first()  # type: ignore[misc]
         with timezone.override(zoneinfo.ZoneInfo(zone) if zone else None):
-            return listing.scope(request)  # type: ignore[arg-type]
-    return listing.scope(request)  # type: ignore[arg-type]  # BearerToken has set request.user
+            scope = listing.scope(request)  # type: ignore[arg-type]
+    else:
+        scope = listing.scope(request)  # type: ignore[arg-type]  # BearerToken has set request.user
+    if filters.webadmit_id is None:
+        return scope
+    # The API's own filter (the page's search box already finds a WebAdMIT id among export names).
+    return replace(
+        scope,
+        files=scope.files.filter(webadmit_id=filters.webadmit_id),
+        listed=scope.listed.filter(webadmit_id=filters.webadmit_id),
+    )
 
 
 def _file_out(
@@ -188,11 +226,19 @@ def files_csv(request: HttpRequest, filters: Query[FileFilters]) -> StreamingHtt
     return csv_export.response(_scope(request, filters), timezone.now())
 
 
-@api.get("/files/{file_id}", response={200: FileDetail, 404: Message, **ERRORS}, url_name="file", summary="One file")
-def file_detail(request: HttpRequest, file_id: int = FileId) -> dict[str, Any]:
+@api.get(
+    "/files/{file_id}",
+    response={200: FileDetail, 300: Ambiguous, 404: Message, **ERRORS},
+    url_name="file",
+    summary="One file",
+)
+def file_detail(request: HttpRequest, file_id: int = FileId) -> dict[str, Any] | Status[dict[str, Any]]:
     """One file with its status history (newest first) and what collection did with it: what was kept (size,
-    SHA-256, lines) and each delivery. 404 for a file its user may not see."""
-    export_file = common.get_file_for_user(request.user, file_id)  # type: ignore[arg-type]
+    SHA-256, lines) and each delivery. 404 for a file its user may not see; 300 with the candidates for a number
+    that names several."""
+    export_file = _file(request, file_id)
+    if isinstance(export_file, Status):
+        return export_file
     history = export_file.status_changes.order_by("-changed_at", "-pk").values(
         "old_status", "new_status", "raw_status", "changed_at"
     )
@@ -224,8 +270,8 @@ def _delivery_out(delivery: FileDelivery) -> dict[str, Any]:
 
 @api.get(
     "/files/{file_id}/download",
-    response={404: Message, 409: DownloadRefused, 410: DownloadRefused, 429: DownloadRefused, 502: DownloadRefused,
-              503: DownloadRefused, **ERRORS},
+    response={300: Ambiguous, 404: Message, 409: DownloadRefused, 410: DownloadRefused, 429: DownloadRefused,
+              502: DownloadRefused, 503: DownloadRefused, **ERRORS},
     url_name="download_file",
     summary="Download a file",
     openapi_extra={
@@ -248,8 +294,11 @@ def _delivery_out(delivery: FileDelivery) -> dict[str, Any]:
 def download_file(request: HttpRequest, file_id: int = FileId) -> HttpResponseBase:
     """The archived copy, streamed, once the file is in the archive (no WebAdMIT call); else asks WebAdMIT for a
     fresh download link and redirects to it. The page's checks and audit either way. 429 (with `Retry-After`) past
-    WEBADMIT_INTERACTIVE_PER_MINUTE WebAdMIT downloads a minute for the token's user."""
-    export_file = common.get_file_for_user(request.user, file_id)  # type: ignore[arg-type]
+    WEBADMIT_INTERACTIVE_PER_MINUTE WebAdMIT downloads a minute for the token's user. 300 with the candidates
+    (nothing downloaded) for a number that names several files."""
+    export_file = _file(request, file_id)
+    if isinstance(export_file, Status):
+        return api.create_response(request, export_file.value, status=export_file.status_code)
     archived = serving.archived_copy(export_file)
     if archived is not None:
         try:
@@ -272,7 +321,7 @@ def download_file(request: HttpRequest, file_id: int = FileId) -> HttpResponseBa
 
 @api.post(
     "/files/{file_id}/deliver-again",
-    response={202: DeliverAgainOut, 404: Message, 409: Message, **ERRORS},
+    response={202: DeliverAgainOut, 300: Ambiguous, 404: Message, 409: Message, **ERRORS},
     url_name="deliver_again",
     summary="Deliver a file again",
     auth=ActingToken(),
@@ -281,8 +330,11 @@ def deliver_again(request: HttpRequest, file_id: int = FileId) -> Status[dict[st
     """A new round of delivery to each destination the file went to, from the archive, as the file page's button
     does; the deliveries start within seconds (see /files/{id} for how they went). 409 when the file is not in the
     archive or has nowhere to go; 202 with no new rounds when every one is already on its way. Needs a token made
-    to act: a read-only token is answered 401."""
-    export_file = common.get_file_for_user(request.user, file_id)  # type: ignore[arg-type]
+    to act: a read-only token is answered 401. 300 with the candidates (nothing delivered) for a number that
+    names several files."""
+    export_file = _file(request, file_id)
+    if isinstance(export_file, Status):
+        return export_file
     answer = trail.deliver_again(export_file, request.user)  # type: ignore[arg-type]
     if answer.refused:
         return Status(409, {"detail": answer.message})

@@ -22,19 +22,21 @@ from webadmit_dash.shared.admin_base import ReadOnlyAdmin, SiteModelAdmin
 
 
 class WebhookForm(forms.ModelForm[Webhook]):
-    # Both write-only: a Slack or Teams address is as secret as the signing secret.
+    # Both write-only: a Slack or Teams address is as secret as the signing secret. The address typed into a form
+    # that comes back with an error (a name taken, a short secret) is given back to the person who just typed it,
+    # still masked, so it is not lost; the stored one never is (the field is not the model's, so it has no initial).
     url = forms.CharField(
         label="Address",
         required=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "off"}),
         help_text="The receiver's https:// address. Leave blank when editing to keep the current one.",
     )
     secret = forms.CharField(
         label="Signing secret",
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="At least 16 characters; the receiver checks X-Webadmit-Signature-256 with it. "
-        "Leave blank when editing to keep the current one.",
+        help_text="Generic JSON webhooks only (Slack and Teams check no signature): at least 16 characters; the "
+        "receiver checks X-Webadmit-Signature-256 with it. Leave blank when editing to keep the current one.",
     )
 
     class Meta:
@@ -51,7 +53,9 @@ class WebhookForm(forms.ModelForm[Webhook]):
 
     def clean_secret(self) -> str:
         secret: str = self.cleaned_data["secret"]
-        if not secret and not self.instance.secret_encrypted:
+        # Slack and Teams check no signature: only a generic receiver needs the secret to trust what it gets.
+        signed = self.cleaned_data.get("kind", self.instance.kind) == Webhook.Kind.GENERIC
+        if signed and not secret and not self.instance.secret_encrypted:
             raise forms.ValidationError("Enter a signing secret (at least 16 characters).")
         if secret and len(secret) < 16:
             raise forms.ValidationError("Use at least 16 characters, so the signature cannot be guessed.")
@@ -82,6 +86,8 @@ class WebhookAdmin(SiteModelAdmin):
 
     @admin.display(description="Secret")
     def masked_secret(self, webhook: Webhook) -> str:
+        if not webhook.secret_last4 and webhook.kind != Webhook.Kind.GENERIC:
+            return "None (not signed: Slack and Teams check no signature)"
         return webhook.masked_secret
 
     def has_change_permission(self, request: HttpRequest, obj: Webhook | None = None) -> bool:

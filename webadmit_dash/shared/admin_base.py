@@ -34,11 +34,15 @@ class SiteModelAdmin(admin.ModelAdmin[Any]):
 
 
 class ReadOnlyAdmin(SiteModelAdmin):
-    """Rows written by the refresh engine or the audit: inspectable, never added or edited by hand (the admin then
-    answers its add page, GET or POST, with 403)."""
+    """Rows written by the refresh engine or the audit: inspectable, never added, edited or deleted by hand, not even
+    by a superuser (the admin then answers those pages, GET or POST, with 403, and offers no delete action).
+    Retention prunes them, and deleting one by hand would also take its audit trail (status changes, downloads)."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

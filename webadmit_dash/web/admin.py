@@ -27,6 +27,7 @@ from webadmit_dash.web.key_words import NEW_KEY_ATTRIBUTE, key_check_words
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrOrPromise
+from webadmit_dash.web.access_admin import grant_to_group
 from webadmit_dash.webadmit.errors import WebAdmitError
 
 admin.site.site_header = "webadmit-dash administration"
@@ -183,6 +184,19 @@ class IdentityGrantInline(admin.TabularInline[IdentityGrant, UserIdentity]):
     verbose_name_plural = "who may see this identity (users or groups)"
 
 
+# What WebAdMIT supplies of an identity (E1 and the import): read-only once the identity exists.
+IDENTITY_FROM_WEBADMIT = (
+    "credential",
+    "webadmit_id",
+    "type",
+    "association",
+    "institution",
+    "organization",
+    "cycle",
+    "missing_upstream_since",
+)
+
+
 @admin.register(UserIdentity)
 class UserIdentityAdmin(SiteModelAdmin):
     list_display = [
@@ -219,7 +233,14 @@ class UserIdentityAdmin(SiteModelAdmin):
         ),
     ]
     readonly_fields = ["error_kind", "error_message", "consecutive_failures", "last_attempt_at", "last_success_at"]
-    actions = ["refresh_now", "check_now"]
+    actions = ["refresh_now", "check_now", grant_to_group]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: UserIdentity | None = None) -> list[str]:
+        # What WebAdMIT says of an identity is its to change (the next import writes it again); a person's own
+        # words (label, enabled, cadences) stay editable. A hand-made identity names itself once, on its add page.
+        if obj is None:
+            return self.readonly_fields
+        return [*self.readonly_fields, *IDENTITY_FROM_WEBADMIT]
 
     @admin.action(description="Refresh now")
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[UserIdentity]) -> None:
@@ -287,28 +308,112 @@ class ExportFileAdmin(ReadOnlyAdmin):
     inlines = [StatusChangeInline]
 
 
+def _file_name(export_file: ExportFile | None, webadmit_id: int | None) -> str:
+    """A file as people name it: its export's name and the WebAdMIT file id on its rows."""
+    if export_file is None:
+        return f"File {webadmit_id} (no longer kept here)" if webadmit_id else "-"
+    return f"{export_file.export_name} · file {export_file.webadmit_id}"
+
+
+def _person(user: Any) -> str:
+    return str(user.get_full_name() or user.get_username()) if user is not None else "-"
+
+
 @admin.register(StatusChange)
 class StatusChangeAdmin(ReadOnlyAdmin):
-    list_display = ["export_file", "old_status", "new_status", "raw_status", "changed_at"]
+    list_display = ["changed_at", "file", "identity", "old_status", "new_status", "raw_status"]
     list_filter = ["new_status"]
+    list_select_related = ["export_file__export", "export_file__identity"]
+    search_fields = ["=export_file__webadmit_id", "export_file__export__name"]
     date_hierarchy = "changed_at"
+    fields = readonly_fields = (
+        "file",
+        "identity",
+        "old_status",
+        "new_status",
+        "raw_status",
+        "changed_at",
+        "fanned_out_at",
+    )
+
+    @admin.display(description="File")
+    def file(self, change: StatusChange) -> str:
+        return _file_name(change.export_file, None)
+
+    @admin.display(description="Identity")
+    def identity(self, change: StatusChange) -> str:
+        return change.export_file.identity.display_name
 
 
 @admin.register(DownloadEvent)
 class DownloadEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "user", "file_webadmit_id", "outcome", "message"]
+    list_display = ["created_at", "who", "file", "identity", "outcome", "message"]
     list_filter = ["outcome"]
-    search_fields = ["=file_webadmit_id", "user__username"]
+    search_fields = ["=file_webadmit_id", "user__username", "export_file__export__name"]
+    list_select_related = ["user", "export_file__export", "export_file__identity"]
     date_hierarchy = "created_at"
+    fields = readonly_fields = ("created_at", "who", "file", "identity", "outcome", "message")
+
+    @admin.display(description="Who", ordering="user__username")
+    def who(self, event: DownloadEvent) -> str:
+        return _person(event.user)
+
+    @admin.display(description="File")
+    def file(self, event: DownloadEvent) -> str:
+        return _file_name(event.export_file, event.file_webadmit_id)
+
+    @admin.display(description="Identity")
+    def identity(self, event: DownloadEvent) -> str:
+        return event.export_file.identity.display_name if event.export_file else "-"
 
 
 @admin.register(RunRequest)
 class RunRequestAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "user", "export_webadmit_id", "file_webadmit_id", "run_webadmit_id", "message"]
-    list_filter = ["already_running"]
+    list_display = ["created_at", "who", "export", "identity_name", "asked_from", "started", "message"]
+    list_filter = ["source", "already_running"]
     search_fields = ["=export_webadmit_id", "=file_webadmit_id", "=run_webadmit_id", "user__username"]
-    list_select_related = ["user"]
+    list_select_related = ["user", "identity", "requested_from__export", "run__export"]
     date_hierarchy = "created_at"
+    fields = readonly_fields = (
+        "created_at",
+        "who",
+        "export",
+        "identity_name",
+        "asked_from",
+        "started",
+        "already_running",
+        "message",
+        "callback_received_at",
+    )
+
+    @admin.display(description="Who")
+    def who(self, request_: RunRequest) -> str:
+        if request_.user is not None:
+            return _person(request_.user)
+        return f"{request_.get_source_display()}: {request_.source_label}" if request_.source_label else "-"
+
+    @admin.display(description="Export")
+    def export(self, request_: RunRequest) -> str:
+        for export_file in (request_.run, request_.requested_from):
+            if export_file is not None and export_file.export is not None:
+                return export_file.export.name
+        return f"Export {request_.export_webadmit_id}"
+
+    @admin.display(description="Identity", ordering="identity__association")
+    def identity_name(self, request_: RunRequest) -> str:
+        return request_.identity.display_name
+
+    @admin.display(description="Started from")
+    def asked_from(self, request_: RunRequest) -> str:
+        if request_.requested_from is None and not request_.file_webadmit_id:
+            return "-"
+        return _file_name(request_.requested_from, request_.file_webadmit_id)
+
+    @admin.display(description="Run started")
+    def started(self, request_: RunRequest) -> str:
+        if request_.run_webadmit_id is None:
+            return "refused"
+        return _file_name(request_.run, request_.run_webadmit_id)
 
 
 @admin.register(IdentityGrant)

@@ -29,7 +29,7 @@ from webadmit_dash.collection import serving
 from webadmit_dash.core.models import DownloadEvent, ExportFile, RunRequest, StatusChange
 from webadmit_dash.engine import downloads, on_demand
 from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
-from webadmit_dash.web import answers, common, freshness, listing, params, trail
+from webadmit_dash.web import answers, common, file_lookup, freshness, listing, params, trail
 from webadmit_dash.webadmit.statuses import FileStatus
 
 # The file page lists this many downloads, newest first; the admin keeps them all.
@@ -73,8 +73,17 @@ def _callback_words(export_file: ExportFile, now: datetime) -> SafeString:
 @login_required
 def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One file's whole story: every status we saw, with times, who started and downloaded it, and the other
-    runs of its export. A file the user may not see is a 404, like everywhere."""
-    export_file = common.get_file_for_user(request.user, pk)
+    runs of its export. A file the user may not see is a 404, like everywhere.
+
+    The number may also be WebAdMIT's file id, the one on the rows: it is sent on to the file's own address, or,
+    when it could name several files, asked which one was meant."""
+    found = file_lookup.find_file(request.user, pk)
+    if found.file is None:
+        return render(request, "files/which_file.html", {"number": pk, "candidates": found.candidates})
+    if found.by_webadmit_id:
+        query = f"?{request.GET.urlencode()}" if request.GET else ""
+        return HttpResponseRedirect(reverse("file_detail", args=[found.file.pk]) + query)
+    export_file = found.file
     identity = export_file.identity
     now = timezone.now()
     changes = list(export_file.status_changes.order_by("changed_at", "id"))
@@ -105,7 +114,13 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "back_query": urlencode({"next": request.get_full_path()}),
         "current_path": request.get_full_path(),
         # What Run again's button (files/recent.html#run_again_button) reads of a row.
-        "run_again": {"name": name, "pk": export_file.pk, "run_again_url": reverse("run_again", args=[export_file.pk])},
+        "run_again": {
+            "name": name,
+            "identity": identity.title,
+            "cycle": identity.cycle,
+            "pk": export_file.pk,
+            "run_again_url": reverse("run_again", args=[export_file.pk]),
+        },
         "retention_days": settings.WEBADMIT_RETENTION_DAYS,
         "trail": trail.of(export_file),
     }
