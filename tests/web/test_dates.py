@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.sessions.backends.signed_cookies import SessionStore
 from django.db import connection
 from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
@@ -240,28 +241,46 @@ def test_the_clock_times_only_preference_is_saved_and_honoured(client, staff_gra
 
 @pytest.mark.django_db
 def test_a_visit_is_page_loads_with_no_gap_longer_than_the_visit_gap(staff_granted):
+    session = SessionStore()
     start = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
-    assert visits.page_load(staff_granted, start) is None  # the first visit ever: nothing is new
-    assert visits.page_load(staff_granted, start + timedelta(minutes=20)) is None
-    assert visits.page_load(staff_granted, start + timedelta(minutes=45)) is None  # 25 min after the last load
+    user = staff_granted.pk
+    assert visits.page_load(user, session, start) is None  # the first visit ever: nothing is new
+    assert visits.page_load(user, session, start + timedelta(minutes=20)) is None
+    assert visits.page_load(user, session, start + timedelta(minutes=45)) is None  # 25 min after the last load
     # An hour away: a new visit, new since the last load of the one before (08:45), not its start (08:00).
     back = start + timedelta(minutes=45) + visits.VISIT_GAP + timedelta(seconds=1)
-    assert visits.page_load(staff_granted, back) == start + timedelta(minutes=45)
-    assert visits.page_load(staff_granted, back + timedelta(minutes=5)) == start + timedelta(minutes=45)
-    assert visits.last_looked(staff_granted) == start + timedelta(minutes=45)
+    assert visits.page_load(user, session, back) == start + timedelta(minutes=45)
+    assert visits.page_load(user, session, back + timedelta(minutes=5)) == start + timedelta(minutes=45)
+    assert visits.last_looked(user, session) == start + timedelta(minutes=45)
     preference = UserPreference.objects.get(user=staff_granted)
     assert preference.visit_started_at == back and preference.last_seen_at == back + timedelta(minutes=5)
+    # The phone, signed in later within the same visit, sees the same "new since" (the row is the truth)...
+    phone = SessionStore()
+    assert visits.last_looked(user, phone) == start + timedelta(minutes=45)
+    assert visits.page_load(user, phone, back + timedelta(minutes=10)) == start + timedelta(minutes=45)
+    # ...and a visit begun on the laptop after a long break ends the phone's too.
+    later = back + timedelta(minutes=10) + visits.VISIT_GAP + timedelta(minutes=1)
+    assert visits.page_load(user, session, later) == back + timedelta(minutes=10)
 
 
 @pytest.mark.django_db
-def test_a_page_load_writes_one_update_and_the_poll_none(client, staff_granted, identity):
+def test_page_loads_within_a_minute_touch_no_row_and_the_poll_none(client, staff_granted, identity):
     make_file(identity)
     client.force_login(staff_granted)
-    client.get("/")
+    client.get("/")  # a visit begins: its row is read and written once
     with CaptureQueriesContext(connection) as page:
         html = client.get("/").content.decode()
-    writes = [q["sql"] for q in page.captured_queries if q["sql"].startswith(("UPDATE", "INSERT"))]
-    assert len(writes) == 1 and "dashboard_userpreference" in writes[0]
+    assert not [q for q in page.captured_queries if "userpreference" in q["sql"]]
+    assert not [q for q in page.captured_queries if q["sql"].startswith(("UPDATE", "INSERT"))]
+    # A minute later the visit's last page load moves on: one UPDATE of the row (and the session's copy).
+    session = client.session
+    kept = session[visits.SESSION_KEY]
+    session[visits.SESSION_KEY] = [(timezone.now() - visits.TOUCH_EVERY).isoformat(), kept[1]]
+    session.save()
+    with CaptureQueriesContext(connection) as touched:
+        client.get("/")
+    writes = [q["sql"] for q in touched.captured_queries if q["sql"].startswith(("UPDATE", "INSERT"))]
+    assert [w for w in writes if "dashboard_userpreference" in w] and len(writes) == 2, writes
     with CaptureQueriesContext(connection) as results:
         client.get("/?status=available", **HTMX_RESULTS)
     assert not [q for q in results.captured_queries if q["sql"].startswith(("UPDATE", "INSERT"))]
@@ -281,6 +300,9 @@ def test_rows_first_seen_since_the_last_visit_are_marked_new(client, staff_grant
     client.get("/")
     # The visit ends: the last look was two hours ago, and a file came since.
     UserPreference.objects.filter(user=staff_granted).update(last_seen_at=timezone.now() - timedelta(hours=2))
+    session = client.session
+    session.pop(visits.SESSION_KEY)
+    session.save()
     new = make_file(identity, first_seen_at=timezone.now() - timedelta(hours=1))
     page = client.get("/").content.decode()
     rows = dict(re.findall(r'<tr id="file-(\d+)"(.*?)</tr>', page, re.S))

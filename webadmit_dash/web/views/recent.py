@@ -240,7 +240,11 @@ def recent_files(request: AuthenticatedHttpRequest) -> HttpResponseBase:
         # "Export this list": the same selection as the page, every row of it (web/csv_export.py).
         return csv_export.response(scope, now)
     # Only a full page load is a look at the list (web/visits.py); paging and filtering read the same moment.
-    new_since = last_looked(request.user) if request.htmx else page_load(request.user, now)
+    new_since = (
+        last_looked(request.user.pk, request.session)
+        if request.htmx
+        else page_load(request.user.pk, request.session, now)
+    )
     context = _listing_context(request, scope, now, new_since)
     if request.htmx.target == "results" and not request.htmx.history_restore_request:
         response = render(request, "files/recent.html#results_update", context)
