@@ -49,10 +49,10 @@ def page_load(user_id: int, session: SessionBase, now: datetime) -> datetime | N
         UserPreference.objects.get_or_create(user_id=user_id, defaults={"visit_started_at": now, "last_seen_at": now})
         _to_session(session, now, None)
         return None
-    pk, started, last_seen, previous = row
+    pk, started, last_seen_there, previous = row
     # Another session of the same user may be in this visit already (the phone, another browser): it goes on.
-    if last_seen is None or now - last_seen > VISIT_GAP:
-        started, previous = now, last_seen
+    if last_seen_there is None or now - last_seen_there > VISIT_GAP:
+        started, previous = now, last_seen_there
     UserPreference.objects.filter(pk=pk).update(visit_started_at=started, last_seen_at=now, previous_visit_at=previous)
     _to_session(session, now, previous)
     return previous
