@@ -4,6 +4,7 @@ valid token, must never get a 500 nor an answer that breaks the schema (status, 
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 import schemathesis
@@ -44,9 +45,33 @@ def api_world(live_server, sim_credential, world, admin_user):
 schema = schemathesis.openapi.from_dict(json.loads(json.dumps(api.get_openapi_schema())))
 
 
+def _day(value: object) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+    except ValueError:
+        return None
+
+
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_honours_its_schema(case, live_server, api_world):
+    query = case.query or {}
+    given = [query[name] for name in ("seen_from", "seen_to") if query.get(name)]
+    days = [_day(query.get(name)) for name in ("seen_from", "seen_to")]
+    readable = len([day for day in days if day]) == len(given) and query.get("when", "") in (
+        "",
+        "today",
+        "yesterday",
+        "7d",
+    )
+    if readable and ((query.get("when") and given) or (all(days) and days[0] > days[1])):
+        # What one parameter's schema cannot say: a preset with dates, or dates the wrong way round, are refused in
+        # words (a 422 as the schema describes), not answered with a list that means something else.
+        response = case.call(base_url=live_server.url, headers={"Authorization": f"Bearer {api_world}"})
+        # (test_api_dates checks the words; here another part the case spoils, a field or the token, may be the one
+        # refused first.)
+        assert response.status_code in (401, 422), response.text
+        return
     # Downloads are not followed: the redirect itself is the answer the schema describes.
     case.call_and_validate(
         base_url=live_server.url,

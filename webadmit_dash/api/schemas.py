@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 
 from ninja import Field, Schema
 from pydantic import field_validator, model_validator
@@ -66,35 +66,28 @@ class FileFilters(Schema):
     cycle: str = Field("", max_length=50, description="One cycle, e.g. '2026 - 2027'.")
     q: str = Field("", max_length=100, description="Part of the export's name, or a file id.")
     expired: bool = Field(False, description="Also files WebAdMIT no longer lists.")
-    when: str = Field(
+    when: Literal["", "today", "yesterday", "7d"] = Field(
         "",
-        max_length=20,
         description="Runs first seen today, yesterday or in the last 7 days (`7d`: today and the 6 days before), "
         "days starting at midnight in the token's user's time zone (their preference, else the institution's).",
     )
-    seen_from: str = Field("", max_length=10, description="Runs first seen on or after this day (YYYY-MM-DD).")
-    seen_to: str = Field("", max_length=10, description="Runs first seen on or before this day (YYYY-MM-DD).")
-
-    @field_validator("when")
-    @classmethod
-    def _known_when(cls, value: str) -> str:
-        if value and value not in date_range.PRESETS:
-            raise ValueError(f"when must be one of {', '.join(date_range.PRESETS)}, or left out.")
-        return value
+    seen_from: date | None = Field(None, description="Runs first seen on or after this day (YYYY-MM-DD).")
+    seen_to: date | None = Field(None, description="Runs first seen on or before this day (YYYY-MM-DD).")
 
     @field_validator("seen_from", "seen_to")
     @classmethod
-    def _a_day(cls, value: str) -> str:
-        if value:
-            date_range.read_day(value, "this filter")  # BadRange is a ValueError: pydantic answers it with a 422
-        return value
+    def _within_the_years_kept(cls, value: date | None) -> date | None:
+        """A day before any run or after the calendar's use is the same filter as the first or last day a range may
+        name (web.date_range keeps days away from the calendar's ends, where a zone's offset would overflow)."""
+        if value is None:
+            return None
+        return min(max(value, date_range.FIRST_DAY), date_range.LAST_DAY)
 
     @model_validator(mode="after")
     def _in_order(self) -> FileFilters:
         if self.when and (self.seen_from or self.seen_to):
             raise ValueError("Give either when or seen_from/seen_to, not both.")
-        if self.seen_from and self.seen_to:
-            date_range.check_order(date_range.read_day(self.seen_from, ""), date_range.read_day(self.seen_to, ""))
+        date_range.check_order(self.seen_from, self.seen_to)  # BadRange is a ValueError: a 422 that says why
         return self
 
     webadmit_id: int | None = Field(

@@ -115,7 +115,7 @@ def _scope(request: HttpRequest, filters: FileFilters) -> Scope:
         params["identity"] = str(filters.identity)
     if filters.expired:
         params["expired"] = "1"
-    dated = {name: getattr(filters, name) for name in ("when", "seen_from", "seen_to") if getattr(filters, name)}
+    dated = {name: str(getattr(filters, name)) for name in ("when", "seen_from", "seen_to") if getattr(filters, name)}
     params.update(dated)
     request.GET = params  # type: ignore[assignment]
     if dated:

@@ -28,6 +28,7 @@ CUSTOM = "custom"
 # Years a range may name: enough for any run, and far from the calendar's ends, where a day plus its zone's offset
 # would fall off the datetime range.
 _YEARS = (2000, 2999)
+FIRST_DAY, LAST_DAY = date(_YEARS[0], 1, 1), date(_YEARS[1], 12, 31)
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -151,11 +152,19 @@ class DateRange:
     def condition(self, now: datetime, zone: tzinfo) -> Q:
         """The files kept, as a condition on first_seen_at; days begin at midnight in `zone`."""
         condition = Q()
+        for lookup, moment in self.bounds(now, zone):
+            condition &= Q(**{f"first_seen_at__{lookup}": moment})
+        return condition
+
+    def bounds(self, now: datetime, zone: tzinfo) -> list[tuple[str, datetime]]:
+        """(lookup, moment) pairs on first_seen_at that make `condition`: the same range always gives the same
+        pairs, so they also name it (the status counts are cached under them: web/listing.py counts)."""
+        pairs: list[tuple[str, datetime]] = []
         first, last = self.days(now.astimezone(zone).date())
         if first is not None:
-            condition &= Q(first_seen_at__gte=midnight(first, zone))
+            pairs.append(("gte", midnight(first, zone)))
         if last is not None:
-            condition &= Q(first_seen_at__lt=midnight(last + timedelta(days=1), zone))
+            pairs.append(("lt", midnight(last + timedelta(days=1), zone)))
         if self.after is not None:
-            condition &= Q(first_seen_at__gt=self.after)
-        return condition
+            pairs.append(("gt", self.after))
+        return pairs

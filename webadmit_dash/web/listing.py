@@ -575,18 +575,23 @@ def counts(scope: Scope) -> Counts:
     recounts only the identities changed since.
     """
     by_status: dict[str, int] = defaultdict(int)
-    # The cache holds whole identities: a search or a date range counts its own files.
-    if scope.filters.q or scope.filters.seen.active:
+    # A search counts its own files (its words are too many to cache under).
+    if scope.filters.q:
         return Counts.of(_tally(scope.files.order_by().values_list("status").annotate(**_TALLY)))
+    # A date range is counted per identity too, under its bounds: "today" or "last 7 days" keep theirs all day.
+    now, zone = timezone.now(), timezone.get_current_timezone()
+    span = ",".join(f"{lookup}{moment.timestamp():.6f}" for lookup, moment in scope.filters.seen.bounds(now, zone))
     # One cache entry per identity: {key: (change_seq, counts)} (settings.CACHES has room for every identity).
-    keys = {pk: f"dashboard:counts:v5:{int(scope.filters.expired)}:{pk}" for pk in scope.identity_ids}
+    keys = {pk: f"dashboard:counts:v6:{int(scope.filters.expired)}:{span}:{pk}" for pk in scope.identity_ids}
     cached = cache.get_many(list(keys.values()))
     known: dict[int, tuple[int, dict[str, int]]] = {pk: cached[key] for pk, key in keys.items() if key in cached}
     versions = {identity.pk: identity.change_seq for identity in scope.identities}
     missing = [pk for pk in scope.identity_ids if known.get(pk, (None,))[0] != versions[pk]]
     if missing:
         per_identity: dict[int, list[tuple[Any, ...]]] = {pk: [] for pk in missing}
-        recount = _current(ExportFile.objects.filter(identity_id__in=missing), scope.filters.expired)
+        recount = _current(ExportFile.objects.filter(identity_id__in=missing), scope.filters.expired).filter(
+            scope.filters.seen.condition(now, zone)
+        )
         for identity_id, *row in recount.order_by().values_list("identity_id", "status").annotate(**_TALLY):
             per_identity[identity_id].append(tuple(row))
         recounted = {pk: (versions[pk], dict(_tally(rows))) for pk, rows in per_identity.items()}
