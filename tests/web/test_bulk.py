@@ -279,3 +279,27 @@ def test_download_as_zip_refuses_what_the_budget_would_not_fit(client, admin_use
     page = client.get("/").content.decode()
     assert "2 downloads from WebAdMIT would not fit in what one person may ask (1 a minute)" in page
     assert not DownloadEvent.objects.exists()
+
+
+def test_download_as_zip_takes_archived_copies_without_asking_webadmit(client, staff_granted, identity):
+    from tests.support.collection import EXPORT_BYTES, collect, tamper
+
+    expired = make_file(identity, FileStatus.AVAILABLE, gone=True)  # WebAdMIT forgot it; the archive did not
+    kept = collect(expired)
+    damaged = make_file(identity, FileStatus.AVAILABLE)
+    tamper(collect(damaged))
+    client.force_login(staff_granted)
+    with responses.RequestsMock() as upstream:
+        archive = _zip(client.post("/files/bulk/download/", {"file": [expired.pk, damaged.pk]}))
+        assert len(upstream.calls) == 0
+    index = {
+        int(line[1]): line
+        for line in csv.reader(io.StringIO(archive.read("index.csv").decode("utf-8-sig")))
+        if line[1].isdigit()
+    }
+    assert archive.read(index[expired.webadmit_id][0]) == EXPORT_BYTES
+    assert int(index[expired.webadmit_id][5]) == kept.size == len(EXPORT_BYTES)
+    # A copy that fails its check is not served, nor quietly replaced: the index says why.
+    assert index[damaged.webadmit_id][0] == "" and "failed its integrity check" in index[damaged.webadmit_id][6]
+    outcomes = dict(DownloadEvent.objects.values_list("export_file_id", "outcome"))
+    assert outcomes == {expired.pk: "from_archive", damaged.pk: "archive_tampered"}
