@@ -61,7 +61,7 @@ def _world(stack) -> dict[str, list[ExportFile]]:
 
 
 def _box(page, export_file: ExportFile):
-    return page.locator(f"#select-{export_file.pk}")
+    return page.locator(f'#files-body input[data-bulk-row][value="{export_file.pk}"]')
 
 
 def _row_ids(page) -> list[str]:
