@@ -118,6 +118,11 @@
     render();
   });
 
+  // Also at once after each swap, before htmx settles the new rows (and raises htmx:load): a swapped row is never
+  // shown unticked, not even for the settle's few milliseconds.
+  document.addEventListener("htmx:oobAfterSwap", render);
+  document.addEventListener("htmx:afterSwap", render);
+
   // Sent by the server once a bulk action is done (web/views/bulk.py): the selection has been acted on.
   document.body.addEventListener("bulk-done", function () {
     const dialog = document.getElementById("bulk-dialog");
