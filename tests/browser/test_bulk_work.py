@@ -127,6 +127,7 @@ def test_select_act_on_and_download_many_files(stack, engine, browser):
         bar.get_by_role("button", name="Run again…").click()
         dialog = page.get_by_role("dialog", name="Start 2 new runs?")
         dialog.wait_for()
+        screenshot(page, "bulk-run-again-dialog", full_page=False, also=_docs_copy("bulk-run-again-dialog"))
         dialog.get_by_role("button", name="Start 2 runs").click()
         page.get_by_text("WebAdMIT is running 2 exports again; the new runs are listed at the top.").wait_for()
         assert dialog.is_hidden()
