@@ -66,6 +66,20 @@ def download_name(collected: CollectedFile) -> str:
 def serve(collected: CollectedFile, user: User) -> StreamingHttpResponse:
     """The archived copy as an attachment, verified first, and the download audited. Raises ArchiveRefused (audited
     too) when the copy fails its check, is missing, or its data key cannot be unwrapped: nothing is served then."""
+    chunks = verified_chunks(collected, user)
+    response = StreamingHttpResponse(chunks, content_type=_content_type(collected.content_type))
+    response["Content-Length"] = str(collected.size)
+    response["Content-Disposition"] = f'attachment; filename="{download_name(collected)}"'
+    # Applicants' personal data: no cache (the browser's or a proxy's) keeps a copy.
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def verified_chunks(collected: CollectedFile, user: User) -> Iterator[bytes]:
+    """The archived copy's bytes, verified whole first and the download audited (as `serve` does, for the bulk
+    zip too). Raises ArchiveRefused (audited) when the copy fails its check; a copy changed after the check ends
+    short (each chunk is authenticated as it is read)."""
     assert collected.size is not None
     name = f"The archived copy of {collected.export_name} (file {collected.file_webadmit_id})"
     try:
@@ -83,13 +97,7 @@ def serve(collected: CollectedFile, user: User) -> StreamingHttpResponse:
         why = "it is missing from the archive" if isinstance(error, FileNotFoundError) else "the archive cannot be read"
         raise _refused(collected, user, f"{name} could not be read: {why}. It was not served. {_TELL}") from None
     _audit(collected, user, DownloadOutcome.FROM_ARCHIVE, "")
-    response = StreamingHttpResponse(_stream(collected), content_type=_content_type(collected.content_type))
-    response["Content-Length"] = str(collected.size)
-    response["Content-Disposition"] = f'attachment; filename="{download_name(collected)}"'
-    # Applicants' personal data: no cache (the browser's or a proxy's) keeps a copy.
-    response["Cache-Control"] = "no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return _stream(collected)
 
 
 def _stream(collected: CollectedFile) -> Iterator[bytes]:

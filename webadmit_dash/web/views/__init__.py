@@ -8,6 +8,7 @@ does not exist or belongs to someone else, so ids cannot be probed.
 """
 
 from webadmit_dash.web.views.actions import refresh_now, run_again
+from webadmit_dash.web.views.bulk import bulk_acknowledge, bulk_download, bulk_run_again
 from webadmit_dash.web.views.files import acknowledge_file, deliver_again, download_file, file_detail
 from webadmit_dash.web.views.identities import identity_list
 from webadmit_dash.web.views.preferences import PasswordChangeView, preferences
@@ -16,6 +17,9 @@ from webadmit_dash.web.views.recent import poll_files, recent_files
 __all__ = [
     "PasswordChangeView",
     "acknowledge_file",
+    "bulk_acknowledge",
+    "bulk_download",
+    "bulk_run_again",
     "deliver_again",
     "download_file",
     "file_detail",
