@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from django.http import QueryDict
 
 from webadmit_dash.core.models import STATUS_CHOICES
-from webadmit_dash.web import params
+from webadmit_dash.web import params, sorting
 from webadmit_dash.web.common import IdentityRow
 
 # Not a WebAdMIT status: failed, empty or unfinished runs whose export has since run well (ExportFile.superseded_by).
@@ -37,6 +37,7 @@ class FileFilters:
     q: str = ""
     expired: bool = False
     refused: bool = field(default=False, compare=False)
+    sort: str = ""  # web/sorting.py: "" is the default order; not a filter, but it travels with them in every link
 
     @classmethod
     def parse(cls, query: QueryDict, identities: Sequence[IdentityRow]) -> FileFilters:
@@ -63,6 +64,7 @@ class FileFilters:
             q=params.text(query, "q", max_length=100),
             expired=params.flag(query, "expired"),
             refused=refused,
+            sort=sorting.parse(params.value(query, "sort")),
         )
 
     @property
@@ -89,6 +91,8 @@ class FileFilters:
             pairs.append(("cycle", self.cycle))
         if self.expired:
             pairs.append(("expired", "1"))
+        if self.sort:
+            pairs.append(("sort", self.sort))
         return pairs
 
     def querystring(self, *extra: tuple[str, str]) -> str:

@@ -26,7 +26,7 @@ from webadmit_dash.core import access, stuck
 from webadmit_dash.core.models import ExportFile, RunRequest, UserIdentity
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
 from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting
-from webadmit_dash.web import common, params
+from webadmit_dash.web import common, params, sorting
 from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.filters import DELIVERY_FAILED, SUPERSEDED, FileFilters
 from webadmit_dash.webadmit.statuses import DOWNLOADABLE, RUNNING, FileStatus
@@ -55,6 +55,7 @@ class Scope:
     filters: FileFilters
     files: QuerySet[ExportFile]  # every filter but status: what the summary counts
     listed: QuerySet[ExportFile]  # with the status filter: what the table lists
+    order: sorting.Order = sorting.DEFAULT  # the order it is listed in (the URL's `sort`)
 
     @property
     def version(self) -> int:
@@ -333,11 +334,15 @@ def scope_for(user: User, query: QueryDict) -> Scope:
         file_id = params.whole_number(filters.q, None, minimum=0)
         if file_id is not None:
             search |= Q(webadmit_id=file_id)
+        # An identity's name, CAS or cycle: matched in memory (web/sorting.py), no query and no join of its own.
+        if (by_identity := sorting.search(filters.q, identities)) is not None:
+            search |= by_identity
         files = files.filter(search)
     listed = files
     if filters.statuses:
         listed = files.filter(_status_condition(filters.statuses), attention_rank__in=_ranks(filters.statuses))
-    return Scope(identities, scope_ids, filters, files, for_rows(listed))
+    order = sorting.order(filters.sort, identities)
+    return Scope(identities, scope_ids, filters, files, order.prepare(for_rows(listed)), order)
 
 
 def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:
