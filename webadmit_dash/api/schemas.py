@@ -14,7 +14,15 @@ PAGE_LIMIT = 100
 # The orders the list offers (web/sorting.py SORT_VALUES, which a test holds this to): anything else is refused
 # (422), not silently dropped as the page does.
 Sort = Literal[
-    "status", "-status", "export", "-export", "identity", "-identity", "first_seen", "-first_seen", "finished",
+    "status",
+    "-status",
+    "export",
+    "-export",
+    "identity",
+    "-identity",
+    "first_seen",
+    "-first_seen",
+    "finished",
     "-finished",
 ]
 MAX_PAGE_LIMIT = 1000
@@ -28,14 +36,16 @@ class FileFilters(Schema):
     association: str = Field("", max_length=200, description="One CAS, e.g. SOPHAS.")
     cycle: str = Field("", max_length=50, description="One cycle, e.g. '2026 - 2027'.")
     q: str = Field(
-        "", max_length=100, description="Part of the export's name, a file id, or part of an identity's name, CAS or cycle."
+        "",
+        max_length=100,
+        description="Part of the export's name, a file id, or part of an identity's name, CAS or cycle.",
     )
     expired: bool = Field(False, description="Also files WebAdMIT no longer lists.")
     sort: Sort | None = Field(
         None,
-        description="The order, as the page's column headers set it: status, export or identity A to Z, first seen "
-        "or finished oldest first; a leading '-' reverses it. Without it: needing attention first, then newest. Running "
-        "files have not finished: they come last by `finished` and first by `-finished`.",
+        description="The order, as the page's column headers set it: status, export or identity A to Z, first "
+        "seen or finished oldest first; a leading '-' reverses it. Without it: needing attention first, then newest. "
+        "Running files have not finished: they come last by `finished` and first by `-finished`.",
     )
 
 

@@ -5,7 +5,7 @@ Each order is a list of columns ending in the primary key, so that it is total a
 (web/pagination.py SortKey) neither skip nor repeat a file when many share a status, an export or a time.
 
 - The default (no `sort`): files needing attention first, then newest (file_dashboard_order_idx).
-- `status`: by the status's words, A to Z (the stored value sorts as its label does: "available" < "empty_list" ...).
+- `status`: by the status's words as the rows show them, A to Z (Available, Empty List, Failed, In Progress ...).
 - `export`: by the export's name, ignoring case; files whose export WebAdMIT has not named yet sort as "".
 - `identity`: by the identity's name as the page shows it (its title, then its cycle), ignoring case and accents.
   The names are ranked in Python from the identities the page loads anyway (one home for a name: IdentityNames),
@@ -31,9 +31,10 @@ from django.db.models.expressions import Combinable
 from django.db.models.functions import Coalesce, Lower
 
 from webadmit_dash.core.models import ExportFile, IdentityNames
-from webadmit_dash.webadmit.statuses import RUNNING
+from webadmit_dash.webadmit.statuses import RUNNING, FileStatus
 
 Kind = Literal["int", "time", "text", "identity"]
+_STATUSES_BY_LABEL = sorted(FileStatus, key=lambda status: status.label)
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,7 @@ class Order:
         return files.annotate(**self.expressions) if self.expressions else files
 
     def order_by(self, *, reverse: bool = False) -> list[OrderBy]:
-        return [
-            OrderBy(F(column.name), descending=column.descending != reverse) for column in self.columns
-        ]
+        return [OrderBy(F(column.name), descending=column.descending != reverse) for column in self.columns]
 
 
 DEFAULT = Order(
@@ -144,7 +143,13 @@ def order(sort: str, identities: Sequence[IdentityNames] = ()) -> Order:
             ),
         )
     if name == "status":
-        return Order(sort, (Column("status", down, "text"), *_NEWEST))
+        # By rank rather than by the stored text: databases collate "in_progress" and "initializing" differently.
+        by_label = Case(
+            *(When(status=status, then=Value(place)) for place, status in enumerate(_STATUSES_BY_LABEL)),
+            default=Value(len(_STATUSES_BY_LABEL)),
+            output_field=IntegerField(),
+        )
+        return Order(sort, (Column("sort_status", down, "int"), *_NEWEST), {"sort_status": by_label})
     if name == "export":
         # Lower: "apple" and "Zebra" in the order people expect, on SQLite (binary) and PostgreSQL alike.
         expression = Lower(Coalesce(F("export__name"), Value("")))
@@ -235,4 +240,4 @@ def headers(current: str) -> dict[str, Header]:
 
 def options(current: str) -> list[tuple[str, str, bool]]:
     """(value, words, selected) for the phone's order select."""
-    return [(sort, words(sort).capitalize(), sort == current) for sort in ("", *SORT_VALUES)]
+    return [(sort, words(sort)[:1].upper() + words(sort)[1:], sort == current) for sort in ("", *SORT_VALUES)]
