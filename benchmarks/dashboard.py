@@ -219,9 +219,9 @@ class _Poller:
     benchmark counts those separately and keeps the 204s for the figures.
     """
 
-    def __init__(self, client: Client, headers: dict[str, Any]) -> None:
+    def __init__(self, client: Client, headers: dict[str, Any], page: str = "/") -> None:
         self.client, self.headers = client, headers
-        self.url = _poll_url(client.get("/").content.decode())
+        self.url = _poll_url(client.get(page).content.decode())
         self.renders = 0
 
     def poll(self) -> Any:
@@ -318,6 +318,17 @@ def _run(args: argparse.Namespace) -> int:
     filtered = _time(lambda: admin.get("/?status=failed&status=queued"), args.runs)
     lines.append(_row("filtered: failed + queued", filtered, _queries(lambda: admin.get("/?status=failed"))[0]))
 
+    # The column orders (web/sorting.py), none of them indexed: the first page and the one after it (keyset).
+    for sort in ("status", "export", "identity", "-first_seen", "-finished"):
+        url = f"/?sort={sort}"
+        sorted_page = _time(lambda url=url: admin.get(url), args.runs)
+        lines.append(_row(f"first page, sort={sort}", sorted_page, _queries(lambda url=url: admin.get(url))[0]))
+        following = re.search(r'rel="next" href="\?([^"]+)"', admin.get(url).content.decode())
+        assert following, "the sorted list has a second page"
+        next_url = "/?" + following.group(1).replace("&amp;", "&")
+        next_page = _time(lambda url=next_url: admin.get(url), args.runs)
+        lines.append(_row("  its next page (keyset)", next_page, _queries(lambda url=next_url: admin.get(url))[0]))
+
     # A page deep in the list: keyset pagination costs the same as the first page.
     from webadmit_dash.web.pagination import SortKey
 
@@ -327,8 +338,13 @@ def _run(args: argparse.Namespace) -> int:
     lines.append(_row(f"page at row {args.files // 2:,} (keyset)", deep, _queries(lambda: admin.get(deep_url))[0]))
 
     htmx: dict[str, Any] = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": f"http://{HOST}/"}
-    for label, client in (("unchanged poll (204)", admin), ("unchanged poll (204), staff", staff)):
-        poller = _Poller(client, htmx)
+    pollers = (
+        ("unchanged poll (204)", admin, "/"),
+        ("unchanged poll (204), staff", staff, "/"),
+        ("unchanged poll (204), sort=export", admin, "/?sort=export"),
+    )
+    for label, client, path in pollers:
+        poller = _Poller(client, htmx, path)
         samples = poller.sample(args.runs * 5)
         queries, answer = _queries(poller.poll)
         assert answer.status_code == 204, answer.status_code

@@ -204,6 +204,7 @@ def test_column_headers_link_to_their_order_and_the_sorted_one_reverses(client, 
     sorted_header = r'<th scope="col" aria-sort="ascending">\s*<a class="sort sort--ascending" href="\?{}"'
     assert re.search(sorted_header.format("status=available&amp;sort=-export"), html)
     assert "sorted by export, A to Z; choose to sort by export, Z to A" in html
+    assert '<span id="order-words" >sorted by export, A to Z</span>' in html
     assert 'href="?status=available&amp;sort=identity"' in html
     assert 'href="?status=available&amp;sort=-finished"' in html
     assert "choose to sort by finished, newest first (running first)" in html
@@ -218,6 +219,7 @@ def test_a_header_link_updates_the_phones_select_but_the_form_keeps_its_focus(cl
     client.force_login(admin_user)
     by_link = client.get("/?sort=-status", HTTP_HX_TARGET="results", **HTMX).content.decode()
     assert 'id="sort-field" hx-swap-oob="true"' in by_link
+    assert '<span id="order-words" hx-swap-oob="true">sorted by status, Z to A</span>' in by_link
     by_form = client.get("/?sort=-status", HTTP_HX_TARGET="results", HTTP_HX_TRIGGER="filters", **HTMX).content.decode()
     assert 'id="sort-field"' not in by_form
 
