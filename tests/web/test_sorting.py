@@ -262,20 +262,20 @@ def test_the_search_matches_an_identitys_name_cas_and_cycle(client, admin_user, 
     identity, other, third = world
     client.force_login(admin_user)
 
-    def listed(q: str) -> set[int]:
+    def found_by(q: str) -> set[int]:
         seen, _ = walk_pages(client, f"/?q={q}")
         return set(seen)
 
     def files_of(*identities) -> set[int]:
         return set(ExportFile.objects.filter(identity__in=identities).values_list("pk", flat=True))
 
-    assert listed("ptcas") == files_of(third)
-    assert listed("PharmCAS") == files_of(other)
-    assert listed("2025 - 2026") == files_of(third)
-    assert listed("2026 - 2027") == files_of(identity, other)
-    assert listed("woodbury") == files_of(identity)  # the institution
-    assert listed("ÉCOLE") == files_of(third)  # case aside, as the export-name search
-    assert listed("Beta") == set(ExportFile.objects.filter(export__name="Beta list").values_list("pk", flat=True))
+    assert found_by("ptcas") == files_of(third)
+    assert found_by("PharmCAS") == files_of(other)
+    assert found_by("2025 - 2026") == files_of(third)
+    assert found_by("2026 - 2027") == files_of(identity, other)
+    assert found_by("woodbury") == files_of(identity)  # the institution
+    assert found_by("ÉCOLE") == files_of(third)  # case aside, as the export-name search
+    assert found_by("Beta") == set(ExportFile.objects.filter(export__name="Beta list").values_list("pk", flat=True))
 
 
 def test_the_search_by_identity_costs_no_query(client, admin_user, world):
