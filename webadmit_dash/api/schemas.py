@@ -11,6 +11,7 @@ from webadmit_dash.webadmit.statuses import FileStatus
 
 MAX_ID = 2**63 - 1  # ids are signed 64-bit columns: anything larger matches nothing and must not reach the database
 PAGE_LIMIT = 100
+MAX_PAGE_LIMIT = 1000
 # The orders the list offers (web/sorting.py SORT_VALUES, which a test holds this to): anything else is refused
 # (422), not silently dropped as the page does.
 Sort = Literal[
@@ -25,7 +26,6 @@ Sort = Literal[
     "finished",
     "-finished",
 ]
-MAX_PAGE_LIMIT = 1000
 
 
 class FileFilters(Schema):

@@ -29,6 +29,7 @@ from webadmit_dash.shared.templatetags.display import clock_time, status_badge, 
 from webadmit_dash.web import common, params, sorting
 from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.filters import DELIVERY_FAILED, SUPERSEDED, FileFilters
+from webadmit_dash.web.search import files_of_identities_matching
 from webadmit_dash.webadmit.statuses import DOWNLOADABLE, RUNNING, FileStatus
 
 # Up to this many identities, their files are few enough to fetch by identity and sort (see scope).
@@ -334,8 +335,8 @@ def scope_for(user: User, query: QueryDict) -> Scope:
         file_id = params.whole_number(filters.q, None, minimum=0)
         if file_id is not None:
             search |= Q(webadmit_id=file_id)
-        # An identity's name, CAS or cycle: matched in memory (web/sorting.py), no query and no join of its own.
-        if (by_identity := sorting.search(filters.q, identities)) is not None:
+        # An identity's name, CAS or cycle: matched in memory (web/search.py), no query and no join of its own.
+        if (by_identity := files_of_identities_matching(filters.q, identities)) is not None:
             search |= by_identity
         files = files.filter(search)
     listed = files

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from django.db.models import Case, F, IntegerField, OrderBy, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, OrderBy, QuerySet, Value, When
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Coalesce, Lower
 
@@ -183,33 +183,6 @@ def identity_ranks(identities: Iterable[IdentityNames]) -> dict[int, int]:
         key=lambda identity: (_comparable(identity.title), _comparable(identity.cycle), identity.webadmit_id),
     )
     return {identity.pk: place for place, identity in enumerate(ordered)}  # type: ignore[attr-defined]
-
-
-def search_identities(identities: Iterable[IdentityNames], q: str) -> list[int]:
-    """The identities whose name, CAS or cycle contains `q`, ignoring case (as the export-name search does): matched
-    in memory, over the identities the page loads anyway, so the search costs no query of its own."""
-    needle = q.casefold()
-    return [
-        identity.pk  # type: ignore[attr-defined]
-        for identity in identities
-        if any(
-            needle in part.casefold()
-            for part in (
-                identity.display_name,
-                identity.label,
-                identity.association,
-                identity.organization,
-                identity.institution,
-                identity.cycle,
-            )
-        )
-    ]
-
-
-def search(q: str, identities: Sequence[IdentityNames]) -> Q | None:
-    """The files of the identities `q` matches, or None when it matches none."""
-    pks = search_identities(identities, q)
-    return Q(identity_id__in=pks) if pks else None
 
 
 @dataclass(frozen=True)
