@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -326,6 +327,17 @@ def _run(args: argparse.Namespace) -> int:
 
     filtered = _time(lambda: admin.get("/?status=failed&status=queued"), args.runs)
     lines.append(_row("filtered: failed + queued", filtered, _queries(lambda: admin.get("/?status=failed"))[0]))
+
+    # The column orders (web/sorting.py), none of them indexed: the first page and the one after it (keyset).
+    for sort in ("status", "export", "identity", "-first_seen", "-finished"):
+        url = f"/?sort={sort}"
+        sorted_page = _time(partial(admin.get, url), args.runs)
+        lines.append(_row(f"first page, sort={sort}", sorted_page, _queries(partial(admin.get, url))[0]))
+        following = re.search(r'rel="next" href="\?([^"]+)"', admin.get(url).content.decode())
+        assert following, "the sorted list has a second page"
+        next_url = "/?" + following.group(1).replace("&amp;", "&")
+        next_page = _time(partial(admin.get, next_url), args.runs)
+        lines.append(_row("  its next page (keyset)", next_page, _queries(partial(admin.get, next_url))[0]))
 
     # A page deep in the list: keyset pagination costs the same as the first page.
     from webadmit_dash.web.pagination import SortKey

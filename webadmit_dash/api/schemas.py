@@ -16,6 +16,20 @@ from webadmit_dash.webadmit.statuses import FileStatus
 MAX_ID = 2**63 - 1  # ids are signed 64-bit columns: anything larger matches nothing and must not reach the database
 PAGE_LIMIT = 100
 MAX_PAGE_LIMIT = 1000
+# The orders the list offers (web/sorting.py SORT_VALUES, which a test holds this to): anything else is refused
+# (422), not silently dropped as the page does.
+Sort = Literal[
+    "status",
+    "-status",
+    "export",
+    "-export",
+    "identity",
+    "-identity",
+    "first_seen",
+    "-first_seen",
+    "finished",
+    "-finished",
+]
 
 
 class ListStatus(enum.StrEnum):
@@ -64,7 +78,11 @@ class FileFilters(Schema):
     identity: int | None = Field(None, ge=1, le=MAX_ID, description="One identity's id (from /identities).")
     association: str = Field("", max_length=200, description="One CAS, e.g. SOPHAS.")
     cycle: str = Field("", max_length=50, description="One cycle, e.g. '2026 - 2027'.")
-    q: str = Field("", max_length=100, description="Part of the export's name, or a file id.")
+    q: str = Field(
+        "",
+        max_length=100,
+        description="Part of the export's name, a file id, or part of an identity's name, CAS or cycle.",
+    )
     expired: bool = Field(False, description="Also files WebAdMIT no longer lists.")
     when: Literal["", "today", "yesterday", "7d"] = Field(
         "",
@@ -92,6 +110,12 @@ class FileFilters(Schema):
 
     webadmit_id: int | None = Field(
         None, ge=1, le=MAX_ID, description="WebAdMIT's file id (the number on the rows): only the file(s) it names."
+    )
+    sort: Sort | None = Field(
+        None,
+        description="The order, as the page's column headers set it: status, export or identity A to Z, first "
+        "seen or finished oldest first; a leading '-' reverses it. Without it: needing attention first, then newest. "
+        "Running files have not finished: they come last by `finished` and first by `-finished`.",
     )
 
 

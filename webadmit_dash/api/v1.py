@@ -117,6 +117,8 @@ def _scope(request: HttpRequest, filters: FileFilters) -> Scope:
         params["expired"] = "1"
     dated = {name: str(getattr(filters, name)) for name in ("when", "seen_from", "seen_to") if getattr(filters, name)}
     params.update(dated)
+    if filters.sort:
+        params["sort"] = filters.sort
     request.GET = params  # type: ignore[assignment]
     if dated:
         # Days begin at midnight in the token's user's zone, as on their pages (the API has no session to carry it).
@@ -186,15 +188,16 @@ def _acknowledged_by(export_file: ExportFile) -> str | None:
 
 @api.get("/files", response={200: FilePage, **ERRORS}, url_name="list_files", summary="Recent files")
 def list_files(request: HttpRequest, query: Query[FilePageQuery]) -> dict[str, Any]:
-    """The Recent Files list with the page's filters and order (failed and unfinished first, then newest), in pages
-    that continue after a cursor: walking every page returns each file exactly once."""
+    """The Recent Files list with the page's filters and order (failed and unfinished first, then newest, unless
+    `sort` says otherwise), in pages that continue after a cursor: walking every page returns each file exactly
+    once."""
     scope = _scope(request, query)
-    key = SortKey.decode(query.after) if query.after else None
-    rows = pagination.rows_after(scope.listed, key, query.limit + 1)
+    key = SortKey.decode(query.after, scope.order) if query.after else None
+    rows = pagination.rows_after(scope.listed, key, query.limit + 1, scope.order)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     identities = {identity.pk: identity for identity in scope.identities}
-    cursor = SortKey.of(rows[-1]).encode() if more and rows else None
+    cursor = SortKey.of(rows[-1], scope.order).encode() if more and rows else None
     next_params = [*scope.filters.params(), ("after", cursor), ("limit", str(query.limit))] if cursor else []
     return {
         "items": [_file_out(row, identities[row.identity_id]) for row in rows],

@@ -281,6 +281,11 @@ class ExportFile(models.Model):
             models.Index(fields=["identity", "export_webadmit_id", "webadmit_id"], name="file_export_runs_idx"),
             models.Index(fields=["status"], name="file_status_idx"),
             models.Index(fields=["attention_rank", "-first_seen_at", "-webadmit_id"], name="file_dashboard_order_idx"),
+            # The list sorted by first seen (web/sorting.py), either way: read from its end, it stops after a page.
+            # The other orders sort by a CASE (status, finished: SQLite matches an expression index only when the
+            # query's expression is written the same, and Django sends its values as parameters), by a joined name
+            # (export) or per identity (pagination.IDENTITY_BATCH), so they have none.
+            models.Index(fields=["first_seen_at", "webadmit_id", "id"], name="file_first_seen_order_idx"),
             models.Index(fields=["change_seq"], name="file_change_seq_idx"),
             models.Index(fields=["gone_at"], name="file_gone_idx", condition=Q(gone_at__isnull=False)),
         ]

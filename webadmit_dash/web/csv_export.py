@@ -98,7 +98,7 @@ def rows(scope: Scope) -> Iterator[list[object]]:
     identities = {identity.pk: identity for identity in scope.identities}
     key: SortKey | None = None
     while True:
-        chunk = pagination.rows_after(scope.listed, key, CHUNK)
+        chunk = pagination.rows_after(scope.listed, key, CHUNK, scope.order)
         for export_file in chunk:
             identity = identities[export_file.identity_id]
             export = export_file.export
@@ -124,7 +124,7 @@ def rows(scope: Scope) -> Iterator[list[object]]:
             ]
         if len(chunk) < CHUNK:
             return
-        key = SortKey.of(chunk[-1])
+        key = SortKey.of(chunk[-1], scope.order)
 
 
 class _Line:

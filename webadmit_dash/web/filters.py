@@ -10,7 +10,7 @@ from django.http import QueryDict
 
 from webadmit_dash.core import states
 from webadmit_dash.core.models import STATUS_CHOICES
-from webadmit_dash.web import params
+from webadmit_dash.web import params, sorting
 from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.date_range import DateRange
 from webadmit_dash.webadmit.statuses import RUNNING
@@ -55,6 +55,7 @@ class FileFilters:
     expired: bool = False
     refused: bool = field(default=False, compare=False)
     seen: DateRange = field(default_factory=DateRange)  # when the runs were first seen (web/date_range.py)
+    sort: str = ""  # web/sorting.py: "" is the default order; not a filter, but it travels with them in every link
 
     @classmethod
     def parse(cls, query: QueryDict, identities: Sequence[IdentityRow]) -> FileFilters:
@@ -83,6 +84,7 @@ class FileFilters:
             expired=params.flag(query, "expired"),
             refused=refused,
             seen=DateRange.parse(query),
+            sort=sorting.parse(params.value(query, "sort")),
         )
 
     @property
@@ -118,6 +120,8 @@ class FileFilters:
         if self.expired:
             pairs.append(("expired", "1"))
         pairs.extend(self.seen.params())
+        if self.sort:
+            pairs.append(("sort", self.sort))
         return pairs
 
     def querystring(self, *extra: tuple[str, str]) -> str:

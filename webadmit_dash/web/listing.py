@@ -29,9 +29,10 @@ from webadmit_dash.core.models import ExportFile, RunRequest, UserIdentity
 from webadmit_dash.core.states import FileState
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
 from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting, time_stamp
-from webadmit_dash.web import common, params, row_notes
+from webadmit_dash.web import common, params, row_notes, sorting
 from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.filters import DELIVERY_FAILED, HANDLED, SUPERSEDED, FileFilters, expand_groups
+from webadmit_dash.web.search import files_of_identities_matching
 from webadmit_dash.webadmit.statuses import DOWNLOADABLE, RUNNING, FileStatus
 
 # Up to this many identities, their files are few enough to fetch by identity and sort (see scope).
@@ -56,6 +57,7 @@ class Scope:
     filters: FileFilters
     files: QuerySet[ExportFile]  # every filter but status: what the summary counts
     listed: QuerySet[ExportFile]  # with the status filter: what the table lists
+    order: sorting.Order = sorting.DEFAULT  # the order it is listed in (the URL's `sort`)
 
     @property
     def version(self) -> int:
@@ -355,6 +357,9 @@ def scope_for(user: User, query: QueryDict) -> Scope:
         file_id = params.whole_number(filters.q, None, minimum=0)
         if file_id is not None:
             search |= Q(webadmit_id=file_id)
+        # An identity's name, CAS or cycle: matched in memory (web/search.py), no query and no join of its own.
+        if (by_identity := files_of_identities_matching(filters.q, identities)) is not None:
+            search |= by_identity
         files = files.filter(search)
     if filters.seen.active:
         files = files.filter(filters.seen.condition(timezone.now(), timezone.get_current_timezone()))
@@ -363,7 +368,8 @@ def scope_for(user: User, query: QueryDict) -> Scope:
         listed = listed.filter(_status_condition(filters.statuses), attention_rank__in=_ranks(filters.statuses))
     if filters.states:
         listed = listed.filter(states.condition(filters.states), attention_rank__in=states.ranks(filters.states))
-    return Scope(identities, scope_ids, filters, files, for_rows(listed))
+    order = sorting.order(filters.sort, identities)
+    return Scope(identities, scope_ids, filters, files, order.prepare(for_rows(listed)), order)
 
 
 def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:

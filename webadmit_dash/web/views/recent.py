@@ -32,7 +32,7 @@ from webadmit_dash.core.models import ExportFile
 from webadmit_dash.schedules import state
 from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
 from webadmit_dash.shared.templatetags.display import status_icon, svg_icon
-from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params, row_notes
+from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params, row_notes, sorting
 from webadmit_dash.web.common import FAST_POLL_SECONDS, SLOW_POLL_SECONDS
 from webadmit_dash.web.date_range import instant, read_instant
 from webadmit_dash.web.filters import DELIVERY_FAILED, HANDLED, RUNNING_GROUP, FileFilters
@@ -162,6 +162,7 @@ def _base_context(
         "now": now,
         "filters": scope.filters,
         "choices": scope.filters.choices(scope.identities),
+        "sort_options": sorting.options(scope.filters.sort),
         "filters_without_status": urlencode(scope.filters.params(without_status=True)),
         "counts": counts,
         "status_chips": _chips(counts),
@@ -189,6 +190,8 @@ def _page_context(
     return {
         "files": scope.rows(page.rows, now, stale, new_since=new_since),
         "page": page,
+        "sort_headers": _sort_headers(scope.filters),
+        "sort_words": scope.order.words,
         "listed_total": counts.listed(scope.filters),
         "next_query": page.next_key
         and scope.filters.querystring(("after", page.next_key.encode()), ("from", str(page.end + 1))),
@@ -199,12 +202,20 @@ def _page_context(
     }
 
 
+def _sort_headers(filters: FileFilters) -> dict[str, sorting.Header]:
+    """The column headers' links: the same filters, sorted by the header (from the first page)."""
+    return {
+        name: replace(header, query=replace(filters, sort=header.sort).querystring())
+        for name, header in sorting.headers(filters.sort).items()
+    }
+
+
 def _listing_context(
     request: AuthenticatedHttpRequest, scope: Scope, now: datetime, new_since: datetime | None = None
 ) -> dict[str, Any]:
     counts = listing.counts(scope)
     sources, stale = freshness.survey(scope.identities, now, SOURCES_SHOWN)
-    page = pagination.page(scope.listed, request.GET)
+    page = pagination.page(scope.listed, request.GET, scope.order)
     version = scope.version
     context = _base_context(scope, counts, sources, stale, now, request.user)
     context.update(_page_context(scope, page, counts, stale, now, new_since))
@@ -247,6 +258,7 @@ def recent_files(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     )
     context = _listing_context(request, scope, now, new_since)
     if request.htmx.target == "results" and not request.htmx.history_restore_request:
+        context["sort_select_oob"] = request.htmx.trigger != "filters"
         response = render(request, "files/recent.html#results_update", context)
         # The address bar gets the short form of what is shown (no empty parameters), ready to bookmark or share.
         paging = [(name, value) for name in ("after", "before", "from") if (value := params.value(request.GET, name))]
@@ -281,6 +293,8 @@ def _poll_update(request: AuthenticatedHttpRequest, state: PollState, now: datet
     the user's own new runs at the top; any other page only has its changed rows replaced (and a count of new files
     offered)."""
     scope = listing.scope(request)
+    # The first page's last row, read in the list's own order (not known before the scope is).
+    state = replace(state, end=SortKey.decode(params.value(request.GET, "end"), scope.order))
     counts = listing.counts(scope)
     sources, stale = freshness.survey(scope.identities, now, SOURCES_SHOWN)
     changed, news = _changed_rows(request.user, scope, state, stale, now)
@@ -293,7 +307,9 @@ def _poll_update(request: AuthenticatedHttpRequest, state: PollState, now: datet
     if state.top and not state.shown_ids:
         state, filled = _fill_empty_list(scope, state, counts, stale, now)
         context.update(filled)
-    elif state.top:
+    elif state.top and scope.order.is_default:
+        # Only the default order puts new runs at the top; in another, their place may be anywhere on the page (or
+        # on a later one), so they are offered in the notice like anyone else's.
         state, inserted = _insert_own_runs(request.user, scope, state, stale, now)
     fill = bool(filled)
     new_count = 0 if fill else _new_files(scope, state)
@@ -341,7 +357,7 @@ def _fill_empty_list(
 ) -> tuple[PollState, dict[str, Any]]:
     """An empty list (a first visit before the first refresh, or filters that matched nothing yet) has no rows to
     move: it is filled in place with the first page, once there is one ({} while there is none)."""
-    page = pagination.page(scope.listed, QueryDict())
+    page = pagination.page(scope.listed, QueryDict(), scope.order)
     if not page.rows:
         return state, {}
     ids = tuple(row.pk for row in page.rows)
