@@ -2,7 +2,8 @@
 // The selection lives here, by file id, not in the checkboxes: the live poll swaps whole rows (their checkboxes
 // come back unticked), so every row swapped in is ticked again from it. Shift-click ticks (or unticks) the range
 // from the last box clicked. "Select all N matching" sends the filters instead of ids; the server reads them again.
-// The row checkboxes carry no id (found by value): swapping a row, htmx's settle step gave an id'd checkbox an empty
+// The checkboxes (the rows' and the page's) carry no id (found by value or data attribute): swapping a row or the
+// results, htmx's settle step gave an id'd checkbox an empty
 // style attribute, which the Content-Security-Policy refuses.
 (function () {
   "use strict";
