@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from ninja import Field, Schema
-from pydantic import field_validator, model_validator
+from pydantic import model_validator
 
 from webadmit_dash.core.states import FileState
 from webadmit_dash.web import date_range
@@ -92,20 +92,15 @@ class FileFilters(Schema):
     seen_from: date | None = Field(None, description="Runs first seen on or after this day (YYYY-MM-DD).")
     seen_to: date | None = Field(None, description="Runs first seen on or before this day (YYYY-MM-DD).")
 
-    @field_validator("seen_from", "seen_to")
-    @classmethod
-    def _within_the_years_kept(cls, value: date | None) -> date | None:
-        """A day before any run or after the calendar's use is the same filter as the first or last day a range may
-        name (web.date_range keeps days away from the calendar's ends, where a zone's offset would overflow)."""
-        if value is None:
-            return None
-        return min(max(value, date_range.FIRST_DAY), date_range.LAST_DAY)
-
     @model_validator(mode="after")
     def _in_order(self) -> FileFilters:
         if self.when and (self.seen_from or self.seen_to):
             raise ValueError("Give either when or seen_from/seen_to, not both.")
         date_range.check_order(self.seen_from, self.seen_to)  # BadRange is a ValueError: a 422 that says why
+        # A day before any run or after the calendar's use is the same filter as the first or last day a range may
+        # name (web.date_range keeps days away from the calendar's ends, where a zone's offset would overflow).
+        self.seen_from = _within_the_years_kept(self.seen_from)
+        self.seen_to = _within_the_years_kept(self.seen_to)
         return self
 
     webadmit_id: int | None = Field(
@@ -117,6 +112,10 @@ class FileFilters(Schema):
         "seen or finished oldest first; a leading '-' reverses it. Without it: needing attention first, then newest. "
         "Running files have not finished: they come last by `finished` and first by `-finished`.",
     )
+
+
+def _within_the_years_kept(day: date | None) -> date | None:
+    return None if day is None else min(max(day, date_range.FIRST_DAY), date_range.LAST_DAY)
 
 
 class FilePageQuery(FileFilters):
