@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.browser import PHONE, screenshot, sign_in
 from webadmit_dash.core.models import ExportFile, RunRequest
@@ -104,7 +105,9 @@ def test_select_act_on_and_download_many_files(stack, engine, browser):
         stack.control("POST", f"files/{running.webadmit_id}", status="Available")
         row = page.locator(f"#file-{running.pk}")
         row.locator(".badge", has_text="Available").wait_for(timeout=30_000)
-        assert _box(page, running).is_checked() and "is-selected" in (row.get_attribute("class") or "")
+        # (htmx may still be settling the swapped row: its classes are asked for until they are the new ones.)
+        expect(row).to_have_class(re.compile(r"\bis-selected\b"), timeout=5_000)
+        assert _box(page, running).is_checked()
         assert sorted(_ticked(page)) == expected and bar.get_by_text("3 files selected").is_visible()
 
         bar.get_by_role("button", name="Clear the selection").click()
