@@ -37,10 +37,12 @@ def open_misses(identity_ids: Collection[int], now: datetime, limit: int = BANNE
     """The open misses of these identities' enabled expectations, oldest deadline first (the longest-missing file
     is the most urgent, as the attention order puts the oldest problem first), and how many there are in all.
 
-    One query: the few open rows (a partial index holds only them), with their export and identity joined, and
-    one over the limit to know whether there are more; counted in a second query only then.
+    Usually none is open anywhere, which one cheap query tells (the partial index holds only open rows): the query
+    that reads them, with their export and identity joined and the user's identities listed, cost 2 ms of every
+    Recent Files page to build in Python. When some are open: the rows, and one over the limit to know whether
+    there are more; counted in a third query only then.
     """
-    if not identity_ids:
+    if not identity_ids or not Missing.objects.filter(arrived_at__isnull=True).exists():
         return [], 0
     misses = (
         Missing.objects.filter(

@@ -29,7 +29,7 @@ from webadmit_dash.core.models import ExportFile, RunRequest, UserIdentity
 from webadmit_dash.core.states import FileState
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
 from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting, time_stamp
-from webadmit_dash.web import common, params, row_notes, sorting
+from webadmit_dash.web import common, params, row_markup, row_notes, sorting
 from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.filters import DELIVERY_FAILED, HANDLED, SUPERSEDED, FileFilters, expand_groups
 from webadmit_dash.web.search import files_of_identities_matching
@@ -81,6 +81,7 @@ class Scope:
         # Stuck thresholds in one query for the page's long-running files, none when there are none.
         thresholds = stuck.thresholds({stuck.key_of(f) for f in files if stuck.may_be_stuck(f, now)})
         called = callbacks_of(files)
+        notes = row_notes.notes_for(files)
         return [
             FileRow.of(
                 export_file,
@@ -91,6 +92,7 @@ class Scope:
                 thresholds.get(stuck.key_of(export_file)),
                 called.get(export_file.pk),
                 new_since,
+                notes.get(export_file.pk, row_notes.NO_NOTES),
             )
             for export_file in files
         ]
@@ -177,6 +179,9 @@ class FileRow:
     format: str
     identity: str
     cycle: str
+    identity_title: str  # "Nursing · 2026 - 2027": the identity's whole name (IdentityNames.display_name)
+    label: str  # "Weekly roster (Nursing · 2026 - 2027)": the run named for a screen reader or a dialog
+    words: str  # "Weekly roster, file 4412": the file named for a screen reader
     status: FileStatus
     badge: SafeString
     since: SafeString  # "for 12 min" while unfinished ("for" is the template's), else "3 days ago"
@@ -202,6 +207,22 @@ class FileRow:
     downloaded: SafeString | str = ""  # "downloaded by Maria 09:02" (web/row_notes.py)
     newer_run: SafeString | str = ""  # failed: "a newer run is going: started 09:40" (web/row_notes.py)
 
+    @property
+    def status_cell(self) -> SafeString:
+        return row_markup.status_cell(self)
+
+    @property
+    def format_line(self) -> SafeString | str:
+        return row_markup.format_line(self)
+
+    @property
+    def identity_cell(self) -> SafeString:
+        return row_markup.identity_cell(self)
+
+    @property
+    def classes(self) -> str:
+        return row_markup.classes(self)
+
     @classmethod
     def of(
         cls,
@@ -213,6 +234,7 @@ class FileRow:
         stuck_after: timedelta | None = None,
         callback: Callback | None = None,
         new_since: datetime | None = None,
+        notes: row_notes.Notes = row_notes.NO_NOTES,
     ) -> FileRow:
         urls = urls or RowUrls.current()
         status = export_file.status_enum
@@ -241,13 +263,18 @@ class FileRow:
         settled: Settled = (
             "superseded" if state is FileState.SUPERSEDED else "acknowledged" if state is FileState.ACKNOWLEDGED else ""
         )
+        name = export_file.export_name
+        identity_title = identity.display_name
         return cls(
             pk=export_file.pk,
             webadmit_id=export_file.webadmit_id,
-            name=export_file.export_name,
+            name=name,
             format=export.format if export else "",
             identity=identity.title,
             cycle=identity.cycle,
+            identity_title=identity_title,
+            label=run_label(name, identity_title),
+            words=f"{name}, file {export_file.webadmit_id}",
             status=status,
             badge=status_badge(status, export_file.raw_status),
             since=time_ago(changed, now) if status.is_finished else time_lasting(changed, now),
@@ -271,9 +298,15 @@ class FileRow:
             archived=archived,
             new=new_since is not None and export_file.first_seen_at > new_since,
             export_url=urls.export.format(export_file.export_id) if export_file.export_id else "",
-            downloaded=row_notes.downloaded(export_file, now),
-            newer_run=row_notes.newer_run(export_file, now, urls.file),
+            downloaded=row_notes.downloaded(notes, now),
+            newer_run=row_notes.newer_run(notes, now, urls.file),
         )
+
+
+def run_label(name: str, identity_title: str) -> str:
+    """ "Weekly roster (Nursing · 2026 - 2027)": a run as Run again's button and dialog name it, on the list and on
+    the file page."""
+    return f"{name} ({identity_title})"
 
 
 def handover(export_file: ExportFile) -> Handover:
@@ -376,7 +409,8 @@ def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:
     """What a FileRow reads besides the file, joined in so that no row costs a query of its own: the export, and
     four columns (not whole rows, whose model instances would cost more than the join) of the run superseding it
     and of whoever acknowledged it; and whether collection archived and delivered it (two indexed lookups by the
-    file, for the rows shown only); and row_notes' "downloaded by" and "a newer run is going"."""
+    file, for the rows shown only). row_notes' "downloaded by" and "a newer run is going" are read after the rows
+    (Scope.rows)."""
     return files.select_related("export").annotate(
         rerun_status=F("superseded_by__status"),
         rerun_changed_at=F("superseded_by__status_changed_at"),
@@ -390,7 +424,6 @@ def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:
         delivered=Exists(
             FileDelivery.objects.filter(collected__export_file=OuterRef("pk"), state=FileDelivery.State.DELIVERED)
         ),
-        **row_notes.columns(),
     )
 
 

@@ -115,9 +115,7 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "current_path": request.get_full_path(),
         # What Run again's button (files/recent.html#run_again_button) reads of a row.
         "run_again": {
-            "name": name,
-            "identity": identity.title,
-            "cycle": identity.cycle,
+            "label": listing.run_label(name, identity.display_name),
             "pk": export_file.pk,
             "run_again_url": reverse("run_again", args=[export_file.pk]),
         },
