@@ -3,17 +3,17 @@
 A page renders fifty rows, and each `{% if %}` or `{{ }}` of a row costs the template engine a few microseconds: the
 status cell's marks (as of, stuck, delivered, called back, downloaded, a newer run), the export's format line, the
 identity cell and the row's classes were thirty tags a row that mostly decided to show nothing, a sixth of the first
-page's time. Here they are a few attribute tests and a format_html each, and the template shows each as one
-variable. The markup is the template's, unchanged: tests and the stylesheet read its classes and ids.
+page's time. Here they are a few attribute tests and an html_of (shared/markup.py) each, and the template shows
+each as one variable. The markup is the template's, unchanged: tests and the stylesheet read its classes and ids.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
+from webadmit_dash.shared.markup import html_of
 from webadmit_dash.shared.templatetags.display import svg_icon
 
 
@@ -62,72 +62,66 @@ class FileRow(Protocol):
 
 _AS_OF = (
     '<span class="file__asof" title="This identity\'s refreshes are failing or late: the status is the last one '
-    'read.">as of {}</span>'
+    'read.">as of {as_of}</span>'
 )
+_SINCE = '<span class="file__since">{running}{since}{as_of}</span>'
 _STUCK = (
     '<span class="file__stuck" title="Running far longer than this export\'s runs usually take: WebAdMIT may '
-    'have stalled.">Stuck for {}</span>'
+    'have stalled.">Stuck for {stuck}</span>'
 )
 _DELIVERY_FAILED = (
-    '<a class="handover handover--failed" href="{}#trail-heading" title="A destination refused this file for good: '
-    'its page says why, and offers Deliver again.">{}<span>Delivery failed</span></a>'
+    '<a class="handover handover--failed" href="{file_url}#trail-heading" title="A destination refused this file for '
+    'good: its page says why, and offers Deliver again.">{icon}<span>Delivery failed</span></a>'
 )
 _DELIVERED = (
     '<span class="handover handover--delivered" title="Delivered, and refused by no destination: the file\'s '
-    'page says where and when.">{}<span>Delivered</span></span>'
+    'page says where and when.">{icon}<span>Delivered</span></span>'
 )
 _CALLBACK = (
-    '<span class="file__callback" id="callback-{}" title="This run was started here and WebAdMIT was asked to call '
-    'when it is ready: the call makes the dashboard read WebAdMIT at once.">{}</span>'
+    '<span class="file__callback" id="callback-{pk}" title="This run was started here and WebAdMIT was asked to call '
+    'when it is ready: the call makes the dashboard read WebAdMIT at once.">{note}</span>'
 )
+_DOWNLOADED = '<span class="file__downloaded" id="downloaded-{pk}">{note}</span>'
+_NEWER = '<span class="file__newer" id="newer-{pk}">{note}</span>'
+_HISTORY = '<a class="file__export-link" href="{url}">History<span class="visually-hidden"> of {name}</span></a>'
+_FORMAT_LINE = '<span class="file__format">{format}{separator}{history}</span>'
+_CYCLE = '<span class="file__format">{cycle}</span>'
+_IDENTITY = '<span class="file__identity-name" title="{title}">{identity}</span>{cycle}'
 
 
 def status_cell(row: FileRow) -> SafeString:
     """The badge, "for 12 min" or "3 h ago" (with "as of 14:05" when the identity is stale), then the marks."""
-    as_of = format_html(_AS_OF, row.as_of) if row.as_of else ""
-    parts = [
-        row.badge,
-        format_html('<span class="file__since">{}{}{}</span>', "for " if row.running else "", row.since, as_of),
-    ]
+    as_of = html_of(_AS_OF, as_of=row.as_of) if row.as_of else ""
+    parts = [row.badge, html_of(_SINCE, running="for " if row.running else "", since=row.since, as_of=as_of)]
     if row.stuck:
-        parts.append(format_html(_STUCK, row.stuck))
+        parts.append(html_of(_STUCK, stuck=row.stuck))
     if row.handover == "delivery-failed":
-        parts.append(format_html(_DELIVERY_FAILED, row.file_url, svg_icon("i-alert")))
+        parts.append(html_of(_DELIVERY_FAILED, file_url=row.file_url, icon=svg_icon("i-alert")))
     elif row.handover == "delivered":
-        parts.append(format_html(_DELIVERED, svg_icon("i-check")))
+        parts.append(html_of(_DELIVERED, icon=svg_icon("i-check")))
     if row.callback:
-        parts.append(format_html(_CALLBACK, row.pk, row.callback))
+        parts.append(html_of(_CALLBACK, pk=row.pk, note=row.callback))
     if row.downloaded:
-        parts.append(format_html('<span class="file__downloaded" id="downloaded-{}">{}</span>', row.pk, row.downloaded))
+        parts.append(html_of(_DOWNLOADED, pk=row.pk, note=row.downloaded))
     if row.newer_run:
-        parts.append(format_html('<span class="file__newer" id="newer-{}">{}</span>', row.pk, row.newer_run))
-    # Every part is safe already (format_html, or the row's own SafeStrings).
-    return mark_safe("".join(parts))  # noqa: S308
+        parts.append(html_of(_NEWER, pk=row.pk, note=row.newer_run))
+    # Every part is safe already (html_of, or the row's own SafeStrings).
+    return SafeString("".join(parts))
 
 
 def format_line(row: FileRow) -> SafeString | str:
     """ "CSV · History": the file's format and a link to its export's history, either alone, or nothing."""
     if not row.format and not row.export_url:
         return ""
-    history = (
-        format_html(
-            '<a class="file__export-link" href="{}">History<span class="visually-hidden"> of {}</span></a>',
-            row.export_url,
-            row.name,
-        )
-        if row.export_url
-        else ""
-    )
+    history = html_of(_HISTORY, url=row.export_url, name=row.name) if row.export_url else ""
     separator = " · " if row.format and row.export_url else ""
-    return format_html('<span class="file__format">{}{}{}</span>', row.format, separator, history)
+    return html_of(_FORMAT_LINE, format=row.format, separator=separator, history=history)
 
 
 def identity_cell(row: FileRow) -> SafeString:
     """The identity's name (cut to one line by the stylesheet, whole on hover) and its cycle beneath."""
-    cycle = format_html('<span class="file__format">{}</span>', row.cycle) if row.cycle else ""
-    return format_html(
-        '<span class="file__identity-name" title="{}">{}</span>{}', row.identity_title, row.identity, cycle
-    )
+    cycle = html_of(_CYCLE, cycle=row.cycle) if row.cycle else ""
+    return html_of(_IDENTITY, title=row.identity_title, identity=row.identity, cycle=cycle)
 
 
 def classes(row: FileRow) -> str:

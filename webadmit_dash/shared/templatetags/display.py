@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from webadmit_dash.shared.markup import html_of
 from webadmit_dash.webadmit.statuses import FileStatus
 
 register = template.Library()
@@ -134,7 +135,7 @@ _STAMP = f'<span class="stamp">{_CLOCK_TAG}<span class="stamp__ago"> · {_RELATI
 
 
 def _time_tag(value: datetime, mode: Literal["ago", "for"], text: str) -> SafeString:
-    return format_html(_RELATIVE_TAG, iso=value.isoformat(), mode=mode, title=absolute_time(value), relative=text)
+    return html_of(_RELATIVE_TAG, iso=value.isoformat(), mode=mode, title=absolute_time(value), relative=text)
 
 
 def describe_clock(value: datetime, now: datetime, *, seconds: bool = False) -> str:
@@ -173,7 +174,7 @@ def clock_only() -> bool:
 def clock_time(value: datetime, now: datetime, *, seconds: bool = False) -> SafeString:
     """ "14:05" (see describe_clock), with the exact moment and zone on hover."""
     clock = describe_clock(value, now, seconds=seconds)
-    return format_html(_CLOCK_TAG, iso=value.isoformat(), title=absolute_time(value), clock=clock)
+    return html_of(_CLOCK_TAG, iso=value.isoformat(), title=absolute_time(value), clock=clock)
 
 
 def time_ago(value: datetime, now: datetime) -> SafeString:
@@ -190,7 +191,7 @@ def time_stamp(value: datetime, now: datetime) -> SafeString:
     static/js/app.js keeps true while the page stays open."""
     if clock_only():
         return format_html('<span class="stamp">{}</span>', clock_time(value, now))
-    return format_html(
+    return html_of(
         _STAMP,
         iso=value.isoformat(),
         title=absolute_time(value),

@@ -1,0 +1,25 @@
+"""Markup for the many small pieces of a Recent Files page (its time tags and row cells), built fast.
+
+Django's format_html escapes each value with django.utils.html.escape, which first checks every argument for lazy
+translation strings; over the hundred-odd time tags and fifty rows of a page that check cost more than the rest of
+their building. These pieces never hold lazy strings, so they are escaped here as Django's escape does it (the
+standard library's html.escape), and values already safe (SafeString) are kept as they are, as format_html keeps them.
+"""
+
+from __future__ import annotations
+
+import html
+
+from django.utils.safestring import SafeString
+
+
+def html_of(markup: str, **fields: str | int | SafeString) -> SafeString:
+    """`markup` (a str.format template of named fields, trusted) with each field escaped unless already safe."""
+    return SafeString(
+        markup.format(
+            **{
+                name: value if isinstance(value, SafeString) else html.escape(str(value))
+                for name, value in fields.items()
+            }
+        )
+    )
