@@ -9,6 +9,9 @@ Built again with the same seed, epoch and world time, and with the runs started 
 (`StartedRun`, all a seed cannot redraw), a world is the same world: the same files with the same ids and statuses.
 That is how the simulator carries on across restarts (simulator/journal.py).
 
+PDF Manager's templates and batches live beside the exports, in `world.pdf_manager` (pdf_manager.py), on the same
+clock and with the same pace and retention.
+
 Statuses are kept in their canonical snake_case form here; the HTTP layer chooses the spelling. They are spelled out
 again rather than imported from the client on purpose: the simulator is the client's contract test, and sharing the
 table would let one mistake pass on both sides.
@@ -29,6 +32,7 @@ from html import escape
 from typing import Any, Literal
 
 from .contents import CHUNK_SIZE, COLUMNS, file_bytes
+from .pdf_manager import PdfManager, StartedBatch
 
 UNFINISHED = ("initializing", "queued", "in_progress")
 OUTCOMES = ("available", "success_with_errors", "empty_list", "failed")
@@ -52,8 +56,10 @@ FAULT_KINDS = (
 # (default: half) and then drops the connection, as a link dying mid-stream would look.
 DOWNLOAD_FAULT_KINDS = ("cut_download",)
 UNKNOWN_STATUS_TEXT = "Archived"
-# The SPEC's names for the API's endpoints; a fault can be aimed at one of them.
-ENDPOINTS = ("E1", "E2", "E3", "E4", "E5", "E6", "E7")
+# The SPEC's names for the API's endpoints (E1-E7), and ours for PDF Manager's, which the SPEC lists unnumbered, in
+# its order: P1 its templates, P2 one template, P3 starting a batch, P4 its batches, P5 one batch, P6 a zip's
+# download. A fault can be aimed at one of them.
+ENDPOINTS = ("E1", "E2", "E3", "E4", "E5", "E6", "E7", "P1", "P2", "P3", "P4", "P5", "P6")
 
 _CYCLES = ("2025 - 2026", "2026 - 2027")
 # (association, institution, organization); the first six cover the six CASs so small worlds show them all.
@@ -247,13 +253,14 @@ class SimulatedWorld:
         clock: Callable[[], float] = time.time,
         epoch: float | None = None,
         world_time: float | None = None,
-        on_start: Callable[[StartedRun], None] | None = None,
+        on_start: Callable[[StartedRun | StartedBatch], None] | None = None,
         file_size: int | None = None,
     ) -> None:
         """`epoch` is when the world began (default: now) and `world_time` the instant it resumes at (default: the
         clock's), so a world rebuilt after a pause carries on where it stopped rather than jumping over the pause.
-        `on_start` hears of every run started through E4 or the control API. `file_size` (bytes) makes every
-        download that size, its bytes deterministic per file (see contents.py); None keeps the small seeded files."""
+        `on_start` hears of every run and PDF Manager batch started through the API or the control API.
+        `file_size` (bytes) makes every download that size, its bytes deterministic per file (see contents.py); None
+        keeps the small seeded files."""
         if identities < 1 or files_per_identity < 0:
             raise ValueError("a world needs at least one identity, and no negative number of files")
         if initial not in ("mix", "settled"):
@@ -282,6 +289,17 @@ class SimulatedWorld:
         self._scheduled = 0  # how many of the periodic new runs exist so far
         rng = random.Random(seed)
         self._build(rng, identities, files_per_identity, initial)
+        self.pdf_manager = PdfManager(
+            seed=seed,
+            identity_ids=list(self._identities),
+            clock=self.now,
+            pace=self.pace,
+            retention=self.retention,
+            created_at=self.created_at,
+            initial=initial,
+            hostile_names=HOSTILE_NAMES if hostile_names else None,
+            on_start=on_start,
+        )
 
     # --- Building ---------------------------------------------------------------------------------------------
 
@@ -659,6 +677,7 @@ class SimulatedWorld:
                         "exports": len(self._exports_of[identity.id]),
                         "files": sum(counts.values()),
                         "by_status": counts,
+                        **self.pdf_manager.summary(identity.id),
                     }
                 )
             return {
