@@ -506,33 +506,39 @@ class SimulatorApp:
         download = self.world.download(int(found["fid"]))
         if download is None:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
-        # S3 sends these as the UTF-8 bytes they were given; WSGI wants them as Latin-1 text of those bytes.
-        headers = [
-            ("Content-Type", _as_header(content_type or download.content_type)),
-            ("Content-Disposition", _as_header(disposition or f'attachment; filename="{download.filename}"')),
-        ]
         export = self.world.export(int(found["eid"]))
-        fault = self.world.take_download_fault(export.identity_id if export else None)
-        chunks = download.chunks()
-        if fault is not None:  # cut_download, the one download fault
-            after = download.size // 2 if fault.after_bytes is None else min(fault.after_bytes, download.size)
-            chunks = _cut(chunks, after)
-        return Reply(200, headers=headers, stream=chunks, length=download.size)
+        return self._s3_object(
+            download.chunks(),
+            download.size,
+            export.identity_id if export else None,
+            content_type or download.content_type,
+            disposition or f'attachment; filename="{download.filename}"',
+        )
 
     def _s3_zip(self, batch_id: int, zip_file_id: int, disposition: str, content_type: str) -> Reply:
         download = self.world.pdf_manager.zip_download(zip_file_id)
         if download is None or download.batch_id != batch_id:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
         body = download.body()
-        headers = [
-            ("Content-Type", _as_header(content_type or "application/zip")),
-            ("Content-Disposition", _as_header(disposition or f'attachment; filename="{download.filename}"')),
-        ]
-        chunks: Iterator[bytes] = (body[start : start + CHUNK_SIZE] for start in range(0, len(body), CHUNK_SIZE))
-        fault = self.world.take_download_fault(download.identity_id)
-        if fault is not None:  # cut_download, as for export files
-            chunks = _cut(chunks, len(body) // 2 if fault.after_bytes is None else min(fault.after_bytes, len(body)))
-        return Reply(200, headers=headers, stream=chunks, length=len(body))
+        return self._s3_object(
+            (body[start : start + CHUNK_SIZE] for start in range(0, len(body), CHUNK_SIZE)),
+            len(body),
+            download.identity_id,
+            content_type or "application/zip",
+            disposition or f'attachment; filename="{download.filename}"',
+        )
+
+    def _s3_object(
+        self, chunks: Iterator[bytes], size: int, identity_id: int | None, content_type: str, disposition: str
+    ) -> Reply:
+        """An object as S3 serves it: the headers the link asked for, the bytes streamed, and cut short when a
+        cut_download fault for the identity asks."""
+        # S3 sends these as the UTF-8 bytes they were given; WSGI wants them as Latin-1 text of those bytes.
+        headers = [("Content-Type", _as_header(content_type)), ("Content-Disposition", _as_header(disposition))]
+        fault = self.world.take_download_fault(identity_id)
+        if fault is not None:  # cut_download, the one download fault
+            chunks = _cut(chunks, size // 2 if fault.after_bytes is None else min(fault.after_bytes, size))
+        return Reply(200, headers=headers, stream=chunks, length=size)
 
     # --- Control API ------------------------------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ table would let one mistake pass on both sides.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import random
 import threading
@@ -32,6 +31,7 @@ from html import escape
 from typing import Any, Literal
 
 from .contents import CHUNK_SIZE, COLUMNS, file_bytes
+from .draws import canonical, roll
 from .pdf_manager import PdfManager, StartedBatch
 
 UNFINISHED = ("initializing", "queued", "in_progress")
@@ -374,8 +374,8 @@ class SimulatedWorld:
         self._next_file_id += 1
         if outcome is None:
             # Mostly Available, as in real use, with enough of each other outcome to see them on a page.
-            roll = _roll(self.seed, "outcome", file_id)
-            outcome = OUTCOMES[0 if roll < 0.70 else 1 if roll < 0.82 else 2 if roll < 0.92 else 3]
+            drawn = roll(self.seed, "outcome", file_id)
+            outcome = OUTCOMES[0 if drawn < 0.70 else 1 if drawn < 0.82 else 2 if drawn < 0.92 else 3]
         run = _Run(file_id, export_id, started_at, outcome)
         self._runs[file_id] = run
         self._runs_of[identity_id].append(run)
@@ -402,9 +402,9 @@ class SimulatedWorld:
             first = max(self._scheduled + 1, int((now - self.retention - self.created_at) // self.new_run_every))
             identity_ids = list(self._identities) if first <= due else []
             for number in range(first, due + 1):
-                identity_id = identity_ids[int(_roll(self.seed, "who", number) * len(identity_ids))]
+                identity_id = identity_ids[int(roll(self.seed, "who", number) * len(identity_ids))]
                 exports = self._exports_of[identity_id]
-                export = exports[int(_roll(self.seed, "what", number) * len(exports))]
+                export = exports[int(roll(self.seed, "what", number) * len(exports))]
                 self._new_run(identity_id, export.id, self.created_at + number * self.new_run_every)
             self._scheduled = max(self._scheduled, due)
         if now - self._last_prune >= min(60.0, self.retention / 10):
@@ -497,7 +497,7 @@ class SimulatedWorld:
                 raise LookupError(f"User identity '{identity_id}' not found.")
             if export_id is None:
                 exports = self._exports_of[identity_id]
-                export_id = exports[int(_roll(self.seed, "pick", self._next_file_id) * len(exports))].id
+                export_id = exports[int(roll(self.seed, "pick", self._next_file_id) * len(exports))].id
             self._check_export(identity_id, export_id)
             now = self._catch_up()
             return self._state(self._started_here(identity_id, export_id, now, outcome), now)
@@ -538,7 +538,7 @@ class SimulatedWorld:
             run = self._runs.get(file_id)
             if run is None:
                 raise LookupError(f"Export file '{file_id}' not found.")
-            run.forced = _canonical(raw_status)
+            run.forced = canonical(raw_status, TITLE_CASE)
             return self._state(run, now)
 
     def _check_export(self, identity_id: int, export_id: int) -> None:
@@ -699,17 +699,6 @@ def _checked_file_size(size: int | None) -> int | None:
 
 def _hostile(number: int) -> str:
     return HOSTILE_NAMES[number % len(HOSTILE_NAMES)]
-
-
-def _roll(seed: int, salt: str, number: int) -> float:
-    """A deterministic number in [0, 1) for (seed, salt, number): stable across runs and Python versions."""
-    digest = hashlib.blake2b(f"{seed}:{salt}:{number}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
-def _canonical(raw: str) -> str:
-    key = "_".join(raw.strip().lower().replace("-", " ").replace("_", " ").split())
-    return key if key in TITLE_CASE else raw
 
 
 # --- File contents --------------------------------------------------------------------------------------------

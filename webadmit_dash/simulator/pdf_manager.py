@@ -25,7 +25,6 @@ that a restarted simulator replays them, as it does runs (journal.py).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import threading
@@ -33,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .draws import canonical, roll
 from .pdf_documents import Document, minimal_pdf, zip_of
 
 UNFINISHED = ("initializing", "queued", "in_progress")
@@ -360,9 +360,9 @@ class PdfManager:
             cas_id = str(rng.randrange(10**9, 10**10))
             documents.append(Document(cas_id, first, last, template.document_source_title, program_id, program_name))
         if outcome == "success_with_errors" and len(documents) > 1:
-            missing = [i for i in range(len(documents)) if _roll(self.seed, f"missing:{batch_id}", i) < 0.25]
+            missing = [i for i in range(len(documents)) if roll(self.seed, f"missing:{batch_id}", i) < 0.25]
             # At least one document is missing (that is the error), never all of them.
-            missing = missing[: len(documents) - 1] or [int(_roll(self.seed, "missing", batch_id) * len(documents))]
+            missing = missing[: len(documents) - 1] or [int(roll(self.seed, "missing", batch_id) * len(documents))]
             documents = [document for i, document in enumerate(documents) if i not in missing]
         return documents
 
@@ -399,7 +399,7 @@ class PdfManager:
             batch = self._batches.get(batch_id)
             if batch is None or not self._listed(batch, now):
                 raise LookupError(f"PDF Manager batch '{batch_id}' not found.")
-            batch.forced, batch.forced_at = _canonical(raw_state), now
+            batch.forced, batch.forced_at = canonical(raw_state, STATES), now
             return self._snapshot(batch, now)
 
     def started_within_retention(self) -> list[StartedBatch]:
@@ -450,8 +450,8 @@ def _only_outcome(template: SimTemplate) -> str | None:
 
 def _drawn_outcome(seed: int, batch_id: int) -> str:
     # Mostly available, as in real use, with some of each other ending a list of applicants allows.
-    roll = _roll(seed, "batch-outcome", batch_id)
-    return "available" if roll < 0.80 else "success_with_errors" if roll < 0.92 else "failed"
+    drawn = roll(seed, "batch-outcome", batch_id)
+    return "available" if drawn < 0.80 else "success_with_errors" if drawn < 0.92 else "failed"
 
 
 def _pdf_of(document: Document, batch_id: int) -> bytes:
@@ -464,14 +464,3 @@ def _pdf_of(document: Document, batch_id: int) -> bytes:
             f"WebAdMIT PDF Manager batch {batch_id} (simulated)",
         ]
     )
-
-
-def _roll(seed: int, salt: str, number: int) -> float:
-    """A deterministic number in [0, 1), stable across runs and Python versions (as data.py's)."""
-    digest = hashlib.blake2b(f"{seed}:{salt}:{number}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
-def _canonical(raw: str) -> str:
-    key = "_".join(raw.strip().lower().replace("-", " ").replace("_", " ").split())
-    return key if key in STATES else raw
