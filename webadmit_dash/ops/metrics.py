@@ -74,7 +74,8 @@ values.ValueClass = values.MultiProcessValue(lambda: f"{_HOST}-{os.getpid()}")
 
 WEBADMIT_CALLS = Counter(
     f"{PREFIX}_webadmit_calls",
-    "Calls to WebAdMIT by endpoint (the SPEC's E1-E7) and HTTP status (no_response: none came).",
+    "Calls to WebAdMIT by endpoint (the SPEC's E1-E7; P1-P6 for PDF Manager's) and HTTP status (no_response: none "
+    "came).",
     ["endpoint", "status"],
 )
 REFRESHES = Counter(

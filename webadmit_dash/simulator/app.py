@@ -1,16 +1,24 @@
-"""The simulated WebAdMIT over HTTP: a plain WSGI app serving API v1 (E1-E7), a fake S3 for download URLs, and a
-control API for demos and tests.
+"""The simulated WebAdMIT over HTTP: a plain WSGI app serving API v1 (E1-E7, and PDF Manager's P1-P6), a fake S3
+for download URLs, and a control API for demos and tests.
 
 Routes:
-- `/api/v1/...` the documented calls, behind `x-api-key`, rate-limited per key over a rolling hour.
-- `/_s3/webadmit-exports/<key>?...` pre-signed downloads that expire `url_ttl` seconds after E5 minted them.
+- `/api/v1/...` the documented calls, behind `x-api-key`, rate-limited per key over a rolling hour. PDF Manager's
+  (data.py names them P1-P6) share the key, the budget and the faults: P1 `GET .../pdf_manager_templates`, P2 one
+  template, P3 `POST .../pdf_manager_batches` (201; a callback not `https://` is a 422), P4 the batches, P5 one
+  batch with its `download_hrefs`, P6 `GET .../pdf_manager_zip_files/:id/download`, a 302 to fake S3.
+- `/_s3/webadmit-exports/<key>?...` pre-signed downloads that expire `url_ttl` seconds after E5 minted them;
+  `/_s3/webadmit-pdf-manager/<key>?...` the same for the zips P6 redirects to.
 - `/_simulator/...` control: faults, forced statuses, new runs, clock, settings, state. No key: local use only. A fault
-  is `POST /_simulator/faults {"kind": ..., "identity_id"?, "endpoint"?: "E1"..."E7", "times"?, "seconds"?}`;
-  `{"kind": "cut_download", "times"?, "after_bytes"?}` cuts downloads off mid-stream instead.
+  is `POST /_simulator/faults {"kind": ..., "identity_id"?, "endpoint"?: "E1"..."E7", "P1"..."P6", "times"?,
+  "seconds"?}`; `{"kind": "cut_download", "times"?, "after_bytes"?}` cuts downloads (zips too) off mid-stream.
+  `POST /_simulator/pdf_manager_batches/<id> {"state": ...}` pins a batch's state (any text: an unknown one stays
+  raw); `POST /_simulator/identities/<uid>/pdf_manager_batches {"template_id", "outcome"?}` starts a batch.
   `POST /_simulator/settings {"e4_status": 201}` makes E4 answer the documented code instead of production's 200;
   `{"file_size": 5000000}` makes downloads that many bytes (`null`: the small seeded files);
   `{"callbacks": "on" | "drop" | "delay", "callback_delay": seconds}` makes, drops or delays E4's callbacks
-  (callbacks.py: a run started with `callback`, in the JSON body or the query string, is called back when it ends).
+  (callbacks.py: a run started with `callback`, in the JSON body or the query string, is called back when it ends;
+  so is a batch started with one). `http_batch_callbacks=True` (`--http-batch-callbacks`) lets P3 take `http://`
+  callbacks, which WebAdMIT refuses, for a local demo whose dashboard has no TLS.
 
 Downloads are streamed with a Content-Length, a chunk at a time, so a 500 MB file costs the simulator a chunk of
 memory, not 500 MB. A cut download sends part of its body and then raises `DownloadCut`; the server (server.py)
@@ -32,17 +40,21 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import escape
 from http import HTTPStatus
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from .callbacks import Callbacks, checked_callback_settings, valid_url
+from .contents import CHUNK_SIZE
 from .data import DOWNLOADABLE, TITLE_CASE, Fault, FileState, SimExport, SimIdentity, SimulatedWorld
+from .pdf_payloads import batch_payload, read_batch_request, single_batch_payload, template_payload
 
 logger = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json; charset=utf-8"
 BUCKET = "webadmit-exports"
+PDF_BUCKET = "webadmit-pdf-manager"
 ACCESS_KEY_ID = "AKIAWEBADMITSIMULATR"
 MAX_BODY = 1 << 20
 # What E4 may answer: 200 as production does (the default), or 201 as the docs say, to test a client against both.
@@ -116,7 +128,7 @@ class _Route(NamedTuple):
     method: str
     pattern: re.Pattern[str]
     handler: str
-    endpoint: str | None = None  # the SPEC's name (E1-E7) of an API route, for faults aimed at one endpoint
+    endpoint: str | None = None  # the API route's name (E1-E7, P1-P6; data.ENDPOINTS), for faults aimed at it
 
 
 _API_ROUTES = [
@@ -129,6 +141,24 @@ _API_ROUTES = [
         "POST", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/exports/(?P<eid>\d+)/export_files"), "_start", "E4"
     ),
     _Route("GET", re.compile(r"/api/v1/exports/(?P<eid>\d+)/export_files/(?P<fid>\d+)"), "_export_file", "E5"),
+    _Route("GET", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/pdf_manager_templates"), "_pdf_templates", "P1"),
+    _Route(
+        "GET",
+        re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/pdf_manager_templates/(?P<tid>\d+)"),
+        "_pdf_template",
+        "P2",
+    ),
+    _Route("POST", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/pdf_manager_batches"), "_pdf_start", "P3"),
+    _Route("GET", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/pdf_manager_batches"), "_pdf_batches", "P4"),
+    _Route(
+        "GET", re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/pdf_manager_batches/(?P<bid>\d+)"), "_pdf_batch", "P5"
+    ),
+    _Route(
+        "GET",
+        re.compile(r"/api/v1/user_identities/(?P<uid>\d+)/pdf_manager_zip_files/(?P<zid>\d+)/download"),
+        "_pdf_zip",
+        "P6",
+    ),
 ]
 _CONTROL_ROUTES = [
     _Route("GET", re.compile(r"/_simulator/state"), "_control_state"),
@@ -139,9 +169,12 @@ _CONTROL_ROUTES = [
     _Route("POST", re.compile(r"/_simulator/identities/(?P<uid>\d+)/runs"), "_control_add_run"),
     _Route("POST", re.compile(r"/_simulator/clock"), "_control_clock"),
     _Route("POST", re.compile(r"/_simulator/settings"), "_control_settings"),
+    _Route("POST", re.compile(r"/_simulator/pdf_manager_batches/(?P<bid>\d+)"), "_control_force_batch_state"),
+    _Route("POST", re.compile(r"/_simulator/identities/(?P<uid>\d+)/pdf_manager_batches"), "_control_add_batch"),
 ]
 # The last segment is the file name, which may hold a "/" (the server hands the path over percent-decoded).
 _S3_ROUTE = re.compile(rf"/_s3/{BUCKET}/exports/(?P<eid>\d+)/files/(?P<fid>\d+)/.+")
+_PDF_S3_ROUTE = re.compile(rf"/_s3/{PDF_BUCKET}/batches/(?P<bid>\d+)/zips/(?P<zid>\d+)/.+")
 
 
 def _match(routes: list[_Route], method: str, path: str) -> tuple[_Route, dict[str, int]] | None:
@@ -165,6 +198,7 @@ class SimulatorApp:
         url_ttl: float = 25.0,
         latency: float = 0.0,
         e4_status: int = 200,
+        http_batch_callbacks: bool = False,
     ) -> None:
         if not api_keys:
             raise ValueError("the simulator needs at least one API key")
@@ -173,6 +207,7 @@ class SimulatorApp:
         self.e4_status = _checked_e4_status(e4_status)
         self.url_ttl = url_ttl
         self.latency = latency
+        self.http_batch_callbacks = http_batch_callbacks
         self._api_keys = frozenset(api_keys)
         self._budget = _RateBudget(rate_limit_per_hour, world.now)
         # Calls that reached an API endpoint, by (endpoint, identity id): refreshes counted as WebAdMIT sees them.
@@ -348,47 +383,112 @@ class SimulatorApp:
         payload["download_url"] = self._mint_url(environ, state) if state.status in DOWNLOADABLE else None
         return _json(200, {"export_files": payload})
 
+    # --- PDF Manager (P1-P6) ---------------------------------------------------------------------------------
+
+    def _pdf_templates(self, environ: Environ, uid: int) -> Reply:
+        if self.world.identity(uid) is None:
+            return _not_found(f"User identity '{uid}' not found.")
+        items = [template_payload(template) for template in self.world.pdf_manager.templates(uid)]
+        href = f"/api/v1/user_identities/{uid}/pdf_manager_templates"
+        return _json(200, {"href": href, "pdf_manager_templates": items})
+
+    def _pdf_template(self, environ: Environ, uid: int, tid: int) -> Reply:
+        if self.world.identity(uid) is None:
+            return _not_found(f"User identity '{uid}' not found.")
+        template = self.world.pdf_manager.template(uid, tid)
+        if template is None:
+            return _not_found()
+        return _json(200, {"pdf_manager_template": template_payload(template)})
+
+    def _pdf_start(self, environ: Environ, uid: int) -> Reply:
+        if self.world.identity(uid) is None:
+            return _not_found(f"User identity '{uid}' not found.")
+        request = read_batch_request(_read_body(environ), http_callbacks=self.http_batch_callbacks)
+        if request.problems:
+            return _json(422, {"errors": {"schema": request.problems}})
+        assert request.template_id is not None  # read_batch_request saw to it
+        try:
+            # A template the identity does not have: 404, as for anything else a call names that does not exist
+            # (what WebAdMIT answers here is undocumented).
+            batch = self.world.pdf_manager.start_batch(uid, request.template_id)
+        except LookupError:
+            return _not_found()
+        if request.callback is not None:
+            self.callbacks.register_batch(batch, request.callback)
+        return _json(201, single_batch_payload(batch))
+
+    def _pdf_batches(self, environ: Environ, uid: int) -> Reply:
+        if self.world.identity(uid) is None:
+            return _not_found(f"User identity '{uid}' not found.")
+        items = [batch_payload(batch) for batch in self.world.pdf_manager.batches(uid)]
+        href = f"/api/v1/user_identities/{uid}/pdf_manager_batches"
+        return _json(200, {"href": href, "pdf_manager_batches": items})
+
+    def _pdf_batch(self, environ: Environ, uid: int, bid: int) -> Reply:
+        if self.world.identity(uid) is None:
+            return _not_found(f"User identity '{uid}' not found.")
+        batch = self.world.pdf_manager.batch(bid, uid)
+        if batch is None:
+            return _not_found()
+        return _json(200, single_batch_payload(batch))
+
+    def _pdf_zip(self, environ: Environ, uid: int, zid: int) -> Reply:
+        """P6: a 302 to a freshly signed link to the zip (a new one each call), as Rails redirects."""
+        if self.world.identity(uid) is None:
+            return _not_found(f"User identity '{uid}' not found.")
+        download = self.world.pdf_manager.zip_download(zid, uid)
+        if download is None:
+            return _not_found()
+        key = f"batches/{download.batch_id}/zips/{zid}/{quote(download.filename, safe='')}"
+        url = self._presign(environ, PDF_BUCKET, key, download.filename, "application/zip")
+        page = f'<html><body>You are being <a href="{escape(url)}">redirected</a>.</body></html>'
+        return Reply(302, page.encode(), [("Location", url), ("Content-Type", "text/html; charset=utf-8")])
+
     # --- Fake S3 ----------------------------------------------------------------------------------------------
 
     def _mint_url(self, environ: Environ, state: FileState) -> str:
         export = self.world.export(state.export_id)
         assert export is not None  # a file's export never disappears
-        filename = export.file_name
-        key = f"exports/{export.id}/files/{state.id}/{quote(filename, safe='')}"
+        key = f"exports/{export.id}/files/{state.id}/{quote(export.file_name, safe='')}"
+        return self._presign(environ, BUCKET, key, export.file_name, export.mime_type)
+
+    def _presign(self, environ: Environ, bucket: str, key: str, filename: str, content_type: str) -> str:
+        """A link to `key` in `bucket` that dies `url_ttl` seconds from now, signed as S3 signs query strings."""
         expires = math.floor(self.world.now() + self.url_ttl)
         disposition = f'attachment; filename="{filename}"'
-        signature = self._sign(key, expires, disposition, export.mime_type)
+        signature = self._sign(bucket, key, expires, disposition, content_type)
         query = urlencode(
             {
                 "AWSAccessKeyId": ACCESS_KEY_ID,
                 "Expires": expires,
                 "Signature": signature,
                 "response-content-disposition": disposition,
-                "response-content-type": export.mime_type,
+                "response-content-type": content_type,
             },
             quote_via=quote,
         )
-        return f"{environ.get('wsgi.url_scheme', 'http')}://{_host(environ)}/_s3/{BUCKET}/{key}?{query}"
+        return f"{environ.get('wsgi.url_scheme', 'http')}://{_host(environ)}/_s3/{bucket}/{key}?{query}"
 
-    def _sign(self, key: str, expires: int, disposition: str, content_type: str) -> str:
-        text = f"GET\n{expires}\n/{BUCKET}/{unquote(key)}\n{disposition}\n{content_type}"
+    def _sign(self, bucket: str, key: str, expires: int, disposition: str, content_type: str) -> str:
+        text = f"GET\n{expires}\n/{bucket}/{unquote(key)}\n{disposition}\n{content_type}"
         return base64.b64encode(hmac.new(self._signing_key, text.encode(), hashlib.sha256).digest()).decode()
 
     def _s3(self, environ: Environ, method: str, path: str) -> Reply:
         # WSGI hands the path over as Latin-1 text of the URL's bytes; the key's name was UTF-8.
         path = path.encode("latin-1").decode("utf-8", errors="replace")
-        found = _S3_ROUTE.fullmatch(path)
+        bucket = PDF_BUCKET if path.startswith(f"/_s3/{PDF_BUCKET}/") else BUCKET
+        found = (_PDF_S3_ROUTE if bucket == PDF_BUCKET else _S3_ROUTE).fullmatch(path)
         if method != "GET" or found is None:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
         query = {name: values[0] for name, values in parse_qs(environ.get("QUERY_STRING", "")).items()}
         disposition = query.get("response-content-disposition", "")
         content_type = query.get("response-content-type", "")
-        key = path.removeprefix(f"/_s3/{BUCKET}/")
+        key = path.removeprefix(f"/_s3/{bucket}/")
         try:
             expires = int(query.get("Expires", ""))
         except ValueError:
             return _s3_error(403, "AccessDenied", "Query-string authentication requires the Expires parameter")
-        expected = self._sign(key, expires, disposition, content_type)
+        expected = self._sign(bucket, key, expires, disposition, content_type)
         if query.get("AWSAccessKeyId") != ACCESS_KEY_ID or not hmac.compare_digest(
             query.get("Signature", ""), expected
         ):
@@ -401,21 +501,44 @@ class SimulatorApp:
         if now >= expires:
             extra = f"<Expires>{_iso(expires)}</Expires><ServerTime>{_iso(now)}</ServerTime>"
             return _s3_error(403, "AccessDenied", "Request has expired", extra)
+        if bucket == PDF_BUCKET:
+            return self._s3_zip(int(found["bid"]), int(found["zid"]), disposition, content_type)
         download = self.world.download(int(found["fid"]))
         if download is None:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
-        # S3 sends these as the UTF-8 bytes they were given; WSGI wants them as Latin-1 text of those bytes.
-        headers = [
-            ("Content-Type", _as_header(content_type or download.content_type)),
-            ("Content-Disposition", _as_header(disposition or f'attachment; filename="{download.filename}"')),
-        ]
         export = self.world.export(int(found["eid"]))
-        fault = self.world.take_download_fault(export.identity_id if export else None)
-        chunks = download.chunks()
+        return self._s3_object(
+            download.chunks(),
+            download.size,
+            export.identity_id if export else None,
+            content_type or download.content_type,
+            disposition or f'attachment; filename="{download.filename}"',
+        )
+
+    def _s3_zip(self, batch_id: int, zip_file_id: int, disposition: str, content_type: str) -> Reply:
+        download = self.world.pdf_manager.zip_download(zip_file_id)
+        if download is None or download.batch_id != batch_id:
+            return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        body = download.body()
+        return self._s3_object(
+            (body[start : start + CHUNK_SIZE] for start in range(0, len(body), CHUNK_SIZE)),
+            len(body),
+            download.identity_id,
+            content_type or "application/zip",
+            disposition or f'attachment; filename="{download.filename}"',
+        )
+
+    def _s3_object(
+        self, chunks: Iterator[bytes], size: int, identity_id: int | None, content_type: str, disposition: str
+    ) -> Reply:
+        """An object as S3 serves it: the headers the link asked for, the bytes streamed, and cut short when a
+        cut_download fault for the identity asks."""
+        # S3 sends these as the UTF-8 bytes they were given; WSGI wants them as Latin-1 text of those bytes.
+        headers = [("Content-Type", _as_header(content_type)), ("Content-Disposition", _as_header(disposition))]
+        fault = self.world.take_download_fault(identity_id)
         if fault is not None:  # cut_download, the one download fault
-            after = download.size // 2 if fault.after_bytes is None else min(fault.after_bytes, download.size)
-            chunks = _cut(chunks, after)
-        return Reply(200, headers=headers, stream=chunks, length=download.size)
+            chunks = _cut(chunks, size // 2 if fault.after_bytes is None else min(fault.after_bytes, size))
+        return Reply(200, headers=headers, stream=chunks, length=size)
 
     # --- Control API ------------------------------------------------------------------------------------------
 
@@ -440,6 +563,7 @@ class SimulatorApp:
             "latency": self.latency,
             "e4_status": self.e4_status,
             "file_size": self.world.file_size,
+            "http_batch_callbacks": self.http_batch_callbacks,
             **self.callbacks.settings(),
         }
 
@@ -479,6 +603,19 @@ class SimulatorApp:
             outcome=_field(data, "outcome", str, required=False),
         )
         return _json(201, {"export_files": self._file_payload(state)})
+
+    def _control_force_batch_state(self, environ: Environ, bid: int) -> Reply:
+        batch = self.world.pdf_manager.force_state(bid, _field(_json_object(environ), "state", str))
+        return _json(200, single_batch_payload(batch))
+
+    def _control_add_batch(self, environ: Environ, uid: int) -> Reply:
+        data = _json_object(environ)
+        if self.world.identity(uid) is None:
+            raise LookupError(f"User identity '{uid}' not found.")
+        batch = self.world.pdf_manager.start_batch(
+            uid, _field(data, "template_id", int), outcome=_field(data, "outcome", str, required=False)
+        )
+        return _json(201, single_batch_payload(batch))
 
     def _control_clock(self, environ: Environ) -> Reply:
         now = self.world.advance(_field(_json_object(environ), "advance", float))

@@ -1,6 +1,7 @@
-"""E4's callback, as WebAdMIT makes it: when a run started with a `callback` URL reaches a final status (Available,
-Success With Errors, Empty List, Failed), the URL is form-POSTed `export_file[id]`, `export_file[export_id]` and
-`export_file[status]`.
+"""The callbacks, as WebAdMIT makes them: when a run started with a `callback` URL (E4) reaches a final status
+(Available, Success With Errors, Empty List, Failed), the URL is form-POSTed `export_file[id]`,
+`export_file[export_id]` and `export_file[status]`; when a PDF Manager batch started with one (P3) reaches a final
+state, the URL is POSTed JSON, the batch as its own GET (P5) shows it (the SPEC: "PDF Manager").
 
 The world moves by its clock alone (data.py: nothing runs in the background), so a watcher thread looks at the
 runs awaiting a call a few times a second and calls as each finishes, in a thread of its own with a short timeout:
@@ -11,17 +12,21 @@ be, or delay each (`"delay"`, `callback_delay` seconds), as a slow WebAdMIT woul
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, cast, get_args
 from urllib.parse import urlencode, urlsplit
 
 from .data import OUTCOMES, FileState, SimulatedWorld
+from .pdf_manager import OUTCOMES as BATCH_OUTCOMES
+from .pdf_manager import BatchSnapshot
+from .pdf_payloads import single_batch_payload
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +39,21 @@ USER_AGENT = "WebAdMIT-simulator (callback)"
 
 @dataclass(frozen=True)
 class Call:
-    """One call made (or dropped): to where, about which file, and what came of it (an HTTP status, or the error)."""
+    """One call made (or dropped): to where, about which file or batch, and what came of it (an HTTP status, or the
+    error). A batch's call has a `batch_id` and its state in `status`, and no file."""
 
     url: str
-    file_id: int
-    export_id: int
+    file_id: int | None
+    export_id: int | None
     status: str
     outcome: str  # "204", "404"... or "dropped", or the error's name
     at: float
+    batch_id: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        if self.batch_id is not None:
+            return {"url": self.url, "batch_id": self.batch_id, "state": self.status, "outcome": self.outcome}
+        return {"url": self.url, "file_id": self.file_id, "status": self.status, "outcome": self.outcome}
 
 
 def valid_url(url: object) -> str | None:
@@ -72,6 +84,7 @@ class Callbacks:
         self.mode: Mode = "on"
         self.delay = 0.0
         self._pending: dict[int, list[str]] = {}
+        self._pending_batches: dict[int, list[str]] = {}
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -82,11 +95,22 @@ class Callbacks:
         """A run was started (or found running) with a callback: call `url` when it finishes."""
         with self._lock:
             self._pending.setdefault(state.id, []).append(url)
-            if self._watcher is None:
-                # Started with the first callback, so a simulator nobody asks to call back runs no thread.
-                self._watcher = threading.Thread(target=self._watch, name="simulator-callbacks", daemon=True)
-                self._watcher.start()
+            self._start_watching()
         self._wake.set()
+
+    def register_batch(self, batch: BatchSnapshot, url: str) -> None:
+        """A PDF Manager batch was started with a callback: call `url` when it finishes."""
+        with self._lock:
+            self._pending_batches.setdefault(batch.id, []).append(url)
+            self._start_watching()
+        self._wake.set()
+
+    def _start_watching(self) -> None:
+        """Call under the lock. Started with the first callback, so a simulator nobody asks to call back runs no
+        thread."""
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="simulator-callbacks", daemon=True)
+            self._watcher.start()
 
     def configure(self, mode: Mode | None, delay: float | None) -> None:
         """Changes what is given (see checked_callback_settings); None leaves a setting as it is."""
@@ -100,11 +124,8 @@ class Callbacks:
 
     def summary(self) -> dict[str, object]:
         with self._lock:
-            pending = sum(len(urls) for urls in self._pending.values())
-            calls = [
-                {"url": call.url, "file_id": call.file_id, "status": call.status, "outcome": call.outcome}
-                for call in self.calls[-100:]
-            ]
+            pending = sum(len(urls) for urls in [*self._pending.values(), *self._pending_batches.values()])
+            calls = [call.as_dict() for call in self.calls[-100:]]
         return {"pending": pending, "made": len(self.calls), "recent": calls}
 
     def stop(self) -> None:
@@ -114,7 +135,8 @@ class Callbacks:
             self._watcher.join(timeout=2)
 
     def check(self) -> None:
-        """Calls about every awaited run that has finished by now (the watcher's turn; tests may call it too)."""
+        """Calls about every awaited run and batch that has finished by now (the watcher's turn; tests may call it
+        too)."""
         with self._lock:
             waiting = list(self._pending)
         for file_id in waiting:
@@ -127,6 +149,18 @@ class Callbacks:
                 continue  # dropped off the list before it finished: WebAdMIT has nothing to call about
             for url in urls:
                 self._dispatch(url, state)
+        with self._lock:
+            waiting_batches = list(self._pending_batches)
+        for batch_id in waiting_batches:
+            batch = self.world.pdf_manager.batch(batch_id)
+            if batch is not None and batch.state not in BATCH_OUTCOMES:
+                continue
+            with self._lock:
+                urls = self._pending_batches.pop(batch_id, [])
+            if batch is None:
+                continue  # dropped off the list before it finished
+            for url in urls:
+                self._dispatch_batch(url, batch)
 
     def _watch(self) -> None:
         while not self._stopped.is_set():
@@ -139,28 +173,38 @@ class Callbacks:
 
     def _dispatch(self, url: str, state: FileState) -> None:
         status = self._status_text(state.status)
+        body = urlencode(
+            {"export_file[id]": state.id, "export_file[export_id]": state.export_id, "export_file[status]": status}
+        ).encode()
+        call = Call(url, state.id, state.export_id, status, "", 0.0)
+        self._send(call, body, "application/x-www-form-urlencoded", f"file {state.id}")
+
+    def _dispatch_batch(self, url: str, batch: BatchSnapshot) -> None:
+        body = json.dumps(single_batch_payload(batch), ensure_ascii=False).encode()
+        call = Call(url, None, None, batch.state, "", 0.0, batch_id=batch.id)
+        self._send(call, body, "application/json; charset=utf-8", f"batch {batch.id}")
+
+    def _send(self, call: Call, body: bytes, content_type: str, about: str) -> None:
+        """Makes the call now, later (`delay`) or never (`drop`), from a thread of its own."""
         if self.mode == "drop":
-            self._record(Call(url, state.id, state.export_id, status, "dropped", time.time()))
-            logger.info("simulator: callback for file %s dropped, as the settings ask", state.id)
+            self._record(replace(call, outcome="dropped", at=time.time()))
+            logger.info("simulator: callback for %s dropped, as the settings ask", about)
             return
         delay = self.delay if self.mode == "delay" else 0.0
-        args = (url, state, status)
+        args = (call, body, content_type, about)
         caller = (
             threading.Timer(delay, self._post, args) if delay > 0 else threading.Thread(target=self._post, args=args)
         )
         caller.daemon = True
         caller.start()
 
-    def _post(self, url: str, state: FileState, status: str) -> None:
-        body = urlencode(
-            {"export_file[id]": state.id, "export_file[export_id]": state.export_id, "export_file[status]": status}
-        ).encode()
-        # http(s) only: valid_url checked the scheme when E4 took the URL.
+    def _post(self, call: Call, body: bytes, content_type: str, about: str) -> None:
+        # http(s) only: the scheme was checked when E4 or P3 took the URL.
         request = urllib.request.Request(  # noqa: S310
-            url,
+            call.url,
             data=body,
             method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": USER_AGENT},
+            headers={"Content-Type": content_type, "User-Agent": USER_AGENT},
         )
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
@@ -170,8 +214,8 @@ class Callbacks:
         except Exception as error:
             # urllib wraps a refused or timed-out connection in URLError: its reason names what happened.
             outcome = type(getattr(error, "reason", None) or error).__name__
-            logger.warning("simulator: callback for file %s to %s failed: %s", state.id, url, error)
-        self._record(Call(url, state.id, state.export_id, status, outcome, time.time()))
+            logger.warning("simulator: callback for %s to %s failed: %s", about, call.url, error)
+        self._record(replace(call, outcome=outcome, at=time.time()))
 
     def _record(self, call: Call) -> None:
         with self._lock:

@@ -9,6 +9,9 @@ Built again with the same seed, epoch and world time, and with the runs started 
 (`StartedRun`, all a seed cannot redraw), a world is the same world: the same files with the same ids and statuses.
 That is how the simulator carries on across restarts (simulator/journal.py).
 
+PDF Manager's templates and batches live beside the exports, in `world.pdf_manager` (pdf_manager.py), on the same
+clock and with the same pace and retention.
+
 Statuses are kept in their canonical snake_case form here; the HTTP layer chooses the spelling. They are spelled out
 again rather than imported from the client on purpose: the simulator is the client's contract test, and sharing the
 table would let one mistake pass on both sides.
@@ -17,7 +20,6 @@ table would let one mistake pass on both sides.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import random
 import threading
@@ -29,6 +31,8 @@ from html import escape
 from typing import Any, Literal
 
 from .contents import CHUNK_SIZE, COLUMNS, file_bytes
+from .draws import canonical, roll
+from .pdf_manager import PdfManager, StartedBatch
 
 UNFINISHED = ("initializing", "queued", "in_progress")
 OUTCOMES = ("available", "success_with_errors", "empty_list", "failed")
@@ -52,8 +56,10 @@ FAULT_KINDS = (
 # (default: half) and then drops the connection, as a link dying mid-stream would look.
 DOWNLOAD_FAULT_KINDS = ("cut_download",)
 UNKNOWN_STATUS_TEXT = "Archived"
-# The SPEC's names for the API's endpoints; a fault can be aimed at one of them.
-ENDPOINTS = ("E1", "E2", "E3", "E4", "E5", "E6", "E7")
+# The SPEC's names for the API's endpoints (E1-E7), and ours for PDF Manager's, which the SPEC lists unnumbered, in
+# its order: P1 its templates, P2 one template, P3 starting a batch, P4 its batches, P5 one batch, P6 a zip's
+# download. A fault can be aimed at one of them.
+ENDPOINTS = ("E1", "E2", "E3", "E4", "E5", "E6", "E7", "P1", "P2", "P3", "P4", "P5", "P6")
 
 _CYCLES = ("2025 - 2026", "2026 - 2027")
 # (association, institution, organization); the first six cover the six CASs so small worlds show them all.
@@ -247,13 +253,14 @@ class SimulatedWorld:
         clock: Callable[[], float] = time.time,
         epoch: float | None = None,
         world_time: float | None = None,
-        on_start: Callable[[StartedRun], None] | None = None,
+        on_start: Callable[[StartedRun | StartedBatch], None] | None = None,
         file_size: int | None = None,
     ) -> None:
         """`epoch` is when the world began (default: now) and `world_time` the instant it resumes at (default: the
         clock's), so a world rebuilt after a pause carries on where it stopped rather than jumping over the pause.
-        `on_start` hears of every run started through E4 or the control API. `file_size` (bytes) makes every
-        download that size, its bytes deterministic per file (see contents.py); None keeps the small seeded files."""
+        `on_start` hears of every run and PDF Manager batch started through the API or the control API.
+        `file_size` (bytes) makes every download that size, its bytes deterministic per file (see contents.py); None
+        keeps the small seeded files."""
         if identities < 1 or files_per_identity < 0:
             raise ValueError("a world needs at least one identity, and no negative number of files")
         if initial not in ("mix", "settled"):
@@ -282,6 +289,17 @@ class SimulatedWorld:
         self._scheduled = 0  # how many of the periodic new runs exist so far
         rng = random.Random(seed)
         self._build(rng, identities, files_per_identity, initial)
+        self.pdf_manager = PdfManager(
+            seed=seed,
+            identity_ids=list(self._identities),
+            clock=self.now,
+            pace=self.pace,
+            retention=self.retention,
+            created_at=self.created_at,
+            initial=initial,
+            hostile_names=HOSTILE_NAMES if hostile_names else None,
+            on_start=on_start,
+        )
 
     # --- Building ---------------------------------------------------------------------------------------------
 
@@ -356,8 +374,8 @@ class SimulatedWorld:
         self._next_file_id += 1
         if outcome is None:
             # Mostly Available, as in real use, with enough of each other outcome to see them on a page.
-            roll = _roll(self.seed, "outcome", file_id)
-            outcome = OUTCOMES[0 if roll < 0.70 else 1 if roll < 0.82 else 2 if roll < 0.92 else 3]
+            drawn = roll(self.seed, "outcome", file_id)
+            outcome = OUTCOMES[0 if drawn < 0.70 else 1 if drawn < 0.82 else 2 if drawn < 0.92 else 3]
         run = _Run(file_id, export_id, started_at, outcome)
         self._runs[file_id] = run
         self._runs_of[identity_id].append(run)
@@ -384,9 +402,9 @@ class SimulatedWorld:
             first = max(self._scheduled + 1, int((now - self.retention - self.created_at) // self.new_run_every))
             identity_ids = list(self._identities) if first <= due else []
             for number in range(first, due + 1):
-                identity_id = identity_ids[int(_roll(self.seed, "who", number) * len(identity_ids))]
+                identity_id = identity_ids[int(roll(self.seed, "who", number) * len(identity_ids))]
                 exports = self._exports_of[identity_id]
-                export = exports[int(_roll(self.seed, "what", number) * len(exports))]
+                export = exports[int(roll(self.seed, "what", number) * len(exports))]
                 self._new_run(identity_id, export.id, self.created_at + number * self.new_run_every)
             self._scheduled = max(self._scheduled, due)
         if now - self._last_prune >= min(60.0, self.retention / 10):
@@ -479,7 +497,7 @@ class SimulatedWorld:
                 raise LookupError(f"User identity '{identity_id}' not found.")
             if export_id is None:
                 exports = self._exports_of[identity_id]
-                export_id = exports[int(_roll(self.seed, "pick", self._next_file_id) * len(exports))].id
+                export_id = exports[int(roll(self.seed, "pick", self._next_file_id) * len(exports))].id
             self._check_export(identity_id, export_id)
             now = self._catch_up()
             return self._state(self._started_here(identity_id, export_id, now, outcome), now)
@@ -520,7 +538,7 @@ class SimulatedWorld:
             run = self._runs.get(file_id)
             if run is None:
                 raise LookupError(f"Export file '{file_id}' not found.")
-            run.forced = _canonical(raw_status)
+            run.forced = canonical(raw_status, TITLE_CASE)
             return self._state(run, now)
 
     def _check_export(self, identity_id: int, export_id: int) -> None:
@@ -659,6 +677,7 @@ class SimulatedWorld:
                         "exports": len(self._exports_of[identity.id]),
                         "files": sum(counts.values()),
                         "by_status": counts,
+                        **self.pdf_manager.summary(identity.id),
                     }
                 )
             return {
@@ -680,17 +699,6 @@ def _checked_file_size(size: int | None) -> int | None:
 
 def _hostile(number: int) -> str:
     return HOSTILE_NAMES[number % len(HOSTILE_NAMES)]
-
-
-def _roll(seed: int, salt: str, number: int) -> float:
-    """A deterministic number in [0, 1) for (seed, salt, number): stable across runs and Python versions."""
-    digest = hashlib.blake2b(f"{seed}:{salt}:{number}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
-def _canonical(raw: str) -> str:
-    key = "_".join(raw.strip().lower().replace("-", " ").replace("_", " ").split())
-    return key if key in TITLE_CASE else raw
 
 
 # --- File contents --------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 A world is drawn from its seed. Before the journal, a restarted simulator rebuilt its world at the current time: the
 same file ids with their lifecycles begun again. The dashboard then saw finished files go back to Initializing and
 mailed a false "Stuck". The journal keeps the one thing a seed cannot redraw, which is when the world began, how much
-world time has passed, and the runs started through the API, so a restarted world resumes where it stopped.
+world time has passed, and the runs and PDF Manager batches started through the API, so a restarted world resumes
+where it stopped. (A journal written before batches were kept has none: it is read as a world that started none.)
 
 The time the simulator was stopped does not count: a stack stopped overnight does not come back to a night's worth
 of new runs at once. World time is saved every SAVE_EVERY seconds and on a clean stop. A world resumes SAVE_EVERY
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import SimulatedWorld, StartedRun
+from .pdf_manager import StartedBatch
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class Resumed:
     epoch: float
     world_time: float
     runs: list[StartedRun]
+    batches: list[StartedBatch]
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class Journal:
                 float(saved["epoch"]),
                 float(saved["world_time"]) + SAVE_EVERY,
                 [StartedRun(**run) for run in saved["runs"]],
+                [StartedBatch(**batch) for batch in saved.get("batches", [])],
             )
         except FileNotFoundError:
             return None
@@ -77,6 +81,7 @@ class Journal:
         world_time, runs = world.started_within_retention()
         state = {"shape": self.shape, "epoch": world.created_at, "world_time": world_time}
         state["runs"] = [asdict(run) for run in runs]
+        state["batches"] = [asdict(batch) for batch in world.pdf_manager.started_within_retention()]
         partial = self.path.with_name(f".{self.path.name}.partial")
         partial.write_text(json.dumps(state), encoding="utf-8")
         os.replace(partial, self.path)

@@ -239,6 +239,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=200,
         help="what starting a run (E4) answers: 200 as production does (default), or 201 as the docs say",
     )
+    parser.add_argument(
+        "--http-batch-callbacks",
+        action="store_true",
+        help="let PDF Manager batches take http:// callbacks, which WebAdMIT refuses (for a dashboard without TLS)",
+    )
     parser.add_argument("--fault", action="append", default=[], choices=FAULT_KINDS, help="inject a fault at start-up")
     parser.add_argument(
         "--state-file",
@@ -274,6 +279,7 @@ def build_server(options: dict[str, Any], journal: Journal | None = None) -> Sim
     )
     if resumed:
         world.replay(resumed.runs)
+        world.pdf_manager.replay(resumed.batches)
     for kind in options["fault"]:
         world.add_fault(kind)
     keys = options["api_keys"] or [os.environ.get(API_KEY_ENV) or DEMO_API_KEY]
@@ -287,6 +293,7 @@ def build_server(options: dict[str, Any], journal: Journal | None = None) -> Sim
         url_ttl=options["url_ttl"],
         latency=options["latency_ms"] / 1000,
         e4_status=options["e4_status"],
+        http_batch_callbacks=options.get("http_batch_callbacks", False),
     )
 
 

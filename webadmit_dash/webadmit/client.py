@@ -19,10 +19,12 @@ from http.cookiejar import DefaultCookiePolicy
 from importlib.metadata import version
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from . import pdf_manager
 from .errors import (
     BadResponse,
     KeyRejected,
@@ -32,8 +34,18 @@ from .errors import (
     UpstreamUnavailable,
     WebAdmitError,
 )
+from .parsing import ShapeError, as_object, integer, items, optional_text, required, text
 from .statuses import parse_status
-from .types import DownloadLink, Export, ExportFile, RateLimit, UserIdentity
+from .types import (
+    DownloadLink,
+    Export,
+    ExportFile,
+    PdfManagerBatch,
+    PdfManagerTemplate,
+    PdfManagerZipLink,
+    RateLimit,
+    UserIdentity,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +53,15 @@ logger = logging.getLogger(__name__)
 # usable, and tested, on its own.
 USER_AGENT = f"webadmit-dash/{version('webadmit-dash')} (+https://github.com/webadmit-dash)"
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 20.0)
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 T = TypeVar("T")
 
-# Called after every call to WebAdMIT with (endpoint, status, seconds): the SPEC's endpoint name (E1-E7), the HTTP
-# status as text ("no_response" when none came), and how long it took. The product's metrics subscribe here (see
-# ops.metrics), so that calls are counted where they happen, in web and worker processes alike, with no Django here.
+# Called after every call to WebAdMIT with (endpoint, status, seconds): the SPEC's endpoint name (E1-E7; P1-P6 for
+# PDF Manager's, which the SPEC lists unnumbered: templates, one template, start a batch, batches, one batch, a zip's
+# link), the HTTP status as text ("no_response" when none came), and how long it took. The product's metrics
+# subscribe here (see ops.metrics), so that calls are counted where they happen, in web and worker processes alike,
+# with no Django here.
 CallObserver = Callable[[str, str, float], None]
 _call_observers: list[CallObserver] = []
 
@@ -163,6 +178,59 @@ class WebAdmitClient:
         path = f"/api/v1/exports/{export_id:d}/export_files/{file_id:d}"
         return self._call("E5", "GET", path, lambda payload: _download_link_from(payload, minted_at))
 
+    # --- PDF Manager (the SPEC's "PDF Manager"; P1-P6 are our names for its calls, in the SPEC's order) ------------
+
+    def list_pdf_manager_templates(self, identity_id: int) -> list[PdfManagerTemplate]:
+        """P1 `GET /api/v1/user_identities/:uid/pdf_manager_templates`: the identity's templates (read-only)."""
+        path = f"/api/v1/user_identities/{identity_id:d}/pdf_manager_templates"
+        return self._call("P1", "GET", path, pdf_manager.templates_from)
+
+    def get_pdf_manager_template(self, identity_id: int, template_id: int) -> PdfManagerTemplate:
+        """P2 `GET /api/v1/user_identities/:uid/pdf_manager_templates/:id`: one template."""
+        path = f"/api/v1/user_identities/{identity_id:d}/pdf_manager_templates/{template_id:d}"
+        return self._call("P2", "GET", path, pdf_manager.template_from)
+
+    def start_pdf_manager_batch(
+        self, identity_id: int, template_id: int, *, callback: str | None = None
+    ) -> PdfManagerBatch:
+        """P3 `POST /api/v1/user_identities/:uid/pdf_manager_batches`: start a batch of the template's documents.
+
+        The body is the documented `{"pdf_manager_batch": {"pdf_manager_template_id": N, "callback": URL}}`.
+        `callback`: a URL WebAdMIT POSTs the batch to (JSON, as `get_pdf_manager_batch` reads it) when it is done.
+        WebAdMIT takes only `https://` callbacks: any other is refused with a 422, raised as RequestRejected whose
+        `upstream_message` holds WebAdMIT's words. Nothing is checked here, so that WebAdMIT's rule stays its own."""
+        path = f"/api/v1/user_identities/{identity_id:d}/pdf_manager_batches"
+        batch: dict[str, Any] = {"pdf_manager_template_id": template_id}
+        if callback:
+            batch["callback"] = callback
+        return self._call("P3", "POST", path, pdf_manager.batch_from, body={"pdf_manager_batch": batch})
+
+    def list_pdf_manager_batches(self, identity_id: int) -> list[PdfManagerBatch]:
+        """P4 `GET /api/v1/user_identities/:uid/pdf_manager_batches`: the identity's batches and their states.
+        WebAdMIT lists no `download_hrefs` here (each batch's are None): ask `get_pdf_manager_batch` for them."""
+        path = f"/api/v1/user_identities/{identity_id:d}/pdf_manager_batches"
+        return self._call("P4", "GET", path, pdf_manager.batches_from)
+
+    def get_pdf_manager_batch(self, identity_id: int, batch_id: int) -> PdfManagerBatch:
+        """P5 `GET /api/v1/user_identities/:uid/pdf_manager_batches/:id`: one batch with its `download_hrefs`."""
+        path = f"/api/v1/user_identities/{identity_id:d}/pdf_manager_batches/{batch_id:d}"
+        return self._call("P5", "GET", path, pdf_manager.batch_from)
+
+    def get_pdf_manager_zip_link(self, identity_id: int, zip_file_id: int) -> PdfManagerZipLink:
+        """P6 `GET /api/v1/user_identities/:uid/pdf_manager_zip_files/:id/download`: where one of a batch's zips
+        can be fetched, read from WebAdMIT's 302 without following it (following it would carry the API key to the
+        storage host). The link needs no key (`download.open_download` fetches it) and is short-lived: use it at
+        once, never store it."""
+        minted_at = datetime.now(UTC)
+        path = f"/api/v1/user_identities/{identity_id:d}/pdf_manager_zip_files/{zip_file_id:d}/download"
+        response = self._send("P6", "GET", path, redirect_expected=True)
+        url = _redirect_target(response, f"{self.base_url}{path}")
+        if url is None:
+            raise self._bad_response(
+                f"without a redirect to the zip (HTTP {response.status_code})", "GET", path, response.status_code
+            )
+        return PdfManagerZipLink(zip_file_id=zip_file_id, url=url, minted_at=minted_at)
+
     # --- Transport and error mapping ------------------------------------------------------------------------
 
     def _call(
@@ -183,14 +251,22 @@ class WebAdmitClient:
             raise self._bad_response("that is not a JSON object", method, path, response.status_code)
         try:
             return parse(payload)
-        except _ShapeError as problem:
+        except ShapeError as problem:
             detail = problem.detail
         # Outside the `except`, like every error raised here, so no exception chain hangs off it.
         raise self._bad_response(detail, method, path, response.status_code)
 
     def _send(
-        self, endpoint: str, method: str, path: str, *, body: Mapping[str, Any] | None = None
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        redirect_expected: bool = False,
     ) -> requests.Response:
+        """One call; its response when it succeeded (2xx, or a redirect where one is the answer, never followed),
+        else the error it ends as."""
         with self._lock:
             self.calls_made += 1
         started = time.monotonic()
@@ -235,7 +311,7 @@ class WebAdmitClient:
             self.credential_name,
         )
         self._note_rate_limit(response)
-        if 200 <= response.status_code < 300:
+        if 200 <= response.status_code < 300 or (redirect_expected and response.status_code in _REDIRECTS):
             return response
         raise self._http_error(response, method, path)
 
@@ -313,6 +389,7 @@ class WebAdmitClient:
             detail = f": {upstream}" if upstream else "."
             return RequestRejected(
                 f"WebAdMIT rejected {method} {path} (HTTP {status}) for credential '{name}'{detail}",
+                upstream_message=upstream,
                 status_code=status,
             )
         return self._bad_response(f"with the unexpected HTTP status {status}", method, path, status)
@@ -348,6 +425,22 @@ class _Secret:
 
 
 # --- Headers and error bodies -------------------------------------------------------------------------------
+
+
+def _redirect_target(response: requests.Response, request_url: str) -> str | None:
+    """The absolute http(s) URL a redirect names (a relative Location is resolved against the request), or None
+    when the response is no redirect or names nowhere usable."""
+    if response.status_code not in _REDIRECTS:
+        return None
+    location = response.headers.get("Location", "").strip()
+    if not location:
+        return None
+    url = urljoin(request_url, location)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def _header_int(response: requests.Response, name: str) -> int | None:
@@ -407,116 +500,58 @@ def _one_plain_line(text: str) -> str:
     return " ".join(text.replace("\x00", "").split())
 
 
-# --- Parsing: strict about what we use, silent about everything else ----------------------------------------
-
-
-class _ShapeError(Exception):
-    """A payload lacks something we need; `detail` completes "WebAdMIT sent a response ..."."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-def _path(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _required(obj: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in obj:
-        raise _ShapeError(f"without '{_path(where, key)}'")
-    return obj[key]
-
-
-def _integer(obj: Mapping[str, Any], key: str, where: str) -> int:
-    value = _required(obj, key, where)
-    # Strict on purpose: `True` is an int in Python, and a numeric string would mean the API changed under us.
-    if type(value) is not int:
-        raise _ShapeError(f"with '{_path(where, key)}' that is not a whole number")
-    return value
-
-
-def _text(obj: Mapping[str, Any], key: str, where: str) -> str:
-    value = _required(obj, key, where)
-    if not isinstance(value, str):
-        raise _ShapeError(f"with '{_path(where, key)}' that is not text")
-    return value
-
-
-def _optional_text(obj: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = obj.get(key)
-    if value is not None and not isinstance(value, str):
-        raise _ShapeError(f"with '{_path(where, key)}' that is not text")
-    return value
-
-
-def _object(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise _ShapeError(f"with '{where}' that is not an object")
-    return value
-
-
-def _list(payload: Mapping[str, Any], key: str) -> list[Any]:
-    values = _required(payload, key, "")
-    if not isinstance(values, list):
-        raise _ShapeError(f"with '{key}' that is not a list")
-    return values
-
-
-def _items(payload: Mapping[str, Any], key: str) -> list[tuple[Mapping[str, Any], str]]:
-    values = _list(payload, key)
-    return [(_object(value, f"{key}[{index}]"), f"{key}[{index}]") for index, value in enumerate(values)]
+# --- Parsing: strict about what we use, silent about everything else (parsing.py) ----------------------------
 
 
 def _identity(item: Mapping[str, Any], where: str) -> UserIdentity:
     return UserIdentity(
-        id=_integer(item, "id", where),
-        type=_text(item, "type", where),
-        association=_optional_text(item, "association", where),
-        institution=_optional_text(item, "institution", where),
-        organization=_optional_text(item, "organization", where),
-        cycle=_optional_text(item, "cycle", where),
+        id=integer(item, "id", where),
+        type=text(item, "type", where),
+        association=optional_text(item, "association", where),
+        institution=optional_text(item, "institution", where),
+        organization=optional_text(item, "organization", where),
+        cycle=optional_text(item, "cycle", where),
     )
 
 
 def _export(item: Mapping[str, Any], where: str) -> Export:
     return Export(
-        id=_integer(item, "id", where),
-        name=_text(item, "name", where),
-        list_type=_optional_text(item, "list_type", where),
-        format=_optional_text(item, "format", where),
-        mime_type=_optional_text(item, "mime_type", where),
+        id=integer(item, "id", where),
+        name=text(item, "name", where),
+        list_type=optional_text(item, "list_type", where),
+        format=optional_text(item, "format", where),
+        mime_type=optional_text(item, "mime_type", where),
     )
 
 
 def _export_file(item: Mapping[str, Any], where: str) -> ExportFile:
-    raw_status = _text(item, "status", where)
+    raw_status = text(item, "status", where)
     return ExportFile(
-        id=_integer(item, "id", where),
-        href=_text(item, "href", where),
-        export_id=_integer(item, "export_id", where),
+        id=integer(item, "id", where),
+        href=text(item, "href", where),
+        export_id=integer(item, "export_id", where),
         status=parse_status(raw_status),
         raw_status=raw_status,
     )
 
 
 def _identities_from(payload: Mapping[str, Any]) -> list[UserIdentity]:
-    return [_identity(item, where) for item, where in _items(payload, "user_identities")]
+    return [_identity(item, where) for item, where in items(payload, "user_identities")]
 
 
 def _exports_from(payload: Mapping[str, Any]) -> list[Export]:
-    return [_export(item, where) for item, where in _items(payload, "exports")]
+    return [_export(item, where) for item, where in items(payload, "exports")]
 
 
 def _files_from(payload: Mapping[str, Any]) -> list[ExportFile]:
-    return [_export_file(item, where) for item, where in _items(payload, "export_files")]
+    return [_export_file(item, where) for item, where in items(payload, "export_files")]
 
 
 def _single_file_from(payload: Mapping[str, Any]) -> ExportFile:
-    return _export_file(_object(_required(payload, "export_files", ""), "export_files"), "export_files")
+    return _export_file(as_object(required(payload, "export_files", ""), "export_files"), "export_files")
 
 
 def _download_link_from(payload: Mapping[str, Any], minted_at: datetime) -> DownloadLink:
-    item = _object(_required(payload, "export_files", ""), "export_files")
-    url = _optional_text(item, "download_url", "export_files")
+    item = as_object(required(payload, "export_files", ""), "export_files")
+    url = optional_text(item, "download_url", "export_files")
     return DownloadLink(file=_export_file(item, "export_files"), url=url or None, minted_at=minted_at)

@@ -41,10 +41,16 @@ class NotFound(WebAdmitError):
 
 
 class RequestRejected(WebAdmitError):
-    """WebAdMIT refused the request itself (422, other 4xx, a redirect): repeating it will fail again."""
+    """WebAdMIT refused the request itself (422, other 4xx, a redirect): repeating it will fail again.
+    `upstream_message` is its own words when it gave some (a 422's schema errors, flattened to one line), such as
+    why a PDF Manager batch's callback was refused."""
 
     permanent = True
     kind = "request_rejected"
+
+    def __init__(self, message: str, *, upstream_message: str | None = None, status_code: int | None = None) -> None:
+        super().__init__(message, status_code=status_code)
+        self.upstream_message = upstream_message
 
 
 class RateLimited(WebAdmitError):

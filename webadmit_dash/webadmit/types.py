@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .batch_states import BatchState
 from .statuses import FileStatus
 
 
@@ -61,3 +62,55 @@ class RateLimit:
 
     limit: int | None
     remaining: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PdfManagerTemplate:
+    """A PDF Manager template (P1, P2): which list's applicants, which of their documents. Read-only in WebAdMIT."""
+
+    id: int
+    href: str
+    name: str
+    list_name: str | None
+    document_source_title: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PdfManagerTemplateRef:
+    """The template a batch was made from, as the batch names it (`href` and `name` kept as sent, when sent)."""
+
+    id: int
+    name: str | None
+    href: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PdfManagerBatch:
+    """One PDF Manager batch (P3-P5, and its callback). `state` is parsed, `raw_state` kept as sent.
+
+    `download_hrefs` is None when the payload had none: P4's listing never sends them, so a batch's zips come from
+    its own GET (P5). Sent, it is empty until the batch is available or success_with_errors. `zip_file_ids` are the
+    zips those hrefs name, in order, for `get_pdf_manager_zip_link`; a batch can have several (1 GB per zip).
+    """
+
+    id: int
+    href: str
+    state: BatchState
+    raw_state: str
+    updated_at: datetime
+    template: PdfManagerTemplateRef
+    download_hrefs: tuple[str, ...] | None
+    zip_file_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PdfManagerZipLink:
+    """Where a batch's zip can be fetched (P6's redirect): a pre-signed link that needs no API key and dies soon.
+
+    Like `DownloadLink`, a bearer credential: left out of repr/str, to be used at once and never stored.
+    `minted_at` is taken before the request is sent.
+    """
+
+    zip_file_id: int
+    url: str = field(repr=False)
+    minted_at: datetime
