@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 
 from webadmit_dash.core.models import Credential, IdentityGrant, UserIdentity
 from webadmit_dash.simulator.data import SimulatedWorld
@@ -22,6 +23,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     own_data_dir = os.environ.get("WEBADMIT_TEST_OWN_DATA_DIR")
     if own_data_dir:
         shutil.rmtree(own_data_dir, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def empty_cache() -> Iterator[None]:
+    """Each test starts with nothing cached: rolled-back tests reuse identity ids and change sequences (the counts
+    are cached by them), and a time signature (web/time_signature.py) read in another test's world is not this
+    one's."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import time_machine
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.support.factories import change_status, make_file
-from webadmit_dash.core.models import UserIdentity
+from webadmit_dash.core.models import EngineHeartbeat, UserIdentity
+from webadmit_dash.web import time_signature
 from webadmit_dash.web.common import SLOW_POLL_SECONDS
 from webadmit_dash.web.pagination import PAGE_SIZE
-from webadmit_dash.web.views import recent
 from webadmit_dash.webadmit.statuses import FileStatus
 
 pytestmark = pytest.mark.django_db
@@ -100,11 +103,36 @@ def test_a_poll_without_htmx_goes_to_the_page(client, staff_granted, identity):
     assert response["Location"] == "/?status=failed"
 
 
-def test_a_poll_re_renders_once_a_minute_to_keep_freshness_honest(client, page):
-    stale = page["poll"].replace(f"bucket={recent._bucket(timezone.now())}", "bucket=1")
-    response = client.get(stale, **HTMX)
+def test_an_unchanged_list_answers_204_across_minute_boundaries(client, page):
+    """Relative times age in the browser (static/js/app.js): the minute turning is no reason to render, so open
+    tabs never all re-render at the same moment (issue 24's herd)."""
+    now = timezone.now()
+    with time_machine.travel(now.replace(second=59, microsecond=0), tick=True):
+        html = client.get("/").content.decode()
+        assert client.get(poll_url(html), **HTMX).status_code == 204
+    for later in (timedelta(seconds=2), timedelta(minutes=1, seconds=1), timedelta(minutes=17)):
+        with time_machine.travel(now.replace(second=59, microsecond=0) + later, tick=True):
+            assert client.get(poll_url(html), **HTMX).status_code == 204, later
+
+
+def test_a_poll_re_renders_when_time_alone_changes_what_the_page_says(client, page, identity):
+    """The worker stops checking in: no row changed, but the banner now has something to say. The time signature
+    (web/time_signature.py) notices within its period, and the poll answers with the banner, not the rows."""
+    EngineHeartbeat.objects.update_or_create(name=EngineHeartbeat.DISPATCHER, defaults={"beat_at": timezone.now()})
+    html = client.get("/").content.decode()
+    assert client.get(poll_url(html), **HTMX).status_code == 204
+
+    later = timezone.now() + timedelta(seconds=settings.BEAT_LATE_AFTER + time_signature.SIGNATURE_SECONDS + 1)
+    with time_machine.travel(later, tick=True):
+        response = client.get(poll_url(html), **HTMX)
     assert response.status_code == 200
-    assert oob_row_ids(response.content.decode()) == []
+    update = response.content.decode()
+    assert "Refreshes are late" in update
+    assert oob_row_ids(update) == []
+    # The banner's "last checked in 1 min ago" is a relative time the browser ages: it is not re-rendered for that.
+    assert re.search(r'last checked in <time datetime="[^"]+" data-rel="ago"', update)
+    with time_machine.travel(later + timedelta(minutes=3), tick=True):
+        assert client.get(poll_url(update), **HTMX).status_code == 204
 
 
 def test_new_files_get_a_notice_instead_of_moving_rows(client, page, identity):

@@ -16,11 +16,12 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from webadmit_dash.core.models import Credential, EngineHeartbeat, UserIdentity
 from webadmit_dash.core.problems import NEXT_CHECK_AT, NEXT_CHECK_SOON, BannerLevel, ErrorKind, kind_of, meaning
 from webadmit_dash.engine.terms import JITTER, LONGEST_CADENCE
-from webadmit_dash.shared.templatetags.display import describe_span
+from webadmit_dash.shared.templatetags.display import time_ago
 from webadmit_dash.web.common import IdentityRow
 
 # How an identity's refreshing stands, as the strip and the Identities page say it.
@@ -177,8 +178,11 @@ def problems(
             Problem(
                 "error",
                 "Refreshes are late",
-                f"The background worker last checked in {describe_span((now - beat).total_seconds())} ago, so "
-                "the statuses below may be out of date.",
+                # A relative time the browser ages (static/js/app.js): the banner is not re-rendered as it grows.
+                format_html(
+                    "The background worker last checked in {}, so the statuses below may be out of date.",
+                    time_ago(beat, now),
+                ),
                 "Ask whoever runs webadmit-dash to check that the worker and beat are running. This page "
                 "catches up by itself once they are.",
             )

@@ -32,7 +32,17 @@ from webadmit_dash.core.models import ExportFile
 from webadmit_dash.schedules import state
 from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
 from webadmit_dash.shared.templatetags.display import status_icon, svg_icon
-from webadmit_dash.web import common, csv_export, freshness, listing, pagination, params, row_notes, sorting
+from webadmit_dash.web import (
+    common,
+    csv_export,
+    freshness,
+    listing,
+    pagination,
+    params,
+    row_notes,
+    sorting,
+    time_signature,
+)
 from webadmit_dash.web.common import FAST_POLL_SECONDS, SLOW_POLL_SECONDS
 from webadmit_dash.web.date_range import instant, read_instant
 from webadmit_dash.web.filters import DELIVERY_FAILED, HANDLED, RUNNING_GROUP, FileFilters
@@ -43,16 +53,7 @@ from webadmit_dash.web.seen_filter import dates_context
 from webadmit_dash.web.visits import last_looked, page_load
 from webadmit_dash.webadmit.statuses import FileStatus
 
-# Polls re-render at least this often even when nothing changed, so "refreshed N min ago" and the "refreshes
-# are late" banner stay honest; in between, an unchanged poll costs no rendering at all.
-FRESHNESS_BUCKET_SECONDS = 60
-
-
-def _bucket(now: datetime) -> int:
-    return int(now.timestamp()) // FRESHNESS_BUCKET_SECONDS
-
-
-POLL_PARAMS = ("since", "bucket", "list", "ids", "top", "end", "stale", "new")
+POLL_PARAMS = ("since", "sig", "list", "ids", "top", "end", "stale", "new")
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class PollState:
     """What a page tells its poller, in the poller's URL: the version it shows and which rows are on screen."""
 
     version: int
-    bucket: int
+    signature: str  # what time alone changes on the page (web/time_signature.py), as of the render
     list_version: int  # the version when the rows were listed: newer files than this get the notice
     shown_ids: tuple[int, ...]
     top: bool  # the first page, the only one where new files are offered
@@ -73,7 +74,7 @@ class PollState:
         # A version of -1 (or anything unreadable) is older than every version: the poll then answers in full.
         return cls(
             version=params.integer(query, "since", -1, minimum=-1),
-            bucket=params.integer(query, "bucket", 0, minimum=0),
+            signature=params.text(query, "sig", max_length=20),
             list_version=params.integer(query, "list", 0, minimum=0),
             shown_ids=params.integers(query, "ids", limit=2 * PAGE_SIZE),
             top=params.value(query, "top") == "1",
@@ -85,7 +86,7 @@ class PollState:
     def query(self, filters: FileFilters) -> str:
         extra = [
             ("since", str(self.version)),
-            ("bucket", str(self.bucket)),
+            ("sig", self.signature),
             ("list", str(self.list_version)),
             ("ids", ",".join(map(str, self.shown_ids))),
         ]
@@ -213,6 +214,8 @@ def _sort_headers(filters: FileFilters) -> dict[str, sorting.Header]:
 def _listing_context(
     request: AuthenticatedHttpRequest, scope: Scope, now: datetime, new_since: datetime | None = None
 ) -> dict[str, Any]:
+    # Read before what it stands for, as the version is: a flip after it shows at the next poll, never is lost.
+    signature = time_signature.current(now)
     counts = listing.counts(scope)
     sources, stale = freshness.survey(scope.identities, now, SOURCES_SHOWN)
     page = pagination.page(scope.listed, request.GET, scope.order)
@@ -227,7 +230,7 @@ def _listing_context(
         csv_query=scope.filters.querystring(("format", "csv")),
         poll_query=PollState(
             version=version,
-            bucket=_bucket(now),
+            signature=signature,
             list_version=version,
             shown_ids=tuple(row.pk for row in page.rows),
             top=page.is_first,
@@ -273,7 +276,9 @@ def recent_files(request: AuthenticatedHttpRequest) -> HttpResponseBase:
 def poll_files(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The page's live updates: 204 without rendering when nothing changed, else only what changed, out of band.
 
-    An unchanged poll costs three queries: the session, the user (both Django's own sign-in), and the version.
+    Nothing changed: the data (the version) nor what time alone changes (web/time_signature.py; relative times
+    age in the browser), so an unchanged list answers 204 whatever the minute. An unchanged poll costs three
+    queries: the session, the user (both Django's own sign-in), and the version.
     """
     if not request.htmx:
         # Someone opened the poll's address: show them the page it belongs to.
@@ -283,7 +288,7 @@ def poll_files(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect(reverse("recent_files") + (f"?{page.urlencode()}" if page else ""))
     now = timezone.now()
     state = PollState.from_params(request.GET)
-    if access.visible_version(request.user) == state.version and state.bucket == _bucket(now):
+    if state.signature == time_signature.current(now) and access.visible_version(request.user) == state.version:
         return HttpResponse(status=204)
     return _poll_update(request, state, now)
 
@@ -292,13 +297,14 @@ def _poll_update(request: AuthenticatedHttpRequest, state: PollState, now: datet
     """What changed since the page's last poll, in three cases: an empty list is filled in place; a first page gets
     the user's own new runs at the top; any other page only has its changed rows replaced (and a count of new files
     offered)."""
+    signature = time_signature.current(now)  # before what it stands for, as in _listing_context
     scope = listing.scope(request)
     # The first page's last row, read in the list's own order (not known before the scope is).
     state = replace(state, end=SortKey.decode(params.value(request.GET, "end"), scope.order))
     counts = listing.counts(scope)
     sources, stale = freshness.survey(scope.identities, now, SOURCES_SHOWN)
     changed, news = _changed_rows(request.user, scope, state, stale, now)
-    state = replace(state, version=scope.version, bucket=_bucket(now), stale_ids=tuple(sorted(stale)))
+    state = replace(state, version=scope.version, signature=signature, stale_ids=tuple(sorted(stale)))
     context = _base_context(scope, counts, sources, stale, now, request.user)
     current_path = request.htmx.current_url_abs_path or reverse("recent_files")
     context.update(oob=True, current_path=current_path, back_query=urlencode({"next": current_path}))
