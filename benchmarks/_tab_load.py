@@ -203,6 +203,7 @@ class Step:
     cpu: list[tuple[float, CpuSample]] = field(default_factory=list)  # (seconds into the step, the server's so far)
     generator_cpu: float = 0.0  # seconds of this process's CPU over the measured polls
     send_lag: list[float] = field(default_factory=list)  # how late the generator sent each measured poll
+    opened_at: float = 0.0  # time.time() when the tabs began to open (their page loads)
     wall_start: float = 0.0  # time.time() when the measured seconds began
     missing_poller: int = 0  # 200s with no poll address in them (the tab kept its old one)
     errors: Counter[str] = field(default_factory=Counter)
@@ -212,13 +213,16 @@ class Step:
         statuses = Counter(poll.status for poll in self.polls)
         answered = sum(count for status, count in statuses.items() if status > 0)
         sent = len(self.polls) - statuses[DROPPED]
-        server_ms = unchanged_ms = others = None
+        server_ms = unchanged_ms = render_ms = others = None
         shares: list[float] = []
         if len(self.cpu) >= 2 and answered:
             (began, first), (ended, last) = self.cpu[0], self.cpu[-1]
             server = last.group - first.group
             server_ms = server / TICKS_PER_SECOND * 1000 / answered
             unchanged_ms = self._unchanged_ms()
+            if unchanged_ms is not None and statuses[200]:
+                # The rest of the CPU over the 200s: what a render costs, roughly (errors and others count as 204s).
+                render_ms = (server_ms * answered - unchanged_ms * (answered - statuses[200])) / statuses[200]
             used = {pid: ticks - first.processes.get(pid, 0) for pid, ticks in last.processes.items()}
             shares = sorted((100 * ticks / server for ticks in used.values() if server), reverse=True)
             # Whatever else ran on the machine meanwhile (other processes than the server and this one), in cores.
@@ -243,6 +247,7 @@ class Step:
             "error_kinds": dict(self.errors),
             "server_cpu_ms_per_poll": server_ms,
             "server_cpu_ms_per_unchanged_poll": unchanged_ms,
+            "server_cpu_ms_per_200_estimate": render_ms,
             "server_cpu_shares": shares,  # per process of the server, % of its CPU, busiest first
             "others_cores": others,
             "generator_cpu_ms_per_poll": self.generator_cpu * 1000 / sent if sent else None,
@@ -252,9 +257,11 @@ class Step:
         }
 
     def minute_turns(self) -> list[float]:
-        """When the clock's minute turned, in seconds into the measured ones: the poll address carries the minute
-        it was rendered in, so every tab's next poll after a turn answers 200."""
-        first = math.ceil(self.wall_start / 60) * 60
+        """When the clock's minute turned from the tabs' opening to the end, in seconds into the measured ones (less
+        than 0: in the opening or the warm-up): the poll address carries the minute its page or poll was rendered
+        in, so every tab's next poll after a turn answers 200, with a render."""
+        since = self.opened_at or self.wall_start
+        first = math.ceil(since / 60) * 60
         turns = itertools.takewhile(lambda turn: turn < self.wall_start + self.seconds, itertools.count(first, 60))
         return [turn - self.wall_start for turn in turns]
 

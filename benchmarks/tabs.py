@@ -2,7 +2,8 @@
 
     .venv/bin/python -m benchmarks.tabs [--rates 100,333,500,667] [--seconds 30] [--warm-up 5]
                                         [--files 2000] [--identities 50] [--connections 64] [--tabs-per-page 20]
-                                        [--database-url postgres://user@host/name] [--checkout PATH ...] [--json]
+                                        [--database-url postgres://user@host/name] [--checkout PATH ...]
+                                        [--avoid-minute-turn] [--json]
 
 For each checkout (this one unless --checkout says which, in the order given: to compare a base commit with this
 one, `git worktree add --detach /work/wt-base <commit>`, then `--checkout /work/wt-base --checkout .`), it:
@@ -31,12 +32,15 @@ How to read it, per rate (and in the table at the end, one line per checkout and
 - polls due, sent and dropped in the measured seconds; the latency's p50, p99 and max, from the tick, and the p99
   of the 204s and of the 200s apart; how many answered 200, 204, something else, or nothing (errors: refused,
   reset, over 30 s);
-- when the clock's minute turned during the measured seconds: the poll address carries the minute its page or
-  poll was rendered in, so after each turn every tab's next poll answers 200, with a render;
+- when the clock's minute turned, from the tabs' opening on (less than 0 s: before the measured seconds): the
+  poll address carries the minute its page or poll was rendered in, so after each turn every tab's next poll
+  answers 200, with a render. --avoid-minute-turn starts each step when it can end within the minute, to measure
+  the unchanged poll alone;
 - server CPU per poll answered: the CPU time (utime + stime from /proc/<pid>/stat) of gunicorn's process group,
   master and workers, over the measured seconds; per unchanged poll: the same over only the seconds in which every
-  answer, and every answer in the seconds either side, was a 204; and each process's share of it (gunicorn hands
-  a kept connection to one worker for good: a worker with more of them does more of the work);
+  answer, and every answer in the seconds either side, was a 204; from the two, about what a 200 costs; and each
+  process's share of it (gunicorn hands a kept connection to one worker for good: a worker with more of them does
+  more of the work);
 - generator CPU per poll sent (this process), how late it sent polls (p99), and what other processes than the
   server and this one used meanwhile, in cores: this benchmark shares the machine with them.
 
@@ -76,6 +80,8 @@ from benchmarks.dashboard import STATUS_MIX
 P99_TARGET_MS = 50.0
 UNCHANGED_CPU_TARGET_MS = 1.5
 TARGET_RATE = 667.0
+# --avoid-minute-turn: seconds allowed for opening the tabs and for the last answers, on top of the step's own.
+OPENING_AND_ANSWERS = 15.0
 DATA_SCRIPT = Path(__file__).resolve().with_name("_tab_data.py")
 
 
@@ -154,9 +160,12 @@ async def drive(
     results = []
     try:
         for rate in args.rates:
+            if args.avoid_minute_turn:
+                await _within_a_minute(args)
+            opened_at = time.time()
             tabs = Tabs(pool, round(rate * args.poll_every), rng, args.poll_every)
             pages = await tabs.open("/", args.tabs_per_page)
-            step = Step(rate, tabs.count, args.seconds)
+            step = Step(rate, tabs.count, args.seconds, opened_at=opened_at)
             await tabs.run(step, args.warm_up, server_cpu)
             summary = step.summary() | {
                 "pages": pages,
@@ -168,6 +177,15 @@ async def drive(
     finally:
         pool.close()
     return results
+
+
+async def _within_a_minute(args: argparse.Namespace) -> None:
+    """Waits, if need be, for the minute to turn, so that the step (its tabs' opening too) ends in the same minute."""
+    needed = args.warm_up + args.seconds + OPENING_AND_ANSWERS
+    left = 60 - time.time() % 60
+    if needed > left:
+        print(f"  (waiting {left:.0f} s for the minute to turn)", flush=True)
+        await asyncio.sleep(left + 0.5)
 
 
 def _ms(value: float | None, digits: int = 1) -> str:
@@ -188,10 +206,12 @@ def _step_block(step: dict[str, Any]) -> str:
         f"{_ms(step['max_ms'])} ms (p99 of the 204s {_ms(step['p99_204_ms'])} ms, of the 200s "
         f"{_ms(step['p99_200_ms'])} ms)\n"
         f"      answers: 200 x {step['status_200']:,}, 204 x {step['status_204']:,}, other x "
-        f"{step['status_other']}{other}, errors x {step['errors']}{errors}{missing}; the minute turned "
-        f"{'at ' + turns if turns != '-' else 'not once'} in the measured seconds\n"
+        f"{step['status_other']}{other}, errors x {step['errors']}{errors}{missing}\n"
+        f"      the minute turned {'at ' + turns if turns != '-' else 'not once'} (seconds into the measured ones; "
+        f"before them, from the tabs' opening on, counts too)\n"
         f"      server CPU: {_ms(step['server_cpu_ms_per_poll'], 2)} ms per poll answered, "
-        f"{_ms(step['server_cpu_ms_per_unchanged_poll'], 2)} ms per unchanged poll (seconds of 204s only); by "
+        f"{_ms(step['server_cpu_ms_per_unchanged_poll'], 2)} ms per unchanged poll (seconds of 204s only), about "
+        f"{_ms(step['server_cpu_ms_per_200_estimate'], 0)} ms per 200; by "
         f"process {'/'.join(f'{share:.0f}' for share in step['server_cpu_shares']) or '-'} %; other processes "
         f"than the server and this one: {_ms(step['others_cores'], 2)} cores\n"
         f"      generator CPU: {_ms(step['generator_cpu_ms_per_poll'], 3)} ms per poll sent; polls sent "
@@ -200,7 +220,7 @@ def _step_block(step: dict[str, Any]) -> str:
 
 
 def _turns(step: dict[str, Any]) -> str:
-    return ", ".join(f"{turn:.0f} s" for turn in step["minute_turns"]) or "-"
+    return ", ".join(f"{turn:+.0f} s" for turn in step["minute_turns"]) or "-"
 
 
 TABLE_HEADER = (
@@ -217,7 +237,7 @@ def table_row(label: str, database: str, step: dict[str, Any]) -> str:
         f"| {_ms(step['p99_ms'])} | {_ms(step['max_ms'])} | {step['status_200']} | {step['status_204']} "
         f"| {step['status_other']} | {step['errors']} | {_ms(step['server_cpu_ms_per_poll'], 2)} "
         f"| {_ms(step['server_cpu_ms_per_unchanged_poll'], 2)} | {_ms(step['generator_cpu_ms_per_poll'], 3)} "
-        f"| {_turns(step)} |"
+        f"| {_ms(step['others_cores'], 2)} | {_turns(step)} |"
     )
 
 
@@ -283,9 +303,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--url", help="drive a server already running here instead (with --session); no server CPU")
     parser.add_argument("--session", help="with --url: the session cookie to poll with")
+    parser.add_argument(
+        "--avoid-minute-turn",
+        action="store_true",
+        help="start each step when it can end in the same minute (no 200s from the poll address's minute; "
+        f"needs --warm-up + --seconds <= {60 - OPENING_AND_ANSWERS:g})",
+    )
     parser.add_argument("--seed", type=int, default=24)
     parser.add_argument("--json", action="store_true", help="end with the results as one JSON line")
     args = parser.parse_args(argv)
+    if args.avoid_minute_turn and args.warm_up + args.seconds + OPENING_AND_ANSWERS > 60:
+        parser.error(f"--avoid-minute-turn needs --warm-up + --seconds <= {60 - OPENING_AND_ANSWERS:g}")
 
     print(
         f"Tabs: {os.cpu_count()} cores, rates {', '.join(f'{rate:g}' for rate in args.rates)} polls/s, "
