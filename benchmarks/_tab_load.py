@@ -213,20 +213,26 @@ class Step:
         statuses = Counter(poll.status for poll in self.polls)
         answered = sum(count for status, count in statuses.items() if status > 0)
         sent = len(self.polls) - statuses[DROPPED]
-        server_ms = unchanged_ms = render_ms = others = None
+        server_ms = unchanged_ms = render_ms = others = database_ms = database_unchanged_ms = None
         shares: list[float] = []
         if len(self.cpu) >= 2 and answered:
             (began, first), (ended, last) = self.cpu[0], self.cpu[-1]
             server = last.group - first.group
             server_ms = server / TICKS_PER_SECOND * 1000 / answered
-            unchanged_ms = self._unchanged_ms()
+            unchanged_ms = self._unchanged_ms(lambda later, earlier: later.group - earlier.group)
+            database = last.database_since(first)
+            if last.database:
+                database_ms = database / TICKS_PER_SECOND * 1000 / answered
+                database_unchanged_ms = self._unchanged_ms(CpuSample.database_since)
             if unchanged_ms is not None and statuses[200]:
-                # The rest of the CPU over the 200s: what a render costs, roughly (errors and others count as 204s).
+                # The rest of the CPU over the 200s: what a render costs, roughly (other statuses count as 204s).
                 render_ms = (server_ms * answered - unchanged_ms * (answered - statuses[200])) / statuses[200]
             used = {pid: ticks - first.processes.get(pid, 0) for pid, ticks in last.processes.items()}
             shares = sorted((100 * ticks / server for ticks in used.values() if server), reverse=True)
-            # Whatever else ran on the machine meanwhile (other processes than the server and this one), in cores.
-            others = ((last.machine - first.machine - server) / TICKS_PER_SECOND - self.generator_cpu) / (ended - began)
+            # Whatever else ran on the machine meanwhile (other processes than the server, its database and this
+            # one), in cores.
+            elsewhere = (last.machine - first.machine - server - database) / TICKS_PER_SECOND
+            others = (elsewhere - self.generator_cpu) / (ended - began)
         return {
             "rate": self.rate,
             "tabs": self.tabs,
@@ -248,6 +254,8 @@ class Step:
             "server_cpu_ms_per_poll": server_ms,
             "server_cpu_ms_per_unchanged_poll": unchanged_ms,
             "server_cpu_ms_per_200_estimate": render_ms,
+            "database_cpu_ms_per_poll": database_ms,
+            "database_cpu_ms_per_unchanged_poll": database_unchanged_ms,
             "server_cpu_shares": shares,  # per process of the server, % of its CPU, busiest first
             "others_cores": others,
             "generator_cpu_ms_per_poll": self.generator_cpu * 1000 / sent if sent else None,
@@ -265,9 +273,10 @@ class Step:
         turns = itertools.takewhile(lambda turn: turn < self.wall_start + self.seconds, itertools.count(first, 60))
         return [turn - self.wall_start for turn in turns]
 
-    def _unchanged_ms(self) -> float | None:
-        """Server CPU per poll over the seconds where every answer was a 204, and so were the seconds either side
-        (a re-render started in one second may be answered in the next): what an unchanged poll costs."""
+    def _unchanged_ms(self, used: Callable[[CpuSample, CpuSample], int]) -> float | None:
+        """CPU per poll (`used` between two samples: the server's or its database's) over the seconds where every
+        answer was a 204, and so were the seconds either side (a re-render started in one second may be answered in
+        the next): what an unchanged poll costs."""
         seconds = len(self.cpu) - 1
         bounds = [at for at, _ in self.cpu]
         answered: list[Counter[int]] = [Counter() for _ in range(seconds)]
@@ -281,7 +290,7 @@ class Step:
         polls = sum(answered[i][204] for i in clean)
         if not polls:
             return None
-        ticks = sum(self.cpu[i + 1][1].group - self.cpu[i][1].group for i in clean)
+        ticks = sum(used(self.cpu[i + 1][1], self.cpu[i][1]) for i in clean)
         return ticks / TICKS_PER_SECOND * 1000 / polls
 
 

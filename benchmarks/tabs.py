@@ -68,6 +68,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -211,9 +212,11 @@ def _step_block(step: dict[str, Any]) -> str:
         f"before them, from the tabs' opening on, counts too)\n"
         f"      server CPU: {_ms(step['server_cpu_ms_per_poll'], 2)} ms per poll answered, "
         f"{_ms(step['server_cpu_ms_per_unchanged_poll'], 2)} ms per unchanged poll (seconds of 204s only), about "
-        f"{_ms(step['server_cpu_ms_per_200_estimate'], 0)} ms per 200; by "
-        f"process {'/'.join(f'{share:.0f}' for share in step['server_cpu_shares']) or '-'} %; other processes "
-        f"than the server and this one: {_ms(step['others_cores'], 2)} cores\n"
+        f"{_ms(step['server_cpu_ms_per_200_estimate'], 0)} ms per 200; by process "
+        f"{'/'.join(f'{share:.0f}' for share in step['server_cpu_shares']) or '-'} %\n"
+        f"      database CPU (PostgreSQL's backends): {_ms(step['database_cpu_ms_per_poll'], 2)} ms per poll answered, "
+        f"{_ms(step['database_cpu_ms_per_unchanged_poll'], 2)} ms per unchanged poll; other processes than these and "
+        f"this one: {_ms(step['others_cores'], 2)} cores\n"
         f"      generator CPU: {_ms(step['generator_cpu_ms_per_poll'], 3)} ms per poll sent; polls sent "
         f"{_ms(step['send_lag_p99_ms'], 1)} ms late at p99; {step['connections_opened']} connections opened so far"
     )
@@ -225,7 +228,8 @@ def _turns(step: dict[str, Any]) -> str:
 
 TABLE_HEADER = (
     "| checkout | database | polls/s | tabs | due | sent | dropped | p50 ms | p99 ms | max ms | 200 | 204 | other "
-    "| errors | server CPU ms/poll | ms/unchanged poll | generator CPU ms/poll | minute turned at |"
+    "| errors | server CPU ms/poll | ms/unchanged poll | database CPU ms/unchanged poll | generator CPU ms/poll "
+    "| other processes, cores | minute turned at |"
 )
 
 
@@ -236,7 +240,8 @@ def table_row(label: str, database: str, step: dict[str, Any]) -> str:
         f"| {step['dropped']} | {_ms(step['p50_ms'])} "
         f"| {_ms(step['p99_ms'])} | {_ms(step['max_ms'])} | {step['status_200']} | {step['status_204']} "
         f"| {step['status_other']} | {step['errors']} | {_ms(step['server_cpu_ms_per_poll'], 2)} "
-        f"| {_ms(step['server_cpu_ms_per_unchanged_poll'], 2)} | {_ms(step['generator_cpu_ms_per_poll'], 3)} "
+        f"| {_ms(step['server_cpu_ms_per_unchanged_poll'], 2)} | {_ms(step['database_cpu_ms_per_unchanged_poll'], 2)} "
+        f"| {_ms(step['generator_cpu_ms_per_poll'], 3)} "
         f"| {_ms(step['others_cores'], 2)} | {_turns(step)} |"
     )
 
@@ -272,10 +277,11 @@ def measure_checkout(checkout: Path, args: argparse.Namespace) -> tuple[str, lis
             f"{built['identities']} identities in {time.monotonic() - started:.1f} s",
             flush=True,
         )
+        database_name = urlsplit(args.database_url).path.lstrip("/") if args.database_url else None
         with serve(checkout, env, data_dir / "gunicorn.log") as (url, group):
             command = production_command(0, checkout)
             print(f"  gunicorn {' '.join(command[1:])} (bound to {url} here)", flush=True)
-            steps = asyncio.run(drive(url, built["session"], args, lambda: sample(group)))
+            steps = asyncio.run(drive(url, built["session"], args, lambda: sample(group, database_name)))
     return label, steps
 
 
