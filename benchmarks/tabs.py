@@ -107,7 +107,7 @@ def build(checkout: Path, env: dict[str, str], args: argparse.Namespace, fresh_f
     if run.returncode != 0:
         raise SystemExit(f"benchmark: building the data in {checkout} failed:\n{run.stderr[-4000:]}")
     built: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
-    if Path(built["package"]) != checkout / "webadmit_dash":
+    if Path(built["package"]).resolve() != (checkout / "webadmit_dash").resolve():
         raise SystemExit(f"benchmark: the data was built with {built['package']}, not {checkout}'s code")
     return built
 
