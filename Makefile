@@ -68,6 +68,7 @@ benchmark: install
 	$(BIN)/python -m benchmarks.broker
 	$(BIN)/python -m benchmarks.csv_export
 	$(BIN)/python -m benchmarks.web_threads
+	$(BIN)/python -m benchmarks.tabs --rates 100,333,667 --seconds 20
 	$(BIN)/python -m benchmarks.notifications
 
 clean:

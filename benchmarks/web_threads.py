@@ -19,7 +19,7 @@ Prints the poll's p50, p99 and max, quiet and from the first burst on, and how l
 poll's p99 under 100 ms from the first burst on.
 
 The benchmark uses only what every version of the product has, so that it can measure an older checkout too
-(copy this file into it) for a before/after comparison.
+(copy this file, _page.py and _production.py into it) for a before/after comparison.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from typing import Any
 import requests
 
 from benchmarks._page import free_port, poll_path
+from benchmarks._production import ROOT, empty_schema, environment, production_command
 
-ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "0123456789abcdef0123456789abcdef"
 POLL_P99_TARGET_MS = 100.0
 
@@ -56,43 +56,6 @@ def _wait_for(url: str, timeout: float = 60) -> None:
         except requests.RequestException:
             time.sleep(0.2)
     raise SystemExit(f"benchmark: {url} did not answer within {timeout:.0f} s")
-
-
-def _environment(data_dir: Path, database_url: str | None) -> dict[str, str]:
-    from cryptography.fernet import Fernet
-
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_URL", "CELERY_"))}
-    if database_url:
-        env["DATABASE_URL"] = database_url
-    env.update(
-        DATA_DIR=str(data_dir),
-        DJANGO_ENV="production",
-        DJANGO_SETTINGS_MODULE="webadmit_dash.settings",
-        DJANGO_SECRET_KEY="benchmark-only-" + "x" * 40,
-        ENCRYPTION_KEYS=Fernet.generate_key().decode(),
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="false",
-        STATIC_ROOT=str(data_dir / "static"),
-        WEBADMIT_ALLOW_LOOPBACK="true",
-    )
-    return env
-
-
-def _production_command(port: int) -> list[str]:
-    """The Dockerfile's CMD, bound to a loopback port, run from this virtualenv."""
-    line = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD "))
-    command: list[str] = json.loads(line[4:])
-    command[command.index("--bind") + 1] = f"127.0.0.1:{port}"
-    command[0] = str(Path(sys.executable).with_name(command[0]))
-    return command
-
-
-def _empty_schema(url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url.split("?")[0], autocommit=True) as connection:
-        connection.execute("DROP SCHEMA public CASCADE")
-        connection.execute("CREATE SCHEMA public")
 
 
 def _build(simulator_url: str) -> dict[str, Any]:
@@ -216,10 +179,10 @@ def clicker(session: str, urls: list[str]) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="webadmit-threads-") as folder:
         data_dir = Path(folder)
-        env = _environment(data_dir, args.throwaway_database_url)
+        env = environment(data_dir, args.throwaway_database_url)
         os.environ.update(env)
         if args.throwaway_database_url:
-            _empty_schema(args.throwaway_database_url)
+            empty_schema(args.throwaway_database_url)
         sim_port, web_port = free_port(), free_port()
         simulator = subprocess.Popen(
             [sys.executable, "-m", "webadmit_dash.simulator", "--port", str(sim_port), "--api-key", API_KEY,
@@ -235,7 +198,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if not built["files"]:
                 raise SystemExit("benchmark: the simulator listed no available file")
             web = subprocess.Popen(
-                _production_command(web_port),
+                production_command(web_port),
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.DEVNULL,
@@ -248,9 +211,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             poll_url = load.poll_url()
             # From now on E5 hangs (for 60 s per call); everything else answers as usual.
             requests.post(f"{simulator_url}/_simulator/faults", json={"kind": "timeout", "endpoint": "E5"}, timeout=5)
-            print(f"gunicorn: {' '.join(_production_command(web_port)[1:])}; E5 hangs; measuring ...", flush=True)
+            print(f"gunicorn: {' '.join(production_command(web_port)[1:])}; E5 hangs; measuring ...", flush=True)
             _measure(load, poll_url, built["files"], args)
-            return {"polls": load.polls, "clicks": load.clicks, "command": _production_command(web_port)}
+            return {"polls": load.polls, "clicks": load.clicks, "command": production_command(web_port)}
         finally:
             for process in (web, simulator):
                 if process is not None and process.poll() is None:
