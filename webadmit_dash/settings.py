@@ -98,6 +98,9 @@ MIDDLEWARE = [
     # words with Retry-After, not a 500 (ops/outage.py).
     "webadmit_dash.ops.outage.DatabaseOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The unchanged poll answered from what this process knows, before the rest (web/poll_gate.py): most requests
+    # are these, and they carry nothing for the middleware below to protect or decorate.
+    "webadmit_dash.web.poll_gate.PollGateMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -146,6 +149,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # Kept open between requests, as PostgreSQL's are (config.py): opening one and running its pragmas was half of
+    # what an unchanged poll cost the web server (issue 24). Each server thread keeps its own.
+    DATABASES["default"]["CONN_MAX_AGE"] = 60
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

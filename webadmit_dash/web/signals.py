@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
-from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
 from django.http import HttpRequest
 
 from webadmit_dash.core.models import UserPreference
+from webadmit_dash.web import poll_gate
 
 TIME_ZONE_SESSION_KEY = "time_zone"
 # Present (True) while the user asked for clock times only (UserPreference.absolute_times).
@@ -39,3 +41,12 @@ def remember_time_style(request: HttpRequest, zone: str, clock_only: bool) -> No
         request.session[CLOCK_ONLY_SESSION_KEY] = True
     else:
         request.session.pop(CLOCK_ONLY_SESSION_KEY, None)
+
+
+@receiver(user_logged_out, dispatch_uid="web.forget_poll_session")
+def forget_poll_session(sender: object, request: HttpRequest | None, **kwargs: Any) -> None:
+    """A signed-out session's polls go the whole way again in this process at once (web/poll_gate.py); the other
+    processes stop answering for it within poll_gate.SESSION_SECONDS."""
+    cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME) if request is not None else None
+    if cookie:
+        poll_gate.forget(cookie)

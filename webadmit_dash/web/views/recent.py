@@ -39,6 +39,7 @@ from webadmit_dash.web import (
     listing,
     pagination,
     params,
+    poll_gate,
     row_notes,
     sorting,
     time_signature,
@@ -277,8 +278,9 @@ def poll_files(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The page's live updates: 204 without rendering when nothing changed, else only what changed, out of band.
 
     Nothing changed: the data (the version) nor what time alone changes (web/time_signature.py; relative times
-    age in the browser), so an unchanged list answers 204 whatever the minute. An unchanged poll costs three
-    queries: the session, the user (both Django's own sign-in), and the version.
+    age in the browser), so an unchanged list answers 204 whatever the minute. An unchanged poll costs four
+    queries here: the session, the user (both Django's own sign-in), the change counter and the version; and one
+    (the counter) when web/poll_gate.py answers it first, from what this process learnt here.
     """
     if not request.htmx:
         # Someone opened the poll's address: show them the page it belongs to.
@@ -288,7 +290,11 @@ def poll_files(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect(reverse("recent_files") + (f"?{page.urlencode()}" if page else ""))
     now = timezone.now()
     state = PollState.from_params(request.GET)
-    if state.signature == time_signature.current(now) and access.visible_version(request.user) == state.version:
+    counter = poll_gate.counter()
+    version = access.visible_version(request.user)
+    # The next unchanged polls of this session are answered before the request path, from this (web/poll_gate.py).
+    poll_gate.remember(request, request.user.pk, counter, version)
+    if version == state.version and state.signature == time_signature.current(now):
         return HttpResponse(status=204)
     return _poll_update(request, state, now)
 
