@@ -70,9 +70,7 @@ def test_an_unchanged_poll_answers_204_without_rendering_in_four_queries_then_on
     with CaptureQueriesContext(connection) as queries:
         response = client.get(page["poll"], **HTMX)
     assert response.status_code == 204
-    assert [q["sql"] for q in queries.captured_queries] == [
-        'SELECT value FROM "dashboard_changecounter" WHERE id = 1'
-    ]
+    assert [q["sql"] for q in queries.captured_queries] == ['SELECT value FROM "dashboard_changecounter" WHERE id = 1']
 
 
 def test_a_poll_returns_only_the_changed_rows_out_of_band(client, page, identity):

@@ -20,7 +20,6 @@ any answer with data goes the full path; this process forgets a session at its s
 what it saw itself (the default cache is per process): nothing is shared, nothing can be poisoned from elsewhere.
 """
 
-
 from __future__ import annotations
 
 import hashlib
