@@ -1,6 +1,6 @@
 """Export files and PDF Manager batches share a table, never a meaning: WebAdMIT numbers files and batches (exports and
 templates) apart, so an export and a template with the same id, and a file and a batch with the same id, live side by
-side and never touch each other (listing, gone, superseding, names, the stuck figure).
+side and never touch each other (listing, gone, superseding, names, the stuck figure, the doors that call E4 and E5).
 """
 
 from __future__ import annotations
@@ -8,13 +8,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from tests.support.factories import EXPORT_ID, batch_listed, listed, make_export, make_file
+from webadmit_dash.collection.models import CollectionRule
 from webadmit_dash.core import stuck
 from webadmit_dash.core.models import Export, ExportFile, Kind
-from webadmit_dash.engine import apply, pdf_batches
-from webadmit_dash.webadmit import BatchState, FileStatus, PdfManagerTemplate
+from webadmit_dash.engine import apply, downloads, on_demand, pdf_batches
+from webadmit_dash.web import bulk
+from webadmit_dash.webadmit import BatchState, FileStatus, PdfManagerTemplate, RequestRejected
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +87,27 @@ def test_the_stuck_figure_of_an_export_is_not_a_templates(identity):
 
     assert stuck.key_of(run) != stuck.key_of(batch)
     assert stuck.key_of(batch) == stuck.key_of_export(template)
+
+
+def test_run_again_and_download_never_ask_webadmit_about_a_batch(identity, admin_user: User):
+    template = make_export(identity, EXPORT_ID, "Transcripts", kind=Kind.PDF_BATCH)
+    batch = make_file(identity, FileStatus.AVAILABLE, export=template)
+
+    # No WebAdMIT is reachable here (api.webadmit.org is not called in tests): any call would fail otherwise.
+    with pytest.raises(RequestRejected, match="PDF Manager batch"):
+        on_demand.start_run(batch, admin_user)
+    with pytest.raises(RequestRejected):
+        on_demand.start_scheduled_run(template, "Weekdays at 06:00")
+    attempt = downloads.prepare_download(batch, admin_user)
+    assert (attempt.url, attempt.http_status) == (None, 409) and "PDF Manager batch" in attempt.message
+    assert bulk.runs_to_start([batch]).skipped == {bulk.NOT_AN_EXPORT: 1}
+
+
+def test_collection_rules_cover_export_files_only(identity):
+    template = make_export(identity, EXPORT_ID, "Transcripts", kind=Kind.PDF_BATCH)
+    file = make_file(identity, FileStatus.AVAILABLE)
+    batch = make_file(identity, FileStatus.AVAILABLE, export=template)
+    rule = CollectionRule(identity=identity, since=timezone.now() - timedelta(days=1))
+
+    assert list(ExportFile.objects.filter(rule.files())) == [file]
+    assert not rule.covers(batch)
