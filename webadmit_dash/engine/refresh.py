@@ -216,10 +216,10 @@ def _record_success(
     }
     if fetched.exports_error is not None:
         # A failed E3 counts as asked, so it is not asked again within the minute (an answered one is stored by
-        # apply_exports, which stamps the same field). So does a failed P1.
+        # apply_exports, which stamps the same field).
         fields["exports_checked_at"] = now
     if batches is not None and batches.templates_error is not None:
-        fields["templates_checked_at"] = now
+        fields["templates_checked_at"] = now  # likewise a failed P1 (apply_templates stamps an answered one)
     if identity.paused:
         # This refresh was the check of a paused identity, and WebAdMIT answered: it resumes.
         fields.update(paused=False, error_kind=ErrorKind.NONE, error_message="", consecutive_failures=0)
