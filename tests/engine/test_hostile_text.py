@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from tests.engine.test_refresh import reload
 from webadmit_dash.core import text
-from webadmit_dash.core.models import Export, ExportFile, StatusChange, UserIdentity
+from webadmit_dash.core.models import Export, ExportFile, Kind, StatusChange, UserIdentity
 from webadmit_dash.core.problems import ErrorKind
 from webadmit_dash.engine.refresh import Outcome, refresh_identity
 from webadmit_dash.simulator.data import HOSTILE_NAMES, SimulatedWorld
@@ -44,6 +44,20 @@ def test_export_names_with_a_nul_or_10000_characters_are_stored_cleaned_and_cut_
     assert cut == [text.fit(LONG_NAME, limit)] and len(cut[0]) == limit and cut[0].endswith("…")
     assert "<script>alert(1)</script>" in names, "markup is stored as sent: each page escapes it"
     assert all(ExportFile.objects.filter(identity=identity).exists() for identity in sim_identities)
+
+
+def test_pdf_manager_template_names_with_a_nul_or_10000_characters_are_stored_cleaned_and_cut(sim_identities):
+    UserIdentity.objects.update(watch_pdf_batches=True)
+    for identity in sim_identities:
+        assert refresh_identity(identity.pk).outcome is Outcome.REFRESHED
+
+    templates = Export.objects.filter(kind=Kind.PDF_BATCH)
+    assert templates.count() == 8
+    texts = [text for row in templates.values_list("name", "list_name") for text in row]
+    assert all("\x00" not in each for each in texts)
+    limit = _column_length(Export, "name")
+    assert all(len(each) <= limit for each in texts) and any(each.startswith("Long name") for each in texts)
+    assert not ExportFile.objects.filter(kind=Kind.PDF_BATCH, export__isnull=True).exists()
 
 
 def test_an_identity_field_of_10000_characters_is_imported_cut_to_its_column(sim_identities):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
@@ -123,3 +123,43 @@ def test_a_populated_database_migrates_forward_losing_nothing_and_failures_alrea
         assert new.get_model("dashboard", "DownloadEvent").objects.get().export_file_id == ids[103]
     finally:
         _migrate(_latest())  # leave the schema as the other tests expect it, whatever happened
+
+
+def test_rows_from_before_pdf_manager_are_export_files_and_a_template_may_share_an_exports_id():
+    old = _migrate([("dashboard", "0011_file_first_seen_order")])
+    try:
+        ids = _populate(old)
+
+        new = _migrate(_latest())
+
+        Export = new.get_model("dashboard", "Export")
+        ExportFile = new.get_model("dashboard", "ExportFile")
+        assert set(Export.objects.values_list("kind", flat=True)) == {"export"}
+        assert set(ExportFile.objects.values_list("kind", flat=True)) == {"export"}
+        assert not new.get_model("dashboard", "UserIdentity").objects.filter(watch_pdf_batches=True).exists()
+        identity = new.get_model("dashboard", "UserIdentity").objects.get()
+        # WebAdMIT numbers templates and batches apart from exports and files: the same ids, another kind.
+        template = Export.objects.create(identity=identity, kind="pdf_batch", webadmit_id=335158, name="Transcripts")
+        batch = ExportFile.objects.create(
+            identity=identity,
+            kind="pdf_batch",
+            webadmit_id=101,
+            export_webadmit_id=335158,
+            export=template,
+            href="/api/v1/user_identities/2147483659/pdf_manager_batches/101",
+            status="available",
+            raw_status="available",
+        )
+        new.get_model("dashboard", "BatchZip").objects.create(
+            export_file=batch, zip_webadmit_id=287866, part=1, parts=1
+        )
+        assert ExportFile.objects.filter(webadmit_id=101).count() == 2
+        assert ExportFile.objects.get(pk=ids[101]).kind == "export"
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Export.objects.create(identity=identity, kind="pdf_batch", webadmit_id=335158, name="Twice")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            ExportFile.objects.create(
+                identity=identity, kind="export", webadmit_id=101, export_webadmit_id=1, href="/", status="queued"
+            )
+    finally:
+        _migrate(_latest())

@@ -1,4 +1,5 @@
-"""`make run`'s demo data: the simulator's credential and its identities, and one export delivered to a folder."""
+"""`make run`'s demo data: the simulator's credential and its identities (watching their PDF Manager batches), and
+one export delivered to a folder."""
 
 from __future__ import annotations
 
@@ -48,3 +49,15 @@ def test_the_demo_delivers_the_first_identitys_csv_export_to_the_outbox_once(db,
     again = demo.ensure_demo_delivery(credential)
     assert again is not None and not again.created
     assert DeliveryRule.objects.count() == 1 and not DeliveryRule.objects.get().enabled
+
+
+def test_the_demo_identities_watch_their_pdf_manager_batches_until_an_administrator_says_otherwise(db, simulator):
+    credential = demo.ensure_demo_credential(simulator.base_url, SIMULATOR_KEY)
+    identities = UserIdentity.objects.filter(credential=credential).order_by("pk")
+    assert [identity.watch_pdf_batches for identity in identities] == [True, True]
+
+    first = identities[0]
+    UserIdentity.objects.filter(pk=first.pk).update(watch_pdf_batches=False)
+    demo.ensure_demo_credential(simulator.base_url, SIMULATOR_KEY)  # the next `make run`
+
+    assert not UserIdentity.objects.get(pk=first.pk).watch_pdf_batches

@@ -67,7 +67,7 @@ def test_the_threshold_is_three_times_the_median_of_earlier_runs(identity, clock
     # A run first seen already finished (an identity's first listing) says nothing about how long runs take.
     listed = earlier_run(identity, export, timedelta(0), clock - timedelta(days=2))
     StatusChange.objects.filter(export_file=listed).exclude(old_status="").update(old_status="")
-    assert stuck.thresholds({(identity.pk, 41)}) == {(identity.pk, 41): timedelta(minutes=60)}
+    assert stuck.thresholds({(identity.pk, "export", 41)}) == {(identity.pk, "export", 41): timedelta(minutes=60)}
 
     young = running_run(identity, export, clock - timedelta(minutes=59))
     old = running_run(identity, export, clock - timedelta(minutes=61))
@@ -79,7 +79,7 @@ def test_the_threshold_is_three_times_the_median_of_earlier_runs(identity, clock
 def test_quick_exports_are_never_stuck_before_thirty_minutes(identity, clock):
     export = make_export(identity, 42)
     earlier_run(identity, export, timedelta(minutes=2), clock - timedelta(hours=3))
-    assert stuck.thresholds({(identity.pk, 42)})[(identity.pk, 42)] == timedelta(minutes=30)
+    assert stuck.thresholds({(identity.pk, "export", 42)})[(identity.pk, "export", 42)] == timedelta(minutes=30)
     assert (
         stuck.stuck_for(running_run(identity, export, clock - timedelta(minutes=29)), timedelta(minutes=30), clock)
         is None
@@ -91,7 +91,7 @@ def test_without_history_the_site_wide_fallback_applies(identity, clock, setting
     make_export(identity, 43)
     other = make_export(identity, 44)
     earlier_run(identity, other, timedelta(minutes=20), clock - timedelta(hours=3))  # another export's history
-    assert stuck.thresholds({(identity.pk, 43)}) == {(identity.pk, 43): timedelta(minutes=90)}
+    assert stuck.thresholds({(identity.pk, "export", 43)}) == {(identity.pk, "export", 43): timedelta(minutes=90)}
 
 
 def test_finished_and_gone_runs_are_never_stuck(identity, clock):

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from webadmit_dash.core.models import ChangeCounter, Export, ExportFile, IdentityGrant, UserIdentity
+from webadmit_dash.core.models import ChangeCounter, Export, ExportFile, IdentityGrant, Kind, UserIdentity
 from webadmit_dash.notifications.models import EventKind, Subscription
 from webadmit_dash.webadmit import ExportFile as UpstreamFile
-from webadmit_dash.webadmit import parse_status
+from webadmit_dash.webadmit import PdfManagerBatch, PdfManagerTemplateRef, parse_batch_state, parse_status
 from webadmit_dash.webadmit.statuses import FileStatus
 
 EXPORT_ID = 335158
@@ -20,12 +20,15 @@ OTHER_EXPORT_ID = 10_000_000_000_001  # 14-digit ids exist
 _file_ids = itertools.count(300_001)
 
 
-def make_export(identity: UserIdentity, webadmit_id: int, name: str = "Nightly Banner Export") -> Export:
-    export, _ = Export.objects.get_or_create(
-        identity=identity,
-        webadmit_id=webadmit_id,
-        defaults={"name": name, "format": "Comma-Separated Values", "mime_type": "text/csv;charset=iso-8859-1"},
-    )
+def make_export(
+    identity: UserIdentity, webadmit_id: int, name: str = "Nightly Banner Export", kind: Kind = Kind.EXPORT
+) -> Export:
+    """An export, or (of kind PDF_BATCH) a PDF Manager template."""
+    if kind == Kind.EXPORT:
+        defaults = {"name": name, "format": "Comma-Separated Values", "mime_type": "text/csv;charset=iso-8859-1"}
+    else:
+        defaults = {"name": name, "list_name": "Complete Applications", "document_source_title": "Transcript"}
+    export, _ = Export.objects.get_or_create(identity=identity, kind=kind, webadmit_id=webadmit_id, defaults=defaults)
     return export
 
 
@@ -38,19 +41,27 @@ def make_file(
     first_seen_at: datetime | None = None,
     gone: bool = False,
 ) -> ExportFile:
-    """A file as the refresh engine would have stored it, stamped with a new change sequence."""
+    """A file (or, with a template as `export`, a PDF Manager batch) as the refresh engine would have stored it,
+    stamped with a new change sequence."""
     status = FileStatus(status)
     export = export or make_export(identity, 29_897)
+    if export.kind == Kind.PDF_BATCH:  # a batch's state, as P4 spells it
+        raw_status = "archived" if status is FileStatus.UNKNOWN else status.value
+        href = f"/api/v1/user_identities/{identity.webadmit_id}/pdf_manager_batches/0"
+    else:
+        raw_status = "Archived" if status is FileStatus.UNKNOWN else status.label
+        href = f"/api/v1/exports/{export.webadmit_id}/export_files/0"
     seen = first_seen_at or timezone.now() - timedelta(minutes=5)
     seq = ChangeCounter.next_value()
     export_file = ExportFile.objects.create(
         identity=identity,
+        kind=export.kind,
         webadmit_id=webadmit_id or next(_file_ids),
         export_webadmit_id=export.webadmit_id,
         export=export,
-        href=f"/api/v1/exports/{export.webadmit_id}/export_files/0",
+        href=href,
         status=status,
-        raw_status="Archived" if status is FileStatus.UNKNOWN else status.label,
+        raw_status=raw_status,
         first_seen_at=seen,
         status_changed_at=seen,
         gone_at=timezone.now() if gone else None,
@@ -79,6 +90,20 @@ def listed(file_id: int, raw_status: str, export_id: int = EXPORT_ID) -> Upstrea
         export_id=export_id,
         status=parse_status(raw_status),
         raw_status=raw_status,
+    )
+
+
+def batch_listed(batch_id: int, raw_state: str, template_id: int = EXPORT_ID) -> PdfManagerBatch:
+    """A batch as P4 lists it (no zips named)."""
+    return PdfManagerBatch(
+        id=batch_id,
+        href=f"/api/v1/user_identities/1/pdf_manager_batches/{batch_id}",
+        state=parse_batch_state(raw_state),
+        raw_state=raw_state,
+        updated_at=timezone.now(),
+        template=PdfManagerTemplateRef(id=template_id, name="Transcripts", href=None),
+        download_hrefs=None,
+        zip_file_ids=(),
     )
 
 

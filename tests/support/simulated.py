@@ -1,4 +1,5 @@
-"""The simulator's control API for tests, over HTTP like any other client of it: faults, forced statuses, new runs."""
+"""The simulator's control API for tests, over HTTP like any other client of it: faults, forced statuses, new runs,
+PDF Manager's batches."""
 
 from __future__ import annotations
 
@@ -55,3 +56,23 @@ class SimulatorControl:
 
     def file_ids(self, identity_id: int) -> list[int]:
         return [state.id for state in self.world.files(identity_id)]
+
+    def start_batch(self, identity_id: int, template_id: int, outcome: str | None = None) -> int:
+        """A new PDF Manager batch of the template, starting now (`outcome`: how it ends); its id."""
+        body = self._post(f"identities/{identity_id}/pdf_manager_batches", template_id=template_id, outcome=outcome)
+        return body["pdf_manager_batch"]["id"]
+
+    def force_batch(self, batch_id: int, state: str) -> None:
+        self._post(f"pdf_manager_batches/{batch_id}", state=state)
+
+    def advance(self, seconds: float) -> None:
+        """Moves the simulated world's clock on (runs and batches past their retention drop off its lists)."""
+        self._post("clock", advance=seconds)
+
+    def calls(self, identity_id: int | None = None) -> dict[str, int]:
+        """The API calls the simulator answered so far, by endpoint (E1-E7, P1-P6), for one identity when given."""
+        counted: dict[str, int] = {}
+        for (endpoint, about), count in self.server.app.calls.items():
+            if identity_id is None or about == identity_id:
+                counted[endpoint] = counted.get(endpoint, 0) + count
+        return counted

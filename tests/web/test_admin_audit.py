@@ -140,6 +140,21 @@ def test_webadmits_identity_fields_are_read_only_and_the_label_editable(admin_cl
     assert (identity.association, identity.cycle, identity.webadmit_id) == ("SOPHAS", "2026 - 2027", 2_147_483_659)
 
 
+def test_watching_pdf_manager_batches_is_chosen_per_identity_saying_what_it_costs(admin_client, identity):
+    url = reverse("admin:dashboard_useridentity_change", args=[identity.pk])
+    form = admin_client.get(url).context["adminform"].form
+    assert "one more WebAdMIT call" in form.fields["watch_pdf_batches"].help_text
+    assert form.initial["watch_pdf_batches"] is False
+
+    response = admin_client.post(
+        url,
+        {"enabled": "on", "watch_pdf_batches": "on", "grants-TOTAL_FORMS": "0", "grants-INITIAL_FORMS": "0"},
+    )
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert UserIdentity.objects.get(pk=identity.pk).watch_pdf_batches
+
+
 def test_an_identity_made_by_hand_names_itself_on_its_add_page(admin_client):
     form = admin_client.get(reverse("admin:dashboard_useridentity_add")).context["adminform"].form
     assert {"association", "cycle", "webadmit_id", "credential"} <= set(form.fields)

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from webadmit_dash.collection.naming import DEFAULT_TEMPLATE
 from webadmit_dash.core import crypto
-from webadmit_dash.core.models import Export, ExportFile, UserIdentity
+from webadmit_dash.core.models import Export, ExportFile, Kind, UserIdentity
 
 
 def _a_day_ago() -> Any:
@@ -57,8 +57,9 @@ class FileMatch(models.Model):
         ScanMark.objects.update_or_create(pk=1, defaults={"change_seq": 0})
 
     def files(self) -> Q:
-        """The condition on ExportFile rows this rule covers."""
-        condition = Q(status_changed_at__gte=self.since)
+        """The condition on ExportFile rows this rule covers: export files (a PDF Manager batch is its zips, which
+        collection does not fetch)."""
+        condition = Q(kind=Kind.EXPORT, status_changed_at__gte=self.since)
         if self.identity_id is not None:
             condition &= Q(identity_id=self.identity_id)
         if self.association:

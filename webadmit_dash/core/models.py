@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connection, models
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from webadmit_dash.core import crypto
@@ -24,6 +24,27 @@ STATUS_CHOICES = [(status.value, status.label) for status in FileStatus]
 NEEDS_ATTENTION = (
     Q(superseded_by__isnull=True) & (Q(status__in=RUNNING) | Q(status=FileStatus.FAILED, acknowledged_at__isnull=True))
 ) | Q(delivery_failed_at__isnull=False)
+
+
+class Kind(models.TextChoices):
+    """What an ExportFile row is: a run of an export (E6), or a PDF Manager batch (P4) kept as a row of the same
+    table, so that everything Recent Files does for files (order, paging, counts, states, superseding, history,
+    notifications, polling) does it for batches too. An Export row of kind PDF_BATCH is the PDF Manager template
+    batches are made from. WebAdMIT numbers files and batches (and exports and templates) in separate spaces: a
+    WebAdMIT id names a row only together with its identity and kind."""
+
+    EXPORT = "export", "Export file"
+    PDF_BATCH = "pdf_batch", "PDF Manager batch"
+
+
+# The same two kinds, as an Export row is one: an export, or the template of a kind's batches.
+DEFINITION_KINDS = [(Kind.EXPORT.value, "Export"), (Kind.PDF_BATCH.value, "PDF Manager template")]
+
+
+def runs_of(identity_id: int, kind: str, export_webadmit_id: int) -> QuerySet[ExportFile]:
+    """An export's runs (a template's batches) by identity, kind and WebAdMIT's export id (file_export_runs_idx):
+    counted even before E3 (or P1) has named the export, and never another kind's with the same id."""
+    return ExportFile.objects.filter(identity_id=identity_id, kind=kind, export_webadmit_id=export_webadmit_id)
 
 
 # What the admin accepts, so that no value the scheduler divides by or adds to a date can stop it.
@@ -156,6 +177,12 @@ class UserIdentity(IdentityNames, models.Model):
     cycle = models.CharField(max_length=50, blank=True, help_text="e.g. 2026 - 2027")
     label = models.CharField(max_length=200, blank=True, help_text="Optional name shown instead of the CAS.")
     enabled = models.BooleanField(default=True, help_text="Disabled identities are neither refreshed nor shown.")
+    watch_pdf_batches = models.BooleanField(
+        "Watch PDF Manager batches",
+        default=False,
+        help_text="List this identity's PDF Manager batches on Recent Files beside its export files. Every refresh "
+        "then makes one more WebAdMIT call (counted in the key's hourly budget).",
+    )
     missing_upstream_since = models.DateTimeField(
         null=True, blank=True, help_text="Set when the credential's identity list stopped including this one."
     )
@@ -189,6 +216,8 @@ class UserIdentity(IdentityNames, models.Model):
     exports_synced_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The latest E3 call, answered or not: E3 is asked at most once a minute, even while it keeps failing.
     exports_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The latest P1 call (PDF Manager's templates), answered or not: asked at most once a minute, as E3 is.
+    templates_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     run_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     error_kind = models.CharField(max_length=20, choices=ErrorKind.choices, blank=True, default="")
     error_message = models.TextField(blank=True)
@@ -214,30 +243,45 @@ class UserIdentity(IdentityNames, models.Model):
 
 
 class Export(models.Model):
-    """A named export (report definition) of one identity; where file names and formats come from."""
+    """A named export (report definition) of one identity, where file names and formats come from (E3); or, of kind
+    PDF_BATCH, a PDF Manager template, where batches' names come from (P1)."""
 
     identity = models.ForeignKey(UserIdentity, on_delete=models.CASCADE, related_name="exports")
+    kind = models.CharField(max_length=12, choices=DEFINITION_KINDS, default=Kind.EXPORT)
     webadmit_id = models.BigIntegerField("WebAdMIT export id")
     name = models.CharField(max_length=300)
     list_type = models.CharField(max_length=100, blank=True)
     format = models.CharField(max_length=100, blank=True)
     mime_type = models.CharField(max_length=100, blank=True)
+    # A template's: whose applicants (the list) and which of their documents. Blank for an export, whose own four
+    # fields above are blank for a template: two columns cost less than a table joined to every row that shows one.
+    list_name = models.CharField(max_length=300, blank=True)
+    document_source_title = models.CharField(max_length=300, blank=True)
     last_seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["identity", "webadmit_id"], name="export_unique_per_identity")]
+        constraints = [
+            models.UniqueConstraint(fields=["identity", "kind", "webadmit_id"], name="export_unique_per_identity")
+        ]
 
     def __str__(self) -> str:
         return self.name
 
+    def runs(self) -> QuerySet[ExportFile]:
+        """Its runs (a template's batches), named by E3 (or P1) yet or not."""
+        return runs_of(self.identity_id, self.kind, self.webadmit_id)
+
 
 class ExportFile(models.Model):
-    """One run of an export, as listed by WebAdMIT's Recent Files (E6)."""
+    """One run of an export, as listed by WebAdMIT's Recent Files (E6); or, of kind PDF_BATCH, one PDF Manager batch
+    (P4): its status the FileStatus of its state's word, its export its template (engine.pdf_batches)."""
 
     identity = models.ForeignKey(UserIdentity, on_delete=models.CASCADE, related_name="files")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.EXPORT)
     webadmit_id = models.BigIntegerField("WebAdMIT file id")
     # The export id exactly as WebAdMIT gave it (never rebuilt from the href); `export` links it once E3 named it.
+    # A batch's is its template's id, linked once P1 named it.
     export_webadmit_id = models.BigIntegerField("WebAdMIT export id")
     export = models.ForeignKey(Export, on_delete=models.SET_NULL, null=True, blank=True, related_name="files")
     href = models.CharField(max_length=300)
@@ -274,11 +318,13 @@ class ExportFile(models.Model):
 
     class Meta:
         ordering = ["attention_rank", "-first_seen_at", "-webadmit_id"]
-        constraints = [models.UniqueConstraint(fields=["identity", "webadmit_id"], name="file_unique_per_identity")]
+        constraints = [
+            models.UniqueConstraint(fields=["identity", "kind", "webadmit_id"], name="file_unique_per_identity")
+        ]
         indexes = [
             models.Index(fields=["identity", "status"], name="file_identity_status_idx"),
-            # An export's runs, oldest to newest: the file page's siblings and the apply step's superseding.
-            models.Index(fields=["identity", "export_webadmit_id", "webadmit_id"], name="file_export_runs_idx"),
+            # An export's runs, oldest to newest (runs_of): the file page's siblings and the apply step's superseding.
+            models.Index(fields=["identity", "kind", "export_webadmit_id", "webadmit_id"], name="file_export_runs_idx"),
             models.Index(fields=["status"], name="file_status_idx"),
             models.Index(fields=["attention_rank", "-first_seen_at", "-webadmit_id"], name="file_dashboard_order_idx"),
             # The list sorted by first seen (web/sorting.py), either way: read from its end, it stops after a page.
@@ -297,6 +343,10 @@ class ExportFile(models.Model):
     def status_enum(self) -> FileStatus:
         return FileStatus(self.status)
 
+    def export_runs(self) -> QuerySet[ExportFile]:
+        """The runs of its export (this one included), or the batches of its template."""
+        return runs_of(self.identity_id, self.kind, self.export_webadmit_id)
+
     @property
     def export_name(self) -> str:
         """The name people read for this file: its export's, or its export's id until E3 has named it."""
@@ -310,6 +360,27 @@ class ExportFile(models.Model):
         if self.superseded_by_id is not None:
             return False
         return self.status_enum in RUNNING or (self.status == FileStatus.FAILED and self.acknowledged_at is None)
+
+
+class BatchZip(models.Model):
+    """One zip of a PDF Manager batch (P5's `download_hrefs`): WebAdMIT cuts a batch's documents into zips of up to
+    1 GB. Read once, when the engine first sees the batch downloadable; a zip's short-lived link (P6) is asked for
+    only when someone fetches it, never stored."""
+
+    export_file = models.ForeignKey(
+        ExportFile, on_delete=models.CASCADE, related_name="zips", limit_choices_to={"kind": Kind.PDF_BATCH}
+    )
+    zip_webadmit_id = models.BigIntegerField("WebAdMIT zip file id")
+    part = models.PositiveSmallIntegerField(help_text="Its place among the batch's zips, from 1, in WebAdMIT's order.")
+    parts = models.PositiveSmallIntegerField(help_text="How many zips the batch has.")
+
+    class Meta:
+        verbose_name = "PDF Manager batch zip"
+        ordering = ["export_file", "part"]
+        constraints = [models.UniqueConstraint(fields=["export_file", "zip_webadmit_id"], name="batch_zip_unique")]
+
+    def __str__(self) -> str:
+        return f"Zip {self.zip_webadmit_id} ({self.part} of {self.parts})"
 
 
 class StatusChange(models.Model):

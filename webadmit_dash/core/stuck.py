@@ -17,13 +17,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from webadmit_dash.core.models import ExportFile, StatusChange
+from webadmit_dash.core.models import Export, ExportFile, StatusChange
 from webadmit_dash.webadmit.statuses import OUTCOMES, UNFINISHED, FileStatus
 
 FACTOR = 3
 FLOOR = timedelta(minutes=30)
-# An export is named by its identity and WebAdMIT's export id: both are on every file, named by E3 or not.
-ExportKey = tuple[int, int]
+# An export is named by its identity, its kind and WebAdMIT's export id: all three are on every file, named by E3 or
+# not (a PDF Manager template's batches are measured as an export's runs, never with an export of the same id).
+ExportKey = tuple[int, str, int]
 
 
 def fallback() -> timedelta:
@@ -31,7 +32,11 @@ def fallback() -> timedelta:
 
 
 def key_of(export_file: ExportFile) -> ExportKey:
-    return export_file.identity_id, export_file.export_webadmit_id
+    return export_file.identity_id, export_file.kind, export_file.export_webadmit_id
+
+
+def key_of_export(export: Export) -> ExportKey:
+    return export.identity_id, export.kind, export.webadmit_id
 
 
 def may_be_stuck(export_file: ExportFile, now: datetime) -> bool:
@@ -74,14 +79,16 @@ def usual_durations(keys: Collection[ExportKey]) -> dict[ExportKey, Usual]:
         return {}
     finishes = (
         StatusChange.objects.filter(
-            export_file__identity_id__in={identity_id for identity_id, _ in wanted},
-            export_file__export_webadmit_id__in={export_id for _, export_id in wanted},
+            export_file__identity_id__in={identity_id for identity_id, _, _ in wanted},
+            export_file__kind__in={kind for _, kind, _ in wanted},
+            export_file__export_webadmit_id__in={export_id for _, _, export_id in wanted},
             new_status__in=[status.value for status in OUTCOMES],
         )
         .exclude(old_status="")
         .order_by()
         .values_list(
             "export_file__identity_id",
+            "export_file__kind",
             "export_file__export_webadmit_id",
             "export_file_id",
             "changed_at",
@@ -89,10 +96,10 @@ def usual_durations(keys: Collection[ExportKey]) -> dict[ExportKey, Usual]:
         )
     )
     first_outcome: dict[int, tuple[ExportKey, timedelta]] = {}
-    for identity_id, export_id, file_id, changed_at, first_seen_at in finishes:
-        key = (identity_id, export_id)
+    for identity_id, kind, export_id, file_id, changed_at, first_seen_at in finishes:
+        key = (identity_id, kind, export_id)
         if key not in wanted:
-            continue  # the IN lists select a superset: another identity's export with a shared id
+            continue  # the IN lists select a superset: another identity's (or kind's) export with a shared id
         took = changed_at - first_seen_at
         if file_id not in first_outcome or took < first_outcome[file_id][1]:
             first_outcome[file_id] = (key, took)

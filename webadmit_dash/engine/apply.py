@@ -1,4 +1,6 @@
-"""The apply step: turns what WebAdMIT listed (E6 files, E3 exports) into rows, writing only what changed.
+"""The apply step: turns what WebAdMIT listed (E6 files, E3 exports; P4 batches and P1 templates, as rows of the same
+tables of kind PDF_BATCH: engine.pdf_batches) into rows, writing only what changed. A listing is of one kind and
+touches only rows of that kind.
 
 No HTTP and no Celery: the refresh plans a listing (reading only), then applies the plan; tests call these directly.
 Every write is conditional on the state it was computed from, so two applies of the same listing that race each
@@ -17,7 +19,7 @@ from typing import Any, NamedTuple
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from webadmit_dash.core.models import ChangeCounter, Export, ExportFile, StatusChange, UserIdentity
+from webadmit_dash.core.models import ChangeCounter, Export, ExportFile, Kind, StatusChange, UserIdentity
 from webadmit_dash.engine import first_sight, incoming
 from webadmit_dash.webadmit import types
 from webadmit_dash.webadmit.statuses import DOWNLOADABLE, FileStatus
@@ -85,6 +87,7 @@ class ListingPlan:
     diff: _Diff
     running: bool
     unknown_export_ids: frozenset[int]
+    kind: Kind = Kind.EXPORT
 
     @property
     def changes_anything(self) -> bool:
@@ -105,19 +108,20 @@ def apply_listing(identity: UserIdentity, listing: list[types.ExportFile], now: 
     return apply_plan(plan_listing(identity, listing), now)
 
 
-def plan_listing(identity: UserIdentity, listing: list[types.ExportFile]) -> ListingPlan:
+def plan_listing(identity: UserIdentity, listing: list[types.ExportFile], kind: Kind = Kind.EXPORT) -> ListingPlan:
+    """What one listing of `kind` (E6's files, or P4's batches as pdf_batches reads them) would change."""
     # Compared and stored as the columns hold them (NUL removed, cut to fit), so a hostile text is stored once and
     # not seen as changed again on every refresh.
     listing = [incoming.export_file(item) for item in listing]
     # WebAdMIT should never list a file twice; if it does, the last entry wins rather than the unique constraint.
     listed = {item.id: item for item in listing}
-    rows = {row.webadmit_id: row for row in _stored_rows(identity)}
+    rows = {row.webadmit_id: row for row in _stored_rows(identity, kind)}
     diff = _diff(rows, listed)
     unknown = {item.export_id for item in listed.values() if _unnamed(rows.get(item.id), item)}
     new_export_ids = {item.export_id for item in diff.new}
-    unknown |= new_export_ids - _export_pks(identity, new_export_ids).keys()
+    unknown |= new_export_ids - _export_pks(identity, new_export_ids, kind).keys()
     running = any(not item.status.is_finished for item in listed.values())
-    return ListingPlan(identity, listing, diff, running, frozenset(unknown))
+    return ListingPlan(identity, listing, diff, running, frozenset(unknown), kind)
 
 
 def apply_plan(plan: ListingPlan, now: datetime) -> ApplyResult:
@@ -128,7 +132,7 @@ def apply_plan(plan: ListingPlan, now: datetime) -> ApplyResult:
         # Another refresh inserted the same new files first (possible only once the refresh lock has expired).
         # It has committed, so planning again turns our inserts into no-ops.
         logger.info("Concurrent apply for identity %s; re-reading its files", plan.identity.pk)
-        return _write(plan_listing(plan.identity, plan.listing), now)
+        return _write(plan_listing(plan.identity, plan.listing, plan.kind), now)
 
 
 def _write(plan: ListingPlan, now: datetime) -> ApplyResult:
@@ -138,11 +142,11 @@ def _write(plan: ListingPlan, now: datetime) -> ApplyResult:
     with transaction.atomic():
         seq = ChangeCounter.next_value()
         # Read here rather than when planning: E3 may have named the new files' exports in between.
-        export_pks = _export_pks(identity, {item.export_id for item in diff.new})
-        created = first_sight.insert(identity, diff.new, export_pks, seq, now)  # the first sweep's hot path
+        export_pks = _export_pks(identity, {item.export_id for item in diff.new}, plan.kind)
+        created = first_sight.insert(identity, diff.new, export_pks, seq, now, plan.kind)  # the first sweep's hot path
         transitions, updated = _update(diff.changed, seq, now)
         gone = _mark_gone(diff.gone, seq, now)
-        superseded = supersede(identity.pk, _exports_touched(diff), seq)
+        superseded = supersede(identity.pk, _exports_touched(diff), seq, plan.kind)
         UserIdentity.objects.filter(pk=identity.pk).update(change_seq=seq)
     identity.change_seq = seq
     unknown = plan.unknown_export_ids - export_pks.keys()
@@ -158,9 +162,10 @@ def _exports_touched(diff: _Diff) -> set[int]:
     return touched
 
 
-def supersede(identity_id: int, export_ids: Iterable[int], seq: int) -> int:
+def supersede(identity_id: int, export_ids: Iterable[int], seq: int, kind: Kind = Kind.EXPORT) -> int:
     """Points every run of these exports that did not end well (failed, empty, or never finished) at the nearest
     later run of the same export that did (Available or Success With Errors), and clears the pointer of the others.
+    Of `kind`: a template's batches supersede each other in the same way, never an export's runs.
 
     Later means a higher WebAdMIT id: WebAdMIT numbers runs as they start, whereas our first sighting of a run
     can come after a newer one's (an older failure first listed late is superseded at once). Runs the pointer
@@ -171,7 +176,7 @@ def supersede(identity_id: int, export_ids: Iterable[int], seq: int) -> int:
     if not export_ids:
         return 0
     runs = (
-        ExportFile.objects.filter(identity_id=identity_id, export_webadmit_id__in=export_ids)
+        ExportFile.objects.filter(identity_id=identity_id, kind=kind, export_webadmit_id__in=export_ids)
         .order_by("export_webadmit_id", "-webadmit_id")
         .values_list("pk", "export_webadmit_id", "status", "superseded_by_id")
     )
@@ -197,7 +202,8 @@ def record_started_run(identity: UserIdentity, run: types.ExportFile, now: datet
     refresh; returns its row's pk. The next listing then finds it and carries on from there. A run already stored
     (a refresh listed it first, or WebAdMIT answered with a run already under way) is left as it is."""
     run = incoming.export_file(run)
-    existing = ExportFile.objects.filter(identity=identity, webadmit_id=run.id).values_list("pk", flat=True).first()
+    runs = ExportFile.objects.filter(identity=identity, kind=Kind.EXPORT, webadmit_id=run.id)
+    existing = runs.values_list("pk", flat=True).first()
     if existing is not None:
         return existing
     plan = ListingPlan(
@@ -209,12 +215,13 @@ def record_started_run(identity: UserIdentity, run: types.ExportFile, now: datet
         _write(plan, now)
     except IntegrityError:
         logger.info("A refresh stored run %s of identity %s first", run.id, identity.pk)
-    return ExportFile.objects.values_list("pk", flat=True).get(identity=identity, webadmit_id=run.id)
+    return runs.values_list("pk", flat=True).get()
 
 
-def _stored_rows(identity: UserIdentity) -> list[_Row]:
+def _stored_rows(identity: UserIdentity, kind: Kind) -> list[_Row]:
     columns = ("pk", "webadmit_id", "export_webadmit_id", "export_id", "href", "status", "raw_status", "gone_at")
-    return [_Row(*values) for values in ExportFile.objects.filter(identity=identity).values_list(*columns)]
+    rows = ExportFile.objects.filter(identity=identity, kind=kind).values_list(*columns)
+    return [_Row(*values) for values in rows]
 
 
 def _unnamed(row: _Row | None, item: types.ExportFile) -> bool:
@@ -247,11 +254,11 @@ def _is_transition(old_status: str, old_raw: str, item: types.ExportFile) -> boo
     return item.status is FileStatus.UNKNOWN and old_raw != item.raw_status
 
 
-def _export_pks(identity: UserIdentity, export_ids: set[int]) -> dict[int, int]:
+def _export_pks(identity: UserIdentity, export_ids: set[int], kind: Kind) -> dict[int, int]:
     if not export_ids:
         return {}
-    found = Export.objects.filter(identity=identity, webadmit_id__in=export_ids).values_list("webadmit_id", "pk")
-    return dict(found)
+    found = Export.objects.filter(identity=identity, kind=kind, webadmit_id__in=export_ids)
+    return dict(found.values_list("webadmit_id", "pk"))
 
 
 def _update(changed: list[tuple[_Row, types.ExportFile]], seq: int, now: datetime) -> tuple[int, int]:
@@ -308,66 +315,70 @@ def apply_exports(identity: UserIdentity, exports: Iterable[types.Export], now: 
     was unknown linked to it, so every file can show a name. Exports WebAdMIT stops listing are kept, because
     older files still point at them.
     """
-    listed = {export.id: export for export in exports}
-    stored = {export.webadmit_id: export for export in Export.objects.filter(identity=identity)}
-    new = [_export_row(identity, item, now) for export_id, item in listed.items() if export_id not in stored]
+    listed = {export.id: incoming.export_fields(export) for export in exports}
+    return _apply_definitions(identity, Kind.EXPORT, listed, now, exports_synced_at=now, exports_checked_at=now)
+
+
+def apply_templates(
+    identity: UserIdentity, templates: Iterable[types.PdfManagerTemplate], now: datetime
+) -> ExportsResult:
+    """Stores one P1 answer as apply_exports stores E3's: PDF Manager templates as Export rows of kind PDF_BATCH
+    (name, list name, document source title), and batches whose template was unknown linked to them."""
+    listed = {template.id: incoming.template_fields(template) for template in templates}
+    return _apply_definitions(identity, Kind.PDF_BATCH, listed, now, templates_checked_at=now)
+
+
+def _apply_definitions(
+    identity: UserIdentity, kind: Kind, listed: dict[int, dict[str, str]], now: datetime, **checked: datetime
+) -> ExportsResult:
+    """Exports (or templates) of `kind` in line with one listing of their fields by WebAdMIT id, the runs (batches)
+    they name linked and re-rendered, and the identity stamped with `checked` (when it last asked)."""
+    stored = {export.webadmit_id: export for export in Export.objects.filter(identity=identity, kind=kind)}
+    new = [
+        Export(identity=identity, kind=kind, webadmit_id=export_id, last_seen_at=now, **fields)
+        for export_id, fields in listed.items()
+        if export_id not in stored
+    ]
     changed = [
-        (stored[export_id], item)
-        for export_id, item in listed.items()
-        if export_id in stored and _export_fields(stored[export_id]) != _export_fields_of(item)
+        (stored[export_id], fields)
+        for export_id, fields in listed.items()
+        if export_id in stored and any(getattr(stored[export_id], name) != value for name, value in fields.items())
     ]
     with transaction.atomic():
         Export.objects.bulk_create(new)
-        for export, item in changed:
-            export.name, export.list_type, export.format, export.mime_type = _export_fields_of(item)
-            export.save(update_fields=["name", "list_type", "format", "mime_type"])
+        for export, fields in changed:
+            for name, value in fields.items():
+                setattr(export, name, value)
+            export.save(update_fields=list(fields))
         still_listed = [export_id for export_id in listed if export_id in stored]
         if still_listed:
-            Export.objects.filter(identity=identity, webadmit_id__in=still_listed).update(last_seen_at=now)
-        seq = _link_and_mark_renamed(identity, list(listed), [export for export, _ in changed])
-        identity_fields: dict[str, object] = {"exports_synced_at": now, "exports_checked_at": now}
+            Export.objects.filter(identity=identity, kind=kind, webadmit_id__in=still_listed).update(last_seen_at=now)
+        seq = _link_and_mark_renamed(identity, kind, list(listed), [export for export, _ in changed])
+        identity_fields: dict[str, object] = dict(checked)
         if seq is not None:
             identity_fields["change_seq"] = seq
         UserIdentity.objects.filter(pk=identity.pk).update(**identity_fields)
-    identity.exports_synced_at = identity.exports_checked_at = now
-    if seq is not None:
-        identity.change_seq = seq
+    for column, stamp in identity_fields.items():
+        setattr(identity, column, stamp)
     return ExportsResult(created=len(new), renamed=len(changed))
 
 
-def _link_and_mark_renamed(identity: UserIdentity, listed_ids: list[int], renamed: list[Export]) -> int | None:
+def _link_and_mark_renamed(
+    identity: UserIdentity, kind: Kind, listed_ids: list[int], renamed: list[Export]
+) -> int | None:
     """Links files whose export was unknown and marks the files of renamed exports changed; returns the
     sequence number used, None when no file changed. New exports alone change nothing a page shows."""
-    unlinked = ExportFile.objects.filter(identity=identity, export__isnull=True, export_webadmit_id__in=listed_ids)
+    unlinked = ExportFile.objects.filter(
+        identity=identity, kind=kind, export__isnull=True, export_webadmit_id__in=listed_ids
+    )
     if not renamed and not unlinked.exists():
         return None
     seq = ChangeCounter.next_value()
-    export_pk = Export.objects.filter(identity=identity, webadmit_id=OuterRef("export_webadmit_id")).values("pk")
-    unlinked.update(export=Subquery(export_pk[:1]), change_seq=seq)
+    export_pk = Export.objects.filter(identity=identity, kind=kind, webadmit_id=OuterRef("export_webadmit_id"))
+    unlinked.update(export=Subquery(export_pk.values("pk")[:1]), change_seq=seq)
     if renamed:
         ExportFile.objects.filter(export__in=renamed).update(change_seq=seq)
     return seq
-
-
-def _export_fields(export: Export) -> tuple[str, str, str, str]:
-    return export.name, export.list_type, export.format, export.mime_type
-
-
-def _export_fields_of(item: types.Export) -> tuple[str, str, str, str]:
-    return incoming.export_fields(item)
-
-
-def _export_row(identity: UserIdentity, item: types.Export, now: datetime) -> Export:
-    name, list_type, format_, mime_type = _export_fields_of(item)
-    return Export(
-        identity=identity,
-        webadmit_id=item.id,
-        name=name,
-        list_type=list_type,
-        format=format_,
-        mime_type=mime_type,
-        last_seen_at=now,
-    )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from webadmit_dash.core.models import DownloadEvent, ExportFile
+from webadmit_dash.core.models import DownloadEvent, ExportFile, Kind
 from webadmit_dash.core.problems import BUSY, DownloadOutcome, kind_of, meaning
 from webadmit_dash.core.validators import is_loopback_host
 from webadmit_dash.engine import interactive
@@ -78,6 +78,15 @@ def prepare_download(export_file: ExportFile, user: User) -> DownloadAttempt:
 
 
 def _attempt(export_file: ExportFile, user: User) -> DownloadAttempt:
+    if export_file.kind != Kind.EXPORT:
+        # E5 names an export's file: asked with a batch's template and batch ids, it could mint a link to another
+        # export's file with those ids. A batch's documents are its zips (BatchZip), fetched through P6.
+        return DownloadAttempt(
+            DownloadOutcome.NOT_DOWNLOADABLE,
+            "Not downloaded here",
+            "This is a PDF Manager batch: its documents come as zips, which are not downloaded from here yet.",
+            http_status=409,
+        )
     status = export_file.status_enum
     # Empty List and Failed are final: WebAdMIT cannot have a file, so spare the call (and the rate budget).
     if status.is_finished and not status.is_downloadable:

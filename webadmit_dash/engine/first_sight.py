@@ -23,13 +23,14 @@ from functools import cache
 
 from django.db import connection, models
 
-from webadmit_dash.core.models import ExportFile, StatusChange, UserIdentity
+from webadmit_dash.core.models import ExportFile, Kind, StatusChange, UserIdentity
 from webadmit_dash.webadmit import types
 
 # The columns a first sighting writes, in the order of the values below. Every other field of ExportFile must be one
 # the database fills by itself (nullable, or generated); the test checks that it still is.
 FILE_COLUMNS = (
     "identity",
+    "kind",
     "webadmit_id",
     "export_webadmit_id",
     "export",
@@ -44,17 +45,24 @@ HISTORY_COLUMNS = ("export_file", "old_status", "new_status", "raw_status", "cha
 
 
 def insert(
-    identity: UserIdentity, items: Sequence[types.ExportFile], export_pks: dict[int, int], seq: int, now: datetime
+    identity: UserIdentity,
+    items: Sequence[types.ExportFile],
+    export_pks: dict[int, int],
+    seq: int,
+    now: datetime,
+    kind: Kind = Kind.EXPORT,
 ) -> int:
-    """Inserts the new files and their first history rows, two statements whatever their number; call inside the
-    apply step's transaction. `items` come cleaned and cut to their columns (engine.incoming, applied when a listing
-    is planned and to a run Run again started): these statements bypass the ORM but never that."""
+    """Inserts the new files (or batches, of `kind`) and their first history rows, two statements whatever their
+    number; call inside the apply step's transaction. `items` come cleaned and cut to their columns (engine.incoming,
+    applied when a listing is planned and to a run Run again started): these statements bypass the ORM but never
+    that."""
     if not items:
         return 0
     at = connection.ops.adapt_datetimefield_value(now)
     rows = [
         (
             identity.pk,
+            kind.value,
             item.id,
             item.export_id,
             export_pks.get(item.export_id),
@@ -72,7 +80,7 @@ def insert(
     placeholders = ", ".join(["%s"] * len(new_ids))
     with connection.cursor() as cursor:
         cursor.executemany(insert_files, rows)
-        cursor.execute(f"{insert_history} IN ({placeholders})", [at, identity.pk, *new_ids])
+        cursor.execute(f"{insert_history} IN ({placeholders})", [at, identity.pk, kind.value, *new_ids])
     return len(items)
 
 
@@ -93,9 +101,10 @@ def _statements(vendor: str) -> tuple[str, str]:
     values = ", ".join(["%s"] * len(file_columns))
     insert_files = f"INSERT INTO {files} ({', '.join(file_columns)}) VALUES ({values})"  # noqa: S608
     history, history_columns = _names(StatusChange, *HISTORY_COLUMNS)
-    _, (pk, status, raw_status, identity, webadmit_id) = _names(
-        ExportFile, "id", "status", "raw_status", "identity", "webadmit_id"
+    _, (pk, status, raw_status, identity, kind, webadmit_id) = _names(
+        ExportFile, "id", "status", "raw_status", "identity", "kind", "webadmit_id"
     )
-    select = f"SELECT {pk}, '', {status}, {raw_status}, %s FROM {files} WHERE {identity} = %s AND {webadmit_id}"  # noqa: S608
+    where = f"{identity} = %s AND {kind} = %s AND {webadmit_id}"
+    select = f"SELECT {pk}, '', {status}, {raw_status}, %s FROM {files} WHERE {where}"  # noqa: S608
     insert_history = f"INSERT INTO {history} ({', '.join(history_columns)}) {select}"
     return insert_files, insert_history

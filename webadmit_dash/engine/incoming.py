@@ -42,14 +42,14 @@ def export_file(item: types.ExportFile) -> types.ExportFile:
     return dataclasses.replace(item, href=href, raw_status=raw_status)
 
 
-def export_fields(item: types.Export) -> tuple[str, str, str, str]:
-    """An export's name, list type, format and mime type, as stored."""
-    return (
-        fit(Export, "name", item.name),
-        fit(Export, "list_type", item.list_type),
-        fit(Export, "format", item.format),
-        fit(Export, "mime_type", item.mime_type),
-    )
+def export_fields(item: types.Export) -> dict[str, str]:
+    """An export's name, list type, format and mime type (E3), as stored."""
+    return {name: fit(Export, name, getattr(item, name)) for name in ("name", "list_type", "format", "mime_type")}
+
+
+def template_fields(item: types.PdfManagerTemplate) -> dict[str, str]:
+    """A PDF Manager template's name, list name and document source title (P1), as stored."""
+    return {name: fit(Export, name, getattr(item, name)) for name in ("name", "list_name", "document_source_title")}
 
 
 def identity_fields(item: types.UserIdentity) -> dict[str, str]:

@@ -18,9 +18,9 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from webadmit_dash.core.models import ChangeCounter, Credential, Export, ExportFile, RunRequest, UserIdentity
+from webadmit_dash.core.models import ChangeCounter, Credential, Export, ExportFile, Kind, RunRequest, UserIdentity
 from webadmit_dash.engine import apply, credentials, interactive, schedule, tasks
-from webadmit_dash.webadmit.errors import WebAdmitError
+from webadmit_dash.webadmit.errors import RequestRejected, WebAdmitError
 from webadmit_dash.webadmit.statuses import FileStatus
 from webadmit_dash.webadmit.types import ExportFile as UpstreamFile
 
@@ -104,6 +104,7 @@ def start_run(export_file: ExportFile, user: User | None = None) -> RunStarted:
     to the fast cadence so the run's progress shows within seconds. Raises the client's WebAdmitError, after
     recording it, or at once while the credential's WebAdMIT is known not to answer (an interactive call: see
     `interactive`)."""
+    _exports_only(export_file.kind)
     audit = RunRequest(
         user=user,
         identity=export_file.identity,
@@ -117,6 +118,7 @@ def start_run(export_file: ExportFile, user: User | None = None) -> RunStarted:
 def start_scheduled_run(export: Export, label: str) -> RunStarted:
     """A schedule's run: the same E4 call, audit and budget as Run again (the key's interactive share, its circuit
     and backoff), with the schedule named as what started it (`label`, e.g. "Weekdays at 06:00")."""
+    _exports_only(export.kind)
     audit = RunRequest(
         identity=export.identity,
         export_webadmit_id=export.webadmit_id,
@@ -124,6 +126,13 @@ def start_scheduled_run(export: Export, label: str) -> RunStarted:
         source_label=label[:200],
     )
     return _start(audit, None)
+
+
+def _exports_only(kind: str) -> None:
+    """E4 starts export runs: asked with a PDF Manager template's id, it would start nothing, or another export's
+    run should an export have the same id (the two are numbered apart). Refused before any call, in words."""
+    if kind != Kind.EXPORT:
+        raise RequestRejected("Run again starts export files only: start a new PDF Manager batch in WebAdMIT.")
 
 
 def callback_url(token: str) -> str:
@@ -149,7 +158,7 @@ def _start(audit: RunRequest, user: User | None) -> RunStarted:
         raise
     now = timezone.now()
     note_run_started(identity, now)
-    known = ExportFile.objects.filter(identity=identity, webadmit_id=run.id).exists()
+    known = ExportFile.objects.filter(identity=identity, kind=Kind.EXPORT, webadmit_id=run.id).exists()
     with transaction.atomic():
         audit.run_id = apply.record_started_run(identity, run, now)
         audit.run_webadmit_id, audit.already_running = run.id, known

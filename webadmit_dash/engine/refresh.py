@@ -1,12 +1,14 @@
-"""One refresh of one identity: take its lock, call WebAdMIT (E6, and E3 when names are missing), apply the
-result, and record what happened where pages can show it. A plain function; the Celery task only calls it.
+"""One refresh of one identity: take its lock, call WebAdMIT (E6, and E3 when names are missing; P4 too, with P1
+and P5 when needed, for an identity that watches PDF Manager batches: pdf_batches), apply the result, and record
+what happened where pages can show it. A plain function; the Celery task only calls it.
 
 Every call is made before anything is written, and whatever fails, nothing already known is deleted or
 overwritten: a failure only writes the identity's error state and schedule (and, for a rejected key or a rate
-limit, the credential's). A failed E3 alone does not fail the refresh: the statuses E6 gave are stored, and files
-whose export has no name yet show its id until E3 answers. A failure that retrying soon cannot help (an identity
-WebAdMIT does not know) pauses the identity; its refreshes then become checks, less and less often, and the first
-that succeeds resumes it.
+limit, the credential's). A failed P4 fails the refresh as a failed E6 does. A failed E3 (or P1) alone does not
+fail the refresh: the statuses E6 gave are stored, and files whose export has no name yet show its id until E3
+answers. A failed P5 does not either, but the identity says so and tries again after the usual backoff. A failure
+that retrying soon cannot help (an identity WebAdMIT does not know) pauses the identity; its refreshes then become
+checks, less and less often, and the first that succeeds resumes it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from django.utils import timezone
 from webadmit_dash.core import text
 from webadmit_dash.core.models import ChangeCounter, Credential, UserIdentity
 from webadmit_dash.core.problems import MEANINGS, ErrorKind, kind_of
-from webadmit_dash.engine import apply, credentials, schedule
+from webadmit_dash.engine import apply, credentials, pdf_batches, schedule
 from webadmit_dash.engine.terms import Outcome
 from webadmit_dash.webadmit.client import WebAdmitClient
 from webadmit_dash.webadmit.errors import KeyRejected, RateLimited, WebAdmitError
@@ -41,6 +43,8 @@ class RefreshOutcome:
     calls: int = 0
     # E3's failure in a refresh that stored E6's statuses anyway.
     exports_error: WebAdmitError | None = None
+    # What P4's batches changed, for an identity that watches them.
+    batches: apply.ApplyResult | None = None
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,37 @@ class _Fetched:
     plan: apply.ListingPlan
     exports: list[Export] | None = None  # E3's answer; None when not asked or when it failed
     exports_error: WebAdmitError | None = None
+    batches: pdf_batches.Fetched | None = None  # None when the identity does not watch PDF Manager batches
+
+    @property
+    def running(self) -> bool:
+        """The fast cadence's switch: a file or a batch still runs (or a batch's zips wait)."""
+        return self.plan.running or (self.batches is not None and self.batches.running)
+
+    @property
+    def changes_anything(self) -> bool:
+        return (
+            self.plan.changes_anything
+            or self.exports is not None
+            or (self.batches is not None and self.batches.changes_anything)
+        )
+
+    @property
+    def rate_limited(self) -> RateLimited | None:
+        """A rate limit met by a call that did not fail the refresh (E3 or P1): the key backs off all the same."""
+        soft = [self.exports_error, self.batches.templates_error if self.batches else None]
+        return next((error for error in soft if isinstance(error, RateLimited)), None)
+
+
+# The most calls one refresh makes: E6 and P4, E3 and P1 when names are missing, and P5 for the zips of
+# pdf_batches.ZIP_READS_PER_REFRESH batches.
+MOST_CALLS = 4 + pdf_batches.ZIP_READS_PER_REFRESH
 
 
 def refresh_time_limit() -> int:
-    """Seconds a refresh can take at most: two calls (E6, E3), each bounded by the client's connect and read
+    """Seconds a refresh can take at most: its calls (MOST_CALLS), each bounded by the client's connect and read
     timeouts, plus a little for the database. The task's time limits and the lock's lifetime derive from it."""
-    return 2 * (settings.WEBADMIT_CONNECT_TIMEOUT + settings.WEBADMIT_READ_TIMEOUT) + 5
+    return MOST_CALLS * (settings.WEBADMIT_CONNECT_TIMEOUT + settings.WEBADMIT_READ_TIMEOUT) + 5
 
 
 def lock_ttl() -> timedelta:
@@ -115,34 +144,43 @@ def _refresh_locked(identity: UserIdentity, token: datetime, now: datetime) -> R
             logger.info("Refresh of identity %s failed: %s", identity.pk, error.kind)
             return RefreshOutcome(identity.pk, Outcome.FAILED, error=error, calls=client.calls_made)
         _store_rate_sample(credential, client, now)
-        if isinstance(fetched.exports_error, RateLimited):
+        if (rate_limited := fetched.rate_limited) is not None:
             # E6 was answered but WebAdMIT wants the key to slow down: the whole credential backs off as after
             # any 429, and this identity's statuses are stored all the same.
-            wait = schedule.rate_limited_wait(identity, fetched.exports_error.retry_after, failures=1)
+            wait = schedule.rate_limited_wait(identity, rate_limited.retry_after, failures=1)
             _note_rate_limited(credential, until=now + wait, now=now)
         try:
-            result = _record_success(identity, fetched, token, now)
+            result, batches = _record_success(identity, fetched, token, now)
         except DatabaseError as error:
             _record_not_stored(identity, error, token, now)
             return RefreshOutcome(identity.pk, Outcome.FAILED, calls=client.calls_made)
         return RefreshOutcome(
-            identity.pk, Outcome.REFRESHED, applied=result, calls=client.calls_made, exports_error=fetched.exports_error
+            identity.pk,
+            Outcome.REFRESHED,
+            applied=result,
+            calls=client.calls_made,
+            exports_error=fetched.exports_error,
+            batches=batches,
         )
 
 
 def _fetch(client: WebAdmitClient, identity: UserIdentity, now: datetime) -> _Fetched:
-    """E6, planned against what is stored; then E3 when the plan meets exports nothing names (or hourly). Both
-    calls come before anything is written. A failed E6 fails the refresh; a failed E3 only leaves names missing
-    for now, because fresh statuses matter more than names (E3 is asked again a minute later)."""
+    """E6, planned against what is stored, and P4 likewise for an identity that watches PDF Manager batches (with P1
+    and P5 when needed: pdf_batches); then E3 when the plan meets exports nothing names (or hourly). Every call comes
+    before anything is written. A failed E6 or P4 fails the refresh; a failed E3 only leaves names missing for now,
+    because fresh statuses matter more than names (E3 is asked again a minute later)."""
     plan = apply.plan_listing(identity, client.list_export_files(identity.webadmit_id))
+    batches = pdf_batches.fetch(client, identity, now) if identity.watch_pdf_batches else None
+    if batches is not None and batches.templates_error is not None:
+        logger.warning("Template names of identity %s could not be read: %s", identity.pk, batches.templates_error)
     if not schedule.exports_due(identity, plan.unknown_export_ids, now):
-        return _Fetched(plan)
+        return _Fetched(plan, batches=batches)
     try:
         exports = client.list_exports(identity.webadmit_id)
     except WebAdmitError as error:
         logger.warning("Export names for identity %s could not be read; storing its statuses: %s", identity.pk, error)
-        return _Fetched(plan, exports_error=error)
-    return _Fetched(plan, exports)
+        return _Fetched(plan, exports_error=error, batches=batches)
+    return _Fetched(plan, exports, batches=batches)
 
 
 def _store_rate_sample(credential: Credential, client: WebAdmitClient, now: datetime) -> None:
@@ -165,18 +203,23 @@ def _was_visibly_unwell(identity: UserIdentity) -> bool:
     )
 
 
-def _record_success(identity: UserIdentity, fetched: _Fetched, token: datetime, now: datetime) -> apply.ApplyResult:
-    plan, exports = fetched.plan, fetched.exports
+def _record_success(
+    identity: UserIdentity, fetched: _Fetched, token: datetime, now: datetime
+) -> tuple[apply.ApplyResult, apply.ApplyResult | None]:
+    """Stores what the refresh read; returns what the files' listing changed, and the batches' (None when not read)."""
+    plan, exports, batches = fetched.plan, fetched.exports, fetched.batches
     fields: dict[str, object] = {
         "refreshing_until": None,
         "last_attempt_at": now,
         "last_success_at": now,
-        "next_refresh_at": schedule.next_refresh_at(identity, running=plan.running, now=now),
+        "next_refresh_at": schedule.next_refresh_at(identity, running=fetched.running, now=now),
     }
     if fetched.exports_error is not None:
         # A failed E3 counts as asked, so it is not asked again within the minute (an answered one is stored by
         # apply_exports, which stamps the same field).
         fields["exports_checked_at"] = now
+    if batches is not None and batches.templates_error is not None:
+        fields["templates_checked_at"] = now  # likewise a failed P1 (apply_templates stamps an answered one)
     if identity.paused:
         # This refresh was the check of a paused identity, and WebAdMIT answered: it resumes.
         fields.update(paused=False, error_kind=ErrorKind.NONE, error_message="", consecutive_failures=0)
@@ -188,25 +231,52 @@ def _record_success(identity: UserIdentity, fetched: _Fetched, token: datetime, 
         fields["error_kind"] = _unless_paused("error_kind", ErrorKind.NONE)
         fields["error_message"] = _unless_paused("error_message", "")
         fields["consecutive_failures"] = _unless_paused("consecutive_failures", 0)
-    unwell = _was_visibly_unwell(identity)
-    if not plan.changes_anything and exports is None and not unwell:
+    zips_error = batches.zips_error if batches is not None else None
+    if zips_error is not None:
+        fields.update(_retry_later(identity, zips_error, now))
+    unwell = _was_visibly_unwell(identity) or zips_error is not None
+    if not fetched.changes_anything and not unwell:
         # The usual case, nothing changed: this UPDATE is the only row the whole refresh writes.
         _release_with(identity.pk, token, fields)
-        result = plan.unchanged()
+        result, batches_result = plan.unchanged(), batches.plan.unchanged() if batches is not None else None
     else:
         # Everything in one transaction: on SQLite, one turn at the database's single write lock.
         with transaction.atomic():
             if exports is not None:
                 apply.apply_exports(identity, exports, now)
             result = apply.apply_plan(plan, now)
+            batches_result = pdf_batches.store(identity, batches, now) if batches is not None else None
             if unwell:
                 # Committed together with the files, so their sequence number covers the identity's state too.
-                fields["change_seq"] = result.change_seq or ChangeCounter.next_value()
+                seq = batches_result.change_seq if batches_result is not None else None
+                fields["change_seq"] = seq or result.change_seq or ChangeCounter.next_value()
             _release_with(identity.pk, token, fields)
     if identity.credential.health != Credential.Health.OK:
         # Also resumes identities paused by an earlier key rejection: the key evidently works now.
         credentials.record_health(identity.credential, None, now=now)
-    return result
+    return result, batches_result
+
+
+def _retry_later(identity: UserIdentity, error: WebAdmitError, now: datetime) -> dict[str, object]:
+    """A batch's zips (P5) could not be read in a refresh whose listings were stored: the identity says why, and
+    tries again after the usual backoff (or WebAdMIT's wait, for the whole key after a 429). It never pauses: its
+    listings just answered, so the next refresh finds out whether the key or the identity is really refused."""
+    failures = identity.consecutive_failures + 1
+    if isinstance(error, RateLimited):
+        wait = schedule.rate_limited_wait(identity, error.retry_after, failures)
+        _note_rate_limited(identity.credential, until=now + wait, now=now)
+    else:
+        wait = schedule.backoff_delay(identity, failures)
+    values: dict[str, object] = {
+        "error_kind": kind_of(error.kind),
+        "error_message": error.message,
+        "consecutive_failures": failures,
+    }
+    if not identity.paused:
+        # As when clearing an error: a sibling's pause written meanwhile (a rejected key) is kept.
+        values = {name: _unless_paused(name, value) for name, value in values.items()}
+    logger.info("Refresh of identity %s stored its listings; a batch's zips failed: %s", identity.pk, error.kind)
+    return {**values, "next_refresh_at": now + wait}
 
 
 def _unless_paused(field: str, value: object) -> Case:

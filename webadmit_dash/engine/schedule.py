@@ -37,11 +37,12 @@ RATE_LIMITED_MINIMUM_WAIT = timedelta(seconds=60)
 # A dispatched task not started within this long is assumed lost (e.g. a purged queue) and may be sent again.
 QUEUED_EXPIRY = timedelta(minutes=2)
 EXPORTS_RESYNC_EVERY = timedelta(hours=1)  # renamed exports show within the hour
-EXPORTS_RETRY_AFTER = timedelta(minutes=1)  # the least time between two E3 calls for one identity
+EXPORTS_RETRY_AFTER = timedelta(minutes=1)  # the least time between two E3 calls (or two P1 calls) for one identity
 
-# The rate budget. Scheduled refreshes (E6) may use this share of the hourly limit; the rest is kept for the
-# hourly E3 resyncs, downloads (E5), starting runs (E4), "Refresh now" and keys shared with other tools. Of it,
-# settled identities may spend at most WEBADMIT_SETTLED_SHARE percent of the limit.
+# The rate budget. Scheduled refreshes (E6, and P4 for identities that watch PDF Manager batches) may use this share
+# of the hourly limit; the rest is kept for the hourly E3 resyncs, the occasional P1 and P5 of PDF Manager, downloads
+# (E5), starting runs (E4), "Refresh now" and keys shared with other tools. Of it, settled identities may spend at
+# most WEBADMIT_SETTLED_SHARE percent of the limit.
 BUDGET_SHARE = 0.8
 # Below this share of the limit remaining (X-RateLimit-Remaining), cadences stretch further, in proportion.
 LOW_REMAINING = 0.15
@@ -145,6 +146,19 @@ def rate_limited_wait_for_key(retry_after: float | None) -> timedelta:
     return timedelta(seconds=retry_after) if retry_after is not None else RATE_LIMITED_MINIMUM_WAIT
 
 
+def calls_per_refresh(identity: UserIdentity) -> int:
+    """The calls every refresh of the identity makes: E6, and P4 when it watches PDF Manager batches."""
+    return 2 if identity.watch_pdf_batches else 1
+
+
+def templates_due(identity: UserIdentity, unknown_template_ids: Collection[int], now: datetime) -> bool:
+    """Whether this refresh should also call P1: a batch names a template nothing names yet, and P1 was not asked
+    within the minute (answered or failed), as for E3. Templates are not read otherwise: a batch's listing names
+    its template (see pdf_batches)."""
+    checked = identity.templates_checked_at
+    return bool(unknown_template_ids) and (checked is None or now - checked >= EXPORTS_RETRY_AFTER)
+
+
 def exports_due(identity: UserIdentity, unknown_export_ids: Collection[int], now: datetime) -> bool:
     """Whether this refresh should also call E3: an export id nothing names yet, or the hourly resync; never
     within a minute of the last E3 call, answered or failed, so neither an export id E3 does not list nor a
@@ -209,11 +223,17 @@ class Demand:
     settled_own: float = 0.0  # settled identities with their own slow_interval
     settled_own_count: int = 0  # how many those are
     settled_shared: int = 0  # settled identities on the key's shared settled cadence: how many
+    settled_shared_batches: int = 0  # how many of those also list PDF Manager batches (P4) on each refresh
     checks: float = 0.0  # paused identities' checks and the key's own
 
+    @property
+    def settled_shared_calls(self) -> int:
+        """The calls one round of the settled identities on the shared cadence makes (calls_per_refresh each)."""
+        return self.settled_shared + self.settled_shared_batches
+
     def total(self, settled_interval: float) -> float:
-        """E6 calls and checks; the hourly E3 resyncs live in the rest of the budget (BUDGET_SHARE)."""
-        return self.running + self.settled_own + self.settled_shared * 3600 / settled_interval + self.checks
+        """E6 (and P4) calls and checks; the hourly E3 resyncs live in the rest of the budget (BUDGET_SHARE)."""
+        return self.running + self.settled_own + self.settled_shared_calls * 3600 / settled_interval + self.checks
 
     @property
     def settled_resyncs(self) -> float:
@@ -230,7 +250,7 @@ def shared_settled_interval(credential: Credential, demand: Demand, now: datetim
     longest = MAX_INTERVAL.total_seconds()
     if room <= 0:
         return longest
-    return min(max(float(settings.WEBADMIT_SLOW_FLOOR), 3600 * demand.settled_shared / room), longest)
+    return min(max(float(settings.WEBADMIT_SLOW_FLOOR), 3600 * demand.settled_shared_calls / room), longest)
 
 
 def _demands(now: datetime) -> dict[int, Demand]:
@@ -238,21 +258,24 @@ def _demands(now: datetime) -> dict[int, Demand]:
     demands: dict[int, Demand] = defaultdict(Demand)
     identities = UserIdentity.objects.filter(enabled=True).filter(REFRESHABLE).annotate(running=Exists(running))
     fields = ("credential_id", "fast_interval", "slow_interval", "run_started_at", "paused", "error_kind")
-    for identity in identities.only(*fields, "consecutive_failures"):
+    for identity in identities.only(*fields, "consecutive_failures", "watch_pdf_batches"):
         demand = demands[identity.credential_id]
+        calls = calls_per_refresh(identity)
         if identity.paused:
-            # Counted at the current step of its checks; a rejected key's identities wait for the key's check.
+            # Counted at the current step of its checks (a check is a refresh); a rejected key's identities wait for
+            # the key's check.
             if identity.error_kind != ErrorKind.KEY_REJECTED:
-                demand.checks += 3600 / pause_check_step(identity.consecutive_failures - 1).total_seconds()
+                demand.checks += calls * 3600 / pause_check_step(identity.consecutive_failures - 1).total_seconds()
         elif identity.running or (
             identity.run_started_at is not None and now - identity.run_started_at < RUN_STARTED_WINDOW
         ):
-            demand.running += 3600 / fast_interval(identity)
+            demand.running += calls * 3600 / fast_interval(identity)
         elif identity.slow_interval:
-            demand.settled_own += 3600 / identity.slow_interval
+            demand.settled_own += calls * 3600 / identity.slow_interval
             demand.settled_own_count += 1
         else:
             demand.settled_shared += 1
+            demand.settled_shared_batches += calls - 1
     for credential_id, failed in Credential.objects.filter(health=Credential.Health.KEY_REJECTED).values_list(
         "pk", "failed_checks"
     ):

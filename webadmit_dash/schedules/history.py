@@ -67,7 +67,7 @@ class History:
 
 
 def history(export: Export, now: datetime) -> History:
-    runs_of = ExportFile.objects.filter(identity_id=export.identity_id, export_webadmit_id=export.webadmit_id)
+    runs_of = export.runs()
     files = list(runs_of.order_by("-webadmit_id")[:RUNS_SHOWN])
     pks = [each.pk for each in files]
     finished = _first_outcomes(pks)
@@ -82,7 +82,8 @@ def history(export: Export, now: datetime) -> History:
         )
         for each in files
     ]
-    usual = stuck.usual_durations([(export.identity_id, export.webadmit_id)])[(export.identity_id, export.webadmit_id)]
+    key = stuck.key_of_export(export)
+    usual = stuck.usual_durations([key])[key]
     current = next((run for run in runs if run.running), None)
     last_good = runs_of.filter(status__in=[s.value for s in DOWNLOADABLE]).order_by("-webadmit_id").first()
     return History(

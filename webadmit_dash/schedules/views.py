@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from webadmit_dash.core import access
-from webadmit_dash.core.models import Export, RunRequest
+from webadmit_dash.core.models import Export, Kind, RunRequest
 from webadmit_dash.schedules import history, state, timing
 from webadmit_dash.schedules.forms import ScheduleForm
 from webadmit_dash.schedules.models import Expectation, Schedule, ScheduledRun
@@ -88,11 +88,11 @@ def _export_context(export: Export, form: ScheduleForm, editing: Schedule | None
         .select_related("schedule", "run_request__run")
         .order_by("-slot")[:RUNS_SHOWN]
     )
-    started = list(
-        RunRequest.objects.filter(identity=identity, export_webadmit_id=export.webadmit_id)
-        .select_related("user", "run")
-        .order_by("-created_at")[:RUNS_SHOWN]
-    )
+    # Runs started here are export runs (E4): a PDF Manager template's page has none, whatever its id.
+    requests = RunRequest.objects.filter(identity=identity, export_webadmit_id=export.webadmit_id)
+    if export.kind != Kind.EXPORT:
+        requests = requests.none()
+    started = list(requests.select_related("user", "run").order_by("-created_at")[:RUNS_SHOWN])
     upcoming = [s.next_run_at for s in schedules if s.enabled and s.next_run_at]
     now = timezone.now()
     return {

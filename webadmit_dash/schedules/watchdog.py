@@ -88,9 +88,9 @@ def next_deadline(expectation: Expectation, now: datetime) -> datetime:
 
 
 def runs_of(export: Export) -> QuerySet[ExportFile]:
-    """An export's runs, by identity and WebAdMIT's export id (the index the file page uses): a run is counted
+    """An export's runs, by identity, kind and WebAdMIT's export id (the index the file page uses): a run is counted
     even before E3 has named its export."""
-    return ExportFile.objects.filter(identity_id=export.identity_id, export_webadmit_id=export.webadmit_id)
+    return export.runs()
 
 
 def good_runs(export: Export) -> QuerySet[ExportFile]:

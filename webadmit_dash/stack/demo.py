@@ -37,6 +37,8 @@ def ensure_demo_credential(base_url: str, api_key: str) -> Credential:
 
     The credential is the simulator's: when runstack starts it on another port than last time (`--simulator-port`),
     the credential follows it, rather than the stack refusing to start over an address nothing answers any more.
+    Identities the import adds watch their PDF Manager batches, so the demo shows batches beside files; an
+    administrator who turns that off later is not overruled.
     """
     credential = Credential.objects.filter(name=DEMO_CREDENTIAL_NAME).first()
     if credential is None:
@@ -46,7 +48,9 @@ def ensure_demo_credential(base_url: str, api_key: str) -> Credential:
     elif credential.base_url != base_url:
         credential.base_url = base_url
         credential.save(update_fields=["base_url"])
+    known = set(UserIdentity.objects.filter(credential=credential).values_list("pk", flat=True))
     credentials.import_identities(credential)
+    UserIdentity.objects.filter(credential=credential).exclude(pk__in=known).update(watch_pdf_batches=True)
     return credential
 
 

@@ -10,11 +10,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from webadmit_dash.core.models import (
+    BatchZip,
     Credential,
     DownloadEvent,
     Export,
     ExportFile,
     IdentityGrant,
+    Kind,
     RunRequest,
     StatusChange,
     UserIdentity,
@@ -208,12 +210,12 @@ class UserIdentityAdmin(SiteModelAdmin):
         "last_success_at",
         "error_message",
     ]
-    list_filter = ["enabled", "paused", "error_kind", "credential", "association", "cycle"]
+    list_filter = ["enabled", "paused", "watch_pdf_batches", "error_kind", "credential", "association", "cycle"]
     search_fields = ["label", "association", "organization", "institution", "cycle", "=webadmit_id"]
     list_select_related = ["credential"]
     inlines = [IdentityGrantInline]
     fieldsets = [
-        (None, {"fields": ["credential", "webadmit_id", "label", "enabled"]}),
+        (None, {"fields": ["credential", "webadmit_id", "label", "enabled", "watch_pdf_batches"]}),
         ("From WebAdMIT", {"fields": ["type", "association", "institution", "organization", "cycle"]}),
         ("Refresh cadence (seconds; blank uses the site default)", {"fields": ["fast_interval", "slow_interval"]}),
         (
@@ -281,10 +283,20 @@ class StatusChangeInline(admin.TabularInline[StatusChange, ExportFile]):
         return False
 
 
+class BatchZipInline(admin.TabularInline[BatchZip, ExportFile]):
+    model = BatchZip
+    extra = 0
+    can_delete = False
+    readonly_fields = ["zip_webadmit_id", "part", "parts"]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Export)
 class ExportAdmin(ReadOnlyAdmin):
-    list_display = ["name", "webadmit_id", "identity", "format", "mime_type", "last_seen_at"]
-    list_filter = ["format"]
+    list_display = ["name", "kind", "webadmit_id", "identity", "format", "mime_type", "last_seen_at"]
+    list_filter = ["kind", "format"]
     search_fields = ["name", "=webadmit_id"]
     list_select_related = ["identity"]
 
@@ -302,10 +314,18 @@ class ExportFileAdmin(ReadOnlyAdmin):
         "first_seen_at",
         "gone_at",
     ]
-    list_filter = ["status", "identity__association", "identity__cycle"]
+    list_filter = ["kind", "status", "identity__association", "identity__cycle"]
     search_fields = ["=webadmit_id", "export__name"]
     list_select_related = ["identity", "export", "superseded_by", "acknowledged_by"]
     inlines = [StatusChangeInline]
+
+    def get_inlines(
+        self, request: HttpRequest, obj: ExportFile | None
+    ) -> list[type[admin.options.InlineModelAdmin[Any, Any]]]:
+        # A PDF Manager batch's zips, under its history.
+        if obj is not None and obj.kind == Kind.PDF_BATCH:
+            return [StatusChangeInline, BatchZipInline]
+        return [StatusChangeInline]
 
 
 def _file_name(export_file: ExportFile | None, webadmit_id: int | None) -> str:

@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.http import QueryDict
 
 from webadmit_dash.core import access
-from webadmit_dash.core.models import Credential, ExportFile
+from webadmit_dash.core.models import Credential, ExportFile, Kind
 from webadmit_dash.engine import on_demand
 from webadmit_dash.web import listing, pagination, params
 from webadmit_dash.webadmit.statuses import FileStatus
@@ -117,6 +117,7 @@ def acknowledge(files: list[ExportFile], user: User) -> Outcome:
 # --- Run again --------------------------------------------------------------------------------------------------------
 
 STILL_RUNNING = "still running (WebAdMIT would keep that run)"
+NOT_AN_EXPORT = "PDF Manager batches (Run again starts export files)"
 SAME_EXPORT = "of an export already in this batch (one run each)"
 
 
@@ -127,7 +128,9 @@ def runs_to_start(files: list[ExportFile]) -> Outcome:
     seen: set[tuple[int, int]] = set()
     for export_file in sorted(files, key=lambda each: -each.webadmit_id):
         export = (export_file.identity_id, export_file.export_webadmit_id)
-        if not export_file.status_enum.is_finished:
+        if export_file.kind != Kind.EXPORT:
+            outcome.skipped[NOT_AN_EXPORT] += 1
+        elif not export_file.status_enum.is_finished:
             outcome.skipped[STILL_RUNNING] += 1
         elif export_file.superseded_by_id is not None:
             outcome.skipped[ALREADY_RERUN] += 1

@@ -38,6 +38,7 @@ def _newer_runs(**extra: Any) -> Any:
     """The same export's newer runs (by WebAdMIT's file id) than the outer file's, still going unless `extra`."""
     return ExportFile.objects.filter(
         identity_id=OuterRef("identity_id"),
+        kind=OuterRef("kind"),
         export_webadmit_id=OuterRef("export_webadmit_id"),
         webadmit_id__gt=OuterRef("webadmit_id"),
         **extra,
@@ -85,15 +86,24 @@ def notes_for(files: Iterable[ExportFile]) -> dict[int, Notes]:
             )
             .order_by()
             .values_list(
-                "identity_id", "export_webadmit_id", "webadmit_id", "pk", "first_seen_at", "superseded_by_id", "gone_at"
+                "identity_id",
+                "kind",
+                "export_webadmit_id",
+                "webadmit_id",
+                "pk",
+                "first_seen_at",
+                "superseded_by_id",
+                "gone_at",
             )
         )
-        newest: dict[tuple[int, int], list[tuple[int, int, datetime]]] = {}
-        for identity_id, export_id, webadmit_id, pk, started, superseded_by, gone_at in going:
+        # By identity, kind and export: a template's batches are never an export's runs, whatever their ids.
+        newest: dict[tuple[int, str, int], list[tuple[int, int, datetime]]] = {}
+        for identity_id, kind, export_id, webadmit_id, pk, started, superseded_by, gone_at in going:
             if superseded_by is None and gone_at is None:
-                newest.setdefault((identity_id, export_id), []).append((webadmit_id, pk, started))
+                newest.setdefault((identity_id, kind, export_id), []).append((webadmit_id, pk, started))
         for f in failed:
-            newer = [run for run in newest.get((f.identity_id, f.export_webadmit_id), ()) if run[0] > f.webadmit_id]
+            runs = newest.get((f.identity_id, f.kind, f.export_webadmit_id), ())
+            newer = [run for run in runs if run[0] > f.webadmit_id]
             if newer:
                 _, pk, started = max(newer)
                 notes[f.pk] = replace(notes.get(f.pk, NO_NOTES), newer_run_pk=pk, newer_run_started=started)

@@ -87,11 +87,7 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     identity = export_file.identity
     now = timezone.now()
     changes = list(export_file.status_changes.order_by("changed_at", "id"))
-    siblings = list(
-        ExportFile.objects.filter(identity=identity, export_webadmit_id=export_file.export_webadmit_id)
-        .select_related("superseded_by")
-        .order_by("-webadmit_id")
-    )
+    siblings = list(export_file.export_runs().select_related("superseded_by").order_by("-webadmit_id"))
     started = RunRequest.objects.filter(run=export_file).select_related("user").order_by("created_at").first()
     downloads_seen = list(
         DownloadEvent.objects.filter(export_file=export_file).select_related("user")[:DOWNLOADS_SHOWN]
