@@ -7,6 +7,7 @@ import itertools
 from datetime import datetime, timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -16,6 +17,7 @@ from webadmit_dash.core import stuck
 from webadmit_dash.core.models import Export, ExportFile, StatusChange, UserIdentity
 from webadmit_dash.notifications import delivery, watch
 from webadmit_dash.notifications.models import Delivery, Event
+from webadmit_dash.web import time_signature
 
 _ids = itertools.count(700_001)
 
@@ -152,6 +154,8 @@ def test_the_stuck_marks_cost_one_query_whatever_the_number_of_rows(client, iden
     client.get("/")
 
     def queries() -> int:
+        cache.clear()  # the worst case: no threshold (nor count) cached
+        time_signature.current(timezone.now())  # read once per period per process, not per page
         with CaptureQueriesContext(connection) as captured:
             assert client.get("/").status_code == 200
         return len(captured)
@@ -162,6 +166,10 @@ def test_the_stuck_marks_cost_one_query_whatever_the_number_of_rows(client, iden
         running_run(owner, make_export(owner, 50 + n), now - timedelta(hours=4))
     assert queries() == one
     assert client.get("/").content.decode().count("Stuck for") == 13
+    # Kept by the identities' versions (web/listing.py): the next view asks no threshold at all.
+    with CaptureQueriesContext(connection) as captured:
+        client.get("/")
+    assert not any("dashboard_statuschange" in query["sql"] for query in captured.captured_queries)
 
 
 def test_the_page_of_fresh_files_asks_no_threshold(client, identity, admin_user):

@@ -15,11 +15,7 @@ from django.utils.safestring import SafeString
 
 def html_of(markup: str, **fields: str | int | SafeString) -> SafeString:
     """`markup` (a str.format template of named fields, trusted) with each field escaped unless already safe."""
-    return SafeString(
-        markup.format(
-            **{
-                name: value if isinstance(value, SafeString) else html.escape(str(value))
-                for name, value in fields.items()
-            }
-        )
-    )
+    for name, value in fields.items():
+        if not isinstance(value, SafeString):
+            fields[name] = html.escape(value if type(value) is str else str(value))
+    return SafeString(markup.format_map(fields))
