@@ -97,7 +97,7 @@ def test_select_act_on_and_download_many_files(stack, engine, browser):
         assert sorted(_ticked(page)) == expected
         assert bar.is_visible() and bar.get_by_text("3 files selected").is_visible()
         # The checkbox says which file it selects, for screen readers.
-        name = f"Select {running.export.name} ({running.identity.display_name}), file {running.webadmit_id}"
+        name = f"Select {running.export.name}, file {running.webadmit_id} ({running.identity.display_name})"
         assert page.get_by_role("checkbox", name=name).is_checked()
         screenshot(page, "bulk-bar-light", full_page=False, also=_docs_copy("bulk-bar-light"))
 
