@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -59,9 +59,8 @@ NO_NOTES = Notes()
 
 
 def notes_for(files: Iterable[ExportFile]) -> dict[int, Notes]:
-    """The notes of these rows, by file pk: a plain query for the downloadable rows' downloads, and one for the
-    newer runs of the open failures' exports (usually none); none without such rows. Plain lookups by indexed
-    columns, matched up here: a correlated subquery per note cost more to build than these cost to run."""
+    """The notes of these rows, by file pk: a query for the downloadable rows' downloads, and one for the open
+    failures' newer runs still going; none without such rows."""
     files = list(files)
     notes: dict[int, Notes] = {}
     downloadable = [f.pk for f in files if f.status in _DOWNLOADABLE]
@@ -73,40 +72,21 @@ def notes_for(files: Iterable[ExportFile]) -> dict[int, Notes]:
         )
         for pk, at, who in events:
             notes.setdefault(pk, Notes(downloaded_at=at, downloaded_by=who))  # the first is the latest
-    failed = [f for f in files if f.status == FileStatus.FAILED and not f.superseded_by_id]
+    failed = [f.pk for f in files if f.status == FileStatus.FAILED and not f.superseded_by_id]
     if failed:
-        # The runs still going of the failures' exports: few (they are unfinished), found by status; whether one is
-        # newer than a failure of its export is asked here. Superseded or gone ones are skipped here too: in SQL,
-        # SQLite's planner would rather scan superseded_by's index for its many NULLs.
-        going = (
-            ExportFile.objects.filter(
-                status__in=_RUNNING,
-                identity_id__in={f.identity_id for f in failed},
-                export_webadmit_id__in={f.export_webadmit_id for f in failed},
-            )
-            .order_by()
-            .values_list(
-                "identity_id",
-                "kind",
-                "export_webadmit_id",
-                "webadmit_id",
-                "pk",
-                "first_seen_at",
-                "superseded_by_id",
-                "gone_at",
-            )
+        # Per failure, its export's newest run still going: one lookup in file_export_runs_idx each, whatever the
+        # number of files (runs found by status instead grew with them: 2.6 ms a page at 100,000 files).
+        going = _newer_runs(status__in=_RUNNING, superseded_by__isnull=True, gone_at__isnull=True).order_by(
+            "-webadmit_id"
         )
-        # By identity, kind and export: a template's batches are never an export's runs, whatever their ids.
-        newest: dict[tuple[int, str, int], list[tuple[int, int, datetime]]] = {}
-        for identity_id, kind, export_id, webadmit_id, pk, started, superseded_by, gone_at in going:
-            if superseded_by is None and gone_at is None:
-                newest.setdefault((identity_id, kind, export_id), []).append((webadmit_id, pk, started))
-        for f in failed:
-            runs = newest.get((f.identity_id, f.kind, f.export_webadmit_id), ())
-            newer = [run for run in runs if run[0] > f.webadmit_id]
-            if newer:
-                _, pk, started = max(newer)
-                notes[f.pk] = replace(notes.get(f.pk, NO_NOTES), newer_run_pk=pk, newer_run_started=started)
+        newer = (
+            ExportFile.objects.filter(pk__in=failed)
+            .order_by()
+            .values_list("pk", Subquery(going.values("pk")[:1]), Subquery(going.values("first_seen_at")[:1]))
+        )
+        for file_pk, pk, started in newer:
+            if pk is not None:
+                notes[file_pk] = replace(notes.get(file_pk, NO_NOTES), newer_run_pk=pk, newer_run_started=started)
     return notes
 
 
