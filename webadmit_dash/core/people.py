@@ -1,14 +1,12 @@
 """People as pages name them: the full name when one is set, else the username ("downloaded by Maria Núñez").
 
 One home for the rule, in Python for a user already loaded and as a database expression for a column read through a
-relation (a page's rows annotate it rather than load a user per row).
+relation (a page's rows read the user's columns with theirs rather than load a user per row).
 """
 
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import CharField, F, Func, Value
-from django.db.models.functions import Coalesce, Concat, NullIf, Trim
 
 
 def display_name(user: AbstractBaseUser | AnonymousUser | None) -> str:
@@ -19,7 +17,8 @@ def display_name(user: AbstractBaseUser | AnonymousUser | None) -> str:
     return str(full).strip() or user.get_username()
 
 
-def display_name_expression(relation: str) -> Func:
-    """display_name() of the user at `relation` ("user", "acknowledged_by"), in SQL: NULL when there is none."""
-    full = Trim(Concat(F(f"{relation}__first_name"), Value(" "), F(f"{relation}__last_name"), output_field=CharField()))
-    return Coalesce(NullIf(full, Value("")), F(f"{relation}__username"), output_field=CharField())
+def display_name_of(first_name: str | None, last_name: str | None, username: str | None) -> str | None:
+    """display_name() from a user's columns read with a row (a download's user, by a join); None for no one."""
+    if username is None:
+        return None
+    return f"{first_name or ''} {last_name or ''}".strip() or username
