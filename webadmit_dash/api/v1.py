@@ -113,6 +113,8 @@ def _scope(request: HttpRequest, filters: FileFilters) -> Scope:
             params[name] = getattr(filters, name)
     if filters.identity is not None:
         params["identity"] = str(filters.identity)
+    if filters.kind is not None:
+        params["kind"] = filters.kind.value
     if filters.expired:
         params["expired"] = "1"
     dated = {name: str(getattr(filters, name)) for name in ("when", "seen_from", "seen_to") if getattr(filters, name)}
@@ -150,6 +152,7 @@ def _file_out(
     state = states.state_of(export_file)
     return {
         "id": export_file.pk,
+        "kind": export_file.kind,
         "webadmit_id": export_file.webadmit_id,
         "export_id": export_file.export_webadmit_id,
         "export_name": export.name if export else None,

@@ -25,7 +25,7 @@ from django.utils.safestring import SafeString
 
 from webadmit_dash.collection.models import CollectedFile, FileDelivery
 from webadmit_dash.core import access, states, stuck
-from webadmit_dash.core.models import ExportFile, RunRequest, UserIdentity
+from webadmit_dash.core.models import ExportFile, Kind, RunRequest, UserIdentity
 from webadmit_dash.core.states import FileState
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
 from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting, time_stamp
@@ -175,8 +175,8 @@ class FileRow:
 
     pk: int
     webadmit_id: int
-    name: str
-    format: str
+    name: str  # "Weekly roster", or a batch's "PDF · Transcripts" (ExportFile.title)
+    format: str  # the export's format, or a batch's "Accepted Offers for Review · PDF" (its template's list)
     identity: str
     cycle: str
     identity_title: str  # "Nursing · 2026 - 2027": the identity's whole name (IdentityNames.display_name)
@@ -206,6 +206,7 @@ class FileRow:
     export_url: str = ""  # the export's history page, once WebAdMIT named the export
     downloaded: SafeString | str = ""  # "downloaded by Maria 09:02" (web/row_notes.py)
     newer_run: SafeString | str = ""  # failed: "a newer run is going: started 09:40" (web/row_notes.py)
+    kind: Kind = Kind.EXPORT
 
     @property
     def status_cell(self) -> SafeString:
@@ -238,7 +239,6 @@ class FileRow:
     ) -> FileRow:
         urls = urls or RowUrls.current()
         status = export_file.status_enum
-        export = export_file.export
         annotated = vars(export_file)
         archived = bool(annotated.get("archived", False))
         action: RowAction
@@ -263,13 +263,13 @@ class FileRow:
         settled: Settled = (
             "superseded" if state is FileState.SUPERSEDED else "acknowledged" if state is FileState.ACKNOWLEDGED else ""
         )
-        name = export_file.export_name
+        name = export_file.title
         identity_title = identity.display_name
         return cls(
             pk=export_file.pk,
             webadmit_id=export_file.webadmit_id,
             name=name,
-            format=export.format if export else "",
+            format=format_words(export_file),
             identity=identity.title,
             cycle=identity.cycle,
             identity_title=identity_title,
@@ -300,7 +300,18 @@ class FileRow:
             export_url=urls.export.format(export_file.export_id) if export_file.export_id else "",
             downloaded=row_notes.downloaded(notes, now),
             newer_run=row_notes.newer_run(notes, now, urls.file),
+            kind=export_file.kind_enum,
         )
+
+
+def format_words(export_file: ExportFile) -> str:
+    """What a row says under its name: the export's format ("CSV"), or for a batch its template's list and the kind's
+    word ("Accepted Offers for Review · PDF")."""
+    export = export_file.export
+    if not export_file.is_batch:
+        return export.format if export else ""
+    short = export_file.kind_enum.short
+    return f"{export.list_name} · {short}" if export and export.list_name else short
 
 
 def run_label(name: str, identity_title: str) -> str:
@@ -385,6 +396,8 @@ def scope_for(user: User, query: QueryDict) -> Scope:
         # index out of it, so the dashboard-order index is read from the top and stops after a page.
         in_scope_column = ExpressionWrapper(F("identity_id") + 0, output_field=BigIntegerField())
         files = files.alias(scope_identity=in_scope_column).filter(scope_identity__in=in_scope)
+    if filters.kind:
+        files = files.filter(kind=filters.kind)
     if filters.q:
         search = Q(export__name__icontains=filters.q)
         file_id = params.whole_number(filters.q, None, minimum=0)
@@ -621,7 +634,9 @@ def counts(scope: Scope) -> Counts:
     now, zone = timezone.now(), timezone.get_current_timezone()
     span = ",".join(f"{lookup}{moment.timestamp():.6f}" for lookup, moment in scope.filters.seen.bounds(now, zone))
     # One cache entry per identity: {key: (change_seq, counts)} (settings.CACHES has room for every identity).
-    keys = {pk: f"dashboard:counts:v6:{int(scope.filters.expired)}:{span}:{pk}" for pk in scope.identity_ids}
+    # The kind filter is counted per identity too, under its value ("" for both kinds).
+    kind = scope.filters.kind
+    keys = {pk: f"dashboard:counts:v7:{int(scope.filters.expired)}:{kind}:{span}:{pk}" for pk in scope.identity_ids}
     cached = cache.get_many(list(keys.values()))
     known: dict[int, tuple[int, dict[str, int]]] = {pk: cached[key] for pk, key in keys.items() if key in cached}
     versions = {identity.pk: identity.change_seq for identity in scope.identities}
@@ -631,6 +646,8 @@ def counts(scope: Scope) -> Counts:
         recount = _current(ExportFile.objects.filter(identity_id__in=missing), scope.filters.expired).filter(
             scope.filters.seen.condition(now, zone)
         )
+        if kind:
+            recount = recount.filter(kind=kind)
         for identity_id, *row in recount.order_by().values_list("identity_id", "status").annotate(**_TALLY):
             per_identity[identity_id].append(tuple(row))
         recounted = {pk: (versions[pk], dict(_tally(rows))) for pk, rows in per_identity.items()}
