@@ -91,3 +91,10 @@ def test_the_api_gives_each_items_kind_and_filters_by_it(admin_user, mixed):
     batches = client.get("/api/v1/files", {"kind": "pdf_batch"}).json()["items"]
     assert {item["id"] for item in batches} == {batch.pk for batch in mixed["batches"]}
     assert client.get("/api/v1/files", {"kind": "spreadsheet"}).status_code == 422
+
+
+def test_the_api_offers_no_export_download_for_a_batch(admin_user, mixed):
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {tokens.create(admin_user, 'script').secret}")
+    items = {item["id"]: item for item in client.get("/api/v1/files").json()["items"]}
+    assert items[mixed["batches"][0].pk]["download_url"] is None
+    assert items[mixed["files"][0].pk]["download_url"] is not None

@@ -136,7 +136,7 @@ class FileOut(Schema):
     id: int = Field(description="Our id of the file: the one in /files/{id}.")
     kind: Kind = Field(
         description="`export`: a run of an export; `pdf_batch`: a PDF Manager batch, whose export is its template "
-        "(`export_id`, `export_name`) and whose documents are zips (the file's `zips`)."
+        "(`export_id`, `export_name`) and whose documents are zips, downloaded from its page."
     )
     webadmit_id: int = Field(description="WebAdMIT's id of the file (its export_files id, or its batch id).")
     export_id: int = Field(description="WebAdMIT's id of the export it is a run of (or the batch's template).")
@@ -154,7 +154,7 @@ class FileOut(Schema):
     gone_at: datetime | None = Field(description="When WebAdMIT stopped listing it (expired); null while listed.")
     download_url: str | None = Field(
         description="Our download address while the file is downloadable (from the archive, once it is there, even "
-        "after WebAdMIT forgot it)."
+        "after WebAdMIT forgot it); null for a PDF Manager batch, whose zips are downloaded from its page."
     )
     state: FileState = Field(
         description="needs_attention (running, failed and not handled, or refused by a destination: what the page "

@@ -148,7 +148,9 @@ def _file_out(
     status = export_file.status_enum
     if archived is None:
         archived = bool(vars(export_file).get("archived", False))
-    downloadable = status.is_downloadable and (export_file.gone_at is None or archived)
+    # A batch's documents are its zips, downloaded from its page (/files/{id}/zips/{part}/): the API's download is
+    # of export files.
+    downloadable = status.is_downloadable and (export_file.gone_at is None or archived) and not export_file.is_batch
     state = states.state_of(export_file)
     return {
         "id": export_file.pk,

@@ -25,7 +25,7 @@ from django.utils.safestring import SafeString
 
 from webadmit_dash.collection.models import CollectedFile, FileDelivery
 from webadmit_dash.core import access, states, stuck
-from webadmit_dash.core.models import ExportFile, Kind, RunRequest, UserIdentity
+from webadmit_dash.core.models import BatchZip, ExportFile, Kind, RunRequest, UserIdentity
 from webadmit_dash.core.states import FileState
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
 from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting, time_stamp
@@ -82,6 +82,7 @@ class Scope:
         thresholds = stuck.thresholds({stuck.key_of(f) for f in files if stuck.may_be_stuck(f, now)})
         called = callbacks_of(files)
         notes = row_notes.notes_for(files)
+        zips = zip_parts_of(files)
         return [
             FileRow.of(
                 export_file,
@@ -93,9 +94,18 @@ class Scope:
                 called.get(export_file.pk),
                 new_since,
                 notes.get(export_file.pk, row_notes.NO_NOTES),
+                zips.get(export_file.pk, 0),
             )
             for export_file in files
         ]
+
+
+def zip_parts_of(files: Iterable[ExportFile]) -> dict[int, int]:
+    """How many zips each of these batches has (BatchZip), by file: one query, none without a downloadable batch."""
+    pks = [each.pk for each in files if each.is_batch and each.status_enum.is_downloadable]
+    if not pks:
+        return {}
+    return dict(BatchZip.objects.filter(export_file_id__in=pks).values_list("export_file_id", "parts").distinct())
 
 
 @dataclass(frozen=True)
@@ -147,17 +157,22 @@ class RowUrls:
     file: str
     acknowledge: str
     export: str
+    zip: str  # two slots: the batch's pk, the zip's part
 
     @classmethod
     def current(cls) -> RowUrls:
         # Reversed with a stand-in id, which is then the pattern's slot (the script prefix can differ per request).
         marker = str(2**62)
         names = ("download_file", "run_again", "file_detail", "acknowledge_file", "schedules:export")
-        return cls(*(reverse(name, args=[marker]).replace(marker, "{}") for name in names))
+        download, run_again, file, acknowledge, export = (
+            reverse(name, args=[marker]).replace(marker, "{}") for name in names
+        )
+        zip_pattern = reverse("download_zip", args=[marker, marker]).replace(marker, "{}")
+        return cls(download, run_again, file, acknowledge, export, zip_pattern)
 
 
 # What a row offers for its file: its download, or why there is none (the template words each).
-RowAction = Literal["download", "gone", "empty", "failed", "unknown", "running"]
+RowAction = Literal["download", "zips_pending", "gone", "empty", "failed", "unknown", "running"]
 # What collection did with it, as a small mark: a destination refused it for good, or (none did and) one has it.
 Handover = Literal["delivered", "delivery-failed", ""]
 # Why a row is shown muted and sorted with the settled files, if it is: a later run replaced it, or a person
@@ -207,6 +222,11 @@ class FileRow:
     downloaded: SafeString | str = ""  # "downloaded by Maria 09:02" (web/row_notes.py)
     newer_run: SafeString | str = ""  # failed: "a newer run is going: started 09:40" (web/row_notes.py)
     kind: Kind = Kind.EXPORT
+    zip_urls: tuple[str, ...] = ()  # a batch's zips, part 1 first, once the engine has read them (P5)
+
+    @property
+    def zip_menu(self) -> SafeString | str:
+        return row_markup.zip_menu(self)
 
     @property
     def status_cell(self) -> SafeString:
@@ -236,6 +256,7 @@ class FileRow:
         callback: Callback | None = None,
         new_since: datetime | None = None,
         notes: row_notes.Notes = row_notes.NO_NOTES,
+        zip_parts: int = 0,
     ) -> FileRow:
         urls = urls or RowUrls.current()
         status = export_file.status_enum
@@ -246,6 +267,8 @@ class FileRow:
             action = "download"
         elif export_file.gone_at:
             action = "gone"
+        elif status.is_downloadable and export_file.is_batch and not zip_parts:
+            action = "zips_pending"  # ready, and the engine's next refresh reads its zips (P5)
         elif status.is_downloadable:
             action = "download"
         else:
@@ -301,7 +324,12 @@ class FileRow:
             downloaded=row_notes.downloaded(notes, now),
             newer_run=row_notes.newer_run(notes, now, urls.file),
             kind=export_file.kind_enum,
+            zip_urls=_zip_urls(urls, pk, zip_parts if action == "download" else 0),
         )
+
+
+def _zip_urls(urls: RowUrls, pk: int, parts: int) -> tuple[str, ...]:
+    return tuple(urls.zip.format(pk, part) for part in range(1, parts + 1))
 
 
 def format_words(export_file: ExportFile) -> str:
