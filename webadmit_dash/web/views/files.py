@@ -116,6 +116,7 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "label": listing.run_label(name, identity.display_name),
             "pk": export_file.pk,
             "run_again_url": reverse("run_again", args=[export_file.pk]),
+            "kind": export_file.kind,
         },
         "retention_days": settings.WEBADMIT_RETENTION_DAYS,
         "trail": trail.of(export_file),
