@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from tests.support.factories import EXPORT_ID, make_export, make_file
 from webadmit_dash.api import tokens
-from webadmit_dash.core.models import Kind
+from webadmit_dash.core.models import BatchZip, Kind
 from webadmit_dash.webadmit.statuses import FileStatus
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +98,27 @@ def test_the_api_offers_no_export_download_for_a_batch(admin_user, mixed):
     items = {item["id"]: item for item in client.get("/api/v1/files").json()["items"]}
     assert items[mixed["batches"][0].pk]["download_url"] is None
     assert items[mixed["files"][0].pk]["download_url"] is not None
+
+
+def test_a_batchs_page_says_what_it_is_lists_its_zips_and_its_history(admin_client, mixed):
+    batch = mixed["batches"][0]
+    for part in (1, 2):
+        BatchZip.objects.create(export_file=batch, zip_webadmit_id=9000 + part, part=part, parts=2)
+    page = admin_client.get(reverse("file_detail", args=[batch.pk]))
+    body = page.content.decode()
+    assert "<h1>PDF · Transcripts</h1>" in body
+    assert "batch " + str(batch.webadmit_id) in body and "Complete Applications · PDF" in body
+    facts = body[body.index('id="batch-facts"') : body.index('id="zips"')]
+    assert "Transcripts" in facts and "Transcript" in facts and "Complete Applications" in facts
+    for part in (1, 2):
+        assert f'href="{reverse("download_zip", args=[batch.pk, part])}' in body
+    assert "Zip 2 of 2" in body and "Batches of this template" in body
+    assert "Status history" in body
+
+
+def test_a_ready_batch_whose_zips_are_not_read_yet_says_so(admin_client, mixed):
+    batch = mixed["batches"][0]
+    body = admin_client.get(reverse("file_detail", args=[batch.pk])).content.decode()
+    assert "its zips are listed at the next refresh" in body
+    row = admin_client.get(reverse("recent_files")).content.decode()
+    assert "Listing its zips…" in row
