@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from tests.support.factories import EXPORT_ID, make_export, make_file
 from webadmit_dash.api import tokens
-from webadmit_dash.core.models import BatchZip, Kind
+from webadmit_dash.core.models import BatchZip, Kind, UserIdentity
 from webadmit_dash.webadmit.statuses import FileStatus
 
 pytestmark = pytest.mark.django_db
@@ -66,9 +66,14 @@ def test_an_unknown_kind_is_dropped_rather_than_failing_the_page(admin_client, m
     assert page.context["counts"].total == 5
 
 
-def test_the_kind_filters_choices_are_core_kinds_labels(admin_client, mixed):
+def test_the_kind_filters_choices_are_core_kinds_labels(admin_client, mixed, identity):
+    UserIdentity.objects.filter(pk=identity.pk).update(watch_pdf_batches=True)
     body = admin_client.get(reverse("recent_files")).content.decode()
     assert ">Export files</option>" in body and ">PDF Manager batches</option>" in body
+
+
+def test_without_an_identity_following_batches_the_page_offers_no_kind_filter(admin_client, mixed):
+    assert 'name="kind"' not in admin_client.get(reverse("recent_files")).content.decode()
 
 
 def test_the_csv_says_each_rows_kind_in_the_last_column(admin_client, mixed):

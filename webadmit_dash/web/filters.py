@@ -149,9 +149,16 @@ class FileFilters:
         """(value, label, selected) for the kind, identity, CAS and cycle selects."""
         associations = sorted({i.association for i in identities if i.association})
         cycles = sorted({i.cycle for i in identities if i.cycle}, reverse=True)
+        # The kind filter only where it can narrow something (an identity follows its PDF Manager batches, or the
+        # address asks for a kind): most installations have export files alone, and their filter row stays short.
+        kinds = (
+            [("", "Files and batches", not self.kind)]
+            + [(kind.value, kind.plural, kind.value == self.kind) for kind in Kind]
+            if self.kind or any(identity.watch_pdf_batches for identity in identities)
+            else []
+        )
         return {
-            "kind": [("", "Files and batches", not self.kind)]
-            + [(kind.value, kind.plural, kind.value == self.kind) for kind in Kind],
+            "kind": kinds,
             "identity": [("", "All identities", not self.identity)]
             + [(str(i.pk), i.display_name, i.pk == self.identity) for i in identities],
             "association": [("", "All CAS", not self.association)]
