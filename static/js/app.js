@@ -218,6 +218,11 @@
     runAgainDialog.querySelectorAll("[data-run-again-name]").forEach(function (name) {
       name.textContent = form.dataset.name || "this export";
     });
+    // A PDF Manager batch's Run again starts a new batch of its template: the dialog says so in its own words.
+    const kind = form.dataset.kind || "export";
+    runAgainDialog.querySelectorAll("[data-run-again-kind]").forEach(function (words) {
+      words.hidden = words.dataset.runAgainKind !== kind;
+    });
     runAgainDialog.returnValue = "";
     runAgainDialog.showModal();
     const confirm = runAgainDialog.querySelector("#run-again-confirm");

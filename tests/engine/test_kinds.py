@@ -89,13 +89,12 @@ def test_the_stuck_figure_of_an_export_is_not_a_templates(identity):
     assert stuck.key_of(batch) == stuck.key_of_export(template)
 
 
-def test_run_again_and_download_never_ask_webadmit_about_a_batch(identity, admin_user: User):
+def test_schedules_bulk_run_again_and_export_download_never_ask_e4_or_e5_about_a_batch(identity, admin_user: User):
+    """(A batch's own Run again starts a new batch through P3: tests/engine/test_batch_run_again.py.)"""
     template = make_export(identity, EXPORT_ID, "Transcripts", kind=Kind.PDF_BATCH)
     batch = make_file(identity, FileStatus.AVAILABLE, export=template)
 
     # No WebAdMIT is reachable here (api.webadmit.org is not called in tests): any call would fail otherwise.
-    with pytest.raises(RequestRejected, match="PDF Manager batch"):
-        on_demand.start_run(batch, admin_user)
     with pytest.raises(RequestRejected):
         on_demand.start_scheduled_run(template, "Weekdays at 06:00")
     attempt = downloads.prepare_download(batch, admin_user)

@@ -13,13 +13,13 @@ from collections.abc import Callable
 import pytest
 from django.utils import timezone
 
-from tests.support.factories import make_file
+from tests.support.factories import make_export, make_file
 from tests.support.prometheus import Samples, parse, value
 from tests.support.waiting import eventually
 from tests.support.webserver import GunicornServer
 from tests.support.worker import CeleryWorker, purge_queue
 from webadmit_dash.api import tokens
-from webadmit_dash.core.models import Credential, EngineHeartbeat, ExportFile, UserIdentity
+from webadmit_dash.core.models import Credential, EngineHeartbeat, ExportFile, Kind, UserIdentity
 from webadmit_dash.engine import credentials
 from webadmit_dash.engine.tasks import run_refresh
 from webadmit_dash.webadmit.statuses import FileStatus
@@ -70,14 +70,16 @@ def test_the_state_comes_from_the_database_at_scrape_time(client, allow, identit
     for status in (FileStatus.AVAILABLE, FileStatus.AVAILABLE, FileStatus.FAILED):
         make_file(identity, status)
     make_file(identity, FileStatus.QUEUED, gone=True)  # expired: not counted
+    make_file(identity, FileStatus.AVAILABLE, export=make_export(identity, 7, "Transcripts", kind=Kind.PDF_BATCH))
     Credential.objects.filter(pk=credential.pk).update(rate_limit_remaining=4321)
     EngineHeartbeat.objects.create(name=EngineHeartbeat.DISPATCHER, beat_at=timezone.now())
     samples = parse(client.get("/metrics").content.decode())
     assert value(samples, "webadmit_dash_identities", state="ok") == 1
     assert value(samples, "webadmit_dash_identities", state="paused") == 1
-    assert value(samples, "webadmit_dash_files", status="available", state="done") == 2
-    assert value(samples, "webadmit_dash_files", status="failed", state="needs_attention") == 1
-    assert value(samples, "webadmit_dash_files", status="queued", state="needs_attention") == 0
+    assert value(samples, "webadmit_dash_files", kind="export", status="available", state="done") == 2
+    assert value(samples, "webadmit_dash_files", kind="export", status="failed", state="needs_attention") == 1
+    assert value(samples, "webadmit_dash_files", kind="export", status="queued", state="needs_attention") == 0
+    assert value(samples, "webadmit_dash_files", kind="pdf_batch", status="available", state="done") == 1
     assert value(samples, "webadmit_dash_rate_budget_remaining", credential="Nursing") == 4321
     assert value(samples, "webadmit_dash_rate_budget_limit", credential="Nursing") == 5000
     assert 0 <= value(samples, "webadmit_dash_beat_heartbeat_age_seconds") < 60

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from ninja import Field, Schema
 from pydantic import model_validator
 
+from webadmit_dash.core.models import Kind
 from webadmit_dash.core.states import FileState
 from webadmit_dash.web import date_range
 from webadmit_dash.webadmit.statuses import FileStatus
@@ -75,6 +76,9 @@ class FileFilters(Schema):
         "`superseded` (a later run of the export ended well), `acknowledged` (failed, and a person said they have "
         "seen it), `done` (anything else), or `handled` (superseded or acknowledged).",
     )
+    kind: Kind | None = Field(
+        None, description="Only export files (`export`) or only PDF Manager batches (`pdf_batch`); both without it."
+    )
     identity: int | None = Field(None, ge=1, le=MAX_ID, description="One identity's id (from /identities).")
     association: str = Field("", max_length=200, description="One CAS, e.g. SOPHAS.")
     cycle: str = Field("", max_length=50, description="One cycle, e.g. '2026 - 2027'.")
@@ -130,8 +134,12 @@ class IdentityPageQuery(Schema):
 
 class FileOut(Schema):
     id: int = Field(description="Our id of the file: the one in /files/{id}.")
-    webadmit_id: int = Field(description="WebAdMIT's id of the file (its export_files id).")
-    export_id: int = Field(description="WebAdMIT's id of the export it is a run of.")
+    kind: Kind = Field(
+        description="`export`: a run of an export; `pdf_batch`: a PDF Manager batch, whose export is its template "
+        "(`export_id`, `export_name`) and whose documents are zips, downloaded from its page."
+    )
+    webadmit_id: int = Field(description="WebAdMIT's id of the file (its export_files id, or its batch id).")
+    export_id: int = Field(description="WebAdMIT's id of the export it is a run of (or the batch's template).")
     export_name: str | None = Field(description="The export's name; null until WebAdMIT has told it.")
     format: str
     identity_id: int
@@ -146,7 +154,7 @@ class FileOut(Schema):
     gone_at: datetime | None = Field(description="When WebAdMIT stopped listing it (expired); null while listed.")
     download_url: str | None = Field(
         description="Our download address while the file is downloadable (from the archive, once it is there, even "
-        "after WebAdMIT forgot it)."
+        "after WebAdMIT forgot it); null for a PDF Manager batch, whose zips are downloaded from its page."
     )
     state: FileState = Field(
         description="needs_attention (running, failed and not handled, or refused by a destination: what the page "

@@ -113,6 +113,8 @@ def _scope(request: HttpRequest, filters: FileFilters) -> Scope:
             params[name] = getattr(filters, name)
     if filters.identity is not None:
         params["identity"] = str(filters.identity)
+    if filters.kind is not None:
+        params["kind"] = filters.kind.value
     if filters.expired:
         params["expired"] = "1"
     dated = {name: str(getattr(filters, name)) for name in ("when", "seen_from", "seen_to") if getattr(filters, name)}
@@ -146,10 +148,13 @@ def _file_out(
     status = export_file.status_enum
     if archived is None:
         archived = bool(vars(export_file).get("archived", False))
-    downloadable = status.is_downloadable and (export_file.gone_at is None or archived)
+    # A batch's documents are its zips, downloaded from its page (/files/{id}/zips/{part}/): the API's download is
+    # of export files.
+    downloadable = status.is_downloadable and (export_file.gone_at is None or archived) and not export_file.is_batch
     state = states.state_of(export_file)
     return {
         "id": export_file.pk,
+        "kind": export_file.kind,
         "webadmit_id": export_file.webadmit_id,
         "export_id": export_file.export_webadmit_id,
         "export_name": export.name if export else None,

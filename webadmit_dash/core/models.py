@@ -40,6 +40,16 @@ class Kind(models.TextChoices):
     EXPORT = "export", "Export file"
     PDF_BATCH = "pdf_batch", "PDF Manager batch"
 
+    @property
+    def plural(self) -> str:
+        """ "PDF Manager batches": the label of a list of them (the kind filter's choices)."""
+        return f"{self.label}es" if self.label.endswith("batch") else f"{self.label}s"
+
+    @property
+    def short(self) -> str:
+        """The word a batch's name starts with on a row ("PDF · Transcripts"); export files, most rows, none."""
+        return "PDF" if self is Kind.PDF_BATCH else ""
+
 
 # The same two kinds, as an Export row is one: an export, or the template of a kind's batches.
 DEFINITION_KINDS = [(Kind.EXPORT.value, "Export"), (Kind.PDF_BATCH.value, "PDF Manager template")]
@@ -359,9 +369,26 @@ class ExportFile(models.Model):
         return runs_of(self.identity_id, self.kind, self.export_webadmit_id)
 
     @property
+    def kind_enum(self) -> Kind:
+        return Kind(self.kind)
+
+    @property
+    def is_batch(self) -> bool:
+        return self.kind == Kind.PDF_BATCH
+
+    @property
     def export_name(self) -> str:
-        """The name people read for this file: its export's, or its export's id until E3 has named it."""
-        return self.export.name if self.export else f"Export {self.export_webadmit_id}"
+        """The name of its export (or template): the export's, or its id until E3 (or P1) has named it."""
+        if self.export:
+            return self.export.name
+        return f"{'Template' if self.is_batch else 'Export'} {self.export_webadmit_id}"
+
+    @property
+    def title(self) -> str:
+        """The name people read for this file on pages and in messages: its export's, and for a batch "PDF ·
+        <template>", so that a batch never reads as an export's file."""
+        short = self.kind_enum.short
+        return f"{short} · {self.export_name}" if short else self.export_name
 
     @property
     def needs_attention(self) -> bool:

@@ -197,17 +197,18 @@ def supersede(identity_id: int, export_ids: Iterable[int], seq: int, kind: Kind 
     return sum(len(pks) for pks in moves.values())
 
 
-def record_started_run(identity: UserIdentity, run: types.ExportFile, now: datetime) -> int:
-    """Stores a run that Run again just started (E4's answer), so that it shows at once rather than on the next
-    refresh; returns its row's pk. The next listing then finds it and carries on from there. A run already stored
-    (a refresh listed it first, or WebAdMIT answered with a run already under way) is left as it is."""
+def record_started_run(identity: UserIdentity, run: types.ExportFile, now: datetime, kind: Kind = Kind.EXPORT) -> int:
+    """Stores a run that Run again just started (E4's answer, or P3's batch as pdf_batches reads it), so that it
+    shows at once rather than on the next refresh; returns its row's pk. The next listing then finds it and carries
+    on from there. A run already stored (a refresh listed it first, or WebAdMIT answered with a run already under
+    way) is left as it is."""
     run = incoming.export_file(run)
-    runs = ExportFile.objects.filter(identity=identity, kind=Kind.EXPORT, webadmit_id=run.id)
+    runs = ExportFile.objects.filter(identity=identity, kind=kind, webadmit_id=run.id)
     existing = runs.values_list("pk", flat=True).first()
     if existing is not None:
         return existing
     plan = ListingPlan(
-        identity, [run], _Diff(new=[run]), running=not run.status.is_finished, unknown_export_ids=frozenset()
+        identity, [run], _Diff(new=[run]), running=not run.status.is_finished, unknown_export_ids=frozenset(), kind=kind
     )
     try:
         # Not apply_plan: its retry re-plans the listing, and a listing of this one run would mark every other

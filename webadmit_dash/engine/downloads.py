@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from webadmit_dash.core.models import DownloadEvent, ExportFile, Kind
+from webadmit_dash.core.models import BatchZip, DownloadEvent, ExportFile, Kind
 from webadmit_dash.core.problems import BUSY, DownloadOutcome, kind_of, meaning
 from webadmit_dash.core.validators import is_loopback_host
 from webadmit_dash.engine import interactive
@@ -80,11 +80,12 @@ def prepare_download(export_file: ExportFile, user: User) -> DownloadAttempt:
 def _attempt(export_file: ExportFile, user: User) -> DownloadAttempt:
     if export_file.kind != Kind.EXPORT:
         # E5 names an export's file: asked with a batch's template and batch ids, it could mint a link to another
-        # export's file with those ids. A batch's documents are its zips (BatchZip), fetched through P6.
+        # export's file with those ids. A batch's documents are its zips (BatchZip), fetched through P6: the web
+        # sends a batch's Download to them (prepare_zip_download), so this answers only a caller that did not.
         return DownloadAttempt(
             DownloadOutcome.NOT_DOWNLOADABLE,
-            "Not downloaded here",
-            "This is a PDF Manager batch: its documents come as zips, which are not downloaded from here yet.",
+            "Download its zips",
+            "This is a PDF Manager batch: its documents come as zips, each downloaded from the batch's page.",
             http_status=409,
         )
     status = export_file.status_enum
@@ -99,7 +100,49 @@ def _attempt(export_file: ExportFile, user: User) -> DownloadAttempt:
         return _refusal(error, credential.name)
     if link.url is None:
         return _not_downloadable("Not ready to download", link.file.status)
-    if not is_followable(link.url):
+    return _followed(link.url)
+
+
+def prepare_zip_download(batch_zip: BatchZip, user: User) -> DownloadAttempt:
+    """Mints a fresh link to one zip of a batch (P6) the caller already checked the user may see, and audits it as
+    a download of the batch (the message says which zip). The link is WebAdMIT's 302, never followed or stored."""
+    batch = batch_zip.export_file
+    attempt = _zip_attempt(batch_zip, user)
+    which = f"Zip {batch_zip.part} of {batch_zip.parts}"
+    DownloadEvent.objects.create(
+        user=user,
+        export_file=batch,
+        file_webadmit_id=batch.webadmit_id,
+        outcome=attempt.outcome,
+        message=f"{which}: {attempt.message}" if attempt.message else which,
+    )
+    if attempt.url is None:
+        logger.info("Download of zip %s of batch %s refused: %s", batch_zip.part, batch.webadmit_id, attempt.outcome)
+    return attempt
+
+
+def _zip_attempt(batch_zip: BatchZip, user: User) -> DownloadAttempt:
+    batch = batch_zip.export_file
+    status = batch.status_enum
+    # Zips are read only once a batch is ready; one that failed since, or ran again, has nothing to give.
+    if not status.is_downloadable:
+        return DownloadAttempt(
+            DownloadOutcome.NOT_DOWNLOADABLE,
+            "Nothing to download",
+            "WebAdMIT has no zips for this PDF Manager batch now: it is not ready.",
+            http_status=409,
+        )
+    credential = batch.identity.credential
+    try:
+        with interactive.calling(credential, user) as client:
+            link = client.get_pdf_manager_zip_link(batch.identity.webadmit_id, batch_zip.zip_webadmit_id)
+    except WebAdmitError as error:
+        return _refusal(error, credential.name)
+    return _followed(link.url)
+
+
+def _followed(url: str) -> DownloadAttempt:
+    if not is_followable(url):
         return DownloadAttempt(
             DownloadOutcome.UNSAFE_URL,
             "Download address refused",
@@ -107,7 +150,7 @@ def _attempt(export_file: ExportFile, user: User) -> DownloadAttempt:
             "Tell whoever runs webadmit-dash; nothing was downloaded.",
             http_status=502,
         )
-    return DownloadAttempt(DownloadOutcome.REDIRECTED, url=link.url)
+    return DownloadAttempt(DownloadOutcome.REDIRECTED, url=url)
 
 
 def _not_downloadable(title: str, status: FileStatus) -> DownloadAttempt:

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from webadmit_dash.core.models import ChangeCounter, Credential, Export, ExportFile, Kind, RunRequest, UserIdentity
-from webadmit_dash.engine import apply, credentials, interactive, schedule, tasks
+from webadmit_dash.engine import apply, credentials, interactive, pdf_batches, schedule, tasks
 from webadmit_dash.webadmit.errors import RequestRejected, WebAdmitError
 from webadmit_dash.webadmit.statuses import FileStatus
 from webadmit_dash.webadmit.types import ExportFile as UpstreamFile
@@ -99,12 +99,11 @@ class RunStarted:
 
 
 def start_run(export_file: ExportFile, user: User | None = None) -> RunStarted:
-    """Run again: asks WebAdMIT (E4) for a new run of this file's export, stores the run at once (so pages show it
-    without waiting for a refresh), records who asked (RunRequest, refusals included), and switches the identity
-    to the fast cadence so the run's progress shows within seconds. Raises the client's WebAdmitError, after
-    recording it, or at once while the credential's WebAdMIT is known not to answer (an interactive call: see
-    `interactive`)."""
-    _exports_only(export_file.kind)
+    """Run again: asks WebAdMIT (E4) for a new run of this file's export, or (a PDF Manager batch) for a new batch
+    of its template (P3); stores the run at once (so pages show it without waiting for a refresh), records who asked
+    (RunRequest, refusals included), and switches the identity to the fast cadence so the run's progress shows
+    within seconds. Raises the client's WebAdmitError, after recording it, or at once while the credential's
+    WebAdMIT is known not to answer (an interactive call: see `interactive`)."""
     audit = RunRequest(
         user=user,
         identity=export_file.identity,
@@ -112,7 +111,7 @@ def start_run(export_file: ExportFile, user: User | None = None) -> RunStarted:
         file_webadmit_id=export_file.webadmit_id,
         export_webadmit_id=export_file.export_webadmit_id,
     )
-    return _start(audit, user)
+    return _start(audit, user, export_file.kind_enum)
 
 
 def start_scheduled_run(export: Export, label: str) -> RunStarted:
@@ -132,7 +131,7 @@ def _exports_only(kind: str) -> None:
     """E4 starts export runs: asked with a PDF Manager template's id, it would start nothing, or another export's
     run should an export have the same id (the two are numbered apart). Refused before any call, in words."""
     if kind != Kind.EXPORT:
-        raise RequestRejected("Run again starts export files only: start a new PDF Manager batch in WebAdMIT.")
+        raise RequestRejected("Schedules start export runs only: start a new PDF Manager batch with Run again.")
 
 
 def callback_url(token: str) -> str:
@@ -140,17 +139,24 @@ def callback_url(token: str) -> str:
     return f"{settings.SITE_URL}{reverse('schedules:webadmit_callback', args=[token])}"
 
 
-def _start(audit: RunRequest, user: User | None) -> RunStarted:
+def _start(audit: RunRequest, user: User | None, kind: Kind = Kind.EXPORT) -> RunStarted:
     identity = audit.identity
     callback = None
-    if settings.WEBADMIT_CALLBACKS:
+    # A batch's callback posts the batch as JSON, which the callback address (E4's form fields) does not read: a
+    # batch started here is followed by the fast cadence alone.
+    if settings.WEBADMIT_CALLBACKS and kind == Kind.EXPORT:
         # Unguessable and one per run: a forged call can at most cause one refresh (the status is read from
         # WebAdMIT, never taken from the call).
         audit.callback_token = secrets.token_urlsafe(32)
         callback = callback_url(audit.callback_token)
     try:
         with interactive.calling(identity.credential, user) as client:
-            run = client.start_export_run(identity.webadmit_id, audit.export_webadmit_id, callback=callback)
+            if kind == Kind.PDF_BATCH:
+                # Every P3 makes a new batch (none is "already running"), read as the apply step reads P4's.
+                batch = client.start_pdf_manager_batch(identity.webadmit_id, audit.export_webadmit_id)
+                run = pdf_batches.as_listing([batch])[0]
+            else:
+                run = client.start_export_run(identity.webadmit_id, audit.export_webadmit_id, callback=callback)
     except WebAdmitError as error:
         audit.message = error.message
         audit.callback_token = None  # WebAdMIT will not call about a run it did not start
@@ -158,9 +164,9 @@ def _start(audit: RunRequest, user: User | None) -> RunStarted:
         raise
     now = timezone.now()
     note_run_started(identity, now)
-    known = ExportFile.objects.filter(identity=identity, kind=Kind.EXPORT, webadmit_id=run.id).exists()
+    known = ExportFile.objects.filter(identity=identity, kind=kind, webadmit_id=run.id).exists()
     with transaction.atomic():
-        audit.run_id = apply.record_started_run(identity, run, now)
+        audit.run_id = apply.record_started_run(identity, run, now, kind)
         audit.run_webadmit_id, audit.already_running = run.id, known
         audit.save()
     return RunStarted(run, known, audit.run_id, audit.pk)

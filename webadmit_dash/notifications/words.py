@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.urls import reverse
 
-from webadmit_dash.core.models import UserIdentity
+from webadmit_dash.core.models import Kind, UserIdentity
 from webadmit_dash.core.text import one_line
 from webadmit_dash.notifications.models import Event, EventKind
 
@@ -44,6 +44,15 @@ SENTENCE = {
     EventKind.EMPTY_LIST: "The run finished, but the list matched no applicants, so there is no file.",
     EventKind.FAILED: "WebAdMIT could not generate the file. Run the export again from the dashboard.",
     EventKind.STUCK: "The run has not finished for much longer than this export's runs usually take.",
+}
+
+# The same events of a PDF Manager batch (core's Kind): it has zips, not a file, and a template, not an export.
+BATCH_SENTENCE = {
+    EventKind.AVAILABLE: "is ready: its zips can be downloaded on the dashboard.",
+    EventKind.SUCCESS_WITH_ERRORS: "is ready, but WebAdMIT reported errors while making it.",
+    EventKind.EMPTY_LIST: "finished, but the template's list matched no applicants, so it has no documents.",
+    EventKind.FAILED: "failed: WebAdMIT could not make it. Run it again from the dashboard.",
+    EventKind.STUCK: "has not finished for much longer than this template's batches usually take.",
 }
 
 
@@ -82,6 +91,11 @@ class Told:
 def one_line_name(value: str) -> str:
     """A name as a message tells it: on one line, cut to NAME_MAX."""
     return one_line(value, NAME_MAX)
+
+
+def _of_a_batch(event: Event) -> bool:
+    """Whether the event's file is a PDF Manager batch (an event of a pruned row is told as a file's)."""
+    return event.export_file_id is not None and event.export_file is not None and event.export_file.is_batch
 
 
 def tell(event: Event, identity_names: list[str] | None = None) -> Told:
@@ -128,6 +142,15 @@ def tell(event: Event, identity_names: list[str] | None = None) -> Told:
             f"{one_line(event.detail, 1000)}.",
             file_link(event),
             "Open the file on the dashboard",
+        )
+    if kind in BATCH_SENTENCE and _of_a_batch(event):
+        label = Kind.PDF_BATCH.label
+        return Told(
+            one_line(f"{HEADLINE[kind]}: {label} {export_name} · {identity_name}", HEADLINE_MAX),
+            f"{label} “{export_name}” (batch {event.file_webadmit_id}) for {identity_name} "
+            f"{BATCH_SENTENCE[kind]} {event.detail}".strip(),
+            file_link(event),
+            "Open it on the dashboard",
         )
     sentence = f"{SENTENCE[kind]} {event.detail}".strip()
     return Told(

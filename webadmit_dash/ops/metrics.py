@@ -45,7 +45,7 @@ from prometheus_client.registry import Collector
 
 from webadmit_dash.collection import signals as collection_signals
 from webadmit_dash.collection.models import CollectedFile, FileDelivery
-from webadmit_dash.core.models import Credential, DownloadEvent, EngineHeartbeat, ExportFile, UserIdentity
+from webadmit_dash.core.models import Credential, DownloadEvent, EngineHeartbeat, ExportFile, Kind, UserIdentity
 from webadmit_dash.core.problems import DownloadOutcome
 from webadmit_dash.core.states import FileState
 from webadmit_dash.core.states import expression as file_state
@@ -234,26 +234,30 @@ class StateCollector(Collector):
         yield family
 
     def _files(self) -> Iterator[Metric]:
-        # By status and state (core.states), so that webadmit_dash_files{status="failed",state="needs_attention"} is the
-        # number the tab's title and the Failed chip say. Every pair is reported, zeros too (32 series), so a
-        # graph's line never vanishes when its count falls to nothing.
+        # By status and state (core.states), so that sum(webadmit_dash_files{status="failed",state="needs_attention"})
+        # is the number the tab's title and the Failed chip say; and by kind (core's Kind: export files and PDF
+        # Manager batches), as the page's kind filter splits them. Every triple is reported, zeros too (64 series),
+        # so a graph's line never vanishes when its count falls to nothing.
         counts = {
-            (status, state): n
-            for status, state, n in ExportFile.objects.filter(gone_at__isnull=True)
+            (kind, status, state): n
+            for kind, status, state, n in ExportFile.objects.filter(gone_at__isnull=True)
             .order_by()
             .annotate(state=file_state())
-            .values_list("status", "state")
+            .values_list("kind", "status", "state")
             .annotate(n=Count("pk"))
-            .values_list("status", "state", "n")
+            .values_list("kind", "status", "state", "n")
         }
         family = GaugeMetricFamily(
             f"{PREFIX}_files",
-            "Export files WebAdMIT still lists, by status and state (needs_attention, superseded, acknowledged, done).",
-            labels=["status", "state"],
+            "Export files and PDF Manager batches WebAdMIT still lists, by kind (export, pdf_batch), status and state "
+            "(needs_attention, superseded, acknowledged, done).",
+            labels=["kind", "status", "state"],
         )
-        for status in FileStatus:
-            for state in FileState:
-                family.add_metric([status.value, state.value], counts.get((status.value, state.value), 0))
+        for kind in Kind:
+            for status in FileStatus:
+                for state in FileState:
+                    key = (kind.value, status.value, state.value)
+                    family.add_metric(list(key), counts.get(key, 0))
         yield family
 
     def _budgets(self) -> Iterator[Metric]:

@@ -117,7 +117,7 @@ def acknowledge(files: list[ExportFile], user: User) -> Outcome:
 # --- Run again --------------------------------------------------------------------------------------------------------
 
 STILL_RUNNING = "still running (WebAdMIT would keep that run)"
-NOT_AN_EXPORT = "PDF Manager batches (Run again starts export files)"
+NOT_AN_EXPORT = "PDF Manager batches (each row's own Run again starts a new batch)"
 SAME_EXPORT = "of an export already in this batch (one run each)"
 
 

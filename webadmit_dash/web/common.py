@@ -52,6 +52,7 @@ class IdentityRow(IdentityNames):
     error_kind: str
     error_message: str
     change_seq: int
+    watch_pdf_batches: bool = False  # Recent Files offers its kind filter only where batches are followed
     credential: Credential | None = None  # attached where a page shows it (the Identities page)
 
 

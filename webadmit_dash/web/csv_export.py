@@ -63,6 +63,8 @@ HEADER = [
     "State",
     "Handled by",
     "Handled at (UTC)",
+    # core's Kind label: "Export file" or "PDF Manager batch" (a batch's export is its template, its format blank).
+    "Kind",
 ]
 # What collection did with a file, in the row mark's words (listing.FileRow.handover).
 _HANDOVER = {"delivered": "Delivered", "delivery-failed": "Delivery failed", "": ""}
@@ -121,6 +123,7 @@ def rows(scope: Scope) -> Iterator[list[object]]:
                 _HANDOVER[listing.handover(export_file)],
                 state.label,
                 *_handled(export_file, state),
+                export_file.kind_enum.label,
             ]
         if len(chunk) < CHUNK:
             return

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from django.http import QueryDict
 
 from webadmit_dash.core import states
-from webadmit_dash.core.models import STATUS_CHOICES
+from webadmit_dash.core.models import STATUS_CHOICES, Kind
 from webadmit_dash.web import params, sorting
 from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.date_range import DateRange
@@ -49,6 +49,7 @@ class FileFilters:
     # core.states values (and "handled"): files in one of these states, among those the status chips keep.
     states: tuple[str, ...] = ()
     identity: int | None = None
+    kind: str = ""  # a core Kind's value: export files only, or PDF Manager batches only; "" both
     association: str = ""
     cycle: str = ""
     q: str = ""
@@ -78,6 +79,7 @@ class FileFilters:
             statuses=params.choices(query, "status", STATUS_VALUES),
             states=params.choices(query, "state", states.STATE_VALUES),
             identity=identity_pk if identity_pk in visible_pks else None,
+            kind=kind if (kind := params.value(query, "kind") or "") in Kind.values else "",
             association=association if not refused else "",
             cycle=cycle if not refused else "",
             q=params.text(query, "q", max_length=100),
@@ -94,7 +96,9 @@ class FileFilters:
 
     @property
     def active(self) -> bool:
-        return bool(self.scoped or self.statuses or self.states or self.q or self.expired or self.seen.active)
+        return bool(
+            self.scoped or self.statuses or self.states or self.kind or self.q or self.expired or self.seen.active
+        )
 
     @property
     def state_words(self) -> str:
@@ -111,6 +115,8 @@ class FileFilters:
         if not without_status:
             pairs.extend(("status", status) for status in self.statuses)
         pairs.extend(("state", state) for state in self.states)
+        if self.kind:
+            pairs.append(("kind", self.kind))
         if self.identity:
             pairs.append(("identity", str(self.identity)))
         if self.association:
@@ -140,10 +146,19 @@ class FileFilters:
         ]
 
     def choices(self, identities: Sequence[IdentityRow]) -> dict[str, list[tuple[str, str, bool]]]:
-        """(value, label, selected) for the identity, CAS and cycle selects."""
+        """(value, label, selected) for the kind, identity, CAS and cycle selects."""
         associations = sorted({i.association for i in identities if i.association})
         cycles = sorted({i.cycle for i in identities if i.cycle}, reverse=True)
+        # The kind filter only where it can narrow something (an identity follows its PDF Manager batches, or the
+        # address asks for a kind): most installations have export files alone, and their filter row stays short.
+        kinds = (
+            [("", "Files and batches", not self.kind)]
+            + [(kind.value, kind.plural, kind.value == self.kind) for kind in Kind]
+            if self.kind or any(identity.watch_pdf_batches for identity in identities)
+            else []
+        )
         return {
+            "kind": kinds,
             "identity": [("", "All identities", not self.identity)]
             + [(str(i.pk), i.display_name, i.pk == self.identity) for i in identities],
             "association": [("", "All CAS", not self.association)]

@@ -26,7 +26,7 @@ from django.utils.safestring import SafeString
 
 from webadmit_dash.collection.models import CollectedFile, FileDelivery
 from webadmit_dash.core import access, states, stuck
-from webadmit_dash.core.models import ExportFile, RunRequest, UserIdentity
+from webadmit_dash.core.models import BatchZip, ExportFile, Kind, RunRequest, UserIdentity
 from webadmit_dash.core.states import FileState
 from webadmit_dash.shared.http import AuthenticatedHttpRequest
 from webadmit_dash.shared.templatetags.display import clock_time, status_badge, time_ago, time_lasting, time_stamp
@@ -83,6 +83,7 @@ class Scope:
         thresholds = self._stuck_thresholds({stuck.key_of(f) for f in files if stuck.may_be_stuck(f, now)})
         called = callbacks_of(files)
         notes = row_notes.notes_for(files)
+        zips = zip_parts_of(files)
         return [
             FileRow.of(
                 export_file,
@@ -94,6 +95,7 @@ class Scope:
                 called.get(export_file.pk),
                 new_since,
                 notes.get(export_file.pk, row_notes.NO_NOTES),
+                zips.get(export_file.pk, 0),
             )
             for export_file in files
         ]
@@ -115,6 +117,14 @@ class Scope:
             cache.set_many({cache_keys[key]: fresh[key] for key in fresh}, COUNTS_CACHE_SECONDS)
             found.update(fresh)
         return found
+
+
+def zip_parts_of(files: Iterable[ExportFile]) -> dict[int, int]:
+    """How many zips each of these batches has (BatchZip), by file: one query, none without a downloadable batch."""
+    pks = [each.pk for each in files if each.is_batch and each.status_enum.is_downloadable]
+    if not pks:
+        return {}
+    return dict(BatchZip.objects.filter(export_file_id__in=pks).values_list("export_file_id", "parts").distinct())
 
 
 @dataclass(frozen=True)
@@ -166,17 +176,22 @@ class RowUrls:
     file: str
     acknowledge: str
     export: str
+    zip: str  # two slots: the batch's pk, the zip's part
 
     @classmethod
     def current(cls) -> RowUrls:
         # Reversed with a stand-in id, which is then the pattern's slot (the script prefix can differ per request).
         marker = str(2**62)
         names = ("download_file", "run_again", "file_detail", "acknowledge_file", "schedules:export")
-        return cls(*(reverse(name, args=[marker]).replace(marker, "{}") for name in names))
+        download, run_again, file, acknowledge, export = (
+            reverse(name, args=[marker]).replace(marker, "{}") for name in names
+        )
+        zip_pattern = reverse("download_zip", args=[marker, marker]).replace(marker, "{}")
+        return cls(download, run_again, file, acknowledge, export, zip_pattern)
 
 
 # What a row offers for its file: its download, or why there is none (the template words each).
-RowAction = Literal["download", "gone", "empty", "failed", "unknown", "running"]
+RowAction = Literal["download", "zips_pending", "gone", "empty", "failed", "unknown", "running"]
 # What collection did with it, as a small mark: a destination refused it for good, or (none did and) one has it.
 Handover = Literal["delivered", "delivery-failed", ""]
 # Why a row is shown muted and sorted with the settled files, if it is: a later run replaced it, or a person
@@ -194,8 +209,8 @@ class FileRow:
 
     pk: int
     webadmit_id: int
-    name: str
-    format: str
+    name: str  # "Weekly roster", or a batch's "PDF · Transcripts" (ExportFile.title)
+    format: str  # the export's format, or a batch's "Accepted Offers for Review · PDF" (its template's list)
     identity: str
     cycle: str
     identity_title: str  # "Nursing · 2026 - 2027": the identity's whole name (IdentityNames.display_name)
@@ -225,6 +240,12 @@ class FileRow:
     export_url: str = ""  # the export's history page, once WebAdMIT named the export
     downloaded: SafeString | str = ""  # "downloaded by Maria 09:02" (web/row_notes.py)
     newer_run: SafeString | str = ""  # failed: "a newer run is going: started 09:40" (web/row_notes.py)
+    kind: Kind = Kind.EXPORT
+    zip_urls: tuple[str, ...] = ()  # a batch's zips, part 1 first, once the engine has read them (P5)
+
+    @property
+    def zip_menu(self) -> SafeString | str:
+        return row_markup.zip_menu(self)
 
     @property
     def status_cell(self) -> SafeString:
@@ -254,10 +275,10 @@ class FileRow:
         callback: Callback | None = None,
         new_since: datetime | None = None,
         notes: row_notes.Notes = row_notes.NO_NOTES,
+        zip_parts: int = 0,
     ) -> FileRow:
         urls = urls or RowUrls.current()
         status = export_file.status_enum
-        export = export_file.export
         annotated = vars(export_file)
         archived = bool(annotated.get("archived", False))
         action: RowAction
@@ -265,6 +286,8 @@ class FileRow:
             action = "download"
         elif export_file.gone_at:
             action = "gone"
+        elif status.is_downloadable and export_file.is_batch and not zip_parts:
+            action = "zips_pending"  # ready, and the engine's next refresh reads its zips (P5)
         elif status.is_downloadable:
             action = "download"
         else:
@@ -282,13 +305,13 @@ class FileRow:
         settled: Settled = (
             "superseded" if state is FileState.SUPERSEDED else "acknowledged" if state is FileState.ACKNOWLEDGED else ""
         )
-        name = export_file.export_name
+        name = export_file.title
         identity_title = identity.display_name
         return cls(
             pk=export_file.pk,
             webadmit_id=export_file.webadmit_id,
             name=name,
-            format=export.format if export else "",
+            format=format_words(export_file),
             identity=identity.title,
             cycle=identity.cycle,
             identity_title=identity_title,
@@ -319,7 +342,23 @@ class FileRow:
             export_url=urls.export.format(export_file.export_id) if export_file.export_id else "",
             downloaded=row_notes.downloaded(notes, now),
             newer_run=row_notes.newer_run(notes, now, urls.file),
+            kind=export_file.kind_enum,
+            zip_urls=_zip_urls(urls, pk, zip_parts if action == "download" else 0),
         )
+
+
+def _zip_urls(urls: RowUrls, pk: int, parts: int) -> tuple[str, ...]:
+    return tuple(urls.zip.format(pk, part) for part in range(1, parts + 1))
+
+
+def format_words(export_file: ExportFile) -> str:
+    """What a row says under its name: the export's format ("CSV"), or for a batch its template's list and the kind's
+    word ("Accepted Offers for Review · PDF")."""
+    export = export_file.export
+    if not export_file.is_batch:
+        return export.format if export else ""
+    short = export_file.kind_enum.short
+    return f"{export.list_name} · {short}" if export and export.list_name else short
 
 
 def run_label(name: str, identity_title: str) -> str:
@@ -404,6 +443,8 @@ def scope_for(user: User, query: QueryDict) -> Scope:
         # index out of it, so the dashboard-order index is read from the top and stops after a page.
         in_scope_column = ExpressionWrapper(F("identity_id") + 0, output_field=BigIntegerField())
         files = files.alias(scope_identity=in_scope_column).filter(scope_identity__in=in_scope)
+    if filters.kind:
+        files = files.filter(kind=filters.kind)
     if filters.q:
         search = Q(export__name__icontains=filters.q)
         file_id = params.whole_number(filters.q, None, minimum=0)
@@ -640,18 +681,18 @@ def counts(scope: Scope) -> Counts:
     now, zone = timezone.now(), timezone.get_current_timezone()
     span = ",".join(f"{lookup}{moment.timestamp():.6f}" for lookup, moment in scope.filters.seen.bounds(now, zone))
     # One cache entry per identity: {key: (change_seq, counts)} (settings.CACHES has room for every identity).
+    # The kind filter is counted per identity too, under its value ("" for both kinds).
+    kind = scope.filters.kind
+    prefix = f"dashboard:counts:v7:{int(scope.filters.expired)}:{kind}:{span}"
     versions = {identity.pk: identity.change_seq for identity in scope.identities}
     # The sum for these identities at these versions, kept whole: a page view or poll with nothing changed reads one
     # entry, not one per identity (200 of them cost a millisecond to read back); any change makes a new key.
     seen = ";".join(f"{pk}:{versions[pk]}" for pk in scope.identity_ids)
-    whole_key = (
-        f"dashboard:counts:v6:{int(scope.filters.expired)}:{span}:all:"
-        + hashlib.blake2s(seen.encode(), digest_size=12).hexdigest()
-    )
+    whole_key = f"{prefix}:all:" + hashlib.blake2s(seen.encode(), digest_size=12).hexdigest()
     whole: dict[str, int] | None = cache.get(whole_key)
     if whole is not None:
         return Counts.of(whole)
-    keys = {pk: f"dashboard:counts:v6:{int(scope.filters.expired)}:{span}:{pk}" for pk in scope.identity_ids}
+    keys = {pk: f"{prefix}:{pk}" for pk in scope.identity_ids}
     cached = cache.get_many(list(keys.values()))
     known: dict[int, tuple[int, dict[str, int]]] = {pk: cached[key] for pk, key in keys.items() if key in cached}
     missing = [pk for pk in scope.identity_ids if known.get(pk, (None,))[0] != versions[pk]]
@@ -660,6 +701,8 @@ def counts(scope: Scope) -> Counts:
         recount = _current(ExportFile.objects.filter(identity_id__in=missing), scope.filters.expired).filter(
             scope.filters.seen.condition(now, zone)
         )
+        if kind:
+            recount = recount.filter(kind=kind)
         for identity_id, *row in recount.order_by().values_list("identity_id", "status").annotate(**_TALLY):
             per_identity[identity_id].append(tuple(row))
         recounted = {pk: (versions[pk], dict(_tally(rows))) for pk, rows in per_identity.items()}

@@ -58,6 +58,10 @@ class FileRow(Protocol):
     def downloaded(self) -> SafeString | str: ...
     @property
     def newer_run(self) -> SafeString | str: ...
+    @property
+    def words(self) -> str: ...
+    @property
+    def zip_urls(self) -> tuple[str, ...]: ...
 
 
 _AS_OF = (
@@ -87,6 +91,28 @@ _HISTORY = '<a class="file__export-link" href="{url}">History<span class="visual
 _FORMAT_LINE = '<span class="file__format">{format}{separator}{history}</span>'
 _CYCLE = '<span class="file__format">{cycle}</span>'
 _IDENTITY = '<span class="file__identity-name" title="{title}">{identity}</span>{cycle}'
+
+
+_ZIP_MENU = (
+    '<details class="zips" id="zips-{pk}"><summary class="btn btn--primary">{icon}<span>Download</span>'
+    '<span class="visually-hidden"> {words}: {count} zips</span></summary><ul class="zips__list">{items}</ul>'
+    "</details>"
+)
+_ZIP_ITEM = '<li><a href="{url}" id="zip-{pk}-{part}">Zip {part} of {count}</a></li>'
+
+
+def zip_menu(row: FileRow) -> SafeString | str:
+    """A batch of several zips: Download opens a small menu of them ("Zip 2 of 3"), each our own address; one zip
+    (or none) is the row's plain Download button."""
+    count = len(row.zip_urls)
+    if count < 2:
+        return ""
+    items = "".join(
+        html_of(_ZIP_ITEM, url=url, pk=row.pk, part=part, count=count) for part, url in enumerate(row.zip_urls, 1)
+    )
+    return html_of(
+        _ZIP_MENU, pk=row.pk, icon=svg_icon("i-download"), words=row.words, count=count, items=SafeString(items)
+    )
 
 
 def status_cell(row: FileRow) -> SafeString:

@@ -8,6 +8,7 @@ urlpatterns = [
     path("files/poll/", views.poll_files, name="poll_files"),
     path("files/<int:pk>/", views.file_detail, name="file_detail"),
     path("files/<int:pk>/download/", views.download_file, name="download_file"),
+    path("files/<int:pk>/zips/<int:part>/", views.download_zip, name="download_zip"),
     path("files/<int:pk>/acknowledge/", views.acknowledge_file, name="acknowledge_file"),
     path("files/<int:pk>/run-again/", views.run_again, name="run_again"),
     path("files/<int:pk>/deliver-again/", views.deliver_again, name="deliver_again"),

@@ -9,7 +9,7 @@ does not exist or belongs to someone else, so ids cannot be probed.
 
 from webadmit_dash.web.views.actions import refresh_now, run_again
 from webadmit_dash.web.views.bulk import bulk_acknowledge, bulk_download, bulk_run_again
-from webadmit_dash.web.views.files import acknowledge_file, deliver_again, download_file, file_detail
+from webadmit_dash.web.views.files import acknowledge_file, deliver_again, download_file, download_zip, file_detail
 from webadmit_dash.web.views.identities import identity_list
 from webadmit_dash.web.views.preferences import PasswordChangeView, preferences
 from webadmit_dash.web.views.recent import poll_files, recent_files
@@ -22,6 +22,7 @@ __all__ = [
     "bulk_run_again",
     "deliver_again",
     "download_file",
+    "download_zip",
     "file_detail",
     "identity_list",
     "poll_files",

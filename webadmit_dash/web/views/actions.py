@@ -41,14 +41,15 @@ def refresh_now(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required_htmx
 def run_again(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """Run again: ask WebAdMIT (E4) for a new run of this file's export. The run is stored at once, and the page
+    """Run again: ask WebAdMIT (E4) for a new run of this file's export, or (P3) a new batch of a batch's template.
+    The run is stored at once, and the page
     that asked polls at once, which lists the user's own new run at the top.
 
     A GET is the question (the confirmation page, for browsers without JavaScript; app.js asks in a dialog and
     posts here directly); a POST starts the run.
     """
     export_file = common.get_file_for_user(request.user, pk)
-    name = export_file.export_name
+    name = export_file.title
     if request.method == "GET":
         back = common.back_to(request, params.value(request.GET, "next"))
         return render(
@@ -62,7 +63,9 @@ def run_again(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"Could not start {name}: {error.message}")
         return answers.after_action(request)
     run = started.run
-    if started.already_known:
+    if export_file.is_batch:
+        messages.success(request, f"WebAdMIT is making a new batch of {name} as batch {run.id} ({run.status.label}).")
+    elif started.already_known:
         messages.info(request, f"{name} is already running as file {run.id} ({run.status.label}).")
     else:
         messages.success(request, f"WebAdMIT is running {name} as file {run.id} ({run.status.label}).")

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -93,12 +93,14 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         DownloadEvent.objects.filter(export_file=export_file).select_related("user")[:DOWNLOADS_SHOWN]
     )
     back = common.back_to(request, params.value(request.GET, "next"))
-    name = export_file.export_name
+    name = export_file.title
     context = {
         "now": now,
         "file": export_file,
         "name": name,
         "identity": identity,
+        "format_words": listing.format_words(export_file),
+        "zips": list(export_file.zips.all()) if export_file.is_batch else [],
         "steps": _timeline(changes, now),
         "history_complete": bool(changes) and not changes[0].old_status,
         "siblings": siblings,
@@ -114,6 +116,7 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "label": listing.run_label(name, identity.display_name),
             "pk": export_file.pk,
             "run_again_url": reverse("run_again", args=[export_file.pk]),
+            "kind": export_file.kind,
         },
         "retention_days": settings.WEBADMIT_RETENTION_DAYS,
         "trail": trail.of(export_file),
@@ -126,8 +129,10 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @never_cache
 def download_file(request: AuthenticatedHttpRequest, pk: int) -> HttpResponseBase:
     """Our stable download address: the archived copy when there is one, else a fresh WebAdMIT URL the browser is
-    sent straight to."""
+    sent straight to. A PDF Manager batch's documents are its zips: its one zip, or the list of them on its page."""
     export_file = common.get_file_for_user(request.user, pk)
+    if export_file.is_batch:
+        return _to_zips(request, export_file)
     archived = serving.archived_copy(export_file)
     attempt: downloads.DownloadAttempt | serving.ArchiveRefused
     if archived is not None:
@@ -138,10 +143,46 @@ def download_file(request: AuthenticatedHttpRequest, pk: int) -> HttpResponseBas
     else:
         attempt = downloads.prepare_download(export_file, request.user)
         if attempt.url is not None:
-            redirect = HttpResponseRedirect(attempt.url)
-            # The URL is a short-lived bearer credential: keep it out of caches and out of the next site's Referer.
-            redirect["Referrer-Policy"] = "no-referrer"
-            return redirect
+            return _redirect_to_link(attempt.url)
+    return _refused(request, export_file, attempt)
+
+
+@require_GET
+@login_required
+@never_cache
+def download_zip(request: AuthenticatedHttpRequest, pk: int, part: int) -> HttpResponseBase:
+    """Our stable address of one zip of a batch ("part 2 of 3"): a fresh link from WebAdMIT (P6), followed at once."""
+    export_file = common.get_file_for_user(request.user, pk)
+    batch_zip = export_file.zips.filter(part=part).first() if export_file.is_batch else None
+    if batch_zip is None:
+        raise Http404("No such zip.")
+    attempt = downloads.prepare_zip_download(batch_zip, request.user)
+    if attempt.url is not None:
+        return _redirect_to_link(attempt.url)
+    return _refused(request, export_file, attempt)
+
+
+def _to_zips(request: AuthenticatedHttpRequest, batch: ExportFile) -> HttpResponseBase:
+    """A batch's Download: straight to its zip when it has one, else to its page's list of zips (where each is
+    named part n of m), or the page saying why there are none yet."""
+    parts = batch.zips.count()
+    if parts == 1:
+        return HttpResponseRedirect(reverse("download_zip", args=[batch.pk, 1]))
+    return HttpResponseRedirect(reverse("file_detail", args=[batch.pk]) + "#zips")
+
+
+def _redirect_to_link(url: str) -> HttpResponseRedirect:
+    redirect = HttpResponseRedirect(url)
+    # The URL is a short-lived bearer credential: keep it out of caches and out of the next site's Referer.
+    redirect["Referrer-Policy"] = "no-referrer"
+    return redirect
+
+
+def _refused(
+    request: AuthenticatedHttpRequest,
+    export_file: ExportFile,
+    attempt: downloads.DownloadAttempt | serving.ArchiveRefused,
+) -> HttpResponse:
     # Back to the list as it was (its filters), which the Download link passed along.
     back = common.back_to(request, params.value(request.GET, "next"))
     response = render(
