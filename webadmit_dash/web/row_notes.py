@@ -1,10 +1,10 @@
-"""Two notes a Recent Files row adds under its status, read for the rows shown only (a query for a page's or a poll's
-downloadable rows, another only when some show an open failure), never a query per row:
+"""Two notes a Recent Files row adds under its status, read for the rows shown only (one query for a page's or a poll's
+rows, and one for the names of who downloaded them when some were), never a query per row:
 
 - "downloaded by Maria 09:02": the latest download that gave someone the file (core.problems.DOWNLOADED; refused or
   expired clicks do not count), by the person's display name (core.people);
 - "a newer run is going: started 09:40" on a failed run whose export has a newer run still unfinished (RUNNING),
-  linking to it; file_export_runs_idx finds the newer runs.
+  linking to it; file_export_going_idx (the runs going, only) finds it.
 
 They are read after the page's rows, not joined into the list's query: there, SQLite evaluated their subqueries for
 every file it sorted (4 ms of the first page at 100,000 files), and the CSV and the API, which list the same query,
@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.contrib.auth.models import User
+from django.db.models import BigIntegerField, Case, DateTimeField, Exists, OuterRef, Q, Subquery, When
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -59,34 +60,46 @@ NO_NOTES = Notes()
 
 
 def notes_for(files: Iterable[ExportFile]) -> dict[int, Notes]:
-    """The notes of these rows, by file pk: a query for the downloadable rows' downloads, and one for the open
-    failures' newer runs still going; none without such rows."""
-    files = list(files)
-    notes: dict[int, Notes] = {}
-    downloadable = [f.pk for f in files if f.status in _DOWNLOADABLE]
-    if downloadable:
-        events = (
-            DownloadEvent.objects.filter(export_file_id__in=downloadable, outcome__in=DOWNLOADED)
-            .order_by("export_file_id", "-created_at", "-pk")
-            # The user's columns rather than an expression of them: this query is built on every page view.
-            .values_list("export_file_id", "created_at", "user__first_name", "user__last_name", "user__username")
+    """The notes of these rows, by file pk: one query over the rows that may have one (downloadable files and open
+    failures), each subquery run only for the rows its CASE lets through; none without such rows. One query
+    whatever the rows, so a page costs the same number of queries whichever files it shows."""
+    pks = [
+        f.pk for f in files if f.status in _DOWNLOADABLE or (f.status == FileStatus.FAILED and not f.superseded_by_id)
+    ]
+    if not pks:
+        return {}
+    got = DownloadEvent.objects.filter(export_file=OuterRef("pk"), outcome__in=DOWNLOADED).order_by(
+        "-created_at", "-pk"
+    )
+    # A failure's export's newest run still going: a lookup in file_export_going_idx (only the runs going).
+    going = _newer_runs().filter(GOING).order_by("-webadmit_id")
+    downloadable = Q(status__in=_DOWNLOADABLE)
+    read = (
+        ExportFile.objects.filter(pk__in=pks)
+        .order_by()
+        .values_list(
+            "pk",
+            Case(When(downloadable, then=Subquery(got.values("created_at")[:1])), output_field=DateTimeField()),
+            Case(When(downloadable, then=Subquery(got.values("user_id")[:1])), output_field=BigIntegerField()),
+            Case(When(_FAILED_OPEN, then=Subquery(going.values("pk")[:1])), output_field=BigIntegerField()),
+            Case(When(_FAILED_OPEN, then=Subquery(going.values("first_seen_at")[:1])), output_field=DateTimeField()),
         )
-        for pk, at, *name in events:
-            if pk not in notes:  # the first is the latest
-                notes[pk] = Notes(downloaded_at=at, downloaded_by=people.display_name_of(*name))
-    failed = [f.pk for f in files if f.status == FileStatus.FAILED and not f.superseded_by_id]
-    if failed:
-        # Per failure, its export's newest run still going: a lookup in file_export_going_idx each (it holds only
-        # the runs going), whatever the number of files and runs; when they started, only for the few found.
-        going = _newer_runs().filter(GOING).order_by("-webadmit_id").values("pk")[:1]
-        rows = ExportFile.objects.filter(pk__in=failed).order_by().values_list("pk", Subquery(going))
-        newer = {file_pk: run_pk for file_pk, run_pk in rows if run_pk is not None}
-        if newer:
-            started = dict(ExportFile.objects.filter(pk__in=newer.values()).values_list("pk", "first_seen_at"))
-            for file_pk, run_pk in newer.items():
-                notes[file_pk] = replace(
-                    notes.get(file_pk, NO_NOTES), newer_run_pk=run_pk, newer_run_started=started[run_pk]
-                )
+    )
+    notes: dict[int, Notes] = {}
+    by_user: dict[int, list[int]] = {}
+    for pk, downloaded_at, user_id, newer_pk, newer_started in read:
+        if downloaded_at is None and newer_pk is None:
+            continue
+        notes[pk] = Notes(downloaded_at, None, newer_pk, newer_started)
+        if user_id is not None:
+            by_user.setdefault(user_id, []).append(pk)
+    if by_user:
+        # Whose downloads, by name: a second query only when some row shows one.
+        for user_id, *name in User.objects.filter(pk__in=by_user).values_list(
+            "pk", "first_name", "last_name", "username"
+        ):
+            for pk in by_user[user_id]:
+                notes[pk] = replace(notes[pk], downloaded_by=people.display_name_of(*name))
     return notes
 
 
