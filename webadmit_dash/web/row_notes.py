@@ -1,5 +1,5 @@
-"""Two notes a Recent Files row adds under its status, read for the rows shown only (one query for a page's or a poll's
-rows, and one for the names of who downloaded them when some were), never a query per row:
+"""Two notes a Recent Files row adds under its status, read for the rows shown only (two queries for a page's or a
+poll's rows, whichever they are), never a query per row:
 
 - "downloaded by Maria 09:02": the latest download that gave someone the file (core.problems.DOWNLOADED; refused or
   expired clicks do not count), by the person's display name (core.people);
@@ -18,8 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import User
-from django.db.models import BigIntegerField, Case, DateTimeField, Exists, OuterRef, Q, Subquery, When
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -60,46 +59,33 @@ NO_NOTES = Notes()
 
 
 def notes_for(files: Iterable[ExportFile]) -> dict[int, Notes]:
-    """The notes of these rows, by file pk: one query over the rows that may have one (downloadable files and open
-    failures), each subquery run only for the rows its CASE lets through; none without such rows. One query
-    whatever the rows, so a page costs the same number of queries whichever files it shows."""
-    pks = [
-        f.pk for f in files if f.status in _DOWNLOADABLE or (f.status == FileStatus.FAILED and not f.superseded_by_id)
-    ]
-    if not pks:
+    """The notes of these rows, by file pk: two plain queries over the rows shown, whichever they are (so a page
+    costs the same queries whichever files it shows), none without rows. Two simple queries rather than one with
+    a subquery per note: building those cost more than running these."""
+    by_pk = {f.pk: f for f in files}
+    if not by_pk:
         return {}
-    got = DownloadEvent.objects.filter(export_file=OuterRef("pk"), outcome__in=DOWNLOADED).order_by(
-        "-created_at", "-pk"
-    )
-    # A failure's export's newest run still going: a lookup in file_export_going_idx (only the runs going).
-    going = _newer_runs().filter(GOING).order_by("-webadmit_id")
-    downloadable = Q(status__in=_DOWNLOADABLE)
-    read = (
-        ExportFile.objects.filter(pk__in=pks)
-        .order_by()
-        .values_list(
-            "pk",
-            Case(When(downloadable, then=Subquery(got.values("created_at")[:1])), output_field=DateTimeField()),
-            Case(When(downloadable, then=Subquery(got.values("user_id")[:1])), output_field=BigIntegerField()),
-            Case(When(_FAILED_OPEN, then=Subquery(going.values("pk")[:1])), output_field=BigIntegerField()),
-            Case(When(_FAILED_OPEN, then=Subquery(going.values("first_seen_at")[:1])), output_field=DateTimeField()),
-        )
-    )
     notes: dict[int, Notes] = {}
-    by_user: dict[int, list[int]] = {}
-    for pk, downloaded_at, user_id, newer_pk, newer_started in read:
-        if downloaded_at is None and newer_pk is None:
-            continue
-        notes[pk] = Notes(downloaded_at, None, newer_pk, newer_started)
-        if user_id is not None:
-            by_user.setdefault(user_id, []).append(pk)
-    if by_user:
-        # Whose downloads, by name: a second query only when some row shows one.
-        for user_id, *name in User.objects.filter(pk__in=by_user).values_list(
-            "pk", "first_name", "last_name", "username"
-        ):
-            for pk in by_user[user_id]:
-                notes[pk] = replace(notes[pk], downloaded_by=people.display_name_of(*name))
+    # The latest download that gave someone each file, by its user's columns (core.people names them).
+    events = (
+        DownloadEvent.objects.filter(export_file_id__in=list(by_pk), outcome__in=DOWNLOADED)
+        .order_by("export_file_id", "-created_at", "-pk")
+        .values_list("export_file_id", "created_at", "user__first_name", "user__last_name", "user__username")
+    )
+    for pk, at, *name in events:
+        # The first is the latest; shown on files that can be downloaded only.
+        if pk not in notes and by_pk[pk].status in _DOWNLOADABLE:
+            notes[pk] = Notes(downloaded_at=at, downloaded_by=people.display_name_of(*name))
+    # Per open failure, its export's newest run still going: a lookup in file_export_going_idx (the runs going).
+    going = _newer_runs().filter(GOING).order_by("-webadmit_id")
+    newer = (
+        ExportFile.objects.filter(_FAILED_OPEN, pk__in=list(by_pk))
+        .order_by()
+        .values_list("pk", Subquery(going.values("pk")[:1]), Subquery(going.values("first_seen_at")[:1]))
+    )
+    for pk, run_pk, started in newer:
+        if run_pk is not None:
+            notes[pk] = replace(notes.get(pk, NO_NOTES), newer_run_pk=run_pk, newer_run_started=started)
     return notes
 
 
