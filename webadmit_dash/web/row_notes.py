@@ -26,9 +26,8 @@ from webadmit_dash.core import people
 from webadmit_dash.core.models import GOING, DownloadEvent, ExportFile
 from webadmit_dash.core.problems import DOWNLOADED
 from webadmit_dash.shared.templatetags.display import clock_time
-from webadmit_dash.webadmit.statuses import DOWNLOADABLE, RUNNING, FileStatus
+from webadmit_dash.webadmit.statuses import DOWNLOADABLE, FileStatus
 
-_RUNNING = [status.value for status in RUNNING]
 _DOWNLOADABLE = [status.value for status in DOWNLOADABLE]
 # Only a failed run nobody re-ran well yet can be "overtaken" by a newer one still going.
 _FAILED_OPEN = Q(status=FileStatus.FAILED, superseded_by__isnull=True)

@@ -10,7 +10,8 @@ and a state it has never seen is UNKNOWN with its raw text kept beside it, as fo
 from __future__ import annotations
 
 import enum
-import re
+
+from webadmit_dash.webadmit.statuses import spelling_key
 
 
 class BatchState(enum.StrEnum):
@@ -42,7 +43,6 @@ BATCH_OUTCOMES: frozenset[BatchState] = frozenset(
 )
 BATCH_DOWNLOADABLE: frozenset[BatchState] = frozenset({BatchState.AVAILABLE, BatchState.SUCCESS_WITH_ERRORS})
 
-_SEPARATORS = re.compile(r"[\s_\-]+")
 _BY_VALUE = {state.value: state for state in BatchState if state is not BatchState.UNKNOWN}
 
 
@@ -52,5 +52,4 @@ def parse_batch_state(raw: str) -> BatchState:
         return state
     if not isinstance(raw, str):
         return BatchState.UNKNOWN
-    key = _SEPARATORS.sub("_", raw.strip().lower()).strip("_")
-    return _BY_VALUE.get(key, BatchState.UNKNOWN)
+    return _BY_VALUE.get(spelling_key(raw), BatchState.UNKNOWN)

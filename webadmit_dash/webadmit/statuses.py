@@ -68,5 +68,10 @@ def parse_status(raw: str) -> FileStatus:
         return status
     if not isinstance(raw, str):
         return FileStatus.UNKNOWN
-    key = _SEPARATORS.sub("_", raw.strip().lower()).strip("_")
-    return _BY_VALUE.get(key, FileStatus.UNKNOWN)
+    return _BY_VALUE.get(spelling_key(raw), FileStatus.UNKNOWN)
+
+
+def spelling_key(raw: str) -> str:
+    """ "In Progress", "in-progress", " IN_PROGRESS " -> "in_progress": any case and separator, as WebAdMIT has
+    spelt its statuses (and PDF Manager its batch states, webadmit/batch_states.py)."""
+    return _SEPARATORS.sub("_", raw.strip().lower()).strip("_")
