@@ -155,13 +155,21 @@ def _names(identities: Sequence[IdentityRow], shown: int = 3) -> str:
     return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
 
 
+def worker_state(beat: datetime | None, now: datetime) -> Literal["none", "late", "ok"]:
+    """Whether the worker's beat has checked in (EngineHeartbeat), and lately: the banners' rule, and what time alone
+    changes of it (web/time_signature.py)."""
+    if beat is None:
+        return "none"
+    return "late" if now - beat > timedelta(seconds=settings.BEAT_LATE_AFTER) else "ok"
+
+
 def problems(
     identities: Sequence[IdentityRow], credentials: Mapping[int, Credential], now: datetime, user: User
 ) -> list[Problem]:
     """The banners for these identities; `credentials` maps their credential ids (common.credentials)."""
     problems: list[Problem] = []
     beat = EngineHeartbeat.last_beat()
-    late_after = timedelta(seconds=settings.BEAT_LATE_AFTER)
+    worker = worker_state(beat, now)
     if identities and beat is None:
         problems.append(
             Problem(
@@ -173,7 +181,7 @@ def problems(
                 "(celery -A webadmit_dash worker --beat).",
             )
         )
-    elif identities and beat is not None and now - beat > late_after:
+    elif identities and beat is not None and worker == "late":
         problems.append(
             Problem(
                 "error",

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from django.conf import settings
 from django.core.cache import cache
 
 from webadmit_dash.core import stuck
@@ -42,20 +41,12 @@ def current(now: datetime) -> str:
 
 def compute(now: datetime) -> str:
     facts = (
-        _heartbeat(now),
+        freshness.worker_state(EngineHeartbeat.last_beat(), now),
         _identities(now),
         sorted(_stuck_files(now)),
         sorted(Missing.objects.filter(arrived_at__isnull=True).values_list("pk", flat=True)),
     )
     return hashlib.blake2s(repr(facts).encode(), digest_size=6).hexdigest()
-
-
-def _heartbeat(now: datetime) -> str:
-    """As freshness.problems says it: not started, late, or fine."""
-    beat = EngineHeartbeat.last_beat()
-    if beat is None:
-        return "none"
-    return "late" if (now - beat).total_seconds() > settings.BEAT_LATE_AFTER else "ok"
 
 
 def _identities(now: datetime) -> list[tuple[int, str, bool]]:
