@@ -126,3 +126,17 @@ def test_a_wrong_status_value_is_ignored_not_an_error(client, staff_granted, ide
         response = client.get("/", {"status": value})
         assert response.status_code == 200
         assert 'value="running" checked' not in response.content.decode()
+
+
+def test_a_failure_links_its_exports_newest_run_going_not_an_older_one(client, admin_user, identity, other_identity):
+    export = make_export(identity, 53, "Interviews")
+    failed = make_file(identity, FileStatus.FAILED, export=export)
+    make_file(identity, FileStatus.QUEUED, export=export)
+    newest = make_file(identity, FileStatus.IN_PROGRESS, export=export)
+    # The same export id under another identity is another export: its runs say nothing of this failure.
+    make_file(other_identity, FileStatus.QUEUED, export=make_export(other_identity, 53, "Interviews"))
+
+    html = _page(client, admin_user)
+
+    assert f'<a href="/files/{newest.pk}/">started' in html
+    assert html.count("a newer run is going") == 1

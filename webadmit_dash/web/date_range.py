@@ -149,11 +149,12 @@ class DateRange:
             return today - timedelta(days=6), today
         return self.start, self.end
 
-    def condition(self, now: datetime, zone: tzinfo) -> Q:
-        """The files kept, as a condition on first_seen_at; days begin at midnight in `zone`."""
+    def condition(self, now: datetime, zone: tzinfo, column: str = "first_seen_at") -> Q:
+        """The files kept, as a condition on first_seen_at (or on `column`, an alias of it); days begin at
+        midnight in `zone`."""
         condition = Q()
         for lookup, moment in self.bounds(now, zone):
-            condition &= Q(**{f"first_seen_at__{lookup}": moment})
+            condition &= Q(**{f"{column}__{lookup}": moment})
         return condition
 
     def bounds(self, now: datetime, zone: tzinfo) -> list[tuple[str, datetime]]:

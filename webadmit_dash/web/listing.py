@@ -33,6 +33,7 @@ from webadmit_dash.shared.templatetags.display import clock_time, status_badge, 
 from webadmit_dash.web import common, params, row_markup, row_notes, sorting
 from webadmit_dash.web.common import IdentityRow
 from webadmit_dash.web.filters import DELIVERY_FAILED, HANDLED, SUPERSEDED, FileFilters, expand_groups
+from webadmit_dash.web.query_hints import Unindexed
 from webadmit_dash.web.search import files_of_identities_matching
 from webadmit_dash.webadmit.statuses import DOWNLOADABLE, RUNNING, FileStatus
 
@@ -454,14 +455,24 @@ def scope_for(user: User, query: QueryDict) -> Scope:
         if (by_identity := files_of_identities_matching(filters.q, identities)) is not None:
             search |= by_identity
         files = files.filter(search)
-    if filters.seen.active:
-        files = files.filter(filters.seen.condition(timezone.now(), timezone.get_current_timezone()))
+    order = sorting.order(filters.sort, identities)
     listed = files
+    if filters.seen.active:
+        now, zone = timezone.now(), timezone.get_current_timezone()
+        files = files.filter(filters.seen.condition(now, zone))
+        if order.is_default:
+            # The page's rows in the default order: read down its index, passing over files out of the range, for
+            # the range's own index would have SQLite sort the whole range (query_hints.Unindexed). The counts
+            # (`files`) read the range by its index: they look at every file of it anyway.
+            listed = listed.alias(seen_at=Unindexed("first_seen_at")).filter(
+                filters.seen.condition(now, zone, column="seen_at")
+            )
+        else:
+            listed = files
     if filters.statuses:
         listed = listed.filter(_status_condition(filters.statuses), attention_rank__in=_ranks(filters.statuses))
     if filters.states:
         listed = listed.filter(states.condition(filters.states), attention_rank__in=states.ranks(filters.states))
-    order = sorting.order(filters.sort, identities)
     return Scope(identities, scope_ids, filters, files, order.prepare(for_rows(listed)), order)
 
 

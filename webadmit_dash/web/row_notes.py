@@ -1,5 +1,5 @@
-"""Two notes a Recent Files row adds under its status, read for the rows shown only (two queries for a page's or a
-poll's rows, whichever they are), never a query per row:
+"""Two notes a Recent Files row adds under its status, read for the rows shown only (at most two queries for a page's
+or a poll's rows, whichever they are), never a query per row:
 
 - "downloaded by Maria 09:02": the latest download that gave someone the file (core.problems.DOWNLOADED; refused or
   expired clicks do not count), by the person's display name (core.people);
@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -58,9 +58,9 @@ NO_NOTES = Notes()
 
 
 def notes_for(files: Iterable[ExportFile]) -> dict[int, Notes]:
-    """The notes of these rows, by file pk: two plain queries over the rows shown, whichever they are (so a page
-    costs the same queries whichever files it shows), none without rows. Two simple queries rather than one with
-    a subquery per note: building those cost more than running these."""
+    """The notes of these rows, by file pk: at most two plain queries over the rows shown (none without rows, the
+    second only when an open failure is shown), never one per row. Plain queries matched here rather than a
+    subquery per note: building those cost more than running these."""
     by_pk = {f.pk: f for f in files}
     if not by_pk:
         return {}
@@ -75,16 +75,27 @@ def notes_for(files: Iterable[ExportFile]) -> dict[int, Notes]:
         # The first is the latest; shown on files that can be downloaded only.
         if pk not in notes and by_pk[pk].status in _DOWNLOADABLE:
             notes[pk] = Notes(downloaded_at=at, downloaded_by=people.display_name_of(*name))
-    # Per open failure, its export's newest run still going: a lookup in file_export_going_idx (the runs going).
-    going = _newer_runs().filter(GOING).order_by("-webadmit_id")
-    newer = (
-        ExportFile.objects.filter(_FAILED_OPEN, pk__in=list(by_pk))
-        .order_by()
-        .values_list("pk", Subquery(going.values("pk")[:1]), Subquery(going.values("first_seen_at")[:1]))
+    # Per open failure on the page, its export's newest run still going: the runs going of those exports, by
+    # file_export_going_idx (the runs going, only), matched here. The rows say which failures are open.
+    failures = [f for f in by_pk.values() if f.status == FileStatus.FAILED and f.superseded_by_id is None]
+    runs_going = (
+        ExportFile.objects.filter(
+            GOING,
+            identity_id__in={f.identity_id for f in failures},
+            export_webadmit_id__in={f.export_webadmit_id for f in failures},
+        )
+        .order_by("-webadmit_id")
+        .values_list("identity_id", "kind", "export_webadmit_id", "webadmit_id", "pk", "first_seen_at")
     )
-    for pk, run_pk, started in newer:
-        if run_pk is not None:
-            notes[pk] = replace(notes.get(pk, NO_NOTES), newer_run_pk=run_pk, newer_run_started=started)
+    newest: dict[tuple[int, str, int], tuple[int, int, datetime]] = {}
+    for identity_id, kind, export_id, webadmit_id, run_pk, started in runs_going:
+        # Newest first: the first of each export is its newest.
+        newest.setdefault((identity_id, kind, export_id), (webadmit_id, run_pk, started))
+    for failure in failures:
+        run = newest.get((failure.identity_id, failure.kind, failure.export_webadmit_id))
+        if run is not None and run[0] > failure.webadmit_id:
+            _, run_pk, started = run
+            notes[failure.pk] = replace(notes.get(failure.pk, NO_NOTES), newer_run_pk=run_pk, newer_run_started=started)
     return notes
 
 
