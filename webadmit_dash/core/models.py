@@ -26,9 +26,6 @@ NEEDS_ATTENTION = (
 ) | Q(delivery_failed_at__isnull=False)
 
 
-# A run still going: unfinished (or in a status not recognised), not superseded by a later good run, not gone.
-GOING = Q(status__in=[status.value for status in RUNNING], superseded_by__isnull=True, gone_at__isnull=True)
-
 
 class Kind(models.TextChoices):
     """What an ExportFile row is: a run of an export (E6), or a PDF Manager batch (P4) kept as a row of the same
@@ -339,13 +336,6 @@ class ExportFile(models.Model):
             models.Index(fields=["identity", "status"], name="file_identity_status_idx"),
             # An export's runs, oldest to newest (runs_of): the file page's siblings and the apply step's superseding.
             models.Index(fields=["identity", "kind", "export_webadmit_id", "webadmit_id"], name="file_export_runs_idx"),
-            # An export's runs still going, and only those (few at any time): a failure's "a newer run is going"
-            # (web/row_notes.py) looks here, where file_export_runs_idx made it walk every newer run of the export.
-            models.Index(
-                fields=["identity", "kind", "export_webadmit_id", "webadmit_id"],
-                name="file_export_going_idx",
-                condition=GOING,
-            ),
             models.Index(fields=["status"], name="file_status_idx"),
             models.Index(fields=["attention_rank", "-first_seen_at", "-webadmit_id"], name="file_dashboard_order_idx"),
             # The list sorted by first seen (web/sorting.py), either way: read from its end, it stops after a page.

@@ -4,7 +4,7 @@ or a poll's rows, whichever they are), never a query per row:
 - "downloaded by Maria 09:02": the latest download that gave someone the file (core.problems.DOWNLOADED; refused or
   expired clicks do not count), by the person's display name (core.people);
 - "a newer run is going: started 09:40" on a failed run whose export has a newer run still unfinished (RUNNING),
-  linking to it; file_export_going_idx (the runs going, only) finds it.
+  linking to it.
 
 They are read after the page's rows, not joined into the list's query: there, SQLite evaluated their subqueries for
 every file it sorted (4 ms of the first page at 100,000 files), and the CSV and the API, which list the same query,
@@ -23,12 +23,13 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from webadmit_dash.core import people
-from webadmit_dash.core.models import GOING, DownloadEvent, ExportFile
+from webadmit_dash.core.models import DownloadEvent, ExportFile
 from webadmit_dash.core.problems import DOWNLOADED
 from webadmit_dash.shared.templatetags.display import clock_time
-from webadmit_dash.webadmit.statuses import DOWNLOADABLE, FileStatus
+from webadmit_dash.webadmit.statuses import DOWNLOADABLE, RUNNING, FileStatus
 
 _DOWNLOADABLE = [status.value for status in DOWNLOADABLE]
+_RUNNING = [status.value for status in RUNNING]
 # Only a failed run nobody re-ran well yet can be "overtaken" by a newer one still going.
 _FAILED_OPEN = Q(status=FileStatus.FAILED, superseded_by__isnull=True)
 
@@ -75,18 +76,25 @@ def notes_for(files: Iterable[ExportFile]) -> dict[int, Notes]:
         # The first is the latest; shown on files that can be downloaded only.
         if pk not in notes and by_pk[pk].status in _DOWNLOADABLE:
             notes[pk] = Notes(downloaded_at=at, downloaded_by=people.display_name_of(*name))
-    # Per open failure on the page, its export's newest run still going: the runs going of those exports, by
-    # file_export_going_idx (the runs going, only), matched here. The rows say which failures are open.
+    # Per open failure on the page, its export's newest run still going: the unfinished runs of those
+    # exports, read by file_identity_status_idx, the superseded ones set aside here. Said with
+    # `superseded_by IS NULL`, the query had SQLite (no statistics) walk the superseded_by index, which holds every
+    # file not superseded: 17 ms, against 0.2 ms.
     failures = [f for f in by_pk.values() if f.status == FileStatus.FAILED and f.superseded_by_id is None]
-    runs_going = (
+    runs = (
         ExportFile.objects.filter(
-            GOING,
+            status__in=_RUNNING,
+            gone_at__isnull=True,
             identity_id__in={f.identity_id for f in failures},
+            kind__in={f.kind for f in failures},
             export_webadmit_id__in={f.export_webadmit_id for f in failures},
         )
         .order_by("-webadmit_id")
-        .values_list("identity_id", "kind", "export_webadmit_id", "webadmit_id", "pk", "first_seen_at")
+        .values_list(
+            "identity_id", "kind", "export_webadmit_id", "webadmit_id", "pk", "first_seen_at", "superseded_by_id"
+        )
     )
+    runs_going = [run[:-1] for run in runs if run[-1] is None]
     newest: dict[tuple[int, str, int], tuple[int, int, datetime]] = {}
     for identity_id, kind, export_id, webadmit_id, run_pk, started in runs_going:
         # Newest first: the first of each export is its newest.
