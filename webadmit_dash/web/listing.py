@@ -431,10 +431,12 @@ def scope_for(user: User, query: QueryDict) -> Scope:
     filters = FileFilters.parse(query, identities)
     scope_ids = filters.identity_ids(identities)
     files = _current(ExportFile.objects.all(), filters.expired)
-    # Every visible identity (the usual view) is said as a subquery: an IN list of 500 ids costs milliseconds
-    # of ORM work to build, on every page view and poll.
+    # Every visible identity (the usual view) is said as a subquery when they are many: an IN list of 500 ids
+    # costs milliseconds of ORM work to build, on every page view and poll; a few ids cost less than the subquery.
     in_scope: list[int] | QuerySet[UserIdentity, Any] = (
-        scope_ids if filters.scoped else access.visible_identities(user).values("pk")
+        scope_ids
+        if filters.scoped or len(scope_ids) <= FEW_IDENTITIES
+        else access.visible_identities(user).values("pk")
     )
     if len(scope_ids) <= FEW_IDENTITIES:
         files = files.filter(identity_id__in=in_scope)
