@@ -26,7 +26,6 @@ NEEDS_ATTENTION = (
 ) | Q(delivery_failed_at__isnull=False)
 
 
-
 class Kind(models.TextChoices):
     """What an ExportFile row is: a run of an export (E6), or a PDF Manager batch (P4) kept as a row of the same
     table, so that everything Recent Files does for files (order, paging, counts, states, superseding, history,

@@ -249,6 +249,10 @@ class FileRow:
         return row_markup.zip_menu(self)
 
     @property
+    def select_cell(self) -> SafeString:
+        return row_markup.select_cell(self)
+
+    @property
     def status_cell(self) -> SafeString:
         return row_markup.status_cell(self)
 

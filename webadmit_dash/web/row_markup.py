@@ -9,6 +9,7 @@ each as one variable. The markup is the template's, unchanged: tests and the sty
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from django.utils.safestring import SafeString
@@ -64,6 +65,19 @@ class FileRow(Protocol):
     def zip_urls(self) -> tuple[str, ...]: ...
 
 
+class RunAgainTarget(Protocol):
+    """What Run again's button reads of a run: a FileRow, or the file page's run (web/views/files.py)."""
+
+    @property
+    def pk(self) -> int: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def run_again_url(self) -> str: ...
+
+
 _AS_OF = (
     '<span class="file__asof" title="This identity\'s refreshes are failing or late: the status is the last one '
     'read.">as of {as_of}</span>'
@@ -91,6 +105,55 @@ _HISTORY = '<a class="file__export-link" href="{url}">History<span class="visual
 _FORMAT_LINE = '<span class="file__format">{format}{separator}{history}</span>'
 _CYCLE = '<span class="file__format">{cycle}</span>'
 _IDENTITY = '<span class="file__identity-name" title="{title}">{identity}</span>{cycle}'
+
+
+_SELECT = (
+    '<td class="file__select"><input type="checkbox" name="file" value="{pk}" form="bulk-form" data-bulk-row '
+    'aria-label="Select {words} ({identity})"></td>'
+)
+# Run again asks first. Without JavaScript this form leads to the confirmation page (a GET); with it, app.js opens
+# the page's dialog (includes/run_again_dialog.html) and, once confirmed, posts by htmx to the same address, with
+# this form's `next` and its button disabled while in flight.
+_RUN_AGAIN = (
+    '<form method="get" action="{url}" class="inline-form" data-run-again data-name="{label}" data-kind="{kind}" '
+    'hx-disabled-elt="find button"><input type="hidden" name="next" value="{next}">'
+    '<button type="submit" class="btn btn--quiet btn--small" id="rerun-{pk}" aria-haspopup="dialog" '
+    'aria-label="Run again: {label}" title="{title} (asks first)">{icon}<span>Run again</span></button></form>'
+)
+_RUN_AGAIN_TITLES = {
+    "export": "Start a new run of this export in WebAdMIT",
+    "pdf_batch": "Start a new batch of this template in WebAdMIT",
+}
+
+
+@dataclass(frozen=True)
+class RunAgain:
+    """A run Run again's button names, where it is not a FileRow (the file page)."""
+
+    pk: int
+    label: str
+    kind: str
+    run_again_url: str
+
+
+def select_cell(row: FileRow) -> SafeString:
+    """The row's checkbox for bulk actions (static/js/bulk.js), named for screen readers."""
+    return html_of(_SELECT, pk=row.pk, words=row.words, identity=row.identity_title)
+
+
+def run_again_form(run: RunAgainTarget, next_path: str) -> SafeString:
+    """Run again's button (a finished run's: `run.run_again_url`), coming back to `next_path`."""
+    kind = str(run.kind)
+    return html_of(
+        _RUN_AGAIN,
+        url=run.run_again_url,
+        label=run.label,
+        kind=kind,
+        next=next_path,
+        pk=run.pk,
+        title=_RUN_AGAIN_TITLES[kind],
+        icon=svg_icon("i-rerun"),
+    )
 
 
 _ZIP_MENU = (

@@ -30,6 +30,7 @@ from webadmit_dash.core.models import DownloadEvent, ExportFile, RunRequest, Sta
 from webadmit_dash.engine import downloads, on_demand
 from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
 from webadmit_dash.web import answers, common, file_lookup, freshness, listing, params, trail
+from webadmit_dash.web.row_markup import RunAgain
 from webadmit_dash.webadmit.statuses import FileStatus
 
 # The file page lists this many downloads, newest first; the admin keeps them all.
@@ -111,13 +112,13 @@ def file_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "back": back,
         "back_query": urlencode({"next": request.get_full_path()}),
         "current_path": request.get_full_path(),
-        # What Run again's button (files/recent.html#run_again_button) reads of a row.
-        "run_again": {
-            "label": listing.run_label(name, identity.display_name),
-            "pk": export_file.pk,
-            "run_again_url": reverse("run_again", args=[export_file.pk]),
-            "kind": export_file.kind,
-        },
+        # What Run again's button (web/row_markup.py run_again_form) reads of a row.
+        "run_again": RunAgain(
+            pk=export_file.pk,
+            label=listing.run_label(name, identity.display_name),
+            kind=export_file.kind,
+            run_again_url=reverse("run_again", args=[export_file.pk]),
+        ),
         "retention_days": settings.WEBADMIT_RETENTION_DAYS,
         "trail": trail.of(export_file),
     }
