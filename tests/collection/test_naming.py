@@ -78,3 +78,13 @@ def test_a_bad_template_is_refused_in_words(template: str, words: str) -> None:
 
 def test_the_default_template_is_accepted() -> None:
     naming.check_template(naming.DEFAULT_TEMPLATE)
+
+
+def test_a_batchs_part_goes_before_the_extension_and_a_long_name_is_cut_to_make_room() -> None:
+    assert (
+        naming.with_suffix("Transcripts_20261205_1042_77.zip", "_part2of3")
+        == "Transcripts_20261205_1042_77_part2of3.zip"
+    )
+    long = naming.render("{export}.{ext}", _fields("N" * 500, ext="zip"))
+    named = naming.with_suffix(long, "_part12of12")
+    assert len(named) == naming.MAX_LENGTH and named.endswith("N_part12of12.zip")

@@ -15,7 +15,7 @@ from tests.support.factories import EXPORT_ID, batch_listed, listed, make_export
 from webadmit_dash.collection.models import CollectionRule
 from webadmit_dash.core import stuck
 from webadmit_dash.core.models import Export, ExportFile, Kind
-from webadmit_dash.engine import apply, downloads, on_demand, pdf_batches
+from webadmit_dash.engine import apply, collecting, downloads, on_demand, pdf_batches
 from webadmit_dash.web import bulk
 from webadmit_dash.webadmit import BatchState, FileStatus, PdfManagerTemplate, RequestRejected
 
@@ -102,11 +102,14 @@ def test_schedules_bulk_run_again_and_export_download_never_ask_e4_or_e5_about_a
     assert bulk.runs_to_start([batch]).skipped == {bulk.NOT_AN_EXPORT: 1}
 
 
-def test_collection_rules_cover_export_files_only(identity):
+def test_collection_rules_cover_batches_by_their_template_and_never_ask_e5_about_one(identity):
+    """A batch is collected zip by zip through P6 (tests/collection/test_batches.py), never through E5."""
     template = make_export(identity, EXPORT_ID, "Transcripts", kind=Kind.PDF_BATCH)
     file = make_file(identity, FileStatus.AVAILABLE)
     batch = make_file(identity, FileStatus.AVAILABLE, export=template)
     rule = CollectionRule(identity=identity, since=timezone.now() - timedelta(days=1))
 
-    assert list(ExportFile.objects.filter(rule.files())) == [file]
-    assert not rule.covers(batch)
+    assert set(ExportFile.objects.filter(rule.files())) == {file, batch}
+    assert CollectionRule(identity=identity, export_name="transcripts").covers(batch)
+    with pytest.raises(RequestRejected):
+        collecting.download_link(batch)  # no WebAdMIT is reachable here: a call would fail otherwise

@@ -315,7 +315,7 @@ class DeliveryRuleAdmin(SiteModelAdmin):
             "Which files (every condition filled in must hold)",
             {"fields": ["identity", "association", "cycle", "export_name", "export"]},
         ),
-        ("Where, and under which name", {"fields": ["destination", "file_name", "example_name"]}),
+        ("Where, and under which name", {"fields": ["destination", "file_name", "example_name", "index_csv"]}),
         (None, {"fields": ["since", "enabled"]}),
     ]
     readonly_fields = ["example_name"]
@@ -367,6 +367,10 @@ COLLECTED_PROOF = (
     "file_webadmit_id",
     "export_webadmit_id",
     "export_file",
+    "piece",
+    "part",
+    "parts",
+    "zip_webadmit_id",
     "state",
     "finished_at",
     "collected_at",
@@ -383,8 +387,8 @@ COLLECTED_PROOF = (
 
 @admin.register(CollectedFile)
 class CollectedFileAdmin(SiteModelAdmin):
-    list_display = ["export_name", "file_webadmit_id", "identity", "state", "collected_at", "size", "hold"]
-    list_filter = ["state", "hold"]
+    list_display = ["export_name", "file_webadmit_id", "which", "identity", "state", "collected_at", "size", "hold"]
+    list_filter = ["state", "piece", "hold"]
     search_fields = ["export_name", "=file_webadmit_id", "sha256"]
     list_select_related = ["identity"]
     date_hierarchy = "finished_at"
@@ -405,6 +409,10 @@ class CollectedFileAdmin(SiteModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: CollectedFile, form: Any, change: bool) -> None:
         obj.save(update_fields=["hold", "hold_reason"])
+
+    @admin.display(description="Piece")
+    def which(self, collected: CollectedFile) -> str:
+        return collected.piece_label or "File"
 
     @admin.action(description="Deliver again")
     def deliver_again(self, request: HttpRequest, queryset: QuerySet[CollectedFile]) -> None:

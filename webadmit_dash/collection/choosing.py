@@ -4,6 +4,10 @@ The scan reads only files changed since its mark (ExportFile.change_seq, indexed
 seconds: an idle scan is one query. A rule saved moves the mark back to the start, so files it covers that were
 already ready are found too (within its `since`). Recording is idempotent (one CollectedFile per file, one
 FileDelivery per file, destination and round), so a scan repeated after a crash records nothing twice.
+
+A PDF Manager batch is recorded as its pieces (CollectedFile.Piece): one per zip once the engine has read its zips
+(storing them moves the batch's change_seq on, so the scan sees it again then), and its index CSV when a delivery
+rule covering it asks for one; the index goes only where such a rule sends it.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from webadmit_dash.collection.models import (
     FileMatch,
     ScanMark,
 )
-from webadmit_dash.core.models import ExportFile
+from webadmit_dash.core.models import ExportFile, Kind
 from webadmit_dash.webadmit.statuses import DOWNLOADABLE
 
 logger = logging.getLogger(__name__)
@@ -68,6 +72,7 @@ def scan() -> int:
             .filter(gone_at__isnull=True)
             .filter(reduce(or_, (rule.files() for rule in rules.all)))
             .select_related("export", "identity")
+            .prefetch_related("zips")
             .order_by("change_seq")[:BATCH]
         )
         _record(files, rules)
@@ -84,7 +89,8 @@ def _record(files: list[ExportFile], rules: Rules) -> None:
     if not files:
         return
     with transaction.atomic():
-        CollectedFile.objects.bulk_create([_waiting(file) for file in files], ignore_conflicts=True)
+        pieces = [piece for file in files for piece in _waiting(file, rules.delivery)]
+        CollectedFile.objects.bulk_create(pieces, ignore_conflicts=True)
         collected = CollectedFile.objects.filter(
             export_file__in=files, state=CollectedFile.State.COLLECTED
         ).select_related("export_file__export", "export_file__identity")
@@ -92,14 +98,35 @@ def _record(files: list[ExportFile], rules: Rules) -> None:
             owe_deliveries(item, rules.delivery)
 
 
-def _waiting(export_file: ExportFile) -> CollectedFile:
+def _waiting(export_file: ExportFile, delivery_rules: list[DeliveryRule]) -> list[CollectedFile]:
+    """What collection fetches of a file: the file itself; or a batch's zips (none until the engine read them),
+    and its index when a delivery rule covering it asks for one."""
+    if export_file.kind == Kind.EXPORT:
+        return [_piece(export_file, CollectedFile.Piece.FILE)]
+    zips = sorted(export_file.zips.all(), key=lambda each: each.part)
+    if not zips:
+        return []
+    pieces = [
+        _piece(
+            export_file, CollectedFile.Piece.ZIP, zip_webadmit_id=each.zip_webadmit_id, part=each.part, parts=each.parts
+        )
+        for each in zips
+    ]
+    if any(rule.index_csv and rule.covers(export_file) for rule in delivery_rules):
+        pieces.append(_piece(export_file, CollectedFile.Piece.INDEX))
+    return pieces
+
+
+def _piece(export_file: ExportFile, piece: str, **place: int) -> CollectedFile:
     return CollectedFile(
         export_file=export_file,
+        piece=piece,
         identity_id=export_file.identity_id,
         file_webadmit_id=export_file.webadmit_id,
         export_webadmit_id=export_file.export_webadmit_id,
         export_name=export_file.export_name[:300],
         finished_at=export_file.status_changed_at,
+        **place,
     )
 
 
@@ -109,6 +136,8 @@ def owe_deliveries(collected: CollectedFile, delivery_rules: list[DeliveryRule] 
     if export_file is None:
         return []
     rules = delivery_rules if delivery_rules is not None else enabled_rules().delivery
+    if collected.piece == CollectedFile.Piece.INDEX:
+        rules = [rule for rule in rules if rule.index_csv]  # the index goes only where it was asked for
     owed = [rule for rule in rules if rule.covers(export_file)]
     created = []
     for rule in owed:
@@ -136,10 +165,13 @@ def file_name(collected: CollectedFile, template: str) -> str:
         finished=collected.finished_at,
     )
     try:
-        return naming.render(template, fields)
+        name = naming.render(template, fields)
     except naming.BadTemplate:
         logger.warning("A delivery rule's file name template cannot be used; the default name is used instead")
-        return naming.render(naming.DEFAULT_TEMPLATE, fields)
+        name = naming.render(naming.DEFAULT_TEMPLATE, fields)
+    if collected.piece == CollectedFile.Piece.ZIP:
+        return naming.with_suffix(name, f"_part{collected.part}of{collected.parts}")
+    return naming.with_suffix(name, "_index") if collected.piece == CollectedFile.Piece.INDEX else name
 
 
 def covered(export_file: ExportFile) -> bool:

@@ -1,5 +1,8 @@
-"""Collecting one file: a fresh link from WebAdMIT (E5), the bytes streamed into the archive within the link's life,
-and the proof recorded (size, SHA-256, lines for text, content type), in one pass over the download.
+"""Collecting one file: a fresh link from WebAdMIT, the bytes streamed into the archive within the link's life, and
+the proof recorded (size, SHA-256, lines for text, content type), in one pass over the download. The link is the
+piece's source: E5 for an export file, P6 for one zip of a PDF Manager batch (everything else is the same). A
+batch's index CSV has no link: it is made from its zips once they are all archived (zip_index), and kept the same
+way; until then it waits without spending tries, and it fails for good when a zip did.
 
 A link that dies before or during the stream (LinkExpired, DownloadBroken) is asked for again at once, up to
 LINK_TRIES times; what was written of a broken stream is deleted by the archive. Other failures follow the error's
@@ -17,10 +20,13 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from webadmit_dash.collection import archive, choosing, retries
+from webadmit_dash.collection import archive, choosing, retries, zip_index
 from webadmit_dash.collection.claims import Holder, LostClaim
+from webadmit_dash.collection.envelope import Tampered
 from webadmit_dash.collection.models import CollectedFile
 from webadmit_dash.collection.signals import file_collected
+from webadmit_dash.core import crypto
+from webadmit_dash.core.models import ExportFile
 from webadmit_dash.core.text import one_line
 from webadmit_dash.engine import collecting
 from webadmit_dash.webadmit import download
@@ -76,11 +82,13 @@ def collect(collected_id: int, token: str | datetime) -> Outcome:
         return _failed_for_good(
             holder, collected, "WebAdMIT's record of this file was removed before it was collected."
         )
+    if collected.piece == CollectedFile.Piece.INDEX:
+        return _index(holder, collected, export_file)
     last_error: WebAdmitError | None = None
     try:
         for _ in range(LINK_TRIES):
             try:
-                return _fetch(holder, collected, collecting.download_link(export_file))
+                return _fetch(holder, collected, _link(collected, export_file))
             except (download.LinkExpired, download.DownloadBroken) as error:
                 last_error = error  # the link died: ask for a new one at once
                 logger.info("File %s: %s; asking WebAdMIT for a new link", collected.file_webadmit_id, error.message)
@@ -101,6 +109,14 @@ def collect(collected_id: int, token: str | datetime) -> Outcome:
     return _later(holder, collected, last_error.message, wait=None, count=True)
 
 
+def _link(collected: CollectedFile, export_file: ExportFile) -> collecting.Link:
+    """The piece's source: a zip's link (P6), or an export file's (E5)."""
+    if collected.piece == CollectedFile.Piece.ZIP:
+        assert collected.zip_webadmit_id is not None  # a zip's place is checked by the table
+        return collecting.zip_link(export_file, collected.zip_webadmit_id)
+    return collecting.download_link(export_file)
+
+
 def _fetch(holder: Holder, collected: CollectedFile, link: collecting.Link) -> Outcome:
     connect_timeout, read_timeout = link.timeouts
     with download.open_download(
@@ -108,6 +124,39 @@ def _fetch(holder: Holder, collected: CollectedFile, link: collecting.Link) -> O
     ) as opened:
         lines = LineCounter() if is_text(opened.content_type) else None
         kept = archive.keep(holder.through(opened.chunks()), observe=lines)
+    return _kept(holder, collected, kept, opened.content_type, lines)
+
+
+def _index(holder: Holder, collected: CollectedFile, batch: ExportFile) -> Outcome:
+    """The batch's index CSV, made from its archived zips once every one is there."""
+    zips = list(CollectedFile.objects.filter(export_file=batch, piece=CollectedFile.Piece.ZIP).order_by("part"))
+    waiting = [piece for piece in zips if piece.state == CollectedFile.State.WAITING]
+    if waiting:
+        message = f"Waiting for zip {waiting[0].part} of {waiting[0].parts} to be collected first."
+        return _later(holder, collected, message, wait=retries.retry_delay(1), count=False)
+    missing = [piece for piece in zips if not piece.in_archive]
+    if missing or not zips or len(zips) != zips[0].parts:
+        why = (
+            f"zip {missing[0].part} of {missing[0].parts} is not in the archive ({missing[0].get_state_display()})"
+            if missing
+            else "the batch's zips are not all known"
+        )
+        return _failed_for_good(holder, collected, f"The index cannot be made: {why}.")
+    lines = LineCounter()
+    try:
+        kept = archive.keep(holder.through(zip_index.csv_chunks(zips)), observe=lines)
+    except LostClaim:
+        return Outcome(False, "another worker took over")
+    except (zip_index.Unreadable, Tampered, crypto.UndecryptableSecret, OSError) as error:
+        return _failed_for_good(holder, collected, f"The index cannot be made from the archived zips: {error}")
+    return _kept(holder, collected, kept, zip_index.CONTENT_TYPE, lines)
+
+
+def _kept(
+    holder: Holder, collected: CollectedFile, kept: archive.Archived, content_type: str, lines: LineCounter | None
+) -> Outcome:
+    """Records the proof of what was kept, and the deliveries it now owes; or undoes the keeping when the claim
+    was lost meanwhile."""
     now = timezone.now()
     with transaction.atomic():
         settled = holder.settle(
@@ -117,7 +166,7 @@ def _fetch(holder: Holder, collected: CollectedFile, link: collecting.Link) -> O
             size=kept.size,
             sha256=kept.sha256,
             line_count=lines.lines if lines is not None else None,
-            content_type=one_line(opened.content_type, 100),
+            content_type=one_line(content_type, 100),
             collected_at=now,
             last_error="",
         )
@@ -127,7 +176,7 @@ def _fetch(holder: Holder, collected: CollectedFile, link: collecting.Link) -> O
         collected.refresh_from_db()
         owed = choosing.owe_deliveries(collected)
     file_collected.send(sender=CollectedFile, size=kept.size)
-    logger.info("Collected file %s: %s bytes", collected.file_webadmit_id, kept.size)
+    logger.info("Collected file %s%s: %s bytes", collected.file_webadmit_id, collected.piece_words, kept.size)
     return Outcome(True, deliveries=tuple(delivery.pk for delivery in owed))
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from webadmit_dash.collection.naming import DEFAULT_TEMPLATE
 from webadmit_dash.core import crypto
-from webadmit_dash.core.models import Export, ExportFile, Kind, UserIdentity
+from webadmit_dash.core.models import Export, ExportFile, UserIdentity
 
 
 def _a_day_ago() -> Any:
@@ -57,9 +57,9 @@ class FileMatch(models.Model):
         ScanMark.objects.update_or_create(pk=1, defaults={"change_seq": 0})
 
     def files(self) -> Q:
-        """The condition on ExportFile rows this rule covers: export files (a PDF Manager batch is its zips, which
-        collection does not fetch)."""
-        condition = Q(kind=Kind.EXPORT, status_changed_at__gte=self.since)
+        """The condition on ExportFile rows this rule covers: export files, and PDF Manager batches by their template
+        (the batch's Export row, whose name, identity, CAS and cycle a rule reads as it reads an export's)."""
+        condition = Q(status_changed_at__gte=self.since)
         if self.identity_id is not None:
             condition &= Q(identity_id=self.identity_id)
         if self.association:
@@ -123,6 +123,12 @@ class CollectedFile(models.Model):
 
     It outlives its ExportFile row (WebAdMIT forgets files; the engine prunes them): the identity, ids and names
     needed to check permissions and name the file are copied here.
+
+    A PDF Manager batch is several pieces, each one row: one per zip (`part` of `parts`, fetched through P6), and
+    its index CSV when a delivery rule asks for one (made from the archived zips' directories). A row per piece,
+    rather than a child table of zips, because each zip is a file in every way collection cares about: its own
+    download, proof, retries, claim, retention and deliveries (FileDelivery names one row). So the collector, the
+    claims, the transports, pruning and serving work on zips unchanged; only the source of the bytes differs.
     """
 
     class State(models.TextChoices):
@@ -131,9 +137,19 @@ class CollectedFile(models.Model):
         FAILED = "failed", "Collection failed"
         PRUNED = "pruned", "Pruned"
 
-    export_file = models.OneToOneField(
-        ExportFile, on_delete=models.SET_NULL, null=True, blank=True, related_name="collected"
+    class Piece(models.TextChoices):
+        FILE = "file", "Export file"  # E5
+        ZIP = "zip", "Zip of a batch"  # P6
+        INDEX = "index", "Index of a batch's zips"  # made from the archived zips
+
+    export_file = models.ForeignKey(
+        ExportFile, on_delete=models.SET_NULL, null=True, blank=True, related_name="collected_pieces"
     )
+    piece = models.CharField(max_length=5, choices=Piece.choices, default=Piece.FILE)
+    # A zip's place among its batch's zips (BatchZip, copied: this row outlives it); null for any other piece.
+    zip_webadmit_id = models.BigIntegerField("WebAdMIT zip file id", null=True, blank=True)
+    part = models.PositiveSmallIntegerField(null=True, blank=True)
+    parts = models.PositiveSmallIntegerField(null=True, blank=True)
     identity = models.ForeignKey(UserIdentity, on_delete=models.CASCADE, related_name="+")
     file_webadmit_id = models.BigIntegerField("WebAdMIT file id")
     export_webadmit_id = models.BigIntegerField("WebAdMIT export id")
@@ -166,9 +182,35 @@ class CollectedFile(models.Model):
             models.Index(fields=["state", "next_attempt_at"], name="collected_due_idx"),
             models.Index(fields=["collected_at"], name="collected_at_idx"),
         ]
+        constraints = [
+            # One export file, or one index, per ExportFile row; one row per zip of a batch.
+            models.UniqueConstraint(
+                fields=["export_file", "piece"], condition=~Q(piece="zip"), name="collected_once_per_file"
+            ),
+            models.UniqueConstraint(
+                fields=["export_file", "part"], condition=Q(piece="zip"), name="collected_once_per_zip"
+            ),
+            models.CheckConstraint(
+                condition=(Q(piece="zip") & Q(part__isnull=False, parts__isnull=False, zip_webadmit_id__isnull=False))
+                | (~Q(piece="zip") & Q(part__isnull=True, parts__isnull=True, zip_webadmit_id__isnull=True)),
+                name="collected_zip_has_its_place",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.export_name} · file {self.file_webadmit_id} ({self.get_state_display()})"
+        return f"{self.export_name} · file {self.file_webadmit_id}{self.piece_words} ({self.get_state_display()})"
+
+    @property
+    def piece_label(self) -> str:
+        """Which piece of a batch this is, as its page and the audit name it: "Zip 2 of 3", "Index"; "" for a file."""
+        if self.piece == self.Piece.ZIP:
+            return f"Zip {self.part} of {self.parts}"
+        return "Index" if self.piece == self.Piece.INDEX else ""
+
+    @property
+    def piece_words(self) -> str:
+        """The same inside a sentence: " · zip 2 of 3", " · index", or nothing for a file."""
+        return f" · {self.piece_label.lower()}" if self.piece_label else ""
 
     @property
     def in_archive(self) -> bool:
@@ -176,7 +218,10 @@ class CollectedFile(models.Model):
 
     @property
     def extension(self) -> str:
-        return extension_for(self.content_type)
+        # A zip is a zip, whatever type the storage host sent it as; the index is the CSV it was made as.
+        if self.piece == self.Piece.ZIP:
+            return "zip"
+        return "csv" if self.piece == self.Piece.INDEX else extension_for(self.content_type)
 
 
 def extension_for(content_type: str) -> str:
@@ -259,7 +304,13 @@ class DeliveryRule(FileMatch):
         max_length=300,
         default=DEFAULT_TEMPLATE,
         help_text="Fields: {export}, {identity}, {cycle}, {file_id}, {export_id}, {ext} and {finished:%Y%m%d_%H%M} "
-        "(a strftime format). Made safe for any file system.",
+        "(a strftime format). Made safe for any file system. A batch's zips add _part2of3 to it.",
+    )
+    index_csv = models.BooleanField(
+        "Write an index CSV beside a batch's zips",
+        default=False,
+        help_text="PDF Manager batches: also deliver a CSV listing each PDF in the zips (zip part, file name, CAS "
+        "ID), read from the zips' directories.",
     )
 
     class Meta:

@@ -76,8 +76,14 @@ def render(template: str, fields: NameFields) -> str:
         name = template.format(**values)
     except (KeyError, ValueError, IndexError, AttributeError) as error:
         raise BadTemplate(f"The file name template cannot be filled in: {error}.") from None
-    stem, dot, extension = safe_part(name).rpartition(".")
+    return with_suffix(safe_part(name), "")
+
+
+def with_suffix(name: str, suffix: str) -> str:
+    """A safe name with `suffix` (safe itself, e.g. "_part2of3") put before its extension, the stem cut so that the
+    whole stays within MAX_LENGTH."""
+    stem, dot, extension = name.rpartition(".")
     if not dot:
         stem, extension = extension, ""
-    stem = stem[: MAX_LENGTH - len(extension) - 1] or "file"
-    return f"{stem}.{extension}" if extension else stem
+    stem = stem[: MAX_LENGTH - len(extension) - len(suffix) - 1] or "file"
+    return f"{stem}{suffix}.{extension}" if extension else f"{stem}{suffix}"

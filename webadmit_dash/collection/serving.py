@@ -52,8 +52,19 @@ class ArchiveRefused(Exception):
 
 
 def archived_copy(export_file: ExportFile) -> CollectedFile | None:
-    """The file's archived copy, when there is one to serve (collected, not pruned)."""
-    collected = CollectedFile.objects.filter(export_file=export_file, state=CollectedFile.State.COLLECTED).first()
+    """The file's archived copy, when there is one to serve (collected, not pruned); None for a batch (its zips)."""
+    return _in_archive(export_file, piece=CollectedFile.Piece.FILE)
+
+
+def archived_zip(batch: ExportFile, part: int) -> CollectedFile | None:
+    """The archived copy of one zip of a batch ("part 2 of 3"), when there is one to serve."""
+    return _in_archive(batch, piece=CollectedFile.Piece.ZIP, part=part)
+
+
+def _in_archive(export_file: ExportFile, **piece: object) -> CollectedFile | None:
+    collected = CollectedFile.objects.filter(
+        export_file=export_file, state=CollectedFile.State.COLLECTED, **piece
+    ).first()
     return collected if collected is not None and collected.in_archive else None
 
 
@@ -81,7 +92,7 @@ def verified_chunks(collected: CollectedFile, user: User) -> Iterator[bytes]:
     zip too). Raises ArchiveRefused (audited) when the copy fails its check; a copy changed after the check ends
     short (each chunk is authenticated as it is read)."""
     assert collected.size is not None
-    name = f"The archived copy of {collected.export_name} (file {collected.file_webadmit_id})"
+    name = f"The archived copy of {collected.export_name} (file {collected.file_webadmit_id}{collected.piece_words})"
     try:
         archive.verify(collected.storage_name, collected.wrapped_key, size=collected.size, sha256=collected.sha256)
     except Tampered as error:
@@ -96,7 +107,8 @@ def verified_chunks(collected: CollectedFile, user: User) -> Iterator[bytes]:
         logger.error("Archived copy of file %s cannot be read: %s", collected.file_webadmit_id, error)
         why = "it is missing from the archive" if isinstance(error, FileNotFoundError) else "the archive cannot be read"
         raise _refused(collected, user, f"{name} could not be read: {why}. It was not served. {_TELL}") from None
-    _audit(collected, user, DownloadOutcome.FROM_ARCHIVE, "")
+    # A zip is audited as a download of its batch, saying which zip (as engine.downloads does for WebAdMIT's).
+    _audit(collected, user, DownloadOutcome.FROM_ARCHIVE, collected.piece_label)
     return _stream(collected)
 
 

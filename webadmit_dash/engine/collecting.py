@@ -1,4 +1,5 @@
-"""Calls to WebAdMIT that collection makes: a download link (E5) for a file it keeps, from the key's collection share.
+"""Calls to WebAdMIT that collection makes: a download link for a file it keeps (E5) or for one zip of a PDF Manager
+batch (P6), from the key's collection share.
 
 Nobody waits on these calls, so they take the engine's own timeouts, and a key that cannot be used now is not called
 at all: a rejected key waits for its checks, a rate-limited one for its backoff (both raised as the error the call
@@ -6,13 +7,14 @@ would most likely end in, with `retry_after` where there is one). Each call made
 most WEBADMIT_COLLECTION_SHARE percent of the key's hourly limit is spent this way, so a morning of big files cannot
 starve the refreshes. A 429 makes the whole credential wait, as after a refresh's.
 
-The link is a bearer credential that dies within 30 seconds: it is returned, never stored or logged.
+The link is a bearer credential that dies within seconds: it is returned, never stored or logged.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,9 +22,10 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from webadmit_dash.core.models import Credential, ExportFile
+from webadmit_dash.core.models import Credential, ExportFile, Kind
 from webadmit_dash.engine import credentials, downloads, schedule
 from webadmit_dash.engine.models import CollectionCall
+from webadmit_dash.webadmit.client import WebAdmitClient
 from webadmit_dash.webadmit.errors import KeyRejected, RateLimited, RequestRejected, WebAdmitError
 from webadmit_dash.webadmit.statuses import FileStatus
 
@@ -58,17 +61,45 @@ def session() -> requests.Session:
 
 
 def download_link(export_file: ExportFile, now: datetime | None = None) -> Link:
-    """A fresh link to the file's bytes, or the WebAdmitError that says why not (recorded on the credential when a
-    call was made). The caller starts streaming at once: the link dies within 30 seconds."""
-    now = now or timezone.now()
-    credential = export_file.identity.credential
+    """A fresh link to the file's bytes (E5), or the WebAdmitError that says why not (recorded on the credential when
+    a call was made). The caller starts streaming at once: the link dies within 30 seconds."""
+    if export_file.kind != Kind.EXPORT:
+        # E5 names an export's file: asked with a batch's ids it could give another export's file (downloads.py).
+        raise RequestRejected("A PDF Manager batch is collected zip by zip, never through E5.")
+
+    def ask(client: WebAdmitClient) -> str:
+        link = client.get_download_link(export_file.export_webadmit_id, export_file.webadmit_id)
+        if link.url is None:
+            raise NotReady(downloads.not_downloadable_reason(link.file.status), status=link.file.status)
+        return link.url
+
+    return _link(export_file.identity.credential, ask, now or timezone.now())
+
+
+def zip_link(batch: ExportFile, zip_webadmit_id: int, now: datetime | None = None) -> Link:
+    """A fresh link to one zip of a PDF Manager batch (P6), as `download_link` gives a file's: counted in the same
+    share, refused the same way. A batch no longer ready has nothing to give (NotReady, no call made)."""
+    if not batch.status_enum.is_downloadable:
+        raise NotReady(downloads.not_downloadable_reason(batch.status_enum), status=batch.status_enum)
+    identity_id = batch.identity.webadmit_id
+
+    def ask(client: WebAdmitClient) -> str:
+        return client.get_pdf_manager_zip_link(identity_id, zip_webadmit_id).url
+
+    return _link(batch.identity.credential, ask, now or timezone.now())
+
+
+def _link(credential: Credential, ask: Callable[[WebAdmitClient], str], now: datetime) -> Link:
     refusal = _held_back(credential, now)
     if refusal is not None:
         raise refusal
     _count_call(credential, now)
     try:
         with credentials.client_for(credential) as client:
-            link = client.get_download_link(export_file.export_webadmit_id, export_file.webadmit_id)
+            url = ask(client)
+    except NotReady:
+        credentials.record_health(credential, None)  # WebAdMIT answered: the key works
+        raise
     except RateLimited as error:
         wait = schedule.rate_limited_wait_for_key(error.retry_after)
         credentials.note_rate_limited(
@@ -79,14 +110,12 @@ def download_link(export_file: ExportFile, now: datetime | None = None) -> Link:
         credentials.record_health(credential, error)
         raise
     credentials.record_health(credential, None)
-    if link.url is None:
-        raise NotReady(downloads.not_downloadable_reason(link.file.status), status=link.file.status)
-    if not downloads.is_followable(link.url):
+    if not downloads.is_followable(url):
         raise RequestRejected(
             "WebAdMIT offered a download address that is not a secure (https) link, so it was not followed."
         )
     timeouts = (float(settings.WEBADMIT_CONNECT_TIMEOUT), float(settings.WEBADMIT_READ_TIMEOUT))
-    return Link(url=link.url, timeouts=timeouts)
+    return Link(url=url, timeouts=timeouts)
 
 
 def _held_back(credential: Credential, now: datetime) -> WebAdmitError | None:

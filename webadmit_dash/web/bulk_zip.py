@@ -24,8 +24,8 @@ from zipstream import ZIP_DEFLATED, ZipStream
 from webadmit_dash.collection import naming, serving
 from webadmit_dash.collection.models import CollectedFile
 from webadmit_dash.core.models import ExportFile
+from webadmit_dash.core.spreadsheet import BOM, safe_cell
 from webadmit_dash.engine import batches, downloads
-from webadmit_dash.web.csv_export import BOM, safe_cell
 from webadmit_dash.webadmit.download import Download
 from webadmit_dash.webadmit.errors import WebAdmitError
 

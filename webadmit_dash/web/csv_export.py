@@ -13,7 +13,6 @@ of it, in the page's order.
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -21,6 +20,7 @@ from django.http import StreamingHttpResponse
 
 from webadmit_dash.core import states
 from webadmit_dash.core.models import ExportFile
+from webadmit_dash.core.spreadsheet import BOM, safe_cell
 from webadmit_dash.core.states import FileState
 from webadmit_dash.web import listing, pagination
 from webadmit_dash.web.listing import Scope
@@ -29,20 +29,6 @@ from webadmit_dash.web.pagination import SortKey
 CHUNK = 2000
 # Lines handed to the server at once: one write per line would cost a system call per row.
 LINES_PER_WRITE = 200
-BOM = "\ufeff"
-# What a formula starts with, in ASCII and in the fullwidth forms that spreadsheets in East Asian locales read as
-# the same; and the invisible characters a spreadsheet may skip before it (zero-width spaces, bidi marks, a BOM).
-_FORMULA_CHARACTER = "[=+\\-@\uff1d\uff0b\uff0d\uff20]"
-_INVISIBLE = "\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff"
-# A cell that starts a formula once leading whitespace (spaces, tabs, line breaks) and invisible characters are
-# skipped.
-_FORMULA = re.compile(f"[\\s{_INVISIBLE}]*{_FORMULA_CHARACTER}")
-# Some spreadsheets skip a leading tab or line break before reading a formula, and some read one as a new cell.
-_CONTROL_STARTS = ("\t", "\r", "\n")
-# Where a spreadsheet may start a new cell inside ours: Excel splits on `;` where it is the list separator (much of
-# Europe), and reading this comma-separated file that way it no longer keeps the quoting, so a line break inside a
-# cell starts a new row too. What follows one of them and would start a formula there gets an apostrophe as well.
-_FORMULA_INSIDE = re.compile(f"([;\\r\\n][ \\t{_INVISIBLE}]*)(?={_FORMULA_CHARACTER})")
 HEADER = [
     "File id",
     "Export",
@@ -68,16 +54,6 @@ HEADER = [
 ]
 # What collection did with a file, in the row mark's words (listing.FileRow.handover).
 _HANDOVER = {"delivered": "Delivered", "delivery-failed": "Delivery failed", "": ""}
-
-
-def safe_cell(value: object) -> object:
-    """A text cell a spreadsheet will not run as a formula; numbers and empty cells pass unchanged."""
-    if not isinstance(value, str):
-        return value
-    value = _FORMULA_INSIDE.sub(r"\1'", value)
-    if value.startswith(_CONTROL_STARTS) or _FORMULA.match(value):
-        return "'" + value
-    return value
 
 
 def _when(moment: datetime | None) -> str:

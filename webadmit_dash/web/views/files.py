@@ -8,6 +8,7 @@ the HTTP side of both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -26,6 +27,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from webadmit_dash.collection import serving
+from webadmit_dash.collection.models import CollectedFile
 from webadmit_dash.core.models import DownloadEvent, ExportFile, RunRequest, StatusChange
 from webadmit_dash.engine import downloads, on_demand
 from webadmit_dash.shared.http import AuthenticatedHttpRequest, login_required_htmx
@@ -135,6 +137,31 @@ def download_file(request: AuthenticatedHttpRequest, pk: int) -> HttpResponseBas
     if export_file.is_batch:
         return _to_zips(request, export_file)
     archived = serving.archived_copy(export_file)
+    return _served(request, export_file, archived, lambda: downloads.prepare_download(export_file, request.user))
+
+
+@require_GET
+@login_required
+@never_cache
+def download_zip(request: AuthenticatedHttpRequest, pk: int, part: int) -> HttpResponseBase:
+    """Our stable address of one zip of a batch ("part 2 of 3"): its archived copy when collection kept one, else a
+    fresh link from WebAdMIT (P6), followed at once."""
+    export_file = common.get_file_for_user(request.user, pk)
+    batch_zip = export_file.zips.filter(part=part).first() if export_file.is_batch else None
+    if batch_zip is None:
+        raise Http404("No such zip.")
+    archived = serving.archived_zip(export_file, part)
+    return _served(request, export_file, archived, lambda: downloads.prepare_zip_download(batch_zip, request.user))
+
+
+def _served(
+    request: AuthenticatedHttpRequest,
+    export_file: ExportFile,
+    archived: CollectedFile | None,
+    prepare: Callable[[], downloads.DownloadAttempt],
+) -> HttpResponseBase:
+    """The archived copy when there is one (audited by `serving`), else WebAdMIT's fresh link (`prepare`, audited by
+    the engine), followed at once; or the page saying why neither."""
     attempt: downloads.DownloadAttempt | serving.ArchiveRefused
     if archived is not None:
         try:
@@ -142,24 +169,9 @@ def download_file(request: AuthenticatedHttpRequest, pk: int) -> HttpResponseBas
         except serving.ArchiveRefused as refused:
             attempt = refused
     else:
-        attempt = downloads.prepare_download(export_file, request.user)
+        attempt = prepare()
         if attempt.url is not None:
             return _redirect_to_link(attempt.url)
-    return _refused(request, export_file, attempt)
-
-
-@require_GET
-@login_required
-@never_cache
-def download_zip(request: AuthenticatedHttpRequest, pk: int, part: int) -> HttpResponseBase:
-    """Our stable address of one zip of a batch ("part 2 of 3"): a fresh link from WebAdMIT (P6), followed at once."""
-    export_file = common.get_file_for_user(request.user, pk)
-    batch_zip = export_file.zips.filter(part=part).first() if export_file.is_batch else None
-    if batch_zip is None:
-        raise Http404("No such zip.")
-    attempt = downloads.prepare_zip_download(batch_zip, request.user)
-    if attempt.url is not None:
-        return _redirect_to_link(attempt.url)
     return _refused(request, export_file, attempt)
 
 
