@@ -138,5 +138,6 @@ def test_a_failure_links_its_exports_newest_run_going_not_an_older_one(client, a
 
     html = _page(client, admin_user)
 
+    assert _note(html, "newer", failed.pk).startswith("a newer run is going")
     assert f'<a href="/files/{newest.pk}/">started' in html
     assert html.count("a newer run is going") == 1
