@@ -2,10 +2,10 @@
 
 A page renders fifty rows, and each `{% if %}` or `{{ }}` of a row costs the template engine a few microseconds: the
 status cell's marks (as of, stuck, delivered, called back, downloaded, a newer run), the export's format line, the
-identity cell and the row's classes were thirty tags a row that mostly decided to show nothing, a sixth of the first
-page's time. Here they are a few attribute tests and an html_of (shared/markup.py) each, and the template shows
-each as one variable. The markup is the template's, unchanged: tests and the stylesheet read its classes and ids.
-"""
+identity cell, the row's classes, its checkbox and Run again's form were forty tags a row that mostly decided to show
+nothing, a sixth of the first page's time. Here they are a few attribute tests and an html_of (shared/markup.py)
+each, and the template shows each as one variable. The markup is the template's, unchanged: tests and the stylesheet
+read its classes and ids."""
 
 from __future__ import annotations
 
