@@ -70,10 +70,14 @@ def test_the_kind_filters_choices_are_core_kinds_labels(admin_client, mixed, ide
     UserIdentity.objects.filter(pk=identity.pk).update(watch_pdf_batches=True)
     body = admin_client.get(reverse("recent_files")).content.decode()
     assert ">Export files</option>" in body and ">PDF Manager batches</option>" in body
+    # The subtitle says what the list holds.
+    assert "Export files and PDF Manager batches from 1 identity" in body
 
 
 def test_without_an_identity_following_batches_the_page_offers_no_kind_filter(admin_client, mixed):
-    assert 'name="kind"' not in admin_client.get(reverse("recent_files")).content.decode()
+    body = admin_client.get(reverse("recent_files")).content.decode()
+    assert 'name="kind"' not in body
+    assert "Export files from 1 identity" in body
 
 
 def test_the_csv_says_each_rows_kind_in_the_last_column(admin_client, mixed):
