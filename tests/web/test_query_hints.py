@@ -1,6 +1,6 @@
-"""SQLite's plan for the Recent Files rows with a date range (web/query_hints.py): the default order's own index,
-read from the top, not the range's index and a sort of every file in the range. PostgreSQL plans by its
-statistics and is given no hint."""
+"""SQLite's plan for the Recent Files rows: each indexed order (web/sorting.py) read down its own index, with or
+without a date range (web/query_hints.py), not the range's index and a sort of every file in the range. PostgreSQL
+plans by its statistics and is given no hint."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def many_identities(credential) -> list[UserIdentity]:
 
 
 def _plan(user, query: str) -> str:
-    rows = scope_for(user, QueryDict(query)).listed[:51]
+    scope = scope_for(user, QueryDict(query))
+    rows = scope.listed.order_by(*scope.order.order_by())[:51]
     sql, params = rows.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
@@ -49,3 +50,24 @@ def test_first_seen_order_reads_its_own_index_with_a_date_range(admin_user, many
     make_file(many_identities[0], FileStatus.AVAILABLE)
 
     assert "file_first_seen_order_idx" in _plan(admin_user, "sort=-first_seen&when=7d")
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="a hint for SQLite's planner, which has no statistics")
+@pytest.mark.parametrize(
+    ("sort", "index"),
+    [
+        ("-finished", "file_finished_order_idx"),
+        ("finished", "file_finished_order_idx"),
+        ("status", "file_status_order_idx"),
+        ("-status", "file_status_desc_order_idx"),
+    ],
+)
+@pytest.mark.parametrize("when", ["", "&when=7d"])
+def test_the_status_and_finished_orders_read_their_own_index(admin_user, many_identities, sort, index, when):
+    make_file(many_identities[0], FileStatus.AVAILABLE)
+
+    plan = _plan(admin_user, f"sort={sort}{when}")
+
+    assert index in plan
+    # Sorted by the index, not in a temporary tree of every file (at most the ties of its leading columns).
+    assert "USE TEMP B-TREE FOR ORDER BY" not in plan

@@ -18,6 +18,8 @@ from webadmit_dash.core.validators import normalise_base_url, validate_webadmit_
 from webadmit_dash.webadmit.statuses import RUNNING, FileStatus
 
 STATUS_CHOICES = [(status.value, status.label) for status in FileStatus]
+# The statuses as the rows word them, A to Z: the list's status order (ExportFile.status_rank).
+STATUSES_BY_LABEL = sorted(FileStatus, key=lambda status: status.label)
 # What "needs attention" means, as one condition the database stores (attention_rank): unfinished or unknown, or
 # failed and not acknowledged, and in either case not superseded by a later run that ended well; or delivered to a
 # destination that refused it for good (until it is delivered again).
@@ -325,6 +327,24 @@ class ExportFile(models.Model):
         output_field=models.SmallIntegerField(),
         db_persist=True,
     )
+    # The list's status and finished orders (web/sorting.py) lead with these, stored so that an index holds them:
+    # ordered by a CASE instead, SQLite (which matches an index's expression only when the query writes it the same,
+    # and Django sends its values as parameters) sorted every file to show 50.
+    # 1 while the run is going (RUNNING: "finished, newest first" lists those first), 0 once it has an outcome.
+    finished_rank = models.GeneratedField(
+        expression=Case(When(status__in=[status.value for status in RUNNING], then=Value(1)), default=Value(0)),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+    )
+    # The status's place when the rows' words for it are sorted A to Z (Available, Empty List, Failed, ...).
+    status_rank = models.GeneratedField(
+        expression=Case(
+            *(When(status=status.value, then=Value(place)) for place, status in enumerate(STATUSES_BY_LABEL)),
+            default=Value(len(STATUSES_BY_LABEL)),
+        ),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["attention_rank", "-first_seen_at", "-webadmit_id"]
@@ -337,11 +357,21 @@ class ExportFile(models.Model):
             models.Index(fields=["identity", "kind", "export_webadmit_id", "webadmit_id"], name="file_export_runs_idx"),
             models.Index(fields=["status"], name="file_status_idx"),
             models.Index(fields=["attention_rank", "-first_seen_at", "-webadmit_id"], name="file_dashboard_order_idx"),
-            # The list sorted by first seen (web/sorting.py), either way: read from its end, it stops after a page.
-            # The other orders sort by a CASE (status, finished: SQLite matches an expression index only when the
-            # query's expression is written the same, and Django sends its values as parameters), by a joined name
-            # (export) or per identity (pagination.IDENTITY_BATCH), so they have none.
+            # The list's orders (web/sorting.py), each read from one end of its index and stopping after a page:
+            # first seen, either way;
             models.Index(fields=["first_seen_at", "webadmit_id", "id"], name="file_first_seen_order_idx"),
+            # finished, either way (oldest first, its ties on a moment are sorted apart: few);
+            models.Index(
+                fields=["finished_rank", "status_changed_at", "first_seen_at", "webadmit_id", "id"],
+                name="file_finished_order_idx",
+            ),
+            # status A to Z, and Z to A (read backwards), each with the newest first within a status.
+            models.Index(fields=["status_rank", "-first_seen_at", "-webadmit_id", "-id"], name="file_status_order_idx"),
+            models.Index(
+                fields=["status_rank", "first_seen_at", "webadmit_id", "id"], name="file_status_desc_order_idx"
+            ),
+            # The export and identity orders sort by a joined name and by a rank given per page (the identities a
+            # person may see): they have none, and sort what the filters keep.
             models.Index(fields=["change_seq"], name="file_change_seq_idx"),
             models.Index(fields=["gone_at"], name="file_gone_idx", condition=Q(gone_at__isnull=False)),
         ]

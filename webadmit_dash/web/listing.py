@@ -466,10 +466,10 @@ def scope_for(user: User, query: QueryDict) -> Scope:
     if filters.seen.active:
         now, zone = timezone.now(), timezone.get_current_timezone()
         files = files.filter(filters.seen.condition(now, zone))
-        if order.is_default:
-            # The page's rows in the default order: read down its index, passing over files out of the range, for
-            # the range's own index would have SQLite sort the whole range (query_hints.Unindexed). The counts
-            # (`files`) read the range by its index: they look at every file of it anyway.
+        if order.indexed:
+            # The page's rows in an order with an index of its own: read down it, passing over files out of the
+            # range, for the range's own index would have SQLite sort the whole range (query_hints.Unindexed). The
+            # counts (`files`) read the range by its index: they look at every file of it anyway.
             listed = listed.alias(seen_at=Unindexed("first_seen_at")).filter(
                 filters.seen.condition(now, zone, column="seen_at")
             )

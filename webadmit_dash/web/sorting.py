@@ -5,7 +5,8 @@ Each order is a list of columns ending in the primary key, so that it is total a
 (web/pagination.py SortKey) neither skip nor repeat a file when many share a status, an export or a time.
 
 - The default (no `sort`): files needing attention first, then newest (file_dashboard_order_idx).
-- `status`: by the status's words as the rows show them, A to Z (Available, Empty List, Failed, In Progress ...).
+- `status`: by the status's words as the rows show them, A to Z (Available, Empty List, Failed, In Progress ...),
+  stored as ExportFile.status_rank.
 - `export`: by the export's name, ignoring case; files whose export WebAdMIT has not named yet sort as "".
 - `identity`: by the identity's name as the page shows it (its title, then its cycle), ignoring case and accents.
   The names are ranked in Python from the identities the page loads anyway (one home for a name: IdentityNames),
@@ -15,6 +16,10 @@ Each order is a list of columns ending in the primary key, so that it is total a
 - `finished`: when the run reached an outcome (its status_changed_at once its status is not RUNNING). A run still
   going has not finished: it sorts as if it finishes in the future, so `-finished` (newest first) lists running files
   first and `finished` (oldest first) lists them last; among themselves they are in the order of their last change.
+  ExportFile.finished_rank stores which are going.
+
+The default, first seen, status and finished orders are read down an index of their own and stop after a page; the
+export and identity orders sort what the filters keep (the whole list without a filter).
 
 Within one status, export or identity the newest files come first whichever way the column is sorted.
 """
@@ -30,11 +35,9 @@ from django.db.models import Case, F, IntegerField, OrderBy, QuerySet, Value, Wh
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Coalesce, Lower
 
-from webadmit_dash.core.models import ExportFile, IdentityNames
-from webadmit_dash.webadmit.statuses import RUNNING, FileStatus
+from webadmit_dash.core.models import STATUSES_BY_LABEL, ExportFile, IdentityNames
 
 Kind = Literal["int", "time", "text", "identity"]
-_STATUSES_BY_LABEL = sorted(FileStatus, key=lambda status: status.label)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,9 @@ class Order:
     expressions: Mapping[str, Combinable] = field(default_factory=dict)
     # identity order only: each visible identity's place, by id
     identity_ranks: Mapping[int, int] = field(default_factory=dict)
+    # Read down an index of its own (core.models ExportFile.Meta), which stops after a page: a date range must not
+    # lead SQLite to read the range's index instead (web/query_hints.py).
+    indexed: bool = False
 
     @property
     def is_default(self) -> bool:
@@ -119,6 +125,7 @@ DEFAULT = Order(
         Column("webadmit_id", True, "int"),
         Column("id", True, "int"),
     ),
+    indexed=True,
 )
 
 
@@ -143,23 +150,18 @@ def order(sort: str, identities: Sequence[IdentityNames] = ()) -> Order:
             ),
         )
     if name == "status":
-        # By rank rather than by the stored text: databases collate "in_progress" and "initializing" differently.
-        by_label = Case(
-            *(When(status=status, then=Value(place)) for place, status in enumerate(_STATUSES_BY_LABEL)),
-            default=Value(len(_STATUSES_BY_LABEL)),
-            output_field=IntegerField(),
-        )
-        return Order(sort, (Column("sort_status", down, "int"), *_NEWEST), {"sort_status": by_label})
+        # By the stored rank of the status's words (status_rank), not the stored text: databases collate
+        # "in_progress" and "initializing" differently.
+        return Order(sort, (Column("status_rank", down, "int", 0, len(STATUSES_BY_LABEL)), *_NEWEST), indexed=True)
     if name == "export":
         # Lower: "apple" and "Zebra" in the order people expect, on SQLite (binary) and PostgreSQL alike.
         expression = Lower(Coalesce(F("export__name"), Value("")))
         return Order(sort, (Column("sort_export", down, "text"), *_NEWEST), {"sort_export": expression})
     if name == "finished":
-        unfinished = Case(When(status__in=RUNNING, then=Value(1)), default=Value(0), output_field=IntegerField())
         return Order(
             sort,
-            (Column("sort_unfinished", down, "int", 0, 1), Column("status_changed_at", down, "time"), *_NEWEST),
-            {"sort_unfinished": unfinished},
+            (Column("finished_rank", down, "int", 0, 1), Column("status_changed_at", down, "time"), *_NEWEST),
+            indexed=True,
         )
     ranks = identity_ranks(identities)
     rank = Case(
