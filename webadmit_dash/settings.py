@@ -265,9 +265,14 @@ COLLECTION_LEASE_SECONDS = env.integer("COLLECTION_LEASE_SECONDS", 90, minimum=3
 # After downtime, a schedule's missed run is started once (not once per missed slot), and only if its slot is no
 # older than this many hours; older slots are recorded as skipped.
 SCHEDULE_CATCH_UP_HOURS = env.integer("SCHEDULE_CATCH_UP_HOURS", 6, minimum=0, maximum=168)
-# Runs started here (by a schedule or Run again) ask WebAdMIT to call SITE_URL/webadmit/callback/<token>/ when the
-# file is ready, so the badge turns at once instead of at the next refresh. Needs SITE_URL reachable from WebAdMIT.
+# Runs started here (by a schedule or Run again, PDF Manager batches included) ask WebAdMIT to call
+# SITE_URL/webadmit/callback/<token>/ when the file is ready, so the badge turns at once instead of at the next
+# refresh. Needs SITE_URL reachable from WebAdMIT; batches are asked only when SITE_URL is https (WebAdMIT refuses
+# any other batch callback with a 422).
 WEBADMIT_CALLBACKS = env.boolean("WEBADMIT_CALLBACKS", default=False)
+# Gives batches an http:// callback all the same: only for the simulator started with --http-batch-callbacks (a demo
+# or tests without TLS). Real WebAdMIT would refuse every batch started.
+WEBADMIT_HTTP_BATCH_CALLBACKS = env.boolean("WEBADMIT_HTTP_BATCH_CALLBACKS", default=False)
 # Callback calls answered per minute from one address (unknown tokens included); past it, 429.
 WEBADMIT_CALLBACKS_PER_MINUTE = env.integer("WEBADMIT_CALLBACKS_PER_MINUTE", 60, minimum=1, maximum=100_000)
 

@@ -4,6 +4,7 @@ WEBADMIT_CALLBACKS on and a run started here (Run again), whose RunRequest holds
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -11,6 +12,7 @@ import pytest
 from django.test import Client
 
 from tests.support.simulated import SimulatorControl
+from tests.support.waiting import eventually
 from webadmit_dash.core.models import Export, ExportFile, RunRequest, UserIdentity
 from webadmit_dash.engine import on_demand
 from webadmit_dash.engine.refresh import refresh_identity
@@ -102,3 +104,27 @@ def call_back(client: Client, run_request: RunRequest, status: str = "Available"
         "export_file[status]": status,
     }
     return client.post(f"/webadmit/callback/{token or run_request.callback_token}/", fields, **extra)
+
+
+CLOCK = r"\d\d:\d\d:\d\d"
+
+
+def callback_words(html: str, pk: int) -> str:
+    """What a row of the page says of its run's callback ("" when nothing)."""
+    found = re.search(rf'<span class="file__callback" id="callback-{pk}"[^>]*>(.*?)</span>', html)
+    return re.sub(r"<[^>]+>", "", found.group(1)) if found else ""
+
+
+def the_call_arrived(run_request: RunRequest, sim: SimulatorControl) -> list[dict]:
+    """Waits for the simulator's call about a run started here to be stamped, its refresh queued and the call
+    recorded by the simulator; returns the simulator's record of its recent calls."""
+    eventually(
+        lambda: RunRequest.objects.get(pk=run_request.pk).callback_received_at, timeout=10, what="the simulator's call"
+    )
+    # The stamp is written before the refresh is asked for: look again until both are there.
+    eventually(
+        lambda: UserIdentity.objects.get(pk=run_request.identity_id).refresh_queued_at,
+        timeout=5,
+        what="a refresh queued",
+    )
+    return eventually(lambda: sim.server.app.callbacks.summary()["recent"], timeout=5, what="the call's record")

@@ -12,23 +12,15 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.support.factories import make_file
-from tests.support.waiting import eventually
 from tests.support.worker import purge_queue
 from webadmit_dash.core.models import ExportFile, RunRequest, UserIdentity
 from webadmit_dash.engine.refresh import refresh_identity
 from webadmit_dash.web import time_signature
 from webadmit_dash.webadmit.statuses import FileStatus
 
-from .conftest import call_back, start_here
+from .conftest import CLOCK, call_back, callback_words, start_here, the_call_arrived
 
 pytestmark = pytest.mark.django_db
-
-CLOCK = r"\d\d:\d\d:\d\d"
-
-
-def callback_words(html: str, pk: int) -> str:
-    found = re.search(rf'<span class="file__callback" id="callback-{pk}"[^>]*>(.*?)</span>', html)
-    return re.sub(r"<[^>]+>", "", found.group(1)) if found else ""
 
 
 def test_the_row_and_the_file_page_say_webadmit_will_call_back_then_when_it_did(client, admin_user, started):
@@ -123,16 +115,7 @@ def test_the_simulator_calls_the_endpoint_when_a_run_started_here_is_ready(live_
     UserIdentity.objects.filter(pk=identity.pk).update(refresh_queued_at=None)
     try:
         sim.force(run_request.run_webadmit_id, "Available")
-        eventually(
-            lambda: RunRequest.objects.get(pk=run_request.pk).callback_received_at,
-            timeout=10,
-            what="the simulator's call",
-        )
-        # The stamp is written before the refresh is asked for: look again until both are there.
-        eventually(
-            lambda: UserIdentity.objects.get(pk=identity.pk).refresh_queued_at, timeout=5, what="a refresh queued"
-        )
-        made = eventually(lambda: sim.server.app.callbacks.summary()["recent"], timeout=5, what="the call's record")
+        made = the_call_arrived(run_request, sim)
         assert [(call["file_id"], call["outcome"]) for call in made] == [(run_request.run_webadmit_id, "204")]
         refresh_identity(identity.pk)
         assert ExportFile.objects.get(pk=run_request.run_id).status == "available"

@@ -46,7 +46,7 @@ def test_run_again_on_a_batch_starts_a_new_batch_of_its_template_and_lists_it_at
     new = audit.run
     assert new is not None and new.kind == Kind.PDF_BATCH and new.export_id == batch.export_id
     assert new.webadmit_id == audit.run_webadmit_id and not new.status_enum.is_finished
-    assert audit.callback_token is None, "a batch's callback is not one the callback address reads"
+    assert audit.callback_token is None, "callbacks are off (WEBADMIT_CALLBACKS): no callback asked for"
     words = [str(message) for message in get_messages(answer.wsgi_request)]
     assert words == [f"WebAdMIT is making a new batch of {batch.title} as batch {new.webadmit_id} (Initializing)."]
 

@@ -148,6 +148,8 @@ def test_the_recorded_callback_reads_as_the_batch_its_get_gives(
         (b"[]", "not a JSON object"),
         (b'{"pdf_manager_batch": {"id": 6348}}', "a batch without 'pdf_manager_batch.state'"),
         (b'{"export_files": {"id": 1}}', "a batch without 'pdf_manager_batch'"),
+        # Anyone can post to the address: nesting past Python's recursion limit is refused like any other body.
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
     ],
 )
 def test_a_callback_body_that_is_no_batch_says_what_is_wrong(body: bytes, problem: str) -> None:

@@ -8,18 +8,15 @@ makes passes the same checks (paused, already queued, the credential's rate-limi
 from __future__ import annotations
 
 import enum
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from webadmit_dash.core.models import ChangeCounter, Credential, Export, ExportFile, Kind, RunRequest, UserIdentity
-from webadmit_dash.engine import apply, credentials, interactive, pdf_batches, schedule, tasks
+from webadmit_dash.engine import apply, credentials, interactive, pdf_batches, run_callbacks, schedule, tasks
 from webadmit_dash.webadmit.errors import RequestRejected, WebAdmitError
 from webadmit_dash.webadmit.statuses import FileStatus
 from webadmit_dash.webadmit.types import ExportFile as UpstreamFile
@@ -134,26 +131,18 @@ def _exports_only(kind: str) -> None:
         raise RequestRejected("Schedules start export runs only: start a new PDF Manager batch with Run again.")
 
 
-def callback_url(token: str) -> str:
-    """Where WebAdMIT is asked to call when a run started here is ready (WEBADMIT_CALLBACKS)."""
-    return f"{settings.SITE_URL}{reverse('schedules:webadmit_callback', args=[token])}"
-
-
 def _start(audit: RunRequest, user: User | None, kind: Kind = Kind.EXPORT) -> RunStarted:
     identity = audit.identity
-    callback = None
-    # A batch's callback posts the batch as JSON, which the callback address (E4's form fields) does not read: a
-    # batch started here is followed by the fast cadence alone.
-    if settings.WEBADMIT_CALLBACKS and kind == Kind.EXPORT:
-        # Unguessable and one per run: a forged call can at most cause one refresh (the status is read from
-        # WebAdMIT, never taken from the call).
-        audit.callback_token = secrets.token_urlsafe(32)
-        callback = callback_url(audit.callback_token)
+    asked = run_callbacks.for_new_run(kind)  # None: WebAdMIT is not asked to call back about this run
+    audit.callback_token = asked.token if asked else None
+    callback = asked.url if asked else None
     try:
         with interactive.calling(identity.credential, user) as client:
             if kind == Kind.PDF_BATCH:
                 # Every P3 makes a new batch (none is "already running"), read as the apply step reads P4's.
-                batch = client.start_pdf_manager_batch(identity.webadmit_id, audit.export_webadmit_id)
+                batch = client.start_pdf_manager_batch(
+                    identity.webadmit_id, audit.export_webadmit_id, callback=callback
+                )
                 run = pdf_batches.as_listing([batch])[0]
             else:
                 run = client.start_export_run(identity.webadmit_id, audit.export_webadmit_id, callback=callback)

@@ -1,5 +1,6 @@
-"""WebAdMIT's callback (E4's `callback`): `POST /webadmit/callback/<token>/`, form-encoded `export_file[id]`,
-`export_file[export_id]` and `export_file[status]`, sent when a run started here is ready.
+"""WebAdMIT's callback: `POST /webadmit/callback/<token>/`, sent when a run started here is ready: an export's run
+(E4's `callback`) with form fields, a PDF Manager batch (P3's) with the batch as JSON. One address for both: the
+token names the run, and the run's kind says which body to expect (callback_bodies.py).
 
 Nothing signs the call and anyone can reach the address, so it is only a hint to look again: a known token asks
 the engine for an immediate refresh of the run's identity (`on_demand.refresh_for_callback`), and the status is read
@@ -7,8 +8,8 @@ from WebAdMIT by that refresh, never taken from the call. What a forger can do i
 a token causes one refresh, at its first call (the token is unguessable and one per run), and every address is
 held to WEBADMIT_CALLBACKS_PER_MINUTE calls, known tokens or not, past which it is answered 429 with Retry-After.
 
-Answers carry no body and no hint: 204 accepted, 404 an unknown token, 400 a known token whose fields are missing
-or name another run, 405 anything but POST. No sign-in and no CSRF token: WebAdMIT has neither.
+Answers carry no body and no hint: 204 accepted, 404 an unknown token, 400 a known token whose body is missing,
+malformed, too large or names another run, 405 anything but POST. No sign-in and no CSRF token: WebAdMIT has neither.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from webadmit_dash.accounts.peers import client_address
-from webadmit_dash.core import text
 from webadmit_dash.core.models import ChangeCounter, ExportFile, RunRequest, UserIdentity
 from webadmit_dash.engine import on_demand
-from webadmit_dash.schedules import signals
+from webadmit_dash.schedules import callback_bodies, signals
 from webadmit_dash.schedules.models import CallbackWindow
 
 logger = logging.getLogger(__name__)
@@ -55,28 +55,23 @@ def webadmit_callback(request: HttpRequest, token: str) -> HttpResponse:
         return response
     run_request = None
     if len(token) <= TOKEN_MAX:
-        run_request = RunRequest.objects.filter(callback_token=token).first()
+        # Its rows say which kind of run it is, hence which body to expect.
+        known = RunRequest.objects.filter(callback_token=token).select_related("run", "requested_from")
+        run_request = known.first()
     if run_request is None:
         logger.info("Callback from %s with an unknown token", address)
         return _answer(signals.UNKNOWN_TOKEN, 404)
-    problem = _mismatch(request, run_request)
-    if problem:
-        logger.warning("Callback for run request %s refused: %s", run_request.pk, problem)
+    said = callback_bodies.read(request, run_request)
+    if said.problem:
+        logger.warning("Callback for run request %s refused: %s", run_request.pk, said.problem)
         return _answer(signals.BAD_REQUEST, 400)
-    said = text.one_line(request.POST.get("export_file[status]", ""), 40)
     if _first_call(run_request, now):
         identity = UserIdentity.objects.get(pk=run_request.identity_id)
         refresh = on_demand.refresh_for_callback(identity, now=now)
-        logger.info(
-            "WebAdMIT called back for file %s of export %s (it says %r); refresh: %s",
-            run_request.run_webadmit_id,
-            run_request.export_webadmit_id,
-            said,
-            refresh,
-        )
+        logger.info("WebAdMIT called back for %s (it says %r); refresh: %s", said.about, said.state, refresh)
     else:
         # WebAdMIT calling twice, or someone replaying the call: the first call's refresh has read WebAdMIT already.
-        logger.info("Callback for file %s repeated: no further refresh", run_request.run_webadmit_id)
+        logger.info("Callback for %s repeated: no further refresh", said.about)
     return _answer(signals.ACCEPTED, 204)
 
 
@@ -99,21 +94,6 @@ def spend_call(address: str, now: datetime) -> timedelta | None:
             window.calls += 1
         window.save(update_fields=["started_at", "calls"])
     return None
-
-
-def _mismatch(request: HttpRequest, run_request: RunRequest) -> str:
-    """Why the call's fields do not describe the run its token was given for ("" when they do). WebAdMIT sends the
-    file's and the export's ids: a call naming others is not about this run."""
-    for field, expected in (
-        ("export_file[id]", run_request.run_webadmit_id),
-        ("export_file[export_id]", run_request.export_webadmit_id),
-    ):
-        given = request.POST.get(field, "").strip()
-        if not given:
-            return f"{field} is missing"
-        if not (given.isascii() and given.isdigit() and len(given) <= 20) or int(given) != expected:
-            return f"{field} is {text.one_line(given, 40)!r}, not {expected}"
-    return ""
 
 
 def _first_call(run_request: RunRequest, now: datetime) -> bool:

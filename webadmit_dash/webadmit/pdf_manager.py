@@ -53,7 +53,8 @@ def batch_from_callback(body: bytes | str) -> PdfManagerBatch:
     wrong with a body that is not one; nothing in the callback is signed, so treat it as a hint to look again."""
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: arrays nested thousands deep, which anyone can send to the address.
         raise ValueError("the callback's body is not JSON") from None
     if not isinstance(payload, dict):
         raise ValueError("the callback's body is not a JSON object")
