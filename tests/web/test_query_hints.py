@@ -71,3 +71,13 @@ def test_the_status_and_finished_orders_read_their_own_index(admin_user, many_id
     assert index in plan
     # Sorted by the index, not in a temporary tree of every file (at most the ties of its leading columns).
     assert "USE TEMP B-TREE FOR ORDER BY" not in plan
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="a hint for SQLite's planner, which has no statistics")
+def test_a_rows_delivered_mark_is_looked_up_by_its_collected_pieces(admin_user, many_identities):
+    make_file(many_identities[0], FileStatus.AVAILABLE)
+
+    plan = _plan(admin_user, "")
+
+    # From the file's collected pieces to their deliveries: never every delivered handover, row by row.
+    assert "handover_due_idx" not in plan

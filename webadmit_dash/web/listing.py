@@ -498,8 +498,12 @@ def for_rows(files: QuerySet[ExportFile]) -> QuerySet[ExportFile]:
                 storage_name=""
             )
         ),
+        # By the file's collected pieces, then their deliveries: given the state as an indexed term, SQLite walked
+        # every delivered handover for each row (query_hints.Unindexed).
         delivered=Exists(
-            FileDelivery.objects.filter(collected__export_file=OuterRef("pk"), state=FileDelivery.State.DELIVERED)
+            FileDelivery.objects.alias(delivery_state=Unindexed("state")).filter(
+                collected__export_file=OuterRef("pk"), delivery_state=FileDelivery.State.DELIVERED
+            )
         ),
     )
 
