@@ -14,7 +14,7 @@ from schemathesis import checks
 from tests.support.factories import make_export, make_file
 from webadmit_dash.api import tokens
 from webadmit_dash.api.v1 import api
-from webadmit_dash.core.models import UserIdentity
+from webadmit_dash.core.models import BatchZip, Kind, UserIdentity
 from webadmit_dash.engine import credentials
 from webadmit_dash.webadmit.statuses import FileStatus
 
@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def api_world(live_server, sim_credential, world, admin_user):
-    """Identities and files of every status on the simulator (downloads stay on this machine), and a token."""
+    """Identities and files of every status on the simulator (downloads stay on this machine), a batch with zips,
+    and a token."""
     credentials.import_identities(sim_credential)
     for identity in UserIdentity.objects.all():
         for n, state in enumerate(world.files(identity.webadmit_id)):
@@ -35,6 +36,12 @@ def api_world(live_server, sim_credential, world, admin_user):
                 export=make_export(identity, export.id, f"=formula {export.name}"),
                 gone=n == 5,
             )
+        # A PDF Manager batch with its zips (zip ids the simulator does not know: their downloads are refused).
+        batch = make_file(
+            identity, FileStatus.AVAILABLE, export=make_export(identity, 1, "Transcripts", Kind.PDF_BATCH)
+        )
+        for part in (1, 2):
+            BatchZip.objects.create(export_file=batch, zip_webadmit_id=900 + part, part=part, parts=2)
     return tokens.create(admin_user, "schemathesis").secret
 
 

@@ -6,16 +6,14 @@ from __future__ import annotations
 import io
 import logging
 import zipfile
-from datetime import timedelta
 
 import pytest
 import requests
 from django.urls import reverse
-from django.utils import timezone
 
+from tests.support.batches import ready_batch
 from tests.support.simulated import SimulatorControl
 from webadmit_dash.core.models import DownloadEvent, ExportFile, Kind, UserIdentity
-from webadmit_dash.engine.refresh import refresh_identity
 
 pytestmark = pytest.mark.django_db
 Outcome = DownloadEvent.Outcome
@@ -29,18 +27,7 @@ def sim(simulator) -> SimulatorControl:
 @pytest.fixture
 def batch(sim_identity: UserIdentity, sim: SimulatorControl) -> ExportFile:
     """A ready batch of the simulator's large template (three zips), stored by refreshes as the engine does."""
-    UserIdentity.objects.filter(pk=sim_identity.pk).update(watch_pdf_batches=True)
-    templates = sim.world.pdf_manager.templates(sim_identity.webadmit_id)
-    full = next(each for each in templates if each.name == "Full Application PDFs")
-    batch_id = sim.start_batch(sim_identity.webadmit_id, full.id, outcome="available")
-    sim.force_batch(batch_id, "available")
-    now = timezone.now()
-    for step in range(10):
-        refresh_identity(sim_identity.pk, now=now + timedelta(seconds=15 * step))
-        row = ExportFile.objects.get(identity=sim_identity, kind=Kind.PDF_BATCH, webadmit_id=batch_id)
-        if row.zips.exists():
-            return row
-    raise AssertionError("the batch's zips were not read")
+    return ready_batch(sim, sim_identity, "Full Application PDFs")
 
 
 def test_each_zip_redirects_at_once_to_a_fresh_link_that_serves_it_and_is_audited(client, admin_user, batch, caplog):

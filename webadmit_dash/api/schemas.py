@@ -15,6 +15,7 @@ from webadmit_dash.web import date_range
 from webadmit_dash.webadmit.statuses import FileStatus
 
 MAX_ID = 2**63 - 1  # ids are signed 64-bit columns: anything larger matches nothing and must not reach the database
+MAX_PART = 2**15 - 1  # a zip's part is a small integer column (BatchZip.part), for the same reason
 PAGE_LIMIT = 100
 MAX_PAGE_LIMIT = 1000
 # The orders the list offers (web/sorting.py SORT_VALUES, which a test holds this to): anything else is refused
@@ -132,11 +133,21 @@ class IdentityPageQuery(Schema):
     limit: int = Field(PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="Identities per page.")
 
 
+class ZipOut(Schema):
+    part: int = Field(description="Its place among the batch's zips, from 1, in WebAdMIT's order.")
+    parts: int = Field(description="How many zips the batch has.")
+    archived: bool = Field(description="Collection kept it in the archive: its download comes from there.")
+    download_url: str | None = Field(
+        description="Our download address of the zip while it is downloadable (from the archive, once it is there, "
+        "even after WebAdMIT forgot the batch); null otherwise."
+    )
+
+
 class FileOut(Schema):
     id: int = Field(description="Our id of the file: the one in /files/{id}.")
     kind: Kind = Field(
         description="`export`: a run of an export; `pdf_batch`: a PDF Manager batch, whose export is its template "
-        "(`export_id`, `export_name`) and whose documents are zips, downloaded from its page."
+        "(`export_id`, `export_name`) and whose documents are zips (`zips`), each downloaded on its own."
     )
     webadmit_id: int = Field(description="WebAdMIT's id of the file (its export_files id, or its batch id).")
     export_id: int = Field(description="WebAdMIT's id of the export it is a run of (or the batch's template).")
@@ -154,7 +165,7 @@ class FileOut(Schema):
     gone_at: datetime | None = Field(description="When WebAdMIT stopped listing it (expired); null while listed.")
     download_url: str | None = Field(
         description="Our download address while the file is downloadable (from the archive, once it is there, even "
-        "after WebAdMIT forgot it); null for a PDF Manager batch, whose zips are downloaded from its page."
+        "after WebAdMIT forgot it); null for a PDF Manager batch, whose zips each have their own (`zips`)."
     )
     state: FileState = Field(
         description="needs_attention (running, failed and not handled, or refused by a destination: what the page "
@@ -169,6 +180,10 @@ class FileOut(Schema):
     )
     delivery_failed: bool = Field(description="A destination refused it for good and it was not delivered there since.")
     archived: bool = Field(description="Its copy is in the archive: downloads come from there, not from WebAdMIT.")
+    zips: list[ZipOut] = Field(
+        description="A PDF Manager batch's zips (WebAdMIT cuts a batch into zips of up to 1 GB), part 1 first; empty "
+        "until WebAdMIT lists them once the batch is ready, and always for an export file."
+    )
 
 
 class FilePage(Schema):
@@ -211,10 +226,32 @@ class DeliveryOut(Schema):
     last_error: str
 
 
-class FileDetail(FileOut):
-    history: list[StatusChangeOut] = Field(description="Status changes seen, newest first.")
+class PieceOut(Schema):
     collected: CollectedOut | None = Field(description="What collection kept of it; null when nothing is collected.")
     deliveries: list[DeliveryOut] = Field(description="Each delivery to each destination, oldest first.")
+
+
+class ZipDetail(PieceOut, ZipOut):  # ZipOut's fields first
+    """A zip of a batch with its own collection trail: each zip is collected, kept and delivered as a file is."""
+
+
+class FileDetail(FileOut):
+    zips: list[ZipDetail] = Field(  # type: ignore[assignment]  # the list's zips, each with its trail
+        description="A PDF Manager batch's zips, part 1 first, each with what collection kept of it and its "
+        "deliveries (a batch's own `collected` is null and its `deliveries` empty: they are per zip); empty until "
+        "WebAdMIT lists them, and always for an export file."
+    )
+    index: PieceOut | None = Field(
+        description="A PDF Manager batch's index CSV (the documents in each zip, made from the archived zips when a "
+        "delivery rule asks for one) and its deliveries; null when it has none, and always for an export file."
+    )
+    history: list[StatusChangeOut] = Field(description="Status changes seen, newest first.")
+    collected: CollectedOut | None = Field(
+        description="What collection kept of it; null when nothing is collected, and for a batch (see `zips`)."
+    )
+    deliveries: list[DeliveryOut] = Field(
+        description="Each delivery to each destination, oldest first; empty for a batch (see `zips` and `index`)."
+    )
 
 
 class DeliverAgainOut(Schema):

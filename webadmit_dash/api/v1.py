@@ -1,6 +1,6 @@
 """The API, version 1: files (the Recent Files page's list, filters and order), one file with its history and
-collection trail, its download, Deliver again, the list as CSV, identities with their freshness, schedules, and
-what the watchdog expects of their exports (schedules/watchdog.py).
+collection trail, its download (a PDF Manager batch: each of its zips), Deliver again, the list as CSV, identities
+with their freshness, schedules, and what the watchdog expects of their exports (schedules/watchdog.py).
 
 Every answer comes from the same functions as the pages: `listing.scope` selects (so a script and a person with
 the same filters see the same rows), `file_lookup.find_file` looks up (404 for what the token's user may not
@@ -14,6 +14,7 @@ it, and then for what its user may do on the file's page; every other token stay
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -30,9 +31,11 @@ from ninja import NinjaAPI, Query
 from ninja.params.functions import Path
 from ninja.responses import Status
 
+from webadmit_dash.api import zips
 from webadmit_dash.api.auth import ActingToken, BearerToken
 from webadmit_dash.api.schemas import (
     MAX_ID,
+    MAX_PART,
     Ambiguous,
     DeliverAgainOut,
     DownloadRefused,
@@ -59,6 +62,7 @@ from webadmit_dash.schedules.models import Expectation, Missing, Schedule
 from webadmit_dash.web import common, csv_export, file_lookup, freshness, listing, pagination, trail
 from webadmit_dash.web.listing import Scope
 from webadmit_dash.web.pagination import SortKey
+from webadmit_dash.web.trail import Piece
 
 api = NinjaAPI(
     title="webadmit-dash",
@@ -140,7 +144,10 @@ def _scope(request: HttpRequest, filters: FileFilters) -> Scope:
 
 
 def _file_out(
-    export_file: ExportFile, identity: common.IdentityRow | UserIdentity, archived: bool | None = None
+    export_file: ExportFile,
+    identity: common.IdentityRow | UserIdentity,
+    batch_zips: list[zips.Zip],
+    archived: bool | None = None,
 ) -> dict[str, Any]:
     """A file as the list and the detail give it; `archived` is read from listing.for_rows' annotation unless
     given."""
@@ -148,9 +155,9 @@ def _file_out(
     status = export_file.status_enum
     if archived is None:
         archived = bool(vars(export_file).get("archived", False))
-    # A batch's documents are its zips, downloaded from its page (/files/{id}/zips/{part}/): the API's download is
-    # of export files.
-    downloadable = status.is_downloadable and (export_file.gone_at is None or archived) and not export_file.is_batch
+    # A batch's documents are its zips, each with its own download (`zips`): the file's own download is of export
+    # files.
+    downloadable = _downloadable(export_file, archived) and not export_file.is_batch
     state = states.state_of(export_file)
     return {
         "id": export_file.pk,
@@ -178,6 +185,23 @@ def _file_out(
         "superseded_by": export_file.superseded_by_id,
         "delivery_failed": export_file.delivery_failed_at is not None,
         "archived": archived,
+        "zips": [_zip_out(export_file, each) for each in batch_zips],
+    }
+
+
+def _downloadable(export_file: ExportFile, archived: bool) -> bool:
+    """Whether WebAdMIT has it to give now, or the archive kept it (then even after WebAdMIT forgot it): the page's
+    rule for its Download button."""
+    return export_file.status_enum.is_downloadable and (export_file.gone_at is None or archived)
+
+
+def _zip_out(batch: ExportFile, batch_zip: zips.Zip) -> dict[str, Any]:
+    downloadable = _downloadable(batch, batch_zip.archived)
+    return {
+        "part": batch_zip.part,
+        "parts": batch_zip.parts,
+        "archived": batch_zip.archived,
+        "download_url": reverse("api-v1:download_zip", args=[batch.pk, batch_zip.part]) if downloadable else None,
     }
 
 
@@ -202,10 +226,11 @@ def list_files(request: HttpRequest, query: Query[FilePageQuery]) -> dict[str, A
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     identities = {identity.pk: identity for identity in scope.identities}
+    batch_zips = zips.of_files(rows)  # one query for the page's batches
     cursor = SortKey.of(rows[-1], scope.order).encode() if more and rows else None
     next_params = [*scope.filters.params(), ("after", cursor), ("limit", str(query.limit))] if cursor else []
     return {
-        "items": [_file_out(row, identities[row.identity_id]) for row in rows],
+        "items": [_file_out(row, identities[row.identity_id], batch_zips.get(row.pk, [])) for row in rows],
         "next_cursor": cursor,
         "next": f"{request.path}?{urlencode(next_params)}" if cursor else None,
     }
@@ -242,8 +267,8 @@ def files_csv(request: HttpRequest, filters: Query[FileFilters]) -> StreamingHtt
 )
 def file_detail(request: HttpRequest, file_id: int = FileId) -> dict[str, Any] | Status[dict[str, Any]]:
     """One file with its status history (newest first) and what collection did with it: what was kept (size,
-    SHA-256, lines) and each delivery. 404 for a file its user may not see; 300 with the candidates for a number
-    that names several."""
+    SHA-256, lines) and each delivery; a PDF Manager batch's, zip by zip (in `zips`), and of its index CSV
+    (`index`). 404 for a file its user may not see; 300 with the candidates for a number that names several."""
     export_file = _file(request, file_id)
     if isinstance(export_file, Status):
         return export_file
@@ -252,11 +277,26 @@ def file_detail(request: HttpRequest, file_id: int = FileId) -> dict[str, Any] |
     )
     found = trail.of(export_file)
     collected = found.collected
+    batch_zips = zips.of_batch(export_file, found) if export_file.is_batch else []
+    index = zips.index_of(found)
     return {
-        **_file_out(export_file, export_file.identity, archived=found.archived),
+        **_file_out(export_file, export_file.identity, batch_zips, archived=found.archived),
+        "zips": [{**_zip_out(export_file, each), **_piece_out(each.piece)} for each in batch_zips],
+        "index": _piece_out(index) if index is not None else None,
         "history": [{**change, "old_status": change["old_status"] or None} for change in history],
         "collected": _collected_out(collected) if collected is not None else None,
         "deliveries": [_delivery_out(step.delivery) for step in found.deliveries],
+    }
+
+
+def _piece_out(piece: Piece | None) -> dict[str, Any]:
+    """What collection kept of one piece of a batch (a zip, or its index) and its deliveries, in the shape of an
+    export file's `collected` and `deliveries`."""
+    if piece is None:
+        return {"collected": None, "deliveries": []}
+    return {
+        "collected": _collected_out(piece.collected),
+        "deliveries": [_delivery_out(step.delivery) for step in piece.deliveries],
     }
 
 
@@ -276,50 +316,95 @@ def _delivery_out(delivery: FileDelivery) -> dict[str, Any]:
     }
 
 
+# What a download answers, besides the file it sends: a file's and a zip's are the same answers.
+DOWNLOAD_ERRORS: dict[int, Any] = {
+    300: Ambiguous, 404: Message, 409: DownloadRefused, 410: DownloadRefused, 429: DownloadRefused,
+    502: DownloadRefused, 503: DownloadRefused, **ERRORS,
+}  # fmt: skip
+DOWNLOAD_ANSWERS = {
+    "responses": {
+        200: {
+            "description": "The archived copy's bytes, verified first (a file collected into the archive).",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        302: {
+            "description": "To a fresh download link from WebAdMIT, valid for seconds: follow it at once.",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
+        500: {
+            "description": "The archived copy failed its integrity check: nothing was served.",
+            "content": {"application/json": {"schema": DownloadRefused.json_schema()}},
+        },
+    }
+}
+
+
 @api.get(
     "/files/{file_id}/download",
-    response={300: Ambiguous, 404: Message, 409: DownloadRefused, 410: DownloadRefused, 429: DownloadRefused,
-              502: DownloadRefused, 503: DownloadRefused, **ERRORS},
+    response=DOWNLOAD_ERRORS,
     url_name="download_file",
     summary="Download a file",
-    openapi_extra={
-        "responses": {
-            200: {
-                "description": "The archived copy's bytes, verified first (a file collected into the archive).",
-                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
-            },
-            302: {
-                "description": "To a fresh download link from WebAdMIT, valid for seconds: follow it at once.",
-                "headers": {"Location": {"schema": {"type": "string"}}},
-            },
-            500: {
-                "description": "The archived copy failed its integrity check: nothing was served.",
-                "content": {"application/json": {"schema": DownloadRefused.json_schema()}},
-            },
-        }
-    },
-)  # fmt: skip
+    openapi_extra=DOWNLOAD_ANSWERS,
+)
 def download_file(request: HttpRequest, file_id: int = FileId) -> HttpResponseBase:
     """The archived copy, streamed, once the file is in the archive (no WebAdMIT call); else asks WebAdMIT for a
     fresh download link and redirects to it. The page's checks and audit either way. 429 (with `Retry-After`) past
     WEBADMIT_INTERACTIVE_PER_MINUTE WebAdMIT downloads a minute for the token's user. 300 with the candidates
-    (nothing downloaded) for a number that names several files."""
+    (nothing downloaded) for a number that names several files. A PDF Manager batch is answered 409: its
+    documents are its zips (`zips` in the list, each with its own `download_url`)."""
     export_file = _file(request, file_id)
     if isinstance(export_file, Status):
         return api.create_response(request, export_file.value, status=export_file.status_code)
     archived = serving.archived_copy(export_file)
+    return _downloaded(request, archived, lambda: downloads.prepare_download(export_file, request.user))  # type: ignore[arg-type]
+
+
+@api.get(
+    "/files/{file_id}/zips/{part}/download",
+    response=DOWNLOAD_ERRORS,
+    url_name="download_zip",
+    summary="Download a zip of a PDF Manager batch",
+    openapi_extra=DOWNLOAD_ANSWERS,
+)
+def download_zip(
+    request: HttpRequest,
+    file_id: int = FileId,
+    part: int = Path(..., ge=1, le=MAX_PART, description="The zip's place among its batch's zips, from 1 (`part`)."),
+) -> HttpResponseBase:
+    """One zip of a PDF Manager batch ("part 2 of 3"), as the batch's page downloads it: its archived copy, streamed,
+    when collection kept it (no WebAdMIT call); else asks WebAdMIT for a fresh link to it and redirects there. The
+    same checks, audit (the zip named in its message) and limits as a file's download. 404 for a part the batch
+    does not have (or not yet: its zips are read once it is ready) and for an export file, which has no zips."""
+    export_file = _file(request, file_id)
+    if isinstance(export_file, Status):
+        return api.create_response(request, export_file.value, status=export_file.status_code)
+    batch_zip = export_file.zips.filter(part=part).first() if export_file.is_batch else None
+    if batch_zip is None:
+        raise Http404("No such zip.")
+    archived = serving.archived_zip(export_file, part)
+    return _downloaded(request, archived, lambda: downloads.prepare_zip_download(batch_zip, request.user))  # type: ignore[arg-type]
+
+
+def _downloaded(
+    request: HttpRequest, archived: CollectedFile | None, prepare: Callable[[], downloads.DownloadAttempt]
+) -> HttpResponseBase:
+    """The archived copy when there is one (verified and audited by `serving`), else WebAdMIT's fresh link
+    (`prepare`, audited by the engine) as a redirect; or the refusal in words, with `Retry-After` when it asks to
+    wait."""
+    attempt: downloads.DownloadAttempt | serving.ArchiveRefused
     if archived is not None:
         try:
-            return serving.serve(archived, request.user)  # type: ignore[arg-type]
+            return serving.serve(archived, request.user)  # type: ignore[arg-type]  # BearerToken has set the user
         except serving.ArchiveRefused as refused:
-            body = {"detail": refused.message, "title": refused.title, "outcome": refused.outcome}
-            return api.create_response(request, body, status=refused.http_status)
-    attempt = downloads.prepare_download(export_file, request.user)  # type: ignore[arg-type]
-    if attempt.url is not None:
-        redirect = HttpResponseRedirect(attempt.url)
-        redirect["Referrer-Policy"] = "no-referrer"
-        redirect["Cache-Control"] = "no-store"
-        return redirect
+            attempt = refused
+    else:
+        attempt = prepare()
+        if attempt.url is not None:
+            redirect = HttpResponseRedirect(attempt.url)
+            # The URL is a short-lived bearer credential: keep it out of caches and out of the next site's Referer.
+            redirect["Referrer-Policy"] = "no-referrer"
+            redirect["Cache-Control"] = "no-store"
+            return redirect
     body = {"detail": attempt.message, "title": attempt.title, "outcome": attempt.outcome}
     response = api.create_response(request, body, status=attempt.http_status)
     if attempt.retry_after:
