@@ -294,7 +294,7 @@ def test_the_search_by_identity_costs_no_query(client, admin_user, world):
 
 @pytest.mark.parametrize("sort", ["identity", "-identity"])
 def test_the_identity_order_walks_across_batches_of_identities(client, admin_user, world, sort, monkeypatch):
-    monkeypatch.setattr("webadmit_dash.web.pagination.IDENTITY_BATCH", 1)
+    monkeypatch.setattr("webadmit_dash.web.pagination.IDENTITY_BATCH_MOST", 1)
     client.force_login(admin_user)
     seen, pages = walk_pages(client, f"/?sort={sort}")
     assert seen == expected(sort)

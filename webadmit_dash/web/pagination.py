@@ -145,20 +145,34 @@ def _rows_from(
             bound = "lte" if first.descending == forward else "gte"
             beyond = key.after() if forward else key.before()
             ordered = ordered.filter(Q(**{f"{first.name}__{bound}": key.values[0]}) & beyond)
-        return list(ordered[:limit])
+        return list(ordered[:limit]) if order.indexed else _sorted_apart(files, ordered, limit)
     return _default_rows_from(files, key, forward=forward, limit=limit)
 
 
-# Identities read per query in the identity order. Its rank is a CASE over the identities' ids: over all 500 of a
-# superuser's, SQLite compared every one of 100,000 files with each of them (3 s for a page, benchmarks/dashboard.py);
-# over a batch, each query reads only the batch's files, through the identity index, in rank order.
-IDENTITY_BATCH = 20
+def _sorted_apart(files: QuerySet[ExportFile], ordered: QuerySet[ExportFile], limit: int) -> list[ExportFile]:
+    """The first `limit` of `ordered`, for an order no index serves: the database sorts every file the filters keep,
+    so it sorts their ids alone, and the page's rows are read by id after. Sorting whole rows, SQLite also worked out
+    each one's columns (the joins, whether it was archived or delivered) before it sorted: for every file."""
+    pks = list(ordered.values_list("pk", flat=True)[:limit])
+    by_pk = files.order_by().in_bulk(pks)
+    return [by_pk[pk] for pk in pks if pk in by_pk]
+
+
+# Identities read per query in the identity order: the first query reads IDENTITY_BATCH of them, each next one twice
+# as many, up to IDENTITY_BATCH_MOST. Its rank is a CASE over the identities' ids: over all 500 of a superuser's,
+# SQLite compared every one of 100,000 files with each of them (3 s for a page, benchmarks/dashboard.py); over a
+# batch, each query reads only the batch's files, through the identity index. A page usually fills from its first
+# identities (sorting 20 identities' files for it was most of the page's time); a sparse filter reaches all 500 in
+# nine queries.
+IDENTITY_BATCH = 1
+IDENTITY_BATCH_MOST = 64
 
 
 def _identity_rows_from(
     files: QuerySet[ExportFile], key: SortKey | None, *, forward: bool, limit: int, order: sorting.Order
 ) -> list[ExportFile]:
-    """Up to `limit` files after `key` (or before it) in the identity order, a batch of identities at a time."""
+    """Up to `limit` files after `key` (or before it) in the identity order, a batch of identities at a time, each
+    batch's files sorted apart (_sorted_apart: only the page's rows are read whole)."""
     ranks = order.identity_ranks
     ascending = order.columns[0].descending != forward  # the way ranks go as the walk goes
     walk = sorted(ranks, key=ranks.__getitem__, reverse=not ascending)
@@ -172,15 +186,17 @@ def _identity_rows_from(
         rest = SortKey(key.values[1:], ties)
         within = ~Q(identity_id=_identity_at(order, rank)) | (rest.after() if forward else rest.before())
     rows: list[ExportFile] = []
-    for start in range(0, len(walk), IDENTITY_BATCH):
-        batch = walk[start : start + IDENTITY_BATCH]
+    start, size = 0, IDENTITY_BATCH
+    while start < len(walk):
+        batch = walk[start : start + size]
+        start, size = start + size, min(size * 2, IDENTITY_BATCH_MOST)
         batch_rank = Case(*(When(identity_id=pk, then=Value(ranks[pk])) for pk in batch), output_field=IntegerField())
         chunk = (
             files.filter(within, identity_id__in=batch)
             .alias(batch_rank=batch_rank)
             .order_by(OrderBy(F("batch_rank"), descending=not ascending), *ties.order_by(reverse=not forward))
         )
-        rows += list(chunk[: limit - len(rows)])
+        rows += _sorted_apart(files, chunk, limit - len(rows))
         if len(rows) >= limit:
             break
     return rows
