@@ -187,3 +187,22 @@ def test_a_user_who_cannot_see_the_identity_hears_nothing_of_its_stuck_run(ident
     watch.watch(clock)
     assert Event.objects.filter(kind="stuck").count() == 1
     assert not Delivery.objects.exists()
+
+
+def test_the_time_signature_reads_running_files_in_queries_whatever_their_number(identity, other_identity):
+    """Read once per period per process for every identity (web/time_signature.py): no column it reads may be
+    deferred, or each running file costs a query of its own."""
+    now = timezone.now()
+    running_run(identity, make_export(identity, 49), now - timedelta(hours=4))
+
+    def queries() -> int:
+        cache.clear()
+        with CaptureQueriesContext(connection) as captured:
+            time_signature.current(timezone.now())
+        return len(captured)
+
+    one = queries()
+    for n in range(12):
+        owner = identity if n % 2 else other_identity
+        running_run(owner, make_export(owner, 50 + n), now - timedelta(hours=4))
+    assert queries() == one
