@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 
 from webadmit_dash.core.models import Export, ExportFile, StatusChange
 from webadmit_dash.webadmit.statuses import OUTCOMES, UNFINISHED, FileStatus
@@ -65,6 +66,28 @@ def thresholds(keys: Collection[ExportKey]) -> dict[ExportKey, timedelta]:
         key: max(FLOOR, FACTOR * usual.took) if usual.took is not None else default
         for key, usual in usual_durations(keys).items()
     }
+
+
+# Thresholds are kept by the identity's change sequence and never stale (a run that ends moves it on); the timeout
+# only bounds how long the cache holds those of versions gone by.
+CACHE_SECONDS = 600
+
+
+def cached_thresholds(keys: Collection[ExportKey], versions: Mapping[int, int]) -> dict[ExportKey, timedelta]:
+    """`thresholds`, kept in the cache under each identity's change sequence (`versions`, by identity pk): they
+    change only when a run of the export ends, which moves the sequence on, so a page, a poll or the pages' time
+    signature with nothing new costs no query here."""
+    if not keys:
+        return {}
+    names = {key: f"dashboard:stuck-after:v1:{key[0]}:{key[1]}:{key[2]}:{versions.get(key[0], 0)}" for key in keys}
+    cached = cache.get_many(list(names.values()))
+    found = {key: cached[name] for key, name in names.items() if name in cached}
+    missing = set(keys) - found.keys()
+    if missing:
+        fresh = thresholds(missing)
+        cache.set_many({names[key]: fresh[key] for key in fresh}, CACHE_SECONDS)
+        found.update(fresh)
+    return found
 
 
 def usual_durations(keys: Collection[ExportKey]) -> dict[ExportKey, Usual]:

@@ -102,22 +102,7 @@ class Scope:
         ]
 
     def _stuck_thresholds(self, keys: set[stuck.ExportKey]) -> dict[stuck.ExportKey, timedelta]:
-        """core.stuck's thresholds, kept in the cache by the identity's change sequence: they change only when a run
-        of the export ends, which moves the sequence on, so a page or poll with nothing new costs no query here."""
-        if not keys:
-            return {}
-        versions = {identity.pk: identity.change_seq for identity in self.identities}
-        cache_keys = {
-            key: f"dashboard:stuck-after:v1:{key[0]}:{key[1]}:{key[2]}:{versions.get(key[0], 0)}" for key in keys
-        }
-        cached = cache.get_many(list(cache_keys.values()))
-        found = {key: cached[name] for key, name in cache_keys.items() if name in cached}
-        missing = keys - found.keys()
-        if missing:
-            fresh = stuck.thresholds(missing)
-            cache.set_many({cache_keys[key]: fresh[key] for key in fresh}, COUNTS_CACHE_SECONDS)
-            found.update(fresh)
-        return found
+        return stuck.cached_thresholds(keys, {identity.pk: identity.change_seq for identity in self.identities})
 
 
 def zip_parts_of(files: Iterable[ExportFile]) -> dict[int, int]:

@@ -14,6 +14,7 @@ when each of them has something new to say; never because the clock's minute tur
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime
 
 from django.core.cache import cache
@@ -40,37 +41,39 @@ def current(now: datetime) -> str:
 
 
 def compute(now: datetime) -> str:
+    rows = common.identity_rows(UserIdentity.objects.filter(enabled=True).order_by("pk"))
     facts = (
         freshness.worker_state(EngineHeartbeat.last_beat(), now),
-        _identities(now),
-        sorted(_stuck_files(now)),
+        _identities(rows, now),
+        sorted(_stuck_files(now, {row.pk: row.change_seq for row in rows})),
         sorted(Missing.objects.filter(arrived_at__isnull=True).values_list("pk", flat=True)),
     )
     return hashlib.blake2s(repr(facts).encode(), digest_size=6).hexdigest()
 
 
-def _identities(now: datetime) -> list[tuple[int, str, bool]]:
+def _identities(rows: list[common.IdentityRow], now: datetime) -> list[tuple[int, str, bool]]:
     """Each identity's state in the freshness strip and whether its files are shown "as of" a time."""
-    rows = common.identity_rows(UserIdentity.objects.filter(enabled=True).order_by("pk"))
     sources, stale = freshness.survey(rows, now, None)
     return [(source.identity.pk, source.state, source.identity.pk in stale) for source in sources]
 
 
-def _stuck_files(now: datetime) -> set[int]:
-    """The running files past their export's stuck threshold (none superseded: a later run ended well)."""
-    # Every column key_of and stuck_for read (a deferred one costs a query per file). The superseded are set aside
-    # here: asked as `superseded_by IS NULL`, SQLite (no statistics) walked the superseded_by index, which holds
-    # every file not superseded, instead of the few running ones by status.
+def _stuck_files(now: datetime, versions: Mapping[int, int]) -> set[int]:
+    """The running files past their export's stuck threshold (none superseded: a later run ended well); thresholds
+    kept by the identities' `versions`, as the pages keep them."""
+    # Read as plain rows (there may be thousands running on a busy morning; model instances cost ten times more),
+    # past stuck.FLOOR, unfinished and not gone, as stuck.may_be_stuck asks. The superseded are set aside here: asked
+    # as `superseded_by IS NULL`, SQLite (no statistics) walked the superseded_by index, which holds every file not
+    # superseded, instead of the few running ones by status.
     running = [
-        f
-        for f in ExportFile.objects.filter(
+        (pk, (identity_id, kind, export_id), first_seen_at)
+        for pk, identity_id, kind, export_id, first_seen_at, superseded_by in ExportFile.objects.filter(
             status__in=[status.value for status in UNFINISHED],
             gone_at__isnull=True,
             first_seen_at__lt=now - stuck.FLOOR,
-        ).only("identity_id", "kind", "export_webadmit_id", "status", "first_seen_at", "gone_at", "superseded_by_id")
-        if f.superseded_by_id is None
+        ).values_list("pk", "identity_id", "kind", "export_webadmit_id", "first_seen_at", "superseded_by_id")
+        if superseded_by is None
     ]
     if not running:
         return set()
-    thresholds = stuck.thresholds({stuck.key_of(f) for f in running})
-    return {f.pk for f in running if stuck.stuck_for(f, thresholds.get(stuck.key_of(f)), now) is not None}
+    thresholds = stuck.cached_thresholds({key for _, key, _ in running}, versions)
+    return {pk for pk, key, first_seen_at in running if now - first_seen_at > thresholds[key]}
