@@ -147,6 +147,13 @@ def test_the_recent_files_row_shows_how_long_a_stuck_run_has_run(client, identit
     assert "Stuck for" not in page.split(f'id="file-{fresh.pk}"')[1].split("</tr>")[0]
 
 
+def _twelve_more_running(identity: UserIdentity, other_identity: UserIdentity, now: datetime) -> None:
+    """Twelve more runs stuck for hours, one per export, across two identities."""
+    for n in range(12):
+        owner = identity if n % 2 else other_identity
+        running_run(owner, make_export(owner, 50 + n), now - timedelta(hours=4))
+
+
 def test_the_stuck_marks_cost_one_query_whatever_the_number_of_rows(client, identity, other_identity, admin_user):
     now = timezone.now()
     client.force_login(admin_user)
@@ -161,9 +168,7 @@ def test_the_stuck_marks_cost_one_query_whatever_the_number_of_rows(client, iden
         return len(captured)
 
     one = queries()
-    for n in range(12):
-        owner = identity if n % 2 else other_identity
-        running_run(owner, make_export(owner, 50 + n), now - timedelta(hours=4))
+    _twelve_more_running(identity, other_identity, now)
     assert queries() == one
     assert client.get("/").content.decode().count("Stuck for") == 13
     # Kept by the identities' versions (web/listing.py): the next view asks no threshold at all.
@@ -202,7 +207,5 @@ def test_the_time_signature_reads_running_files_in_queries_whatever_their_number
         return len(captured)
 
     one = queries()
-    for n in range(12):
-        owner = identity if n % 2 else other_identity
-        running_run(owner, make_export(owner, 50 + n), now - timedelta(hours=4))
+    _twelve_more_running(identity, other_identity, now)
     assert queries() == one
